@@ -1,0 +1,50 @@
+# The project's commands. `make help` lists them.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+include offline/versions.env
+
+PYTHON ?= python3
+VENV := .venv
+CACHE_DIR ?= $(or $(MLOPS_CACHE_DIR),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/mlops-platform)
+export MLOPS_CACHE_DIR := $(CACHE_DIR)
+export PATH := $(CACHE_DIR)/bin:$(CURDIR)/$(VENV)/bin:$(PATH)
+export PULUMI_SKIP_UPDATE_CHECK := true
+export PULUMI_DIY_BACKEND_NO_LEGACY_WARNING := true
+RENDER_DIR ?= $(CURDIR)/build/render
+PYTEST_ARGS ?=
+
+.PHONY: help venv tools render test lint constraints clean
+
+help: ## List the targets.
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(VENV)/.stamp: requirements.txt requirements-dev.txt constraints.txt
+	@echo "[venv] installing pinned Python dependencies into $(VENV)"
+	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	@$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.txt -r requirements-dev.txt -c constraints.txt
+	@touch $@
+
+venv: $(VENV)/.stamp ## Create/refresh the virtualenv (pinned requirements).
+
+tools: ## Build or reuse the pinned offline toolchain (pulumi, language host, k8s provider, kind, helm).
+	@bash offline/build-tools.sh
+
+render: venv tools ## Run a real `pulumi up` for the local and university stacks, writing manifests to build/render/.
+	@bash offline/render.sh $(RENDER_DIR) local university
+
+test: venv tools render ## Run every test (unit, render, lint).
+	@$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+lint: venv ## Lint the Python code.
+	@$(VENV)/bin/ruff check .
+
+constraints: ## Re-pin every transitive Python dependency after changing a requirement.
+	@rm -rf build/constraints-venv && $(PYTHON) -m venv build/constraints-venv
+	@build/constraints-venv/bin/pip install --quiet -r requirements.txt -r requirements-dev.txt
+	@(echo "# Every transitive Python dependency, pinned (regenerate: make constraints)."; \
+	  build/constraints-venv/bin/pip freeze) > constraints.txt
+
+clean: ## Remove build outputs (keeps the toolchain cache in $(CACHE_DIR)).
+	rm -rf build

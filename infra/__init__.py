@@ -1,0 +1,1 @@
+"""The platform's Pulumi program: config -> components -> exports (see __main__.py)."""

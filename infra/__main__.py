@@ -1,0 +1,22 @@
+"""The platform: stack config -> components -> stack outputs."""
+
+import sys
+from pathlib import Path
+
+# `pulumi` runs this file with infra/ as the working directory; make `infra` importable.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import pulumi
+
+from infra import outputs
+from infra.config import load
+from infra.platform import deploy
+
+platform = deploy(load())
+pulumi.export(outputs.OBJECT_STORE_ENDPOINT, platform.object_store.endpoint)
+pulumi.export(outputs.OBJECT_STORE_NAMESPACE, platform.object_store.namespace)
+pulumi.export(outputs.OBJECT_STORE_CREDENTIALS_SECRET, platform.object_store.credentials_secret_name)
+pulumi.export(outputs.MLFLOW_TRACKING_URI, platform.mlflow.tracking_uri)
+pulumi.export(outputs.MLFLOW_NAMESPACE, platform.mlflow.namespace)
+pulumi.export(outputs.MLFLOW_ADMIN_SECRET, platform.mlflow.admin_secret_name)
+pulumi.export(outputs.MLFLOW_ADMIN_PASSWORD, platform.mlflow.admin_password)

@@ -1,0 +1,69 @@
+"""Pieces every component uses: labels, namespaces, pod security, network policy."""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+PART_OF = "mlops-platform"
+
+# Non-root, no privilege escalation, no capabilities, default seccomp: the restricted Pod
+# Security Standard, which every platform workload meets.
+CONTAINER_SECURITY = {
+    "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]},
+    "runAsNonRoot": True,
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+
+
+def labels(name: str, component: str) -> dict[str, str]:
+    return {
+        "app.kubernetes.io/name": name,
+        "app.kubernetes.io/component": component,
+        "app.kubernetes.io/part-of": PART_OF,
+        "app.kubernetes.io/managed-by": "pulumi",
+    }
+
+
+def pod_security(uid: int) -> dict:
+    return {"runAsUser": uid, "runAsGroup": uid, "fsGroup": uid, "runAsNonRoot": True,
+            "seccompProfile": {"type": "RuntimeDefault"}}
+
+
+def namespace(name: str, namespace_name: str, component: str, parent: pulumi.Resource) -> k8s.core.v1.Namespace:
+    """A namespace enforcing the restricted Pod Security Standard."""
+    return k8s.core.v1.Namespace(
+        name,
+        metadata={"name": namespace_name, "labels": {
+            **labels(namespace_name, component),
+            "pod-security.kubernetes.io/enforce": "restricted",
+        }},
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+
+
+def ingress_policy(
+    name: str,
+    namespace_name: pulumi.Input[str],
+    pod_labels: dict[str, str],
+    port: int,
+    from_namespaces: list[str],
+    from_cidrs: tuple[str, ...],
+    parent: pulumi.Resource,
+) -> k8s.networking.v1.NetworkPolicy:
+    """Allow ingress to the selected pods on `port` only from the same namespace, the named
+    namespaces and the given CIDRs; everything else is denied."""
+    peers: list[dict] = [{"podSelector": {}}]
+    peers += [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}}} for ns in from_namespaces]
+    peers += [{"ipBlock": {"cidr": cidr}} for cidr in from_cidrs]
+    return k8s.networking.v1.NetworkPolicy(
+        name,
+        metadata={"name": name, "namespace": namespace_name, "labels": {"app.kubernetes.io/part-of": PART_OF}},
+        spec={
+            "podSelector": {"matchLabels": pod_labels},
+            "policyTypes": ["Ingress"],
+            "ingress": [{"from": peers, "ports": [{"protocol": "TCP", "port": port}]}],
+        },
+        opts=pulumi.ResourceOptions(parent=parent),
+    )

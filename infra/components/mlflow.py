@@ -1,0 +1,127 @@
+"""MLflow tracking server and model registry, installed from the local chart charts/mlflow."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from infra.components.common import labels, namespace
+from infra.components.generated_password import GeneratedPassword
+from infra.config import Resources
+
+CHART_PATH = Path(__file__).resolve().parents[2] / "charts" / "mlflow"
+DATABASE_MODES = ("inCluster", "external")
+PORT = 5000
+
+
+@dataclass
+class MlflowArgs:
+    namespace: str
+    image: str
+    postgres_image: str
+    artifact_bucket: str
+    s3_endpoint: pulumi.Input[str]
+    s3_access_key: pulumi.Input[str]
+    s3_secret_key: pulumi.Input[str]
+    admin_username: str
+    resources: Resources
+    database_mode: str = "inCluster"
+    database_volume_size: str = "5Gi"
+    database_resources: Resources | None = None
+    # Secret DSN of an external PostgreSQL database (database_mode="external").
+    external_dsn: pulumi.Input[str] | None = None
+    image_pull_policy: str = "IfNotPresent"
+    storage_class: str = ""
+    ingress_host: str = ""
+    ingress_class: str = ""
+    # Namespaces whose pods may call the tracking server (pipelines, tenants).
+    client_namespaces: list[str] = field(default_factory=list)
+
+
+def _split(image: str) -> dict[str, str]:
+    repository, _, tag = image.rpartition(":")
+    if not repository or "/" in tag:
+        raise ValueError(f"image reference {image!r} must end with :<tag>")
+    return {"repository": repository, "tag": tag}
+
+
+class Mlflow(pulumi.ComponentResource):
+    """Namespace, generated admin and database passwords (Pulumi secrets) in Kubernetes Secrets,
+    and the chart: server (schema migration in an init container, basic-auth, artifacts proxied
+    to the object store), in-cluster PostgreSQL with a volume, Service and NetworkPolicies."""
+
+    tracking_uri: pulumi.Output[str]
+    namespace: pulumi.Output[str]
+    admin_secret_name: pulumi.Output[str]
+    admin_password: pulumi.Output[str]
+
+    def __init__(self, name: str, args: MlflowArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("mlops-platform:platform:Mlflow", name, None, opts)
+        if args.database_mode not in DATABASE_MODES:
+            raise ValueError(f"Mlflow {name}: database_mode={args.database_mode!r}; allowed: {', '.join(DATABASE_MODES)}")
+        if args.database_mode == "external" and args.external_dsn is None:
+            raise ValueError(f"Mlflow {name}: database_mode='external' needs external_dsn")
+        if args.database_mode == "inCluster" and args.database_resources is None:
+            raise ValueError(f"Mlflow {name}: database_mode='inCluster' needs database_resources")
+        child = pulumi.ResourceOptions(parent=self)
+        app_labels = labels(name, "tracking")
+
+        ns = namespace(f"{name}-ns", args.namespace, "tracking", self)
+        ns_name = ns.metadata.apply(lambda m: m["name"])
+
+        def secret(suffix: str, data: dict[str, pulumi.Input[str]]) -> pulumi.Output[str]:
+            created = k8s.core.v1.Secret(
+                f"{name}-{suffix}",
+                metadata={"name": f"{name}-{suffix}", "namespace": ns_name, "labels": app_labels},
+                string_data=data,
+                opts=child,
+            )
+            return created.metadata.apply(lambda m: m["name"])
+
+        admin_password = GeneratedPassword(f"{name}-admin-password", opts=child)
+        auth_secret = secret("auth", {"admin-username": args.admin_username, "admin-password": admin_password.value})
+        if args.database_mode == "external":
+            db_secret = secret("database", {"dsn": pulumi.Output.secret(args.external_dsn)})
+        else:
+            db_password = GeneratedPassword(f"{name}-database-password", opts=child)
+            db_secret = secret("database", {"postgres-password": db_password.value})
+        s3_secret = secret("s3", {"AWS_ACCESS_KEY_ID": args.s3_access_key,
+                                  "AWS_SECRET_ACCESS_KEY": pulumi.Output.secret(args.s3_secret_key)})
+
+        values = {
+            "image": {**_split(args.image), "pullPolicy": args.image_pull_policy},
+            "resources": args.resources.to_kubernetes(),
+            "auth": {"existingSecret": auth_secret},
+            "backendStore": {
+                "existingSecret": db_secret,
+                "external": args.database_mode == "external",
+                "postgres": {
+                    "image": {**_split(args.postgres_image), "pullPolicy": args.image_pull_policy},
+                    "storageSize": args.database_volume_size,
+                    "storageClass": args.storage_class,
+                    **({"resources": args.database_resources.to_kubernetes()} if args.database_resources else {}),
+                },
+            },
+            "artifacts": {"bucket": args.artifact_bucket, "s3EndpointUrl": args.s3_endpoint, "existingSecret": s3_secret},
+            "networkPolicy": {"enabled": True, "allowedNamespaces": list(args.client_namespaces)},
+            "ingress": {"enabled": bool(args.ingress_host), "host": args.ingress_host, "className": args.ingress_class},
+        }
+        chart = k8s.helm.v4.Chart(
+            name,
+            chart=str(CHART_PATH),
+            namespace=ns_name,
+            values=values,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[ns]),
+        )
+
+        self.namespace = ns_name
+        self.tracking_uri = pulumi.Output.concat("http://", name, ".", ns_name, f".svc.cluster.local:{PORT}")
+        self.admin_secret_name = auth_secret
+        self.admin_password = admin_password.value
+        self.register_outputs({
+            "tracking_uri": self.tracking_uri, "namespace": self.namespace,
+            "admin_secret_name": self.admin_secret_name, "chart": chart.urn,
+        })

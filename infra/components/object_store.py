@@ -1,0 +1,223 @@
+"""S3-compatible object storage: SeaweedFS (Apache-2.0) or MinIO (last community release)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from infra.components.common import CONTAINER_SECURITY, ingress_policy, labels, namespace, pod_security
+from infra.components.generated_password import GeneratedPassword
+from infra.config import Resources
+
+BACKENDS = ("minio", "seaweedfs")
+_S3_PORT = {"minio": 9000, "seaweedfs": 8333}
+_UID = 1000
+
+
+@dataclass
+class ObjectStoreArgs:
+    backend: str
+    namespace: str
+    image: str
+    volume_size: str
+    root_user: str
+    buckets: tuple[str, ...]
+    resources: Resources
+    image_pull_policy: str = "IfNotPresent"
+    storage_class: str = ""
+    # Namespaces (besides its own) and external CIDRs allowed to reach the S3 port.
+    client_namespaces: list[str] = field(default_factory=list)
+    client_cidrs: tuple[str, ...] = ()
+
+
+class ObjectStore(pulumi.ComponentResource):
+    """One object-store server (StatefulSet with a volume), its generated root credentials,
+    the platform's buckets (created by a Job that the update waits for) and a NetworkPolicy."""
+
+    endpoint: pulumi.Output[str]
+    namespace: pulumi.Output[str]
+    credentials_secret_name: pulumi.Output[str]
+    access_key: pulumi.Output[str]
+    secret_key: pulumi.Output[str]
+
+    def __init__(self, name: str, args: ObjectStoreArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("mlops-platform:platform:ObjectStore", name, None, opts)
+        if args.backend not in BACKENDS:
+            raise ValueError(f"ObjectStore {name}: backend={args.backend!r}; allowed values: {', '.join(BACKENDS)}")
+        if not args.buckets:
+            raise ValueError(f"ObjectStore {name}: buckets must list at least one bucket")
+        child = pulumi.ResourceOptions(parent=self)
+        port = _S3_PORT[args.backend]
+        app_labels = labels(name, "object-store")
+        selector = {"app.kubernetes.io/name": name, "app.kubernetes.io/component": "object-store"}
+
+        ns = namespace(f"{name}-ns", args.namespace, "object-store", self)
+        ns_name = ns.metadata.apply(lambda m: m["name"])
+        password = GeneratedPassword(f"{name}-root-password", opts=child)
+
+        secret_data: dict[str, pulumi.Input[str]] = {
+            "AWS_ACCESS_KEY_ID": args.root_user,
+            "AWS_SECRET_ACCESS_KEY": password.value,
+        }
+        if args.backend == "seaweedfs":
+            secret_data["s3.json"] = password.value.apply(lambda secret_key: json.dumps({"identities": [{
+                "name": args.root_user,
+                "credentials": [{"accessKey": args.root_user, "secretKey": secret_key}],
+                "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+            }]}))
+        credentials = k8s.core.v1.Secret(
+            f"{name}-credentials",
+            metadata={"name": f"{name}-credentials", "namespace": ns_name, "labels": app_labels},
+            string_data=secret_data,
+            opts=child,
+        )
+        credentials_name = credentials.metadata.apply(lambda m: m["name"])
+
+        service = k8s.core.v1.Service(
+            f"{name}-svc",
+            metadata={"name": name, "namespace": ns_name, "labels": app_labels},
+            spec={"selector": selector, "ports": self._service_ports(args.backend)},
+            opts=child,
+        )
+
+        volume_claim = {
+            "metadata": {"name": "data", "labels": app_labels},
+            "spec": {
+                "accessModes": ["ReadWriteOnce"],
+                "resources": {"requests": {"storage": args.volume_size}},
+                **({"storageClassName": args.storage_class} if args.storage_class else {}),
+            },
+        }
+        server = {
+            "name": args.backend,
+            "image": args.image,
+            "imagePullPolicy": args.image_pull_policy,
+            "securityContext": CONTAINER_SECURITY,
+            "resources": args.resources.to_kubernetes(),
+            "ports": [{"name": "s3", "containerPort": port}],
+            "readinessProbe": {"tcpSocket": {"port": port}, "periodSeconds": 5},
+            "livenessProbe": {"tcpSocket": {"port": port}, "initialDelaySeconds": 30, "periodSeconds": 20},
+            "volumeMounts": [{"name": "data", "mountPath": "/data"}],
+            **self._server_command(args.backend, credentials_name),
+        }
+        if args.backend == "seaweedfs":
+            server["volumeMounts"].append({"name": "s3-config", "mountPath": "/etc/seaweedfs", "readOnly": True})
+        statefulset = k8s.apps.v1.StatefulSet(
+            f"{name}-server",
+            metadata={"name": name, "namespace": ns_name, "labels": app_labels},
+            spec={
+                "serviceName": name,
+                "replicas": 1,
+                "selector": {"matchLabels": selector},
+                "template": {
+                    "metadata": {"labels": app_labels},
+                    "spec": {
+                        "securityContext": pod_security(_UID),
+                        "containers": [server],
+                        "volumes": [{"name": "s3-config", "secret": {
+                            "secretName": credentials_name, "items": [{"key": "s3.json", "path": "s3.json"}]}}]
+                        if args.backend == "seaweedfs" else [],
+                    },
+                },
+                "volumeClaimTemplates": [volume_claim],
+            },
+            opts=child,
+        )
+
+        host = pulumi.Output.concat(name, ".", ns_name, ".svc.cluster.local")
+        self._bucket_job(name, args, ns_name, credentials_name, host, app_labels,
+                         pulumi.ResourceOptions(parent=self, depends_on=[statefulset, service]))
+        policy = ingress_policy(f"{name}-ingress", ns_name, selector, port, args.client_namespaces, args.client_cidrs, self)
+        # The bucket Job and the server talk on the backend's internal ports within the namespace.
+        policy_same_ns = k8s.networking.v1.NetworkPolicy(
+            f"{name}-same-namespace",
+            metadata={"name": f"{name}-same-namespace", "namespace": ns_name, "labels": app_labels},
+            spec={"podSelector": {"matchLabels": selector}, "policyTypes": ["Ingress"],
+                  "ingress": [{"from": [{"podSelector": {}}]}]},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
+        )
+
+        self.endpoint = pulumi.Output.concat("http://", host, f":{port}")
+        self.namespace = ns_name
+        self.credentials_secret_name = credentials_name
+        self.access_key = pulumi.Output.from_input(args.root_user)
+        self.secret_key = password.value
+        self.register_outputs({
+            "endpoint": self.endpoint, "namespace": self.namespace,
+            "credentials_secret_name": self.credentials_secret_name, "policy": policy_same_ns.id,
+        })
+
+    @staticmethod
+    def _service_ports(backend: str) -> list[dict]:
+        if backend == "minio":
+            return [{"name": "s3", "port": 9000, "targetPort": 9000}]
+        return [{"name": "s3", "port": 8333, "targetPort": 8333},
+                {"name": "master", "port": 9333, "targetPort": 9333},
+                {"name": "master-grpc", "port": 19333, "targetPort": 19333},
+                {"name": "filer", "port": 8888, "targetPort": 8888},
+                {"name": "filer-grpc", "port": 18888, "targetPort": 18888}]
+
+    @staticmethod
+    def _server_command(backend: str, credentials: pulumi.Output[str]) -> dict:
+        if backend == "minio":
+            env = [{"name": env_name, "valueFrom": {"secretKeyRef": {"name": credentials, "key": key}}}
+                   for env_name, key in (("MINIO_ROOT_USER", "AWS_ACCESS_KEY_ID"),
+                                         ("MINIO_ROOT_PASSWORD", "AWS_SECRET_ACCESS_KEY"))]
+            return {"args": ["server", "/data", "--address", ":9000"], "env": env}
+        # One process runs master, volume server, filer and the S3 gateway: lean for a lab.
+        return {"args": ["server", "-dir=/data", "-ip=127.0.0.1", "-ip.bind=0.0.0.0", "-volume.max=0",
+                         "-master.volumeSizeLimitMB=512", "-filer", "-s3", "-s3.port=8333",
+                         "-s3.config=/etc/seaweedfs/s3.json"]}
+
+    @staticmethod
+    def _bucket_job(name, args: ObjectStoreArgs, ns_name, credentials, host, app_labels, opts) -> k8s.batch.v1.Job:
+        buckets = " ".join(args.buckets)
+        # "@HOST@" is replaced by the service's DNS name once it is known.
+        if args.backend == "minio":
+            script = (
+                'until mc alias set store "http://@HOST@:9000" "$AWS_ACCESS_KEY_ID" "$AWS_SECRET_ACCESS_KEY"; '
+                'do echo "waiting for the object store"; sleep 3; done\n'
+                f'for b in {buckets}; do mc mb --ignore-existing "store/$b"; done\n'
+            )
+        else:
+            script = (
+                'shell() { echo "$1" | weed shell -master=@HOST@:9333 -filer=@HOST@:8888; }\n'
+                'until shell s3.bucket.list > /tmp/buckets; do echo "waiting for the object store"; sleep 3; done\n'
+                f'for b in {buckets}; do grep -qw "$b" /tmp/buckets || shell "s3.bucket.create -name $b"; done\n'
+                'shell s3.bucket.list\n'
+            )
+        env = [{"name": key, "valueFrom": {"secretKeyRef": {"name": credentials, "key": key}}}
+               for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")]
+        env.append({"name": "HOME", "value": "/tmp"})
+        return k8s.batch.v1.Job(
+            f"{name}-buckets",
+            metadata={"namespace": ns_name, "labels": {**app_labels, "app.kubernetes.io/component": "bucket-setup"}},
+            spec={
+                "backoffLimit": 4,
+                "activeDeadlineSeconds": 600,
+                "template": {
+                    "metadata": {"labels": {**app_labels, "app.kubernetes.io/component": "bucket-setup"}},
+                    "spec": {
+                        "restartPolicy": "OnFailure",
+                        "securityContext": pod_security(_UID),
+                        "containers": [{
+                            "name": "create-buckets",
+                            "image": args.image,
+                            "imagePullPolicy": args.image_pull_policy,
+                            "securityContext": CONTAINER_SECURITY,
+                            "command": ["/bin/sh", "-ec"],
+                            "args": [host.apply(lambda h: script.replace("@HOST@", h))],
+                            "env": env,
+                            "resources": {"requests": {"cpu": "10m", "memory": "32Mi"},
+                                          "limits": {"cpu": "200m", "memory": "128Mi"}},
+                            "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+                        }],
+                        "volumes": [{"name": "tmp", "emptyDir": {}}],
+                    },
+                },
+            },
+            opts=opts,
+        )

@@ -1,0 +1,331 @@
+"""One typed, validated view of the stack configuration.
+
+Defaults live only in Pulumi.yaml; a stack's values are merged over them here. Everything is
+checked before any resource is declared: unknown keys, wrong types, malformed sizes, names,
+hostnames and CIDRs, and inconsistent combinations. All problems are reported together, each
+naming the key, the bad value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import copy
+import ipaddress
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from infra.images import UPSTREAM_IMAGES
+
+PROJECT = "mlops-platform"
+PROJECT_FILE = Path(__file__).resolve().parent.parent / "Pulumi.yaml"
+
+# Keys whose value is a free-form map (names chosen by the user), not a fixed set of fields.
+_FREE_MAPS = {"images.overrides", "requests", "limits"}
+_SECRET_KEYS = {"mlflowExternalDsn"}
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_STORAGE_SIZE = re.compile(r"^[1-9][0-9]*(Mi|Gi|Ti)$")
+_CPU = re.compile(r"^([1-9][0-9]*m|[0-9]+(\.[0-9]+)?)$")
+_MEMORY = re.compile(r"^[1-9][0-9]*(Ki|Mi|Gi|Ti)?$")
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_USERNAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{2,31}$")
+_DSN = re.compile(r"^postgres(ql)?://[^:/@\s]+:[^@\s]+@[^/\s]+/[^\s]+$")
+_RESOURCE_NAMES = ("cpu", "memory")
+_MEMORY_FACTORS = {"": 1, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
+
+
+class ConfigError(ValueError):
+    """The stack configuration is invalid; the message lists every problem found."""
+
+
+@dataclass(frozen=True)
+class Resources:
+    requests: dict[str, str]
+    limits: dict[str, str]
+
+    def to_kubernetes(self) -> dict[str, dict[str, str]]:
+        return {"requests": dict(self.requests), "limits": dict(self.limits)}
+
+
+@dataclass(frozen=True)
+class ImagesConfig:
+    registry: str
+    pull_policy: str
+    overrides: dict[str, str]
+
+
+@dataclass(frozen=True)
+class PlatformSettings:
+    storage_class: str
+    ingress_class: str
+    allowed_ingress_cidrs: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ObjectStoreConfig:
+    backend: str
+    namespace: str
+    volume_size: str
+    root_user: str
+    buckets: tuple[str, ...]
+    resources: Resources
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    mode: str
+    volume_size: str
+    resources: Resources
+
+
+@dataclass(frozen=True)
+class MlflowConfig:
+    namespace: str
+    artifact_bucket: str
+    admin_username: str
+    ingress_host: str
+    database: DatabaseConfig
+    resources: Resources
+
+
+@dataclass(frozen=True)
+class PlatformConfig:
+    images: ImagesConfig
+    platform: PlatformSettings
+    object_store: ObjectStoreConfig
+    mlflow: MlflowConfig
+    # The external database DSN (a secret) when mlflow.database.mode is "external", else "".
+    mlflow_external_dsn: str
+
+
+def project_defaults() -> dict[str, Any]:
+    """The default of every declared key, read from Pulumi.yaml (keys without the project prefix)."""
+    declared = yaml.safe_load(PROJECT_FILE.read_text())["config"]
+    return {key.split(":", 1)[1]: copy.deepcopy(spec.get("default")) for key, spec in declared.items()}
+
+
+def _type_name(value: Any) -> str:
+    return {dict: "a map", list: "a list", str: "a string", bool: "a boolean"}.get(type(value), type(value).__name__)
+
+
+class _Checker:
+    def __init__(self) -> None:
+        self.errors: list[str] = []
+
+    def fail(self, key: str, value: Any, allowed: str) -> None:
+        self.errors.append(f"{PROJECT}:{key} = {value!r} is invalid: {allowed}")
+
+    def merge(self, key: str, default: Any, value: Any) -> Any:
+        """Merge `value` over `default`, checking structure and types against the default."""
+        leaf = key.rsplit(".", 1)[-1]
+        if isinstance(default, dict) and (key in _FREE_MAPS or leaf in _FREE_MAPS):
+            if not isinstance(value, dict):
+                self.fail(key, value, f"expected a map, got {_type_name(value)}")
+                return default
+            merged = dict(default)
+            for name, item in value.items():
+                if isinstance(item, bool) or not isinstance(item, (str, int, float)):
+                    self.fail(f"{key}.{name}", item, f"expected a string, got {_type_name(item)}")
+                else:
+                    merged[str(name)] = str(item)
+            return merged
+        if isinstance(default, dict):
+            if not isinstance(value, dict):
+                self.fail(key, value, f"expected a map with keys {', '.join(default)}, got {_type_name(value)}")
+                return default
+            merged = copy.deepcopy(default)
+            for name, item in value.items():
+                if name not in default:
+                    self.fail(f"{key}.{name}", item, f"unknown key; allowed keys under {key}: {', '.join(default)}")
+                else:
+                    merged[name] = self.merge(f"{key}.{name}", default[name], item)
+            return merged
+        if isinstance(default, list):
+            if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+                self.fail(key, value, "expected a list of strings")
+                return default
+            return list(value)
+        if isinstance(default, bool):
+            if not isinstance(value, bool):
+                self.fail(key, value, "expected true or false")
+                return default
+            return value
+        if isinstance(default, str):
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                return str(value)
+            if not isinstance(value, str):
+                self.fail(key, value, f"expected a string, got {_type_name(value)}")
+                return default
+            return value
+        return value
+
+    def one_of(self, key: str, value: str, allowed: tuple[str, ...]) -> None:
+        if value not in allowed:
+            self.fail(key, value, f"allowed values: {', '.join(allowed)}")
+
+    def dns_label(self, key: str, value: str) -> None:
+        if len(value) > 63 or not _DNS_LABEL.match(value):
+            self.fail(key, value, "must be a DNS label: lower-case letters, digits and '-', at most 63 characters")
+        elif value in ("default", "kube-system", "kube-public", "kube-node-lease"):
+            self.fail(key, value, "must not be a namespace that Kubernetes owns")
+
+    def storage_size(self, key: str, value: str) -> None:
+        if not _STORAGE_SIZE.match(value):
+            self.fail(key, value, "expected a volume size such as 512Mi, 20Gi or 1Ti (Mi, Gi or Ti)")
+
+    def hostname(self, key: str, value: str) -> None:
+        labels = value.split(".")
+        if len(value) > 253 or len(labels) < 2 or not all(len(x) <= 63 and _DNS_LABEL.match(x) for x in labels):
+            self.fail(key, value, "expected a fully qualified host name such as mlflow.ml.example.edu")
+
+    def cidr(self, key: str, value: str) -> None:
+        try:
+            ipaddress.ip_network(value, strict=True)
+        except ValueError as exc:
+            self.fail(key, value, f"expected a network in CIDR notation such as 10.0.0.0/16 ({exc})")
+
+    def bucket(self, key: str, value: str) -> None:
+        if not _BUCKET.match(value) or ".." in value or re.match(r"^\d+\.\d+\.\d+\.\d+$", value):
+            self.fail(key, value, "expected an S3 bucket name: 3-63 lower-case letters, digits, '-' or '.'")
+
+    def resources(self, key: str, value: dict[str, dict[str, str]]) -> Resources:
+        for part in ("requests", "limits"):
+            names = value[part]
+            for name, quantity in names.items():
+                if name not in _RESOURCE_NAMES:
+                    self.fail(f"{key}.{part}.{name}", quantity, f"allowed resources: {', '.join(_RESOURCE_NAMES)}")
+                elif not (_CPU if name == "cpu" else _MEMORY).match(quantity):
+                    example = "100m or 2" if name == "cpu" else "512Mi or 2Gi"
+                    self.fail(f"{key}.{part}.{name}", quantity, f"expected a {name} quantity such as {example}")
+            missing = [name for name in _RESOURCE_NAMES if name not in names]
+            if missing:
+                self.fail(f"{key}.{part}", names, f"must set {' and '.join(missing)}")
+        if not self.errors:
+            for name in _RESOURCE_NAMES:
+                request, limit = value["requests"].get(name), value["limits"].get(name)
+                if request and limit and _quantity(request) > _quantity(limit):
+                    self.fail(f"{key}.requests.{name}", request, f"must not exceed the limit {limit}")
+        return Resources(requests=value["requests"], limits=value["limits"])
+
+
+def _quantity(value: str) -> float:
+    if value.endswith("m"):
+        return float(value[:-1]) / 1000
+    match = re.match(r"^([0-9.]+)([KMGT]i)?$", value)
+    assert match, value
+    return float(match.group(1)) * _MEMORY_FACTORS[match.group(2) or ""]
+
+
+def parse(raw: dict[str, Any], secret_keys: frozenset[str] = frozenset()) -> PlatformConfig:
+    """Validate a stack's raw values (keys without the project prefix) merged over the defaults.
+
+    `secret_keys` names the keys that the stack stores encrypted. Raises ConfigError listing
+    every problem found.
+    """
+    defaults = project_defaults()
+    check = _Checker()
+    for key in sorted(raw):
+        if key not in defaults:
+            check.fail(key, raw[key], f"unknown key; known keys: {', '.join(sorted(defaults))}")
+    values = {key: check.merge(key, default, raw[key]) if key in raw else default for key, default in defaults.items()}
+    for key in sorted(_SECRET_KEYS & raw.keys()):
+        if raw[key] and key not in secret_keys:
+            check.fail(key, "<redacted>", f"must be stored encrypted: pulumi config set --secret {PROJECT}:{key} ...")
+    if check.errors:
+        raise ConfigError(_report(check.errors))
+
+    images, platform, store, mlflow = (values[k] for k in ("images", "platform", "objectStore", "mlflow"))
+    dsn = values["mlflowExternalDsn"]
+
+    check.one_of("images.pullPolicy", images["pullPolicy"], ("Always", "IfNotPresent", "Never"))
+    if images["registry"] and not re.match(r"^[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9._/-]+)?$", images["registry"]):
+        check.fail("images.registry", images["registry"], "expected a registry host such as registry.example.edu:5000")
+    for name in images["overrides"]:
+        if name not in UPSTREAM_IMAGES:
+            check.fail(f"images.overrides.{name}", images["overrides"][name],
+                       f"unknown image name; known images: {', '.join(sorted(UPSTREAM_IMAGES))}")
+
+    if platform["storageClass"] and not _DNS_LABEL.match(platform["storageClass"]):
+        check.fail("platform.storageClass", platform["storageClass"], "expected a StorageClass name or '' for the default")
+    for i, cidr in enumerate(platform["allowedIngressCidrs"]):
+        check.cidr(f"platform.allowedIngressCidrs[{i}]", cidr)
+
+    check.one_of("objectStore.backend", store["backend"], ("minio", "seaweedfs"))
+    check.dns_label("objectStore.namespace", store["namespace"])
+    check.storage_size("objectStore.volumeSize", store["volumeSize"])
+    if not _USERNAME.match(store["rootUser"]):
+        check.fail("objectStore.rootUser", store["rootUser"], "expected 3-32 letters, digits, '.', '_' or '-', starting with a letter")
+    if not store["buckets"]:
+        check.fail("objectStore.buckets", store["buckets"], "list at least the bucket MLflow uses")
+    for i, bucket in enumerate(store["buckets"]):
+        check.bucket(f"objectStore.buckets[{i}]", bucket)
+    duplicates = sorted({b for b in store["buckets"] if store["buckets"].count(b) > 1})
+    if duplicates:
+        check.fail("objectStore.buckets", store["buckets"], f"bucket names must be unique; repeated: {', '.join(duplicates)}")
+    store_resources = check.resources("objectStore.resources", store["resources"])
+
+    check.dns_label("mlflow.namespace", mlflow["namespace"])
+    if mlflow["artifactBucket"] not in store["buckets"]:
+        check.fail("mlflow.artifactBucket", mlflow["artifactBucket"],
+                   f"must be one of objectStore.buckets ({', '.join(store['buckets'])}) so that it is created")
+    if not _USERNAME.match(mlflow["adminUsername"]):
+        check.fail("mlflow.adminUsername", mlflow["adminUsername"], "expected 3-32 letters, digits, '.', '_' or '-', starting with a letter")
+    if mlflow["ingressHost"]:
+        check.hostname("mlflow.ingressHost", mlflow["ingressHost"])
+        if not platform["ingressClass"]:
+            check.fail("mlflow.ingressHost", mlflow["ingressHost"], "needs platform.ingressClass to be set (the IngressClass that serves it)")
+    database = mlflow["database"]
+    check.one_of("mlflow.database.mode", database["mode"], ("inCluster", "external"))
+    check.storage_size("mlflow.database.volumeSize", database["volumeSize"])
+    if database["mode"] == "external" and not dsn:
+        check.fail("mlflow.database.mode", "external",
+                   f"needs the DSN: pulumi config set --secret {PROJECT}:mlflowExternalDsn postgresql://user:pass@host:5432/mlflow")
+    if database["mode"] == "external" and dsn and not _DSN.match(dsn):
+        check.fail("mlflowExternalDsn", "<redacted>", "expected postgresql://user:password@host:port/database")
+    if database["mode"] == "inCluster" and dsn:
+        check.fail("mlflowExternalDsn", "<redacted>", "is set but mlflow.database.mode is inCluster; unset it or set the mode to external")
+    db_resources = check.resources("mlflow.database.resources", database["resources"])
+    mlflow_resources = check.resources("mlflow.resources", mlflow["resources"])
+
+    if check.errors:
+        raise ConfigError(_report(check.errors))
+    return PlatformConfig(
+        images=ImagesConfig(images["registry"], images["pullPolicy"], dict(images["overrides"])),
+        platform=PlatformSettings(platform["storageClass"], platform["ingressClass"], tuple(platform["allowedIngressCidrs"])),
+        object_store=ObjectStoreConfig(
+            backend=store["backend"], namespace=store["namespace"], volume_size=store["volumeSize"],
+            root_user=store["rootUser"], buckets=tuple(store["buckets"]), resources=store_resources),
+        mlflow=MlflowConfig(
+            namespace=mlflow["namespace"], artifact_bucket=mlflow["artifactBucket"],
+            admin_username=mlflow["adminUsername"], ingress_host=mlflow["ingressHost"],
+            database=DatabaseConfig(database["mode"], database["volumeSize"], db_resources),
+            resources=mlflow_resources),
+        mlflow_external_dsn=dsn,
+    )
+
+
+def _report(errors: list[str]) -> str:
+    return "invalid stack configuration:\n  - " + "\n  - ".join(errors)
+
+
+def load() -> PlatformConfig:
+    """Read and validate the running stack's configuration (call inside a Pulumi program)."""
+    import json
+
+    import pulumi.runtime
+
+    prefix = f"{PROJECT}:"
+    raw: dict[str, Any] = {}
+    for full_key, text in pulumi.runtime.get_config_env().items():
+        if not full_key.startswith(prefix):
+            continue
+        key = full_key[len(prefix):]
+        try:
+            raw[key] = json.loads(text) if text[:1] in "{[" or text in ("true", "false") else text
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{full_key} is not valid JSON/YAML: {exc}") from None
+    secret = frozenset(k[len(prefix):] for k in pulumi.runtime.get_config_secret_keys_env() if k.startswith(prefix))
+    return parse(raw, secret)

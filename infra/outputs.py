@@ -1,0 +1,9 @@
+"""Names of the stack outputs. Tests and smoke tests import these; never repeat them as strings."""
+
+OBJECT_STORE_ENDPOINT = "objectStoreEndpoint"
+OBJECT_STORE_NAMESPACE = "objectStoreNamespace"
+OBJECT_STORE_CREDENTIALS_SECRET = "objectStoreCredentialsSecret"
+MLFLOW_TRACKING_URI = "mlflowTrackingUri"
+MLFLOW_NAMESPACE = "mlflowNamespace"
+MLFLOW_ADMIN_SECRET = "mlflowAdminSecret"
+MLFLOW_ADMIN_PASSWORD = "mlflowAdminPassword"

@@ -1,0 +1,141 @@
+"""infra/config.py: defaults come from Pulumi.yaml; every bad stack config is refused with a
+message naming the key, the bad value and what is allowed."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from infra.config import PROJECT, ConfigError, parse, project_defaults
+
+pytestmark = pytest.mark.unit
+STACKS = Path(__file__).resolve().parents[2] / "stacks"
+
+
+def stack_values(stack: str) -> tuple[dict, frozenset]:
+    """A stack file's values (without the project prefix); secure values count as secret keys."""
+    config = yaml.safe_load((STACKS / f"Pulumi.{stack}.yaml").read_text())["config"]
+    raw, secret = {}, set()
+    for full_key, value in config.items():
+        namespace, key = full_key.split(":", 1)
+        if namespace != PROJECT:
+            continue
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            secret.add(key)
+            value = "postgresql://mlflow:pw@db.example.edu:5432/mlflow"  # stands in for the ciphertext
+        raw[key] = value
+    return raw, frozenset(secret)
+
+
+def test_defaults_alone_are_valid():
+    cfg = parse({})
+    assert cfg.object_store.backend == "seaweedfs"
+    assert cfg.mlflow.artifact_bucket in cfg.object_store.buckets
+    assert cfg.mlflow.database.mode == "inCluster"
+
+
+def test_defaults_are_read_from_pulumi_yaml_only():
+    defaults = project_defaults()
+    assert set(defaults) == {"images", "platform", "objectStore", "mlflow", "mlflowExternalDsn"}
+    assert parse({}).object_store.volume_size == defaults["objectStore"]["volumeSize"]
+
+
+def test_stack_values_merge_over_defaults_field_by_field():
+    cfg = parse({"objectStore": {"volumeSize": "3Gi"}, "mlflow": {"database": {"volumeSize": "2Gi"}}})
+    assert cfg.object_store.volume_size == "3Gi"
+    assert cfg.object_store.backend == project_defaults()["objectStore"]["backend"], "untouched fields keep their default"
+    assert cfg.mlflow.database.volume_size == "2Gi"
+    assert cfg.mlflow.database.mode == "inCluster"
+
+
+@pytest.mark.parametrize("stack", ["local", "university"])
+def test_shipped_stacks_are_valid(stack):
+    raw, secret = stack_values(stack)
+    cfg = parse(raw, secret)
+    assert cfg.object_store.namespace
+
+
+def test_local_stack_is_lean_seaweedfs_and_university_is_minio_with_ingress():
+    local = parse(*stack_values("local"))
+    university = parse(*stack_values("university"))
+    assert local.object_store.backend == "seaweedfs"
+    assert local.images.registry, "the local stack runs offline-built images from the local registry name"
+    assert university.object_store.backend == "minio"
+    assert university.mlflow.ingress_host
+    assert university.mlflow.database.mode == "external"
+
+
+BAD_CONFIGS = [
+    # (id, raw config, secret keys, fragments the message must contain)
+    ("unknown top-level key", {"mlfow": {}}, (), ["mlops-platform:mlfow", "unknown key", "known keys: images"]),
+    ("unknown nested key", {"objectStore": {"volumSize": "1Gi"}}, (),
+     ["objectStore.volumSize", "unknown key", "volumeSize"]),
+    ("wrong type for a map", {"objectStore": "seaweedfs"}, (), ["mlops-platform:objectStore", "expected a map"]),
+    ("wrong type for a list", {"objectStore": {"buckets": "mlflow-artifacts"}}, (),
+     ["objectStore.buckets", "expected a list of strings"]),
+    ("unsupported backend", {"objectStore": {"backend": "ceph"}}, (),
+     ["objectStore.backend", "'ceph'", "allowed values: minio, seaweedfs"]),
+    ("bad volume size", {"objectStore": {"volumeSize": "20GB"}}, (),
+     ["objectStore.volumeSize", "'20GB'", "Mi, Gi or Ti"]),
+    ("bad cpu quantity", {"mlflow": {"resources": {"requests": {"cpu": "lots"}}}}, (),
+     ["mlflow.resources.requests.cpu", "'lots'", "cpu quantity"]),
+    ("request above limit", {"mlflow": {"resources": {"requests": {"memory": "4Gi"}}}}, (),
+     ["mlflow.resources.requests.memory", "'4Gi'", "must not exceed the limit 1Gi"]),
+    ("unknown resource name", {"objectStore": {"resources": {"limits": {"gpu": "1", "cpu": "1", "memory": "1Gi"}}}}, (),
+     ["objectStore.resources.limits.gpu", "allowed resources: cpu, memory"]),
+    ("invalid namespace", {"mlflow": {"namespace": "MLflow_NS"}}, (), ["mlflow.namespace", "'MLflow_NS'", "DNS label"]),
+    ("reserved namespace", {"objectStore": {"namespace": "kube-system"}}, (),
+     ["objectStore.namespace", "'kube-system'", "Kubernetes owns"]),
+    ("bad hostname", {"platform": {"ingressClass": "nginx"}, "mlflow": {"ingressHost": "mlflow_server"}}, (),
+     ["mlflow.ingressHost", "'mlflow_server'", "fully qualified host name"]),
+    ("cidr with host bits", {"platform": {"allowedIngressCidrs": ["10.0.0.1/8"]}}, (),
+     ["platform.allowedIngressCidrs[0]", "'10.0.0.1/8'", "CIDR notation"]),
+    ("not a cidr", {"platform": {"allowedIngressCidrs": ["campus-net"]}}, (),
+     ["platform.allowedIngressCidrs[0]", "'campus-net'", "CIDR"]),
+    ("bad bucket name", {"objectStore": {"buckets": ["mlflow-artifacts", "Pipelines_Data"]}}, (),
+     ["objectStore.buckets[1]", "'Pipelines_Data'", "S3 bucket name"]),
+    ("duplicate buckets", {"objectStore": {"buckets": ["mlflow-artifacts", "mlflow-artifacts"]}}, (),
+     ["objectStore.buckets", "repeated: mlflow-artifacts"]),
+    ("artifact bucket not created", {"mlflow": {"artifactBucket": "elsewhere"}}, (),
+     ["mlflow.artifactBucket", "'elsewhere'", "must be one of objectStore.buckets"]),
+    ("ingress host without ingress class", {"mlflow": {"ingressHost": "mlflow.ml.example.edu"}}, (),
+     ["mlflow.ingressHost", "needs platform.ingressClass"]),
+    ("external database without dsn", {"mlflow": {"database": {"mode": "external"}}}, (),
+     ["mlflow.database.mode", "needs the DSN", "pulumi config set --secret mlops-platform:mlflowExternalDsn"]),
+    ("dsn stored in plain text", {"mlflow": {"database": {"mode": "external"}},
+                                  "mlflowExternalDsn": "postgresql://u:p@h:5432/d"}, (),
+     ["mlflowExternalDsn", "must be stored encrypted", "<redacted>"]),
+    ("malformed dsn", {"mlflow": {"database": {"mode": "external"}}, "mlflowExternalDsn": "mysql://h/d"},
+     ("mlflowExternalDsn",), ["mlflowExternalDsn", "expected postgresql://user:password@host:port/database"]),
+    ("dsn set for in-cluster database", {"mlflowExternalDsn": "postgresql://u:p@h:5432/d"}, ("mlflowExternalDsn",),
+     ["mlflowExternalDsn", "mode is inCluster"]),
+    ("unknown database mode", {"mlflow": {"database": {"mode": "sqlite"}}}, (),
+     ["mlflow.database.mode", "'sqlite'", "allowed values: inCluster, external"]),
+    ("bad pull policy", {"images": {"pullPolicy": "Sometimes"}}, (),
+     ["images.pullPolicy", "'Sometimes'", "Always, IfNotPresent, Never"]),
+    ("override of an unknown image", {"images": {"overrides": {"minoi": "r/minio:1"}}}, (),
+     ["images.overrides.minoi", "known images: minio, mlflow, postgres, seaweedfs"]),
+    ("bad admin username", {"mlflow": {"adminUsername": "a"}}, (), ["mlflow.adminUsername", "'a'", "3-32"]),
+]
+
+
+@pytest.mark.parametrize(("raw", "secret", "fragments"), [c[1:] for c in BAD_CONFIGS], ids=[c[0] for c in BAD_CONFIGS])
+def test_bad_config_is_refused_with_a_clear_message(raw, secret, fragments):
+    with pytest.raises(ConfigError) as caught:
+        parse(raw, frozenset(secret))
+    message = str(caught.value)
+    for fragment in fragments:
+        assert fragment in message, f"message lacks {fragment!r}:\n{message}"
+
+
+def test_every_problem_is_reported_at_once():
+    with pytest.raises(ConfigError) as caught:
+        parse({"objectStore": {"backend": "ceph", "volumeSize": "big"}})
+    assert "objectStore.backend" in str(caught.value)
+    assert "objectStore.volumeSize" in str(caught.value)
+
+
+def test_secret_value_never_appears_in_errors():
+    with pytest.raises(ConfigError) as caught:
+        parse({"mlflowExternalDsn": "postgresql://u:hunter2secret@h:5432/d"}, frozenset({"mlflowExternalDsn"}))
+    assert "hunter2secret" not in str(caught.value)
