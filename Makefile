@@ -13,12 +13,15 @@ export PATH := $(CACHE_DIR)/bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 export PULUMI_SKIP_UPDATE_CHECK := true
 export PULUMI_DIY_BACKEND_NO_LEGACY_WARNING := true
 RENDER_DIR ?= $(CURDIR)/build/render
+CLUSTER_NAME ?= mlops
+export MLOPS_CLUSTER_NAME := $(CLUSTER_NAME)
+export KUBECONFIG := $(CACHE_DIR)/$(CLUSTER_NAME).kubeconfig
 PYTEST_ARGS ?=
 
-.PHONY: help venv tools render test lint constraints clean
+.PHONY: help venv tools render test lint constraints clean kubernetes node-image cluster cluster-delete cluster-test
 
 help: ## List the targets.
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(firstword $(MAKEFILE_LIST)) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 $(VENV)/.stamp: requirements.txt requirements-dev.txt constraints.txt
 	@echo "[venv] installing pinned Python dependencies into $(VENV)"
@@ -35,7 +38,22 @@ render: venv tools ## Run a real `pulumi up` for the local and university stacks
 	@bash offline/render.sh $(RENDER_DIR) local university
 
 test: venv tools render ## Run every test (unit, render, lint).
-	@$(VENV)/bin/pytest $(PYTEST_ARGS)
+	@$(VENV)/bin/pytest -m "not e2e and not molecule" $(PYTEST_ARGS)
+
+kubernetes: ## Build (or reuse) the pinned Kubernetes binaries from Go modules.
+	@bash offline/build-kubernetes.sh
+
+node-image: tools ## Build (or reuse) the offline kind node image.
+	@bash offline/images/kind-node.sh
+
+cluster: tools ## Create the local kind cluster (MLOPS_WORKERS=1 adds a worker, MLOPS_FAKE_GPUS=N fake GPUs).
+	@bash offline/cluster.sh create
+
+cluster-delete: tools ## Delete the local kind cluster.
+	@bash offline/cluster.sh delete
+
+cluster-test: venv ## Run the cluster tests against the running local cluster.
+	@$(VENV)/bin/pytest -m e2e tests/cluster $(PYTEST_ARGS)
 
 lint: venv ## Lint the Python code.
 	@$(VENV)/bin/ruff check .

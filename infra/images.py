@@ -31,8 +31,9 @@ UPSTREAM_IMAGES: dict[str, UpstreamImage] = {
     "minio": UpstreamImage("quay.io", "minio/minio", "RELEASE.2025-09-07T16-13-09Z"),
     # Debian 12's PostgreSQL major version, so the offline-built image and upstream agree.
     "postgres": UpstreamImage("docker.io", "library/postgres", "15.14-bookworm"),
-    # MLflow server; PyPI mlflow at the same version is baked into the offline image.
-    "mlflow": UpstreamImage("ghcr.io", "mlflow/mlflow", "v3.18.0"),
+    # MLflow server; PyPI mlflow at the same version (3.17.2: the newest whose mlflow-skinny
+    # and mlflow-tracing are on PyPI here) is baked into the offline image.
+    "mlflow": UpstreamImage("ghcr.io", "mlflow/mlflow", "v3.17.2"),
 }
 
 

@@ -57,6 +57,7 @@ if found=$(on_path pulumi version "v$PULUMI_VERSION") && lh=$(dirname "$found")/
   log "using pulumi v$PULUMI_VERSION from $found"
   link pulumi "$found"
   link pulumi-language-python "$lh"
+  link pulumi-resource-pulumi-python "$(dirname "$found")/pulumi-resource-pulumi-python"
 else
   dir=$(build pulumi "$PULUMI_VERSION" "$here/go/pulumi" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi "$pulumi_stamp")
   link pulumi "$dir/pulumi"
@@ -64,7 +65,10 @@ else
   # The host runs programs through upstream's exec script, which must sit beside the binary.
   sdk=$(go list -C "$here/go/pulumi" -m -f '{{.Dir}}' github.com/pulumi/pulumi/sdk/v3)
   install -m 0755 "$sdk/python/cmd/pulumi-language-python-exec" "$dir/pulumi-language-python-exec"
+  # The provider that serves Python dynamic resources (e.g. generated passwords).
+  install -m 0755 "$sdk/python/dist/pulumi-resource-pulumi-python" "$dir/pulumi-resource-pulumi-python"
   link pulumi-language-python "$dir/pulumi-language-python"
+  link pulumi-resource-pulumi-python "$dir/pulumi-resource-pulumi-python"
 fi
 
 # Kubernetes provider: its schema (with the version set) is embedded at build time.

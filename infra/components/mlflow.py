@@ -82,7 +82,10 @@ class Mlflow(pulumi.ComponentResource):
             return created.metadata.apply(lambda m: m["name"])
 
         admin_password = GeneratedPassword(f"{name}-admin-password", opts=child)
-        auth_secret = secret("auth", {"admin-username": args.admin_username, "admin-password": admin_password.value})
+        # The basic-auth app signs sessions with this key; every replica must share it.
+        flask_key = GeneratedPassword(f"{name}-flask-secret-key", opts=child)
+        auth_secret = secret("auth", {"admin-username": args.admin_username, "admin-password": admin_password.value,
+                                      "flask-secret-key": flask_key.value})
         if args.database_mode == "external":
             db_secret = secret("database", {"dsn": pulumi.Output.secret(args.external_dsn)})
         else:

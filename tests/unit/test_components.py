@@ -139,7 +139,8 @@ def test_generated_passwords_are_secret_outputs(mocks):
     assert facts["store_password_secret"], "object-store root password must be a secret output"
     assert facts["admin_password_secret"], "MLflow admin password must be a secret output"
     generated = mocks.of_type("pulumi-python:dynamic:Resource")
-    assert {r.name for r in generated} == {"object-store-root-password", "mlflow-admin-password", "mlflow-database-password"}
+    assert {r.name for r in generated} == {"object-store-root-password", "mlflow-admin-password",
+                                           "mlflow-flask-secret-key", "mlflow-database-password"}
 
 
 def test_no_password_is_passed_in_plain_text_to_any_resource(mocks):
@@ -165,7 +166,7 @@ def test_mlflow_chart_values_reference_secrets_and_follow_image_override(mocks):
     assert len(chart) == 1, "MLflow is installed from the local chart"
     values = chart[0].inputs["values"]
     assert chart[0].inputs["chart"].endswith("charts/mlflow")
-    assert values["image"] == {"repository": "mirror.example.edu:5000/mlflow/mlflow", "tag": "v3.18.0",
+    assert values["image"] == {"repository": "mirror.example.edu:5000/mlflow/mlflow", "tag": "v3.17.2",
                                "pullPolicy": "IfNotPresent"}
     assert values["backendStore"]["postgres"]["image"]["repository"] == "r.example.edu/pg"
     assert values["auth"]["existingSecret"] == "mlflow-auth"

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# The local kind cluster, created offline from the node image built by offline/images/kind-node.sh.
+#
+# usage: offline/cluster.sh create|delete
+# environment:
+#   MLOPS_CLUSTER_NAME   cluster name (default mlops)
+#   MLOPS_WORKERS        number of worker nodes besides the control plane (default 0)
+#   MLOPS_FAKE_GPUS      advertise this many `nvidia.com/gpu` on the last node (default 0), so GPU
+#                        requests, quotas and tolerations can be tested without GPUs
+#   MLOPS_CACHE_DIR      cache root; the kubeconfig is written to $MLOPS_CACHE_DIR/<name>.kubeconfig
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+cache=${MLOPS_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/mlops-platform}
+name=${MLOPS_CLUSTER_NAME:-mlops}
+workers=${MLOPS_WORKERS:-0}
+fake_gpus=${MLOPS_FAKE_GPUS:-0}
+kubeconfig=$cache/$name.kubeconfig
+log() { printf '[cluster] %s\n' "$*" >&2; }
+die() { printf '[cluster] ERROR: %s\n' "$*" >&2; exit 1; }
+[[ $workers =~ ^[0-9]+$ ]] || die "MLOPS_WORKERS must be a number of worker nodes, got '$workers'"
+[[ $fake_gpus =~ ^[0-9]+$ ]] || die "MLOPS_FAKE_GPUS must be a number of GPUs, got '$fake_gpus'"
+command -v kind >/dev/null || die "kind is not on PATH: run make tools"
+
+case ${1:-} in
+delete)
+  if kind get clusters 2>/dev/null | grep -qx "$name"; then
+    kind delete cluster --name "$name"
+  else
+    log "no cluster named $name"
+  fi
+  rm -f "$kubeconfig"
+  exit 0
+  ;;
+create) ;;
+*) die "usage: offline/cluster.sh create|delete" ;;
+esac
+
+bash "$here/docker.sh"
+image=$(bash "$here/images/kind-node.sh")
+if kind get clusters 2>/dev/null | grep -qx "$name"; then
+  log "cluster $name exists; refreshing its kubeconfig (make cluster-delete to start over)"
+else
+  config=$(mktemp)
+  trap 'rm -f "$config"' EXIT
+  {
+    echo "kind: Cluster"
+    echo "apiVersion: kind.x-k8s.io/v1alpha4"
+    echo "networking: {podSubnet: 10.244.0.0/16, serviceSubnet: 10.96.0.0/16}"
+    echo "nodes:"
+    echo "  - role: control-plane"
+    for _ in $(seq 1 "$workers"); do echo "  - role: worker"; done
+    # Hosts still on cgroup v1 (like this project's CI VMs): kubelet >= 1.35 refuses them unless told.
+    echo "kubeadmConfigPatches:"
+    echo "  - |"
+    echo "    kind: KubeletConfiguration"
+    echo "    failCgroupV1: false"
+  } >"$config"
+  log "creating cluster $name from $image (1 control plane, $workers worker(s))"
+  start=$SECONDS
+  kind create cluster --name "$name" --image "$image" --config "$config" --wait 5m --kubeconfig "$kubeconfig"
+  log "cluster created in $((SECONDS - start)) s"
+fi
+kind get kubeconfig --name "$name" >"$kubeconfig"
+chmod 600 "$kubeconfig"
+export KUBECONFIG=$kubeconfig
+
+if (( fake_gpus > 0 )); then
+  node=$(kubectl get nodes -o jsonpath='{.items[-1:].metadata.name}')
+  log "advertising $fake_gpus nvidia.com/gpu on node $node (extended resource, no real GPU)"
+  kubectl patch node "$node" --subresource=status --type=json \
+    -p "[{\"op\":\"add\",\"path\":\"/status/capacity/nvidia.com~1gpu\",\"value\":\"$fake_gpus\"}]" >/dev/null
+  kubectl label node "$node" --overwrite nvidia.com/gpu.present=true >/dev/null
+fi
+kubectl wait --for=condition=Ready nodes --all --timeout=300s >/dev/null || {
+  kubectl get nodes -o wide >&2; die "nodes did not become Ready in 300 s"; }
+log "ready: KUBECONFIG=$kubeconfig"
+kubectl get nodes -o wide

@@ -1,0 +1,89 @@
+"""The toolchain pins agree everywhere, and the tools `make tools` installed report them."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.unit
+ROOT = Path(__file__).resolve().parents[2]
+CACHE = Path(os.environ.get("MLOPS_CACHE_DIR", Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mlops-platform"))
+
+
+def versions() -> dict[str, str]:
+    pins = {}
+    for line in (ROOT / "offline" / "versions.env").read_text().splitlines():
+        if line and not line.startswith("#"):
+            key, _, value = line.partition("=")
+            pins[key] = value
+    return pins
+
+
+def pip_pins(path: Path) -> dict[str, str]:
+    pins = {}
+    for line in path.read_text().splitlines():
+        match = re.match(r"^([A-Za-z0-9_.\-\[\]]+)==([^\s;]+)", line)
+        if match:
+            pins[re.sub(r"\[.*\]", "", match.group(1)).lower().replace("_", "-")] = match.group(2)
+    return pins
+
+
+def go_requirements(module_dir: str) -> dict[str, str]:
+    text = (ROOT / "offline" / "go" / module_dir / "go.mod").read_text()
+    return dict(re.findall(r"^\s*(?:require\s+)?([a-z0-9.\-/]+\.[a-z]+/[^\s]+)\s+(v[^\s]+)", text, re.MULTILINE))
+
+
+def test_python_sdk_pins_match_the_built_engine_and_provider():
+    pins, req = versions(), pip_pins(ROOT / "requirements.txt")
+    assert req["pulumi"] == pins["PULUMI_VERSION"], "requirements.txt pulumi must equal the engine in offline/versions.env"
+    assert req["pulumi-kubernetes"] == pins["PULUMI_KUBERNETES_VERSION"], "pulumi-kubernetes must equal the built provider"
+
+
+def test_go_wrapper_modules_match_versions_env():
+    pins = versions()
+    pulumi_mod = go_requirements("pulumi")
+    assert pulumi_mod["github.com/pulumi/pulumi/pkg/v3"] == "v" + pins["PULUMI_VERSION"]
+    assert pulumi_mod["github.com/pulumi/pulumi/sdk/v3"] == "v" + pins["PULUMI_VERSION"]
+    provider_mod = go_requirements("kubernetes-provider")
+    assert provider_mod["github.com/pulumi/pulumi-kubernetes/provider/v4"] == pins["PULUMI_KUBERNETES_PROVIDER_MODULE_VERSION"]
+    assert provider_mod["github.com/pulumi/pulumi-kubernetes/sdk/v4"] == "v" + pins["PULUMI_KUBERNETES_VERSION"]
+    tools_mod = go_requirements("cluster-tools")
+    assert tools_mod["sigs.k8s.io/kind"] == "v" + pins["KIND_VERSION"]
+    assert tools_mod["helm.sh/helm/v3"] == "v" + pins["HELM_VERSION"]
+
+
+def test_constraints_agree_with_direct_pins():
+    constraints = pip_pins(ROOT / "constraints.txt")
+    for requirements in ("requirements.txt", "requirements-dev.txt"):
+        for name, version in pip_pins(ROOT / requirements).items():
+            assert constraints.get(name) == version, f"{requirements} pins {name}=={version}; constraints.txt has {constraints.get(name)}"
+
+
+def tool(name: str) -> str:
+    path = CACHE / "bin" / name
+    found = str(path) if path.exists() else shutil.which(name)
+    assert found, f"{name} is not installed: run `make tools`"
+    return found
+
+
+def run(*args: str) -> str:
+    return subprocess.run(args, check=True, capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PULUMI_SKIP_UPDATE_CHECK": "true"}).stdout
+
+
+def test_installed_tools_report_the_pinned_versions():
+    pins = versions()
+    assert run(tool("pulumi"), "version").strip() == "v" + pins["PULUMI_VERSION"]
+    assert run(tool("pulumi-language-python"), "-version").strip() == "v" + pins["PULUMI_VERSION"]
+    assert f"kind v{pins['KIND_VERSION']} " in run(tool("kind"), "version")
+    assert run(tool("helm"), "version", "--short").startswith("v" + pins["HELM_VERSION"])
+    plugins = json.loads(run(tool("pulumi"), "plugin", "ls", "--json"))
+    assert {"name": "kubernetes", "kind": "resource", "version": pins["PULUMI_KUBERNETES_VERSION"]} in [
+        {k: p[k] for k in ("name", "kind", "version")} for p in plugins
+    ], "the built kubernetes provider is installed as a Pulumi plugin"
