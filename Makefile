@@ -27,6 +27,8 @@ $(VENV)/.stamp: requirements.txt requirements-dev.txt constraints.txt
 	@echo "[venv] installing pinned Python dependencies into $(VENV)"
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	@$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.txt -r requirements-dev.txt -c constraints.txt
+	@# `infra` importable by every process of the venv, also the one serving Python dynamic resources.
+	@echo "$(CURDIR)" > "$$($(VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/mlops-platform.pth"
 	@touch $@
 
 venv: $(VENV)/.stamp ## Create/refresh the virtualenv (pinned requirements).

@@ -10,7 +10,7 @@ import pulumi
 
 from infra import outputs
 from infra.config import load
-from infra.platform import deploy
+from infra.deploy import deploy
 
 platform = deploy(load())
 pulumi.export(outputs.OBJECT_STORE_ENDPOINT, platform.object_store.endpoint)

@@ -324,7 +324,7 @@ def load() -> PlatformConfig:
             continue
         key = full_key[len(prefix):]
         try:
-            raw[key] = json.loads(text) if text[:1] in "{[" or text in ("true", "false") else text
+            raw[key] = json.loads(text) if text[:1] in ("{", "[") or text in ("true", "false") else text
         except json.JSONDecodeError as exc:
             raise ConfigError(f"{full_key} is not valid JSON/YAML: {exc}") from None
     secret = frozenset(k[len(prefix):] for k in pulumi.runtime.get_config_secret_keys_env() if k.startswith(prefix))

@@ -5,7 +5,9 @@
 # Results are cached outside the repository, keyed by tool version and by a hash of the wrapper
 # module that builds it, in $MLOPS_CACHE_DIR/tools/<tool>-<version>-<hash>/. A tool already on
 # PATH at the pinned version (a sysadmin's laptop with upstream releases) is used as it is.
-# $MLOPS_CACHE_DIR/bin ends up holding one link per tool; put it first on PATH.
+# $MLOPS_CACHE_DIR/bin ends up holding pulumi, kind and helm; put it first on PATH. The engine
+# finds its language host beside its own binary and the provider in its plugin cache (a plugin
+# on PATH would take precedence with a warning, so none is linked there).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -56,19 +58,17 @@ pulumi_stamp="-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$PUL
 if found=$(on_path pulumi version "v$PULUMI_VERSION") && lh=$(dirname "$found")/pulumi-language-python && [[ -x $lh ]]; then
   log "using pulumi v$PULUMI_VERSION from $found"
   link pulumi "$found"
-  link pulumi-language-python "$lh"
-  link pulumi-resource-pulumi-python "$(dirname "$found")/pulumi-resource-pulumi-python"
 else
   dir=$(build pulumi "$PULUMI_VERSION" "$here/go/pulumi" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi "$pulumi_stamp")
   link pulumi "$dir/pulumi"
-  dir=$(build pulumi-language-python "$PULUMI_VERSION" "$here/go/pulumi" ./cmd/pulumi-language-python "$pulumi_stamp")
-  # The host runs programs through upstream's exec script, which must sit beside the binary.
+  # The engine looks for language plugins beside its own binary, so the host, the exec script it
+  # runs programs with and the provider for Python dynamic resources all go into pulumi's folder.
+  cli_dir=$(dirname "$(readlink -f "$bin/pulumi")")
+  host_dir=$(build pulumi-language-python "$PULUMI_VERSION" "$here/go/pulumi" ./cmd/pulumi-language-python "$pulumi_stamp")
   sdk=$(go list -C "$here/go/pulumi" -m -f '{{.Dir}}' github.com/pulumi/pulumi/sdk/v3)
-  install -m 0755 "$sdk/python/cmd/pulumi-language-python-exec" "$dir/pulumi-language-python-exec"
-  # The provider that serves Python dynamic resources (e.g. generated passwords).
-  install -m 0755 "$sdk/python/dist/pulumi-resource-pulumi-python" "$dir/pulumi-resource-pulumi-python"
-  link pulumi-language-python "$dir/pulumi-language-python"
-  link pulumi-resource-pulumi-python "$dir/pulumi-resource-pulumi-python"
+  install -m 0755 "$host_dir/pulumi-language-python" "$cli_dir/pulumi-language-python"
+  install -m 0755 "$sdk/python/cmd/pulumi-language-python-exec" "$cli_dir/pulumi-language-python-exec"
+  install -m 0755 "$sdk/python/dist/pulumi-resource-pulumi-python" "$cli_dir/pulumi-resource-pulumi-python"
 fi
 
 # Kubernetes provider: its schema (with the version set) is embedded at build time.
@@ -85,7 +85,6 @@ EOF
 fi
 provider=$(build pulumi-resource-kubernetes "$PULUMI_KUBERNETES_VERSION" "$provider_dir" . \
   "-X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version=$PULUMI_KUBERNETES_VERSION")
-link pulumi-resource-kubernetes "$provider/pulumi-resource-kubernetes"
 
 # kind and helm.
 tools_dir="$here/go/cluster-tools"
@@ -109,6 +108,6 @@ want = sys.argv[1]
 sys.exit(0 if any(p["name"] == "kubernetes" and p["kind"] == "resource" and p["version"] == want
                   for p in json.load(sys.stdin) or []) else 1)' "$PULUMI_KUBERNETES_VERSION"; then
   log "installing the kubernetes provider plugin v$PULUMI_KUBERNETES_VERSION into the Pulumi plugin cache"
-  pulumi plugin install resource kubernetes "v$PULUMI_KUBERNETES_VERSION" --file "$bin/pulumi-resource-kubernetes"
+  pulumi plugin install resource kubernetes "v$PULUMI_KUBERNETES_VERSION" --file "$provider/pulumi-resource-kubernetes"
 fi
 log "toolchain ready in $bin: pulumi v$PULUMI_VERSION, kubernetes provider v$PULUMI_KUBERNETES_VERSION, kind v$KIND_VERSION, helm v$HELM_VERSION"

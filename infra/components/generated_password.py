@@ -17,7 +17,8 @@ from pulumi.dynamic import CreateResult, DiffResult, Resource, ResourceProvider
 class _PasswordProvider(ResourceProvider):
     def create(self, props):
         # Hex keeps the value safe inside URLs (DSNs), ini files and shell without escaping.
-        value = secrets.token_hex(props["bytes"])
+        # Numbers cross the provider protocol as floats.
+        value = secrets.token_hex(int(props["bytes"]))
         return CreateResult(id_=uuid.uuid4().hex, outs={"bytes": props["bytes"], "result": value})
 
     def diff(self, _id, olds, news):

@@ -80,7 +80,9 @@ def run(*args: str) -> str:
 def test_installed_tools_report_the_pinned_versions():
     pins = versions()
     assert run(tool("pulumi"), "version").strip() == "v" + pins["PULUMI_VERSION"]
-    assert run(tool("pulumi-language-python"), "-version").strip() == "v" + pins["PULUMI_VERSION"]
+    language_host = Path(tool("pulumi")).resolve().parent / "pulumi-language-python"
+    assert run(str(language_host), "-version").strip() == "v" + pins["PULUMI_VERSION"], "language host beside the CLI"
+    assert (language_host.parent / "pulumi-language-python-exec").is_file(), "the exec script sits beside the host"
     assert f"kind v{pins['KIND_VERSION']} " in run(tool("kind"), "version")
     assert run(tool("helm"), "version", "--short").startswith("v" + pins["HELM_VERSION"])
     plugins = json.loads(run(tool("pulumi"), "plugin", "ls", "--json"))

@@ -51,7 +51,7 @@ def mocks():
 def run(raw: dict) -> dict:
     """Run the program under mocks; returns facts about its outputs once every resource is
     registered (the test decorator waits for all outstanding registrations)."""
-    from infra.platform import deploy
+    from infra.deploy import deploy
 
     facts: dict = {}
 
