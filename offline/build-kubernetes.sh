@@ -8,7 +8,7 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 module=$here/go/kubernetes
 cache=${MLOPS_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/mlops-platform}
-version=$(awk '/^require k8s.io\/kubernetes / {print $3}' "$module/go.mod")
+version=$(go list -C "$module" -m -f '{{.Version}}' k8s.io/kubernetes)
 [[ -n $version ]] || { echo "[kubernetes] ERROR: no k8s.io/kubernetes version in $module/go.mod" >&2; exit 1; }
 hash=$(cat "$module/go.mod" "$module/go.sum" "$0" | sha256sum | cut -c1-12)
 dest=$cache/kubernetes/$version-$hash

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import time
 import uuid
@@ -43,10 +44,10 @@ def wait_for(what: str, probe, timeout: int = 180, interval: float = 3):
 
 
 def pinned_kubernetes_version() -> str:
-    for line in (ROOT / "offline" / "go" / "kubernetes" / "go.mod").read_text().splitlines():
-        if line.startswith("require k8s.io/kubernetes "):
-            return line.split()[-1]
-    raise AssertionError("offline/go/kubernetes/go.mod pins no k8s.io/kubernetes version")
+    go_mod = (ROOT / "offline" / "go" / "kubernetes" / "go.mod").read_text()
+    match = re.search(r"^\s*(?:require\s+)?k8s\.io/kubernetes\s+(v\S+)", go_mod, re.MULTILINE)
+    assert match, "offline/go/kubernetes/go.mod pins no k8s.io/kubernetes version"
+    return match.group(1)
 
 
 @pytest.fixture(scope="module")
