@@ -18,7 +18,7 @@ export MLOPS_CLUSTER_NAME := $(CLUSTER_NAME)
 export KUBECONFIG := $(CACHE_DIR)/$(CLUSTER_NAME).kubeconfig
 PYTEST_ARGS ?=
 
-.PHONY: help venv tools render test lint constraints clean kubernetes node-image cluster cluster-delete cluster-test
+.PHONY: help venv tools render test lint constraints clean node-components kubernetes node-image cluster cluster-delete cluster-test
 
 help: ## List the targets.
 	@grep -hE '^[a-z-]+:.*## ' $(firstword $(MAKEFILE_LIST)) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -39,8 +39,11 @@ tools: ## Build or reuse the pinned offline toolchain (pulumi, language host, k8
 render: venv tools ## Run a real `pulumi up` for the local and university stacks, writing manifests to build/render/.
 	@bash offline/render.sh $(RENDER_DIR) local university
 
-test: venv tools render ## Run every test (unit, render, lint).
+test: venv tools render node-components ## Run every test (unit, render, lint).
 	@$(VENV)/bin/pytest -m "not e2e and not molecule" $(PYTEST_ARGS)
+
+node-components: ## Build (or reuse) containerd, runc, crictl, CNI plugins, etcd, CoreDNS, local-path, pause.
+	@bash offline/images/build-node-components.sh >/dev/null
 
 kubernetes: ## Build (or reuse) the pinned Kubernetes binaries from Go modules.
 	@bash offline/build-kubernetes.sh
