@@ -18,7 +18,7 @@ export MLOPS_CLUSTER_NAME := $(CLUSTER_NAME)
 export KUBECONFIG := $(CACHE_DIR)/$(CLUSTER_NAME).kubeconfig
 PYTEST_ARGS ?=
 
-.PHONY: help venv tools render test lint constraints clean node-components kubernetes node-image cluster cluster-delete cluster-test
+.PHONY: help venv tools render test molecule lint constraints clean node-components kubernetes node-image cluster cluster-delete cluster-test
 
 help: ## List the targets.
 	@grep -hE '^[a-z-]+:.*## ' $(firstword $(MAKEFILE_LIST)) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -59,6 +59,9 @@ cluster-delete: tools ## Delete the local kind cluster.
 
 cluster-test: venv ## Run the cluster tests against the running local cluster.
 	@$(VENV)/bin/pytest -m e2e tests/cluster $(PYTEST_ARGS)
+
+molecule: venv ## Run the Ansible Molecule scenarios (Debian 12 systemd containers; Docker).
+	@$(VENV)/bin/pytest -m molecule tests/ansible $(PYTEST_ARGS)
 
 lint: venv ## Lint the Python code.
 	@$(VENV)/bin/ruff check .

@@ -20,14 +20,6 @@ die() { printf '[node-image] ERROR: %s\n' "$*" >&2; exit 1; }
 bash "$offline/docker.sh"
 export DOCKER_BUILDKIT=0
 
-k8s_bin=$(bash "$offline/build-kubernetes.sh")
-components=$(bash "$here/build-node-components.sh" | tail -n 1)
-[[ -d $components ]] || die "build-node-components.sh did not print its bin directory (got: $components)"
-kind_dir=$(go list -C "$offline/go/cluster-tools" -m -f '{{.Dir}}' sigs.k8s.io/kind)
-version=$("$k8s_bin/kubeadm" version -o short)
-images_list=$("$k8s_bin/kubeadm" config images list --kubernetes-version "$version" 2>/dev/null)
-image_for() { grep -E "/$1:" <<<"$images_list" | head -n 1; }
-
 # --- 1. Debian root filesystem ------------------------------------------------------------
 packages=systemd,systemd-sysv,dbus,conntrack,iptables,nftables,iproute2,ethtool,util-linux,mount,kmod,libseccomp2,pigz,e2fsprogs,bash,ca-certificates,curl,jq,procps,netcat-openbsd
 mirror=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
@@ -58,6 +50,13 @@ if ! docker image inspect "$base_image" >/dev/null 2>&1; then
 fi
 
 # --- 2. Images the cluster runs -------------------------------------------------------------
+k8s_bin=$(bash "$offline/build-kubernetes.sh")
+components=$(bash "$here/build-node-components.sh" | tail -n 1)
+[[ -d $components ]] || die "build-node-components.sh did not print its bin directory (got: $components)"
+kind_dir=$(go list -C "$offline/go/cluster-tools" -m -f '{{.Dir}}' sigs.k8s.io/kind)
+version=$("$k8s_bin/kubeadm" version -o short)
+images_list=$("$k8s_bin/kubeadm" config images list --kubernetes-version "$version" 2>/dev/null)
+image_for() { grep -E "/$1:" <<<"$images_list" | head -n 1; }
 inputs_hash=$( (cat "$0"; ls -l --time-style=+%s "$k8s_bin" "$components"; echo "$base_image") | sha256sum | cut -c1-12)
 node_image=mlops.local/kind-node:$version-$inputs_hash
 if docker image inspect "$node_image" >/dev/null 2>&1; then
