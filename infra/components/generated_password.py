@@ -2,7 +2,8 @@
 
 A Pulumi dynamic resource, so no extra provider plugin is needed offline. The value is created
 with the `secrets` module when the resource is created, is a secret output (never written in
-plain text to state, logs or previews) and is rotated with `pulumi up --replace <urn>`.
+plain text to state, logs or previews). `pulumi up --replace <urn>` makes a new one; the services
+that use it need the steps in docs/operations.md to take it over.
 """
 
 from __future__ import annotations

@@ -67,7 +67,8 @@ fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-# build_image TAG FROM [BINARY...]: an image holding the given binaries in /usr/local/bin.
+# build_image TAG FROM [BINARY...]: an image holding the given binaries in /usr/local/bin, the first
+# one as its entrypoint.
 build_image() {
   local tag=$1 from=$2
   shift 2
@@ -79,6 +80,8 @@ build_image() {
     printf 'COPY %s /usr/local/bin/%s\n' "$(basename "$binary")" "$(basename "$binary")" >>"$ctx/Dockerfile"
   done
   printf 'ENV PATH=/usr/local/bin:/usr/bin:/bin\n' >>"$ctx/Dockerfile"
+  # Like upstream's images (CoreDNS's Deployment passes only args), the first binary is the entrypoint.
+  [[ $# -eq 0 ]] || printf 'ENTRYPOINT ["/usr/local/bin/%s"]\n' "$(basename "$1")" >>"$ctx/Dockerfile"
   docker build -q -t "$tag" "$ctx" >/dev/null || die "docker build of $tag failed"
   log "built image $tag"
 }

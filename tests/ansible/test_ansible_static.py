@@ -279,7 +279,7 @@ def _fake_kubeadm(tmp_path, version):
 @pytest.mark.unit
 def test_preflight_refuses_a_version_change_outside_the_upgrade_playbook(preflight, tmp_path):
     result = preflight("site.yml", SUPPORTED_NODE, path_prefix=_fake_kubeadm(tmp_path, "1.34.2"))
-    assert_failed_with(result, "runs kubeadm 1.34.2 but kubernetes_node_version is 1.35.0: run playbooks/upgrade.yml")
+    assert_failed_with(result, "runs kubeadm 1.34.2 but kubernetes_node_version is 1.35.4: run playbooks/upgrade.yml")
 
 
 @pytest.mark.unit
