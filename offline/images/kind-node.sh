@@ -79,10 +79,10 @@ build_image() {
     cp "$binary" "$ctx/"
     printf 'COPY %s /usr/local/bin/%s\n' "$(basename "$binary")" "$(basename "$binary")" >>"$ctx/Dockerfile"
   done
-  printf 'ENV PATH=/usr/local/bin:/usr/bin:/bin\n' >>"$ctx/Dockerfile"
+  printf 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n' >>"$ctx/Dockerfile"
   # Like upstream's images (CoreDNS's Deployment passes only args), the first binary is the entrypoint.
   [[ $# -eq 0 ]] || printf 'ENTRYPOINT ["/usr/local/bin/%s"]\n' "$(basename "$1")" >>"$ctx/Dockerfile"
-  docker build -q -t "$tag" "$ctx" >/dev/null || die "docker build of $tag failed"
+  docker build -q -t "$tag" "$ctx" >/dev/null 2>"$ctx.log" || { cat "$ctx.log" >&2; die "docker build of $tag failed"; }
   log "built image $tag"
 }
 
@@ -96,7 +96,8 @@ tag=$(image_for coredns); build_image "$tag" scratch "$components/coredns"; prel
 pause_image=$(image_for pause)
 mkdir -p "$work/pause" && cp "$components/pause" "$work/pause/pause"
 printf 'FROM scratch\nCOPY pause /pause\nENTRYPOINT ["/pause"]\n' >"$work/pause/Dockerfile"
-docker build -q -t "$pause_image" "$work/pause" >/dev/null; preload+=("$pause_image")
+docker build -q -t "$pause_image" "$work/pause" >/dev/null 2>"$work/pause.log" || { cat "$work/pause.log" >&2; die "pause image build failed"; }
+preload+=("$pause_image")
 cni_agent_image=mlops.local/cni-agent:$version
 build_image "$cni_agent_image" "$base_image" "$k8s_bin/kubectl"; preload+=("$cni_agent_image")
 local_path_image=mlops.local/local-path-provisioner:$("$components/local-path-provisioner" --version 2>/dev/null | grep -Eo 'v[0-9][0-9.]*' | head -n 1 || echo latest)
@@ -112,11 +113,17 @@ mkdir -p "$root/usr/local/bin" "$root/usr/local/sbin" "$root/opt/cni/bin" "$root
 cp -r "$kind_dir/images/base/files/." "$root/"
 chmod -R u+w "$root"
 chmod 0755 "$root"/usr/local/bin/* "$root"/kind/bin/*
-for binary in kubeadm kubelet kubectl; do install -m 0755 "$k8s_bin/$binary" "$root/usr/local/bin/"; done
+# kind's kubelet unit and its node actions expect the Kubernetes binaries in /usr/bin.
+mkdir -p "$root/usr/bin"
+for binary in kubeadm kubelet kubectl; do install -m 0755 "$k8s_bin/$binary" "$root/usr/bin/"; done
 for binary in containerd containerd-shim-runc-v2 ctr crictl; do install -m 0755 "$components/$binary" "$root/usr/local/bin/"; done
 install -m 0755 "$components/runc" "$root/usr/local/sbin/runc"
 for plugin in bridge host-local loopback ptp portmap; do install -m 0755 "$components/cni/$plugin" "$root/opt/cni/bin/"; done
 sed -i "s|sandbox_image = .*|sandbox_image = \"$pause_image\"|" "$root/etc/containerd/config.toml"
+# Lowering a process's oom_score_adj needs CAP_SYS_RESOURCE, which privileged containers lack on
+# hosts like this project's CI VMs (see offline/docker.sh): let containerd clamp pods' values to
+# its own instead of failing every sandbox. On other hosts this only keeps pods from going below it.
+sed -i "s|restrict_oom_score_adj = .*|restrict_oom_score_adj = true|" "$root/etc/containerd/config.toml"
 # containerd's default OCI spec plus kind's product-files hook, without rlimits (kind does the same).
 "$components/ctr" oci spec | python3 -c '
 import json, sys
@@ -147,10 +154,12 @@ mkdir -p "$work/rootfs"
 tar -C "$work/rootfs" -xf "$base_tar"
 cp -a "$root/." "$work/rootfs/"
 ln -sf /usr/lib/systemd/systemd "$work/rootfs/sbin/init"
-tar -C "$work/rootfs" -c . | docker import \
-  --change 'ENV container=docker' \
-  --change 'STOPSIGNAL SIGRTMIN+3' \
-  --change 'ENTRYPOINT ["/usr/local/bin/entrypoint", "/sbin/init"]' \
-  - "$node_image" >/dev/null
+tar -C "$work/rootfs" -c . | docker import - "$node_image-rootfs" >/dev/null
+# `docker import --change` cannot set STOPSIGNAL on every engine version; a one-line build can.
+mkdir -p "$work/final"
+printf 'FROM %s\nENV container=docker\nSTOPSIGNAL SIGRTMIN+3\nENTRYPOINT ["/usr/local/bin/entrypoint", "/sbin/init"]\n' \
+  "$node_image-rootfs" >"$work/final/Dockerfile"
+docker build -q -t "$node_image" "$work/final" >/dev/null 2>"$work/final.log" || { cat "$work/final.log" >&2; die "node image build failed"; }
+docker rmi "$node_image-rootfs" >/dev/null
 log "node image $node_image ($(docker image inspect -f '{{.Size}}' "$node_image" | awk '{printf "%.0f MB", $1/1e6}'))"
 echo "$node_image"
