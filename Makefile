@@ -18,7 +18,7 @@ export MLOPS_CLUSTER_NAME := $(CLUSTER_NAME)
 export KUBECONFIG := $(CACHE_DIR)/$(CLUSTER_NAME).kubeconfig
 PYTEST_ARGS ?=
 
-.PHONY: help venv tools render test molecule lint constraints clean node-components kubernetes node-image cluster cluster-delete cluster-test
+.PHONY: help venv tools render test molecule lint constraints clean node-components kubernetes node-image cluster cluster-delete cluster-check cluster-test
 
 help: ## List the targets.
 	@grep -hE '^[a-z-]+:.*## ' $(firstword $(MAKEFILE_LIST)) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -39,8 +39,9 @@ tools: ## Build or reuse the pinned offline toolchain (pulumi, language host, k8
 render: venv tools ## Run a real `pulumi up` for the local and university stacks, writing manifests to build/render/.
 	@bash offline/render.sh $(RENDER_DIR) local university
 
-test: venv tools render node-components ## Run every test (unit, render, lint).
+test: venv tools render node-components ## Run every test: unit, render, lint, then the cluster tests on a throwaway kind cluster.
 	@$(VENV)/bin/pytest -m "not e2e and not molecule" $(PYTEST_ARGS)
+	@bash offline/cluster-check.sh $(PYTEST_ARGS)
 
 node-components: ## Build (or reuse) containerd, runc, crictl, CNI plugins, etcd, CoreDNS, local-path, pause.
 	@bash offline/images/build-node-components.sh >/dev/null
@@ -56,6 +57,9 @@ cluster: tools ## Create the local kind cluster (MLOPS_WORKERS=1 adds a worker, 
 
 cluster-delete: tools ## Delete the local kind cluster.
 	@bash offline/cluster.sh delete
+
+cluster-check: venv tools node-components ## Create a throwaway 2-node cluster, run the cluster tests, delete it.
+	@bash offline/cluster-check.sh $(PYTEST_ARGS)
 
 cluster-test: venv ## Run the cluster tests against the running local cluster.
 	@$(VENV)/bin/pytest -m e2e tests/cluster $(PYTEST_ARGS)
