@@ -162,4 +162,8 @@ printf 'FROM %s\nENV container=docker\nSTOPSIGNAL SIGRTMIN+3\nENTRYPOINT ["/usr/
 docker build -q -t "$node_image" "$work/final" >/dev/null 2>"$work/final.log" || { cat "$work/final.log" >&2; die "node image build failed"; }
 docker rmi "$node_image-rootfs" >/dev/null
 log "node image $node_image ($(docker image inspect -f '{{.Size}}' "$node_image" | awk '{printf "%.0f MB", $1/1e6}'))"
+# Older node images are superseded (a cluster still running from one keeps it: removal then fails).
+for stale in $(docker images --format '{{.Repository}}:{{.Tag}}' mlops.local/kind-node | grep -vxF "$node_image"); do
+  docker rmi "$stale" >/dev/null 2>&1 && log "removed superseded $stale"
+done
 echo "$node_image"
