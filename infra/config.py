@@ -33,7 +33,11 @@ _MEMORY = re.compile(r"^[1-9][0-9]*(Ki|Mi|Gi|Ti)?$")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _USERNAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{2,31}$")
 _DSN = re.compile(r"^postgres(ql)?://[^:/@\s]+:[^@\s]+@[^/\s]+/[^\s]+$")
+_SUBJECT = re.compile(r"^[^\s]{1,253}$")
 _RESOURCE_NAMES = ("cpu", "memory")
+MIG_STRATEGIES = ("none", "single", "mixed")
+TENANT_BUCKET_SUFFIX = "-artifacts"
+_TENANT_FIELDS = ("name", "members", "groups", "quota")
 _MEMORY_FACTORS = {"": 1, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
 
 
@@ -92,11 +96,60 @@ class MlflowConfig:
 
 
 @dataclass(frozen=True)
+class DcgmExporterConfig:
+    enabled: bool
+    resources: Resources
+
+
+@dataclass(frozen=True)
+class GpuConfig:
+    enabled: bool
+    namespace: str
+    total_gpus: int
+    max_gpus_per_tenant: int
+    # 1 = each GPU is one nvidia.com/gpu; N > 1 = time-slicing advertises N per GPU.
+    time_slicing_replicas: int
+    mig_strategy: str
+    resources: Resources
+    dcgm_exporter: DcgmExporterConfig
+
+
+@dataclass(frozen=True)
+class TenantQuota:
+    cpu: str
+    memory: str
+    gpu: int
+    storage: str
+    max_pods: int
+    max_volume_claims: int
+
+
+@dataclass(frozen=True)
+class TenantConfig:
+    name: str
+    namespace: str
+    bucket: str
+    experiment_prefix: str
+    members: tuple[str, ...]
+    groups: tuple[str, ...]
+    quota: TenantQuota
+
+
+@dataclass(frozen=True)
+class TenancyConfig:
+    namespace_prefix: str
+    container_defaults: Resources
+    tenants: tuple[TenantConfig, ...]
+
+
+@dataclass(frozen=True)
 class PlatformConfig:
     images: ImagesConfig
     platform: PlatformSettings
     object_store: ObjectStoreConfig
     mlflow: MlflowConfig
+    gpu: GpuConfig
+    tenancy: TenancyConfig
     # The external database DSN (a secret) when mlflow.database.mode is "external", else "".
     mlflow_external_dsn: str
 
@@ -151,6 +204,11 @@ class _Checker:
         if isinstance(default, bool):
             if not isinstance(value, bool):
                 self.fail(key, value, "expected true or false")
+                return default
+            return value
+        if isinstance(default, int):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                self.fail(key, value, "expected a whole number, 0 or more")
                 return default
             return value
         if isinstance(default, str):
@@ -211,6 +269,44 @@ class _Checker:
         return Resources(requests=value["requests"], limits=value["limits"])
 
 
+    def tenants(self, value: Any, defaults: dict[str, Any]) -> list[dict[str, Any]]:
+        """Each tenant's fields checked and merged over the defaults (quota over tenancy.defaultQuota)."""
+        if not isinstance(value, list):
+            self.fail("tenants", value, f"expected a list of tenants (maps with keys {', '.join(_TENANT_FIELDS)})")
+            return []
+        merged = []
+        for i, item in enumerate(value):
+            key = f"tenants[{i}]"
+            if not isinstance(item, dict):
+                self.fail(key, item, f"expected a map with keys {', '.join(_TENANT_FIELDS)}, got {_type_name(item)}")
+                continue
+            for name in item:
+                if name not in _TENANT_FIELDS:
+                    self.fail(f"{key}.{name}", item[name], f"unknown key; allowed keys in a tenant: {', '.join(_TENANT_FIELDS)}")
+            if not isinstance(item.get("name"), str):
+                self.fail(f"{key}.name", item.get("name"), "every tenant needs a name (a DNS label)")
+                continue
+            key = f"tenants[{item['name']}]"
+            merged.append({
+                "name": item["name"],
+                "members": self.merge(f"{key}.members", [], item.get("members", [])),
+                "groups": self.merge(f"{key}.groups", [], item.get("groups", [])),
+                "quota": self.merge(f"{key}.quota", defaults, item.get("quota", {})),
+            })
+        return merged
+
+    def quota(self, key: str, quota: dict[str, Any]) -> TenantQuota:
+        if not _CPU.match(quota["cpu"]):
+            self.fail(f"{key}.cpu", quota["cpu"], "expected a cpu quantity such as 500m or 8")
+        if not _MEMORY.match(quota["memory"]):
+            self.fail(f"{key}.memory", quota["memory"], "expected a memory quantity such as 512Mi or 32Gi")
+        self.storage_size(f"{key}.storage", quota["storage"])
+        if quota["maxPods"] < 1:
+            self.fail(f"{key}.maxPods", quota["maxPods"], "must be at least 1")
+        return TenantQuota(cpu=quota["cpu"], memory=quota["memory"], gpu=quota["gpu"], storage=quota["storage"],
+                           max_pods=quota["maxPods"], max_volume_claims=quota["maxVolumeClaims"])
+
+
 def _quantity(value: str) -> float:
     if value.endswith("m"):
         return float(value[:-1]) / 1000
@@ -230,7 +326,9 @@ def parse(raw: dict[str, Any], secret_keys: frozenset[str] = frozenset()) -> Pla
     for key in sorted(raw):
         if key not in defaults:
             check.fail(key, raw[key], f"unknown key; known keys: {', '.join(sorted(defaults))}")
-    values = {key: check.merge(key, default, raw[key]) if key in raw else default for key, default in defaults.items()}
+    values = {key: check.merge(key, default, raw[key]) if key in raw and key != "tenants" else default
+              for key, default in defaults.items()}
+    tenant_items = check.tenants(raw.get("tenants", []), values["tenancy"]["defaultQuota"])
     for key in sorted(_SECRET_KEYS & raw.keys()):
         if raw[key] and key not in secret_keys:
             check.fail(key, "<redacted>", f"must be stored encrypted: pulumi config set --secret {PROJECT}:{key} ...")
@@ -290,6 +388,9 @@ def parse(raw: dict[str, Any], secret_keys: frozenset[str] = frozenset()) -> Pla
     db_resources = check.resources("mlflow.database.resources", database["resources"])
     mlflow_resources = check.resources("mlflow.resources", mlflow["resources"])
 
+    gpu = _check_gpu(check, values["gpu"])
+    tenancy = _check_tenancy(check, values["tenancy"], tenant_items, gpu, store, mlflow)
+
     if check.errors:
         raise ConfigError(_report(check.errors))
     return PlatformConfig(
@@ -303,8 +404,78 @@ def parse(raw: dict[str, Any], secret_keys: frozenset[str] = frozenset()) -> Pla
             admin_username=mlflow["adminUsername"], ingress_host=mlflow["ingressHost"],
             database=DatabaseConfig(database["mode"], database["volumeSize"], db_resources),
             resources=mlflow_resources),
+        gpu=gpu,
+        tenancy=tenancy,
         mlflow_external_dsn=dsn,
     )
+
+
+def _check_gpu(check: _Checker, gpu: dict[str, Any]) -> GpuConfig:
+    check.dns_label("gpu.namespace", gpu["namespace"])
+    check.one_of("gpu.migStrategy", gpu["migStrategy"], MIG_STRATEGIES)
+    if gpu["timeSlicingReplicas"] < 1:
+        check.fail("gpu.timeSlicingReplicas", gpu["timeSlicingReplicas"], "expected 1 (no sharing) or more (pods per GPU)")
+    if gpu["enabled"] and gpu["totalGpus"] < 1:
+        check.fail("gpu.totalGpus", gpu["totalGpus"], "gpu.enabled is true: declare the cluster's GPUs (1 or more)")
+    dcgm = gpu["dcgmExporter"]
+    return GpuConfig(
+        enabled=gpu["enabled"], namespace=gpu["namespace"], total_gpus=gpu["totalGpus"],
+        max_gpus_per_tenant=gpu["maxGpusPerTenant"], time_slicing_replicas=gpu["timeSlicingReplicas"],
+        mig_strategy=gpu["migStrategy"], resources=check.resources("gpu.resources", gpu["resources"]),
+        dcgm_exporter=DcgmExporterConfig(dcgm["enabled"], check.resources("gpu.dcgmExporter.resources", dcgm["resources"])),
+    )
+
+
+def _check_tenancy(check: _Checker, tenancy: dict[str, Any], items: list[dict[str, Any]], gpu: GpuConfig,
+                   store: dict[str, Any], mlflow: dict[str, Any]) -> TenancyConfig:
+    prefix = tenancy["namespacePrefix"]
+    if prefix and not re.match(r"^[a-z]([-a-z0-9]*)$", prefix):
+        check.fail("tenancy.namespacePrefix", prefix, "expected '' or lower-case letters, digits and '-', starting with a letter")
+    check.quota("tenancy.defaultQuota", tenancy["defaultQuota"])
+    container_defaults = check.resources("tenancy.containerDefaults", tenancy["containerDefaults"])
+    # What one tenant can be granted: time-slicing advertises replicas x GPUs as nvidia.com/gpu.
+    gpu_capacity = gpu.total_gpus * gpu.time_slicing_replicas
+    platform_namespaces = {store["namespace"], mlflow["namespace"]} | ({gpu.namespace} if gpu.enabled else set())
+    names = [item["name"] for item in items]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        check.fail("tenants", names, f"tenant names must be unique; repeated: {', '.join(repeated)}")
+    tenants = []
+    for item in items:
+        key = f"tenants[{item['name']}]"
+        name, namespace = item["name"], prefix + item["name"]
+        if not _DNS_LABEL.match(name):
+            check.fail(f"{key}.name", name, "must be a DNS label: lower-case letters, digits and '-'")
+        elif len(namespace) > 63:
+            check.fail(f"{key}.name", name, f"namespace {namespace!r} (tenancy.namespacePrefix + name) exceeds 63 characters")
+        elif namespace in platform_namespaces:
+            check.fail(f"{key}.name", name, f"namespace {namespace!r} is a platform namespace; choose another name")
+        bucket = name + TENANT_BUCKET_SUFFIX
+        check.bucket(f"{key}.name", bucket)
+        if bucket in store["buckets"]:
+            check.fail(f"{key}.name", name, f"its bucket {bucket!r} collides with a platform bucket in objectStore.buckets")
+        if not item["members"] and not item["groups"]:
+            check.fail(key, item["name"], "list at least one member or group (bound to the edit ClusterRole)")
+        for field in ("members", "groups"):
+            for subject in item[field]:
+                if not _SUBJECT.match(subject):
+                    check.fail(f"{key}.{field}", subject, "expected a user or group name without spaces")
+        quota = check.quota(f"{key}.quota", item["quota"])
+        if quota.gpu > gpu.max_gpus_per_tenant:
+            check.fail(f"{key}.quota.gpu", quota.gpu, f"exceeds gpu.maxGpusPerTenant ({gpu.max_gpus_per_tenant})")
+        if quota.gpu and not gpu.enabled and gpu.total_gpus == 0:
+            # With the device plugin off, GPUs may still be advertised by other means (the local
+            # kind cluster's fake extended resource): gpu.totalGpus declares them.
+            check.fail(f"{key}.quota.gpu", quota.gpu, "gpu.enabled is false and gpu.totalGpus is 0: no GPUs to grant; "
+                       "enable gpu or declare the GPUs the cluster advertises in gpu.totalGpus")
+        elif quota.gpu > gpu_capacity:
+            check.fail(f"{key}.quota.gpu", quota.gpu,
+                       f"quotas above cluster capacity: the cluster declares {gpu_capacity} GPUs "
+                       "(gpu.totalGpus x gpu.timeSlicingReplicas)")
+        tenants.append(TenantConfig(
+            name=name, namespace=namespace, bucket=bucket, experiment_prefix=f"/{name}/",
+            members=tuple(item["members"]), groups=tuple(item["groups"]), quota=quota))
+    return TenancyConfig(namespace_prefix=prefix, container_defaults=container_defaults, tenants=tuple(tenants))
 
 
 def _report(errors: list[str]) -> str:

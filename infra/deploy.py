@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from infra.components.gpu import Gpu, GpuArgs
+from infra.components.mlflow import PORT as MLFLOW_PORT
 from infra.components.mlflow import Mlflow, MlflowArgs
-from infra.components.object_store import ObjectStore, ObjectStoreArgs
+from infra.components.object_store import BucketUser, ObjectStore, ObjectStoreArgs
+from infra.components.tenants import TenantCredentials, Tenants, TenantsArgs
 from infra.config import PlatformConfig
 from infra.images import resolve_image
 
@@ -14,13 +17,22 @@ from infra.images import resolve_image
 class Platform:
     object_store: ObjectStore
     mlflow: Mlflow
+    # None when gpu.enabled is false / no tenants are configured.
+    gpu: Gpu | None
+    tenants: Tenants | None
+
+
+def tenant_user(tenant_name: str) -> str:
+    """The object-store user (access key) of a tenant."""
+    return f"tenant-{tenant_name}"
 
 
 def deploy(cfg: PlatformConfig) -> Platform:
     def image(name: str) -> str:
         return resolve_image(name, cfg.images.registry, cfg.images.overrides)
 
-    store_cfg, mlflow_cfg = cfg.object_store, cfg.mlflow
+    store_cfg, mlflow_cfg, gpu_cfg, tenants = cfg.object_store, cfg.mlflow, cfg.gpu, cfg.tenancy.tenants
+    tenant_namespaces = [tenant.namespace for tenant in tenants]
     store = ObjectStore("object-store", ObjectStoreArgs(
         backend=store_cfg.backend,
         namespace=store_cfg.namespace,
@@ -29,10 +41,11 @@ def deploy(cfg: PlatformConfig) -> Platform:
         volume_size=store_cfg.volume_size,
         storage_class=cfg.platform.storage_class,
         root_user=store_cfg.root_user,
-        buckets=store_cfg.buckets,
+        buckets=store_cfg.buckets + tuple(tenant.bucket for tenant in tenants),
         resources=store_cfg.resources,
-        client_namespaces=[mlflow_cfg.namespace],
+        client_namespaces=[mlflow_cfg.namespace, *tenant_namespaces],
         client_cidrs=cfg.platform.allowed_ingress_cidrs,
+        bucket_users=tuple(BucketUser(tenant_user(tenant.name), tenant.bucket) for tenant in tenants),
     ))
     mlflow = Mlflow("mlflow", MlflowArgs(
         namespace=mlflow_cfg.namespace,
@@ -52,5 +65,34 @@ def deploy(cfg: PlatformConfig) -> Platform:
         storage_class=cfg.platform.storage_class,
         ingress_host=mlflow_cfg.ingress_host,
         ingress_class=cfg.platform.ingress_class,
+        client_namespaces=tenant_namespaces,
     ))
-    return Platform(object_store=store, mlflow=mlflow)
+    gpu = None
+    if gpu_cfg.enabled:
+        dcgm = gpu_cfg.dcgm_exporter
+        gpu = Gpu("gpu", GpuArgs(
+            namespace=gpu_cfg.namespace,
+            device_plugin_image=image("nvidia-device-plugin"),
+            image_pull_policy=cfg.images.pull_policy,
+            resources=gpu_cfg.resources,
+            time_slicing_replicas=gpu_cfg.time_slicing_replicas,
+            mig_strategy=gpu_cfg.mig_strategy,
+            dcgm_exporter_image=image("dcgm-exporter") if dcgm.enabled else "",
+            dcgm_exporter_resources=dcgm.resources if dcgm.enabled else None,
+        ))
+    tenant_component = None
+    if tenants:
+        tenant_component = Tenants("tenants", TenantsArgs(
+            tenants=tenants,
+            container_defaults=cfg.tenancy.container_defaults,
+            credentials={tenant.name: TenantCredentials(tenant_user(tenant.name),
+                                                        store.user_secret_keys[tenant_user(tenant.name)])
+                         for tenant in tenants},
+            object_store_namespace=store_cfg.namespace,
+            object_store_port=store.port,
+            s3_endpoint=store.endpoint,
+            mlflow_namespace=mlflow_cfg.namespace,
+            mlflow_port=MLFLOW_PORT,
+            tracking_uri=mlflow.tracking_uri,
+        ))
+    return Platform(object_store=store, mlflow=mlflow, gpu=gpu, tenants=tenant_component)

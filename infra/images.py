@@ -34,6 +34,10 @@ UPSTREAM_IMAGES: dict[str, UpstreamImage] = {
     # MLflow server; PyPI mlflow at the same version (3.17.2: the newest whose mlflow-skinny
     # and mlflow-tracing are on PyPI here) is baked into the offline image.
     "mlflow": UpstreamImage("ghcr.io", "mlflow/mlflow", "v3.17.2"),
+    # NVIDIA device plugin (GPU component): advertises nvidia.com/gpu, time-slicing and MIG.
+    "nvidia-device-plugin": UpstreamImage("nvcr.io", "nvidia/k8s-device-plugin", "v0.17.1"),
+    # DCGM exporter (GPU component, optional): per-GPU metrics for Prometheus.
+    "dcgm-exporter": UpstreamImage("nvcr.io", "nvidia/k8s/dcgm-exporter", "3.3.9-3.6.1-ubuntu22.04"),
 }
 
 

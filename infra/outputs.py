@@ -7,3 +7,7 @@ MLFLOW_TRACKING_URI = "mlflowTrackingUri"
 MLFLOW_NAMESPACE = "mlflowNamespace"
 MLFLOW_ADMIN_SECRET = "mlflowAdminSecret"
 MLFLOW_ADMIN_PASSWORD = "mlflowAdminPassword"
+# name of the RuntimeClass for GPU pods ("" when gpu.enabled is false)
+GPU_RUNTIME_CLASS = "gpuRuntimeClass"
+# tenant name -> {namespace, bucket, experimentPrefix, credentialsSecret}
+TENANTS = "tenants"

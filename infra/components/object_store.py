@@ -17,6 +17,14 @@ _S3_PORT = {"minio": 9000, "seaweedfs": 8333}
 _UID = 1000
 
 
+@dataclass(frozen=True)
+class BucketUser:
+    """An S3 user allowed to read, write and list one bucket only (a tenant's)."""
+
+    name: str
+    bucket: str
+
+
 @dataclass
 class ObjectStoreArgs:
     backend: str
@@ -31,17 +39,24 @@ class ObjectStoreArgs:
     # Namespaces (besides its own) and external CIDRs allowed to reach the S3 port.
     client_namespaces: list[str] = field(default_factory=list)
     client_cidrs: tuple[str, ...] = ()
+    # Users scoped to one bucket each; their secret keys are generated (see user_secret_keys).
+    bucket_users: tuple[BucketUser, ...] = ()
 
 
 class ObjectStore(pulumi.ComponentResource):
     """One object-store server (StatefulSet with a volume), its generated root credentials,
-    the platform's buckets (created by a Job that the update waits for) and a NetworkPolicy."""
+    the platform's buckets (created by a Job that the update waits for), users limited to one
+    bucket each (SeaweedFS identities, or MinIO users and policies made by the same Job) and a
+    NetworkPolicy."""
 
     endpoint: pulumi.Output[str]
     namespace: pulumi.Output[str]
     credentials_secret_name: pulumi.Output[str]
     access_key: pulumi.Output[str]
     secret_key: pulumi.Output[str]
+    port: int
+    # Secret key of each bucket user (its access key is its name).
+    user_secret_keys: dict[str, pulumi.Output[str]]
 
     def __init__(self, name: str, args: ObjectStoreArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlops-platform:platform:ObjectStore", name, None, opts)
@@ -49,6 +64,10 @@ class ObjectStore(pulumi.ComponentResource):
             raise ValueError(f"ObjectStore {name}: backend={args.backend!r}; allowed values: {', '.join(BACKENDS)}")
         if not args.buckets:
             raise ValueError(f"ObjectStore {name}: buckets must list at least one bucket")
+        for user in args.bucket_users:
+            if user.bucket not in args.buckets:
+                raise ValueError(f"ObjectStore {name}: bucket user {user.name!r} needs bucket {user.bucket!r}, "
+                                 f"which is not in buckets ({', '.join(args.buckets)})")
         child = pulumi.ResourceOptions(parent=self)
         port = _S3_PORT[args.backend]
         app_labels = labels(name, "object-store")
@@ -57,17 +76,16 @@ class ObjectStore(pulumi.ComponentResource):
         ns = namespace(f"{name}-ns", args.namespace, "object-store", self)
         ns_name = ns.metadata.apply(lambda m: m["name"])
         password = GeneratedPassword(f"{name}-root-password", opts=child)
+        user_keys = {user.name: GeneratedPassword(f"{name}-user-{user.name}", opts=child).value
+                     for user in args.bucket_users}
 
         secret_data: dict[str, pulumi.Input[str]] = {
             "AWS_ACCESS_KEY_ID": args.root_user,
             "AWS_SECRET_ACCESS_KEY": password.value,
         }
         if args.backend == "seaweedfs":
-            secret_data["s3.json"] = password.value.apply(lambda secret_key: json.dumps({"identities": [{
-                "name": args.root_user,
-                "credentials": [{"accessKey": args.root_user, "secretKey": secret_key}],
-                "actions": ["Admin", "Read", "Write", "List", "Tagging"],
-            }]}))
+            secret_data["s3.json"] = pulumi.Output.all(password.value, user_keys).apply(
+                lambda keys: self._seaweedfs_identities(args, keys[0], keys[1]))
         credentials = k8s.core.v1.Secret(
             f"{name}-credentials",
             metadata={"name": f"{name}-credentials", "namespace": ns_name, "labels": app_labels},
@@ -127,8 +145,18 @@ class ObjectStore(pulumi.ComponentResource):
             opts=child,
         )
 
+        users_secret = None
+        if args.backend == "minio" and args.bucket_users:
+            # MinIO keeps users in its own store: the bucket Job creates them with `mc admin`
+            # from this Secret (one key per user, mounted as files).
+            users_secret = k8s.core.v1.Secret(
+                f"{name}-users",
+                metadata={"name": f"{name}-users", "namespace": ns_name, "labels": app_labels},
+                string_data=user_keys,
+                opts=child,
+            ).metadata.apply(lambda m: m["name"])
         host = pulumi.Output.concat(name, ".", ns_name, ".svc.cluster.local")
-        self._bucket_job(name, args, ns_name, credentials_name, host, app_labels,
+        self._bucket_job(name, args, ns_name, credentials_name, users_secret, host, app_labels,
                          pulumi.ResourceOptions(parent=self, depends_on=[statefulset, service]))
         policy = ingress_policy(f"{name}-ingress", ns_name, selector, port, args.client_namespaces, args.client_cidrs, self)
         # The bucket Job and the server talk on the backend's internal ports within the namespace.
@@ -145,10 +173,26 @@ class ObjectStore(pulumi.ComponentResource):
         self.credentials_secret_name = credentials_name
         self.access_key = pulumi.Output.from_input(args.root_user)
         self.secret_key = password.value
+        self.port = port
+        self.user_secret_keys = user_keys
         self.register_outputs({
             "endpoint": self.endpoint, "namespace": self.namespace,
             "credentials_secret_name": self.credentials_secret_name, "policy": policy_same_ns.id,
         })
+
+    @staticmethod
+    def _seaweedfs_identities(args: ObjectStoreArgs, root_key: str, user_keys: dict[str, str]) -> str:
+        identities = [{
+            "name": args.root_user,
+            "credentials": [{"accessKey": args.root_user, "secretKey": root_key}],
+            "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+        }]
+        identities += [{
+            "name": user.name,
+            "credentials": [{"accessKey": user.name, "secretKey": user_keys[user.name]}],
+            "actions": [f"Read:{user.bucket}", f"Write:{user.bucket}", f"List:{user.bucket}"],
+        } for user in args.bucket_users]
+        return json.dumps({"identities": identities})
 
     @staticmethod
     def _service_ports(backend: str) -> list[dict]:
@@ -173,7 +217,8 @@ class ObjectStore(pulumi.ComponentResource):
                          "-s3.config=/etc/seaweedfs/s3.json"]}
 
     @staticmethod
-    def _bucket_job(name, args: ObjectStoreArgs, ns_name, credentials, host, app_labels, opts) -> k8s.batch.v1.Job:
+    def _bucket_job(name, args: ObjectStoreArgs, ns_name, credentials, users_secret, host, app_labels,
+                    opts) -> k8s.batch.v1.Job:
         buckets = " ".join(args.buckets)
         # "@HOST@" is replaced by the service's DNS name once it is known.
         if args.backend == "minio":
@@ -182,6 +227,8 @@ class ObjectStore(pulumi.ComponentResource):
                 'do echo "waiting for the object store"; sleep 3; done\n'
                 f'for b in {buckets}; do mc mb --ignore-existing "store/$b"; done\n'
             )
+            for user in args.bucket_users:
+                script += _minio_user_script(user)
         else:
             script = (
                 'shell() { echo "$1" | weed shell -master=@HOST@:9333 -filer=@HOST@:8888; }\n'
@@ -213,11 +260,32 @@ class ObjectStore(pulumi.ComponentResource):
                             "env": env,
                             "resources": {"requests": {"cpu": "10m", "memory": "32Mi"},
                                           "limits": {"cpu": "200m", "memory": "128Mi"}},
-                            "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+                            "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}] + (
+                                [{"name": "users", "mountPath": "/users", "readOnly": True}] if users_secret else []),
                         }],
-                        "volumes": [{"name": "tmp", "emptyDir": {}}],
+                        "volumes": [{"name": "tmp", "emptyDir": {}}] + (
+                            [{"name": "users", "secret": {"secretName": users_secret}}] if users_secret else []),
                     },
                 },
             },
             opts=opts,
         )
+
+
+def _minio_user_script(user: BucketUser) -> str:
+    """Shell lines that make `user` a MinIO user whose policy allows only its bucket."""
+    policy = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["s3:ListBucket", "s3:GetBucketLocation", "s3:ListBucketMultipartUploads"],
+         "Resource": [f"arn:aws:s3:::{user.bucket}"]},
+        {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject",
+                                       "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"],
+         "Resource": [f"arn:aws:s3:::{user.bucket}/*"]},
+    ]})
+    # `policy attach` fails when the policy is attached already (a re-run): accept that case.
+    return (
+        f"printf '%s' '{policy}' > /tmp/{user.name}.json\n"
+        f"mc admin policy create store {user.name} /tmp/{user.name}.json\n"
+        f'mc admin user add store {user.name} "$(cat /users/{user.name})"\n'
+        f"mc admin policy attach store {user.name} --user {user.name} || "
+        f"mc admin user info store {user.name} | grep -qw {user.name}\n"
+    )

@@ -24,12 +24,14 @@ def kubeconfig() -> str:
     return path
 
 
-def kubectl(*args: str, stdin: str | None = None, check: bool = True, timeout: int = 120) -> str:
+def kubectl(*args: str, stdin: str | None = None, check: bool = True, timeout: int = 120,
+            capture_stderr: bool = False) -> str:
+    """kubectl against the test cluster; with capture_stderr, stderr is returned after stdout."""
     result = subprocess.run(["kubectl", "--kubeconfig", kubeconfig(), *args], input=stdin, capture_output=True,
                             text=True, timeout=timeout)
     if check and result.returncode != 0:
         raise AssertionError(f"kubectl {' '.join(args)} failed ({result.returncode}): {result.stderr.strip()}")
-    return result.stdout
+    return result.stdout + (result.stderr if capture_stderr else "")
 
 
 def wait_for(what: str, probe, timeout: int = 180, interval: float = 3):

@@ -21,6 +21,17 @@ RENDER_DIR = Path(os.environ.get("MLOPS_RENDER_DIR", ROOT / "build" / "render"))
 STACKS = ("local", "university")
 WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob", "Pod"}
 REGISTRY = {"local": "mlops.local/", "university": "registry.ml.example.edu/"}
+CLUSTER_SCOPED_KINDS = {"Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition", "StorageClass",
+                        "RuntimeClass"}
+# Keys of Secrets that hold connection settings and identifiers (they appear in scripts and
+# other components' settings by design), not secret values.
+NON_SECRET_KEYS = {"AWS_ACCESS_KEY_ID", "MLFLOW_S3_ENDPOINT_URL", "MLFLOW_TRACKING_URI", "MLOPS_ARTIFACT_BUCKET",
+                   "MLOPS_EXPERIMENT_PREFIX"}
+
+
+def platform_namespaces(cfg) -> set[str]:
+    gpu = {cfg.gpu.namespace} if cfg.gpu.enabled else set()
+    return {cfg.object_store.namespace, cfg.mlflow.namespace} | gpu | {t.namespace for t in cfg.tenancy.tenants}
 
 
 def load(stack: str) -> list[dict]:
@@ -64,7 +75,7 @@ def test_expected_objects_are_rendered(rendered):
     for obj in objects:
         kinds.setdefault(obj["kind"], []).append(obj["metadata"].get("name"))
     cfg = parse(*stack_values(stack))
-    assert set(kinds["Namespace"]) == {cfg.object_store.namespace, cfg.mlflow.namespace}
+    assert set(kinds["Namespace"]) == platform_namespaces(cfg)
     assert "object-store" in kinds["StatefulSet"]
     assert "mlflow" in kinds["Deployment"]
     assert any(name.startswith("object-store-buckets") for name in kinds["Job"]), "bucket-creation Job rendered"
@@ -79,9 +90,9 @@ def test_expected_objects_are_rendered(rendered):
 def test_namespaced_objects_live_in_platform_namespaces(rendered):
     stack, objects = rendered
     cfg = parse(*stack_values(stack))
-    allowed = {cfg.object_store.namespace, cfg.mlflow.namespace}
+    allowed = platform_namespaces(cfg)
     for obj in objects:
-        if obj["kind"] in {"Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition", "StorageClass"}:
+        if obj["kind"] in CLUSTER_SCOPED_KINDS:
             continue
         assert obj["metadata"].get("namespace") in allowed, f"{name_of(obj)} is outside the platform namespaces"
 
@@ -92,8 +103,8 @@ def test_no_secret_value_outside_secret_objects(rendered):
     for obj in objects:
         if obj["kind"] != "Secret":
             continue
-        values += [v for v in (obj.get("stringData") or {}).values()]
-        values += [base64.b64decode(v).decode() for v in (obj.get("data") or {}).values()]
+        values += [v for k, v in (obj.get("stringData") or {}).items() if k not in NON_SECRET_KEYS]
+        values += [base64.b64decode(v).decode() for k, v in (obj.get("data") or {}).items() if k not in NON_SECRET_KEYS]
     values = [v for v in values if len(v) >= 12]
     assert values, "the rendered Secrets carry generated passwords"
     for obj in objects:
@@ -116,7 +127,11 @@ def test_images_follow_the_registry_override(rendered):
 
 
 def test_every_workload_has_requests_limits_and_runs_as_non_root(rendered):
-    _, objects = rendered
+    stack, objects = rendered
+    cfg = parse(*stack_values(stack))
+    # The device plugin and the DCGM exporter are node agents: root, to reach the kubelet's
+    # device-plugin socket and the driver (their namespace is the privileged one).
+    node_agents_namespace = cfg.gpu.namespace if cfg.gpu.enabled else None
     for obj in objects:
         if obj["kind"] not in WORKLOAD_KINDS:
             continue
@@ -127,7 +142,8 @@ def test_every_workload_has_requests_limits_and_runs_as_non_root(rendered):
             assert {"cpu", "memory"} <= set(resources.get("requests", {})), f"{where} lacks cpu/memory requests"
             assert {"cpu", "memory"} <= set(resources.get("limits", {})), f"{where} lacks cpu/memory limits"
             non_root = container.get("securityContext", {}).get("runAsNonRoot", spec.get("securityContext", {}).get("runAsNonRoot"))
-            assert non_root is True, f"{where} may run as root"
+            if obj["metadata"]["namespace"] != node_agents_namespace:
+                assert non_root is True, f"{where} may run as root"
             assert container.get("securityContext", {}).get("allowPrivilegeEscalation") is False, f"{where} allows escalation"
 
 
@@ -140,3 +156,46 @@ def test_secrets_are_referenced_not_inlined_in_env(rendered):
             for env in container.get("env", []):
                 if any(word in env["name"].upper() for word in ("PASSWORD", "SECRET", "DSN")):
                     assert "valueFrom" in env, f"{name_of(obj)} sets {env['name']} inline"
+
+
+def test_gpu_device_plugin_only_when_enabled_and_on_gpu_nodes(rendered):
+    stack, objects = rendered
+    cfg = parse(*stack_values(stack))
+    daemonsets = [obj for obj in objects if obj["kind"] == "DaemonSet"]
+    runtime_classes = [obj for obj in objects if obj["kind"] == "RuntimeClass"]
+    if not cfg.gpu.enabled:
+        assert not daemonsets, "gpu.enabled is false: no GPU DaemonSets"
+        assert not runtime_classes, "gpu.enabled is false: no RuntimeClass"
+        return
+    assert [(rc["metadata"]["name"], rc["handler"]) for rc in runtime_classes] == [("nvidia", "nvidia")]
+    plugin = next(ds for ds in daemonsets if ds["metadata"]["name"].endswith("device-plugin"))
+    spec = pod_spec(plugin)
+    assert spec["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
+    assert {"key": "nvidia.com/gpu", "operator": "Equal", "value": "present", "effect": "NoSchedule"} in spec["tolerations"]
+    assert spec["runtimeClassName"] == "nvidia"
+    namespace = next(ns for ns in objects if ns["kind"] == "Namespace" and ns["metadata"]["name"] == cfg.gpu.namespace)
+    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "privileged"
+
+
+def test_every_tenant_namespace_is_fenced(rendered):
+    stack, objects = rendered
+    cfg = parse(*stack_values(stack))
+    assert cfg.tenancy.tenants, f"stack {stack} ships example tenants"
+    quotas = [obj for obj in objects if obj["kind"] == "ResourceQuota"]
+    assert len(quotas) == len(cfg.tenancy.tenants)
+    for quota in quotas:
+        assert "requests.nvidia.com/gpu" in quota["spec"]["hard"], f"{name_of(quota)} does not bound GPUs"
+    for tenant in cfg.tenancy.tenants:
+        kinds = {(obj["kind"], obj["metadata"]["name"]) for obj in objects
+                 if obj["metadata"].get("namespace") == tenant.namespace}
+        for expected in (("ResourceQuota", "tenant-quota"), ("LimitRange", "container-defaults"),
+                         ("RoleBinding", "tenant-edit"), ("NetworkPolicy", "default-deny"),
+                         ("Secret", "mlops-credentials")):
+            assert expected in kinds, f"tenant namespace {tenant.namespace} lacks {expected[0]} {expected[1]}"
+        namespace = next(ns for ns in objects if ns["kind"] == "Namespace" and ns["metadata"]["name"] == tenant.namespace)
+        assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    store_policy = next(obj for obj in objects if obj["kind"] == "NetworkPolicy"
+                        and obj["metadata"]["name"] == "object-store-ingress")
+    admitted = {peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+                for peer in store_policy["spec"]["ingress"][0]["from"] if "namespaceSelector" in peer}
+    assert {t.namespace for t in cfg.tenancy.tenants} <= admitted, "tenant pods may reach the object store"

@@ -64,6 +64,10 @@ def run(raw: dict) -> dict:
             facts["admin_password_secret"] = await platform.mlflow.admin_password.is_secret()
             facts["tracking_uri"] = await platform.mlflow.tracking_uri.future()
             facts["endpoint"] = await platform.object_store.endpoint.future()
+            if platform.tenants:
+                facts["tenants"] = await platform.tenants.tenants.future()
+            if platform.gpu:
+                facts["runtime_class"] = await platform.gpu.runtime_class.future()
 
         return pulumi.Output.from_input(asyncio.ensure_future(collect()))
 
@@ -144,7 +148,7 @@ def test_generated_passwords_are_secret_outputs(mocks):
 
 
 def test_no_password_is_passed_in_plain_text_to_any_resource(mocks):
-    facts = run({})
+    facts = run({"tenants": [{"name": "nlp", "members": ["bob"]}]})
     assert facts["tracking_uri"] == "http://mlflow.mlops-mlflow.svc.cluster.local:5000"
 
     for resource in mocks.resources:
@@ -200,3 +204,140 @@ def test_components_validate_their_arguments():
     with pytest.raises(ValueError, match="backend='ceph'; allowed values: minio, seaweedfs"):
         ObjectStore("bad", ObjectStoreArgs(backend="ceph", namespace="x", image="i:1", volume_size="1Gi",
                                            root_user="admin", buckets=("b",), resources=resources))
+
+
+GPU_TYPES = ("kubernetes:apps/v1:DaemonSet", "kubernetes:node.k8s.io/v1:RuntimeClass")
+TENANTS = [{"name": "vision", "members": ["alice"], "groups": ["ml-vision"], "quota": {"gpu": 2}},
+           {"name": "nlp", "members": ["bob"]}]
+
+
+def test_gpu_disabled_declares_no_gpu_resources(mocks):
+    facts = run({})
+    assert "runtime_class" not in facts
+    for resource in mocks.resources:
+        assert resource.typ not in GPU_TYPES, f"{resource.typ} {resource.name} declared with GPUs off"
+        assert "gpu" not in resource.name, f"{resource.name} declared with GPUs off"
+
+
+def test_gpu_device_plugin_daemonset(mocks):
+    facts = run({"gpu": {"enabled": True, "totalGpus": 4, "timeSlicingReplicas": 4, "migStrategy": "single"},
+                 "images": {"registry": "mirror.example.edu:5000"}})
+    assert facts["runtime_class"] == "nvidia"
+
+    runtime_class = mocks.named("gpu-runtime-class")
+    assert runtime_class.inputs["handler"] == "nvidia", "RuntimeClass nvidia uses the containerd handler nvidia"
+    plugin = mocks.named("gpu-device-plugin")
+    assert plugin.inputs["metadata"]["namespace"] == "mlops-gpu"
+    spec = plugin.inputs["spec"]["template"]["spec"]
+    assert spec["nodeSelector"] == {"nvidia.com/gpu.present": "true"}, "selects the label ansible/ gpu_node sets"
+    assert {"key": "nvidia.com/gpu", "operator": "Equal", "value": "present",
+            "effect": "NoSchedule"} in spec["tolerations"], "tolerates the taint ansible/ gpu_node sets"
+    assert spec["runtimeClassName"] == "nvidia"
+    (container,) = spec["containers"]
+    assert container["image"] == "mirror.example.edu:5000/nvidia/k8s-device-plugin:v0.17.1"
+    assert container["resources"]["requests"]["cpu"], "device plugin requests are set"
+    assert container["resources"]["limits"]["memory"], "device plugin limits are set"
+    config = mocks.named("gpu-device-plugin-config").inputs["data"]["config.yaml"]
+    assert "migStrategy: single" in config
+    assert "replicas: 4" in config, "time-slicing replicas reach the device plugin's config"
+    assert not [r for r in mocks.resources if r.name == "gpu-dcgm-exporter"], "DCGM exporter is off by default"
+
+
+def test_gpu_dcgm_exporter_and_image_override(mocks):
+    run({"gpu": {"enabled": True, "totalGpus": 1, "dcgmExporter": {"enabled": True}},
+         "images": {"overrides": {"nvidia-device-plugin": "r.example.edu/dp:1"}}})
+    assert containers(mocks.named("gpu-device-plugin"))[0]["image"] == "r.example.edu/dp:1"
+    config = mocks.named("gpu-device-plugin-config").inputs["data"]["config.yaml"]
+    assert "sharing" not in config, "no time-slicing unless timeSlicingReplicas > 1"
+    (exporter,) = containers(mocks.named("gpu-dcgm-exporter"))
+    assert exporter["image"] == "nvcr.io/nvidia/k8s/dcgm-exporter:3.3.9-3.6.1-ubuntu22.04"
+    assert exporter["resources"]["requests"]["memory"], "DCGM exporter requests are set"
+    assert exporter["resources"]["limits"]["cpu"], "DCGM exporter limits are set"
+
+
+def test_tenants_resources(mocks):
+    facts = run({"gpu": {"totalGpus": 2}, "tenants": TENANTS})
+    assert facts["tenants"]["vision"] == {"namespace": "research-vision", "bucket": "vision-artifacts",
+                                          "experimentPrefix": "/vision/", "credentialsSecret": "mlops-credentials"}
+
+    ns = mocks.named("tenants-vision-ns")
+    assert ns.inputs["metadata"]["name"] == "research-vision"
+    assert ns.inputs["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    assert ns.inputs["metadata"]["annotations"]["mlops-platform/mlflow-experiment-prefix"] == "/vision/"
+    hard = mocks.named("tenants-vision-quota").inputs["spec"]["hard"]
+    assert hard["requests.nvidia.com/gpu"] == "2", "tenant GPU quota is the extended-resource request"
+    assert mocks.named("tenants-nlp-quota").inputs["spec"]["hard"]["requests.nvidia.com/gpu"] == "0"
+    assert {"requests.cpu", "limits.cpu", "requests.memory", "limits.memory", "requests.storage",
+            "persistentvolumeclaims", "pods"} <= set(hard)
+    limits = mocks.named("tenants-vision-limits").inputs["spec"]["limits"][0]
+    assert limits["defaultRequest"] == {"cpu": "100m", "memory": "256Mi"}, "LimitRange gives default requests"
+    assert limits["default"] == {"cpu": "1", "memory": "1Gi"}, "LimitRange gives default limits"
+    binding = mocks.named("tenants-vision-edit").inputs
+    assert binding["roleRef"]["name"] == "edit"
+    assert {(s["kind"], s["name"]) for s in binding["subjects"]} == {("User", "alice"), ("Group", "ml-vision")}
+    deny = mocks.named("tenants-vision-default-deny").inputs["spec"]
+    assert deny["podSelector"] == {}, "default-deny selects every pod"
+    assert deny["policyTypes"] == ["Ingress", "Egress"]
+    assert "ingress" not in deny
+    assert "egress" not in deny
+    store_egress = mocks.named("tenants-vision-allow-object-store").inputs["spec"]["egress"][0]
+    assert store_egress["ports"] == [{"protocol": "TCP", "port": 8333}]
+    mlflow_egress = mocks.named("tenants-vision-allow-mlflow").inputs["spec"]["egress"][0]
+    assert mlflow_egress["ports"] == [{"protocol": "TCP", "port": 5000}]
+
+    secret = mocks.named("tenants-vision-credentials")
+    assert secret.inputs["metadata"]["namespace"] == "research-vision"
+    assert SECRET_SIG in secret.inputs["stringData"], "tenant credentials are passed as a secret"
+    data = unsecret(secret.inputs["stringData"])
+    assert data["AWS_ACCESS_KEY_ID"] == "tenant-vision"
+    assert data["AWS_SECRET_ACCESS_KEY"] == MOCK_PASSWORD
+    assert data["MLFLOW_S3_ENDPOINT_URL"] == "http://object-store.mlops-storage.svc.cluster.local:8333"
+    assert data["MLFLOW_TRACKING_URI"] == "http://mlflow.mlops-mlflow.svc.cluster.local:5000"
+
+    job = mocks.named("object-store-buckets")
+    script = job.inputs["spec"]["template"]["spec"]["containers"][0]["args"][0]
+    assert "vision-artifacts nlp-artifacts" in script, "tenant buckets are created with the platform's"
+    peers = mocks.named("object-store-ingress").inputs["spec"]["ingress"][0]["from"]
+    assert {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "research-vision"}}} in peers
+    values = mocks.of_type("kubernetes:helm.sh/v4:Chart")[0].inputs["values"]
+    assert values["networkPolicy"]["allowedNamespaces"] == ["research-vision", "research-nlp"]
+
+
+def test_seaweedfs_identities_scope_each_tenant_to_its_bucket(mocks):
+    import json
+
+    run({"tenants": TENANTS[1:]})
+    store_secret = unsecret(mocks.named("object-store-credentials").inputs["stringData"])
+    identities = {i["name"]: i for i in json.loads(store_secret["s3.json"])["identities"]}
+    assert set(identities) == {"platform-admin", "tenant-nlp"}
+    assert identities["tenant-nlp"]["actions"] == ["Read:nlp-artifacts", "Write:nlp-artifacts", "List:nlp-artifacts"]
+    assert identities["tenant-nlp"]["credentials"] == [{"accessKey": "tenant-nlp", "secretKey": MOCK_PASSWORD}]
+
+
+def test_minio_tenants_get_users_and_bucket_policies_from_the_bucket_job(mocks):
+    run({"objectStore": {"backend": "minio"}, "tenants": TENANTS[1:]})
+    users = mocks.named("object-store-users")
+    assert SECRET_SIG in users.inputs["stringData"]
+    assert unsecret(users.inputs["stringData"]) == {"tenant-nlp": MOCK_PASSWORD}
+    spec = mocks.named("object-store-buckets").inputs["spec"]["template"]["spec"]
+    script = spec["containers"][0]["args"][0]
+    assert "mc admin user add store tenant-nlp \"$(cat /users/tenant-nlp)\"" in script
+    assert "arn:aws:s3:::nlp-artifacts/*" in script, "the tenant's policy names its bucket only"
+    assert "mc admin policy attach store tenant-nlp --user tenant-nlp" in script
+    assert {"name": "users", "secret": {"secretName": "object-store-users"}} in spec["volumes"]
+    assert MOCK_PASSWORD not in repr(spec), "secret keys are read from the mounted Secret"
+
+
+def test_gpu_and_tenants_validate_their_arguments():
+    from infra.components.gpu import Gpu, GpuArgs
+    from infra.components.tenants import Tenants, TenantsArgs
+    from infra.config import Resources
+
+    resources = Resources({"cpu": "1", "memory": "1Gi"}, {"cpu": "1", "memory": "1Gi"})
+    with pytest.raises(ValueError, match="mig_strategy='all'; allowed values: none, single, mixed"):
+        Gpu("bad", GpuArgs(namespace="g", device_plugin_image="i:1", resources=resources, mig_strategy="all"))
+    tenant = parse({"tenants": TENANTS[1:]}).tenancy.tenants
+    with pytest.raises(ValueError, match="no object-store credentials for tenant"):
+        Tenants("bad", TenantsArgs(tenants=tenant, container_defaults=resources, credentials={},
+                                   object_store_namespace="s", object_store_port=1, s3_endpoint="e",
+                                   mlflow_namespace="m", mlflow_port=2, tracking_uri="t"))

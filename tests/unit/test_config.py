@@ -36,7 +36,8 @@ def test_defaults_alone_are_valid():
 
 def test_defaults_are_read_from_pulumi_yaml_only():
     defaults = project_defaults()
-    assert set(defaults) == {"images", "platform", "objectStore", "mlflow", "mlflowExternalDsn"}
+    assert set(defaults) == {"images", "platform", "objectStore", "mlflow", "mlflowExternalDsn", "gpu", "tenancy",
+                             "tenants"}
     assert parse({}).object_store.volume_size == defaults["objectStore"]["volumeSize"]
 
 
@@ -65,9 +66,11 @@ def test_local_stack_is_lean_seaweedfs_and_university_is_minio_with_ingress():
     assert university.mlflow.database.mode == "external"
 
 
+TENANT = {"name": "vision", "members": ["alice"]}
+
 BAD_CONFIGS = [
     # (id, raw config, secret keys, fragments the message must contain)
-    ("unknown top-level key", {"mlfow": {}}, (), ["mlops-platform:mlfow", "unknown key", "known keys: images"]),
+    ("unknown top-level key", {"mlfow": {}}, (), ["mlops-platform:mlfow", "unknown key", "known keys: gpu, images"]),
     ("unknown nested key", {"objectStore": {"volumSize": "1Gi"}}, (),
      ["objectStore.volumSize", "unknown key", "volumeSize"]),
     ("wrong type for a map", {"objectStore": "seaweedfs"}, (), ["mlops-platform:objectStore", "expected a map"]),
@@ -114,8 +117,49 @@ BAD_CONFIGS = [
     ("bad pull policy", {"images": {"pullPolicy": "Sometimes"}}, (),
      ["images.pullPolicy", "'Sometimes'", "Always, IfNotPresent, Never"]),
     ("override of an unknown image", {"images": {"overrides": {"minoi": "r/minio:1"}}}, (),
-     ["images.overrides.minoi", "known images: minio, mlflow, postgres, seaweedfs"]),
+     ["images.overrides.minoi", "known images: dcgm-exporter, minio, mlflow, nvidia-device-plugin, postgres, seaweedfs"]),
     ("bad admin username", {"mlflow": {"adminUsername": "a"}}, (), ["mlflow.adminUsername", "'a'", "3-32"]),
+    ("tenants not a list", {"tenants": {"name": "vision"}}, (), ["mlops-platform:tenants", "expected a list of tenants"]),
+    ("duplicate tenant names", {"tenants": [TENANT, TENANT]}, (), ["mlops-platform:tenants", "repeated: vision"]),
+    ("tenant name not a DNS label", {"tenants": [{**TENANT, "name": "Vision_Lab"}]}, (),
+     ["tenants[Vision_Lab].name", "'Vision_Lab'", "DNS label"]),
+    ("tenant namespace too long", {"tenants": [{**TENANT, "name": "v" * 60}]}, (),
+     ["tenants[" + "v" * 60 + "].name", "exceeds 63 characters"]),
+    ("tenant without a name", {"tenants": [{"members": ["alice"]}]}, (), ["tenants[0].name", "needs a name"]),
+    ("unknown key in a tenant", {"tenants": [{**TENANT, "quotas": {}}]}, (),
+     ["tenants[0].quotas", "unknown key", "name, members, groups, quota"]),
+    ("unknown quota field", {"tenants": [{**TENANT, "quota": {"gpus": 1}}]}, (),
+     ["tenants[vision].quota.gpus", "unknown key", "maxPods"]),
+    ("malformed memory quota", {"tenants": [{**TENANT, "quota": {"memory": "32GB"}}]}, (),
+     ["tenants[vision].quota.memory", "'32GB'", "memory quantity"]),
+    ("gpu quota not a number", {"tenants": [{**TENANT, "quota": {"gpu": "two"}}]}, (),
+     ["tenants[vision].quota.gpu", "'two'", "whole number"]),
+    ("malformed storage quota", {"tenants": [{**TENANT, "quota": {"storage": "lots"}}]}, (),
+     ["tenants[vision].quota.storage", "'lots'", "Mi, Gi or Ti"]),
+    ("tenant without members or groups", {"tenants": [{"name": "vision"}]}, (),
+     ["tenants[vision]", "at least one member or group"]),
+    ("gpu quota above the per-tenant maximum", {"gpu": {"enabled": True, "totalGpus": 16, "maxGpusPerTenant": 2},
+                                               "tenants": [{**TENANT, "quota": {"gpu": 3}}]}, (),
+     ["tenants[vision].quota.gpu", "= 3", "exceeds gpu.maxGpusPerTenant (2)"]),
+    ("gpu quota above cluster capacity", {"gpu": {"enabled": True, "totalGpus": 2},
+                                          "tenants": [{**TENANT, "quota": {"gpu": 4}}]}, (),
+     ["tenants[vision].quota.gpu", "quotas above cluster capacity", "declares 2 GPUs"]),
+    ("gpu quota without gpus", {"tenants": [{**TENANT, "quota": {"gpu": 1}}]}, (),
+     ["tenants[vision].quota.gpu", "gpu.enabled is false and gpu.totalGpus is 0"]),
+    ("tenant bucket collides with a platform bucket",
+     {"objectStore": {"buckets": ["mlflow-artifacts", "vision-artifacts"]}, "tenants": [TENANT]}, (),
+     ["tenants[vision].name", "'vision-artifacts' collides with a platform bucket"]),
+    ("tenant namespace is a platform namespace", {"tenancy": {"namespacePrefix": "mlops-"},
+                                                  "tenants": [{**TENANT, "name": "mlflow"}]}, (),
+     ["tenants[mlflow].name", "'mlops-mlflow' is a platform namespace"]),
+    ("bad namespace prefix", {"tenancy": {"namespacePrefix": "Research_"}}, (),
+     ["tenancy.namespacePrefix", "'Research_'", "lower-case letters"]),
+    ("gpu enabled without gpus", {"gpu": {"enabled": True}}, (), ["gpu.totalGpus", "declare the cluster's GPUs"]),
+    ("unknown mig strategy", {"gpu": {"migStrategy": "all"}}, (),
+     ["gpu.migStrategy", "'all'", "allowed values: none, single, mixed"]),
+    ("time-slicing replicas of zero", {"gpu": {"timeSlicingReplicas": 0}}, (),
+     ["gpu.timeSlicingReplicas", "1 (no sharing) or more"]),
+    ("gpu count as text", {"gpu": {"totalGpus": "8"}}, (), ["gpu.totalGpus", "'8'", "whole number"]),
 ]
 
 
@@ -126,6 +170,34 @@ def test_bad_config_is_refused_with_a_clear_message(raw, secret, fragments):
     message = str(caught.value)
     for fragment in fragments:
         assert fragment in message, f"message lacks {fragment!r}:\n{message}"
+
+
+def test_tenants_merge_quota_over_the_default_quota():
+    cfg = parse({"gpu": {"totalGpus": 2}, "tenants": [{**TENANT, "quota": {"gpu": 1}}]})
+    (tenant,) = cfg.tenancy.tenants
+    defaults = project_defaults()["tenancy"]
+    assert tenant.namespace == defaults["namespacePrefix"] + "vision"
+    assert tenant.bucket == "vision-artifacts"
+    assert tenant.experiment_prefix == "/vision/"
+    assert tenant.quota.gpu == 1
+    assert tenant.quota.memory == defaults["defaultQuota"]["memory"], "untouched quota fields keep their default"
+
+
+def test_gpu_quota_counts_time_sliced_replicas_as_capacity():
+    cfg = parse({"gpu": {"enabled": True, "totalGpus": 1, "timeSlicingReplicas": 4},
+                 "tenants": [{**TENANT, "quota": {"gpu": 3}}]})
+    assert cfg.tenancy.tenants[0].quota.gpu == 3
+
+
+def test_shipped_stacks_tenants_and_gpu():
+    local = parse(*stack_values("local"))
+    university = parse(*stack_values("university"))
+    assert not local.gpu.enabled, "local fakes GPUs without the device plugin"
+    assert local.gpu.total_gpus > 0, "local declares its fake GPUs"
+    assert [t.name for t in local.tenancy.tenants] == ["vision", "nlp"]
+    assert university.gpu.enabled
+    assert university.gpu.time_slicing_replicas == 1
+    assert len(university.tenancy.tenants) == 3
 
 
 def test_every_problem_is_reported_at_once():

@@ -1,0 +1,164 @@
+"""GPU support: the NVIDIA device plugin, the `nvidia` RuntimeClass and an optional DCGM exporter.
+
+The device plugin is a DaemonSet of the project's own definition (not NVIDIA's Helm chart) on the
+nodes that ansible/roles/gpu_node labels and taints; its config file (MIG strategy, time-slicing)
+comes from a ConfigMap. Node agents that talk to the kubelet's device-plugin socket and the GPU
+driver run as root in a namespace with the `privileged` Pod Security level: the only such
+namespace of the platform.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+import yaml
+
+from infra.components.common import labels
+from infra.config import MIG_STRATEGIES, Resources
+
+RUNTIME_CLASS = "nvidia"
+# ansible/roles/gpu_node/defaults/main.yml: gpu_node_labels and gpu_node_taint. Change both together.
+NODE_SELECTOR = {"nvidia.com/gpu.present": "true"}
+TOLERATION = {"key": "nvidia.com/gpu", "operator": "Equal", "value": "present", "effect": "NoSchedule"}
+GPU_RESOURCE = "nvidia.com/gpu"
+_DCGM_PORT = 9400
+
+# Root without privilege escalation or capabilities: enough to create the kubelet socket.
+_PLUGIN_SECURITY = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]},
+                    "seccompProfile": {"type": "RuntimeDefault"}}
+
+
+@dataclass
+class GpuArgs:
+    namespace: str
+    device_plugin_image: str
+    resources: Resources
+    image_pull_policy: str = "IfNotPresent"
+    # 1: one nvidia.com/gpu per GPU; N > 1: time-slicing advertises N per GPU.
+    time_slicing_replicas: int = 1
+    mig_strategy: str = "none"
+    dcgm_exporter_image: str = ""
+    dcgm_exporter_resources: Resources | None = None
+
+
+def device_plugin_config(mig_strategy: str, time_slicing_replicas: int) -> str:
+    """The device plugin's config file (its `--config-file` format, version v1)."""
+    config: dict = {"version": "v1", "flags": {"migStrategy": mig_strategy, "failOnInitError": True}}
+    if time_slicing_replicas > 1:
+        config["sharing"] = {"timeSlicing": {"resources": [{"name": GPU_RESOURCE, "replicas": time_slicing_replicas}]}}
+    return yaml.safe_dump(config, sort_keys=False)
+
+
+class Gpu(pulumi.ComponentResource):
+    """Namespace, RuntimeClass `nvidia`, the device plugin's ConfigMap and DaemonSet, and the DCGM
+    exporter DaemonSet when its image is given."""
+
+    namespace: pulumi.Output[str]
+    runtime_class: pulumi.Output[str]
+
+    def __init__(self, name: str, args: GpuArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("mlops-platform:platform:Gpu", name, None, opts)
+        if args.mig_strategy not in MIG_STRATEGIES:
+            raise ValueError(f"Gpu {name}: mig_strategy={args.mig_strategy!r}; allowed values: {', '.join(MIG_STRATEGIES)}")
+        if args.time_slicing_replicas < 1:
+            raise ValueError(f"Gpu {name}: time_slicing_replicas={args.time_slicing_replicas}; allowed: 1 or more")
+        if args.dcgm_exporter_image and args.dcgm_exporter_resources is None:
+            raise ValueError(f"Gpu {name}: dcgm_exporter_image needs dcgm_exporter_resources")
+        child = pulumi.ResourceOptions(parent=self)
+
+        ns = k8s.core.v1.Namespace(
+            f"{name}-ns",
+            metadata={"name": args.namespace, "labels": {
+                **labels(args.namespace, "gpu"),
+                # hostPath volumes and root: the device plugin and the exporter are node agents.
+                "pod-security.kubernetes.io/enforce": "privileged",
+            }},
+            opts=child,
+        )
+        ns_name = ns.metadata.apply(lambda m: m["name"])
+        runtime_class = k8s.node.v1.RuntimeClass(
+            f"{name}-runtime-class",
+            metadata={"name": RUNTIME_CLASS, "labels": labels(RUNTIME_CLASS, "gpu")},
+            handler=RUNTIME_CLASS,
+            scheduling={"nodeSelector": NODE_SELECTOR, "tolerations": [TOLERATION]},
+            opts=child,
+        )
+        runtime_class_name = runtime_class.metadata.apply(lambda m: m["name"])
+
+        plugin_labels = labels(f"{name}-device-plugin", "gpu-device-plugin")
+        config = k8s.core.v1.ConfigMap(
+            f"{name}-device-plugin-config",
+            metadata={"name": f"{name}-device-plugin-config", "namespace": ns_name, "labels": plugin_labels},
+            data={"config.yaml": device_plugin_config(args.mig_strategy, args.time_slicing_replicas)},
+            opts=child,
+        )
+        plugin = self._daemonset(
+            f"{name}-device-plugin", ns_name, plugin_labels, runtime_class_name,
+            container={
+                "name": "device-plugin",
+                "image": args.device_plugin_image,
+                "imagePullPolicy": args.image_pull_policy,
+                "env": [{"name": "CONFIG_FILE", "value": "/etc/nvidia-device-plugin/config.yaml"}],
+                "securityContext": _PLUGIN_SECURITY,
+                "resources": args.resources.to_kubernetes(),
+                "volumeMounts": [
+                    {"name": "device-plugin", "mountPath": "/var/lib/kubelet/device-plugins"},
+                    {"name": "config", "mountPath": "/etc/nvidia-device-plugin", "readOnly": True},
+                ],
+            },
+            volumes=[
+                {"name": "device-plugin", "hostPath": {"path": "/var/lib/kubelet/device-plugins"}},
+                {"name": "config", "configMap": {"name": config.metadata.apply(lambda m: m["name"])}},
+            ],
+        )
+        children = {"device_plugin": plugin.urn}
+        if args.dcgm_exporter_image:
+            exporter_labels = labels(f"{name}-dcgm-exporter", "gpu-metrics")
+            exporter = self._daemonset(
+                f"{name}-dcgm-exporter", ns_name, exporter_labels, runtime_class_name,
+                container={
+                    "name": "dcgm-exporter",
+                    "image": args.dcgm_exporter_image,
+                    "imagePullPolicy": args.image_pull_policy,
+                    "ports": [{"name": "metrics", "containerPort": _DCGM_PORT}],
+                    # DCGM reads the GPUs' profiling counters, which needs CAP_SYS_ADMIN.
+                    "securityContext": {"allowPrivilegeEscalation": False,
+                                        "capabilities": {"drop": ["ALL"], "add": ["SYS_ADMIN"]}},
+                    "resources": args.dcgm_exporter_resources.to_kubernetes(),
+                    "volumeMounts": [{"name": "pod-resources", "mountPath": "/var/lib/kubelet/pod-resources",
+                                      "readOnly": True}],
+                },
+                volumes=[{"name": "pod-resources", "hostPath": {"path": "/var/lib/kubelet/pod-resources"}}],
+            )
+            children["dcgm_exporter"] = exporter.urn
+
+        self.namespace = ns_name
+        self.runtime_class = runtime_class_name
+        self.register_outputs({"namespace": self.namespace, "runtime_class": self.runtime_class, **children})
+
+    def _daemonset(self, name: str, ns_name: pulumi.Output[str], app_labels: dict[str, str],
+                   runtime_class: pulumi.Output[str], container: dict, volumes: list[dict]) -> k8s.apps.v1.DaemonSet:
+        selector = {"app.kubernetes.io/name": app_labels["app.kubernetes.io/name"],
+                    "app.kubernetes.io/component": app_labels["app.kubernetes.io/component"]}
+        return k8s.apps.v1.DaemonSet(
+            name,
+            metadata={"name": name, "namespace": ns_name, "labels": app_labels},
+            spec={
+                "selector": {"matchLabels": selector},
+                "updateStrategy": {"type": "RollingUpdate"},
+                "template": {
+                    "metadata": {"labels": app_labels},
+                    "spec": {
+                        "priorityClassName": "system-node-critical",
+                        "runtimeClassName": runtime_class,
+                        "nodeSelector": NODE_SELECTOR,
+                        "tolerations": [TOLERATION],
+                        "containers": [container],
+                        "volumes": volumes,
+                    },
+                },
+            },
+            opts=pulumi.ResourceOptions(parent=self),
+        )

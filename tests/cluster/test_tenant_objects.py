@@ -1,0 +1,92 @@
+"""The tenant objects that `make render` wrote for the local stack (a real `pulumi up` in render
+mode) enforced by a real API server and scheduler: GPU quota, GPU placement, container defaults.
+
+The objects are applied with kubectl, not by `pulumi up` against the cluster (that needs the
+platform images, which come with `make up`)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+
+from infra.config import parse
+from tests.cluster.test_local_cluster import TOOL_IMAGE, kubectl, nodes, wait_for
+from tests.unit.test_config import stack_values
+
+pytestmark = pytest.mark.e2e
+ROOT = Path(__file__).resolve().parents[2]
+MANIFESTS = Path(os.environ.get("MLOPS_RENDER_DIR", ROOT / "build" / "render")) / "local" / "manifests"
+TENANT_KINDS = {"Namespace", "ResourceQuota", "LimitRange", "NetworkPolicy", "RoleBinding"}
+RESTRICTED = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}, "runAsNonRoot": True,
+              "runAsUser": 1000, "seccompProfile": {"type": "RuntimeDefault"}}
+
+
+@pytest.fixture(scope="module")
+def tenant():
+    """Applies the rendered tenant objects; yields the first tenant with a GPU quota."""
+    cfg = parse(*stack_values("local"))
+    namespaces = {t.namespace for t in cfg.tenancy.tenants}
+    objects = []
+    for path in sorted(MANIFESTS.rglob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            if doc and doc["kind"] in TENANT_KINDS and namespaces & {doc["metadata"].get("namespace"), doc["metadata"]["name"]}:
+                objects.append(doc)
+    assert objects, f"no rendered tenant objects under {MANIFESTS}: run `make render`"
+    for first in (True, False):  # namespaces before what lives in them
+        batch = [o for o in objects if (o["kind"] == "Namespace") == first]
+        kubectl("apply", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": batch}))
+    chosen = next(t for t in cfg.tenancy.tenants if t.quota.gpu > 0)
+    yield chosen
+    for namespace in namespaces:
+        kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+
+
+def gpu_pod(name: str) -> dict:
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": {
+        "restartPolicy": "Never",
+        "containers": [{"name": "main", "image": TOOL_IMAGE, "imagePullPolicy": "Never", "command": ["sleep", "300"],
+                        "securityContext": RESTRICTED,
+                        "resources": {"limits": {"nvidia.com/gpu": "1", "cpu": "100m", "memory": "64Mi"}}}]}}
+
+
+def test_gpu_pod_lands_on_the_gpu_node_and_quota_refuses_one_more(tenant):
+    gpu_nodes = [n["metadata"]["name"] for n in nodes() if "nvidia.com/gpu" in n["status"].get("allocatable", {})]
+    assert gpu_nodes, "the cluster advertises no nvidia.com/gpu: create it with MLOPS_FAKE_GPUS=N (make cluster-check does)"
+    assert tenant.quota.gpu == 1, "this test expects the local stack's tenant GPU quota of 1"
+    kubectl("apply", "-n", tenant.namespace, "-f", "-", stdin=json.dumps(gpu_pod("gpu-1")))
+
+    def placed():
+        node = kubectl("get", "pod", "-n", tenant.namespace, "gpu-1", "-o", "jsonpath={.spec.nodeName}", check=False)
+        return bool(node), node
+    node = wait_for("the GPU pod to be scheduled", placed, timeout=120)
+    assert node in gpu_nodes, f"GPU pod placed on {node}, which advertises no GPU ({gpu_nodes} do)"
+
+    refused = kubectl("apply", "-n", tenant.namespace, "-f", "-", stdin=json.dumps(gpu_pod("gpu-2")), check=False,
+                      capture_stderr=True)
+    assert "exceeded quota" in refused, refused
+    assert "tenant-quota" in refused, f"the refusal names the tenant's quota: {refused}"
+    assert "requests.nvidia.com/gpu" in refused, refused
+
+
+def test_pods_without_resources_get_the_tenant_defaults(tenant):
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "defaults"}, "spec": {
+        "restartPolicy": "Never",
+        "containers": [{"name": "main", "image": TOOL_IMAGE, "imagePullPolicy": "Never", "command": ["true"],
+                        "securityContext": RESTRICTED}]}}
+    kubectl("apply", "-n", tenant.namespace, "-f", "-", stdin=json.dumps(pod))
+    resources = json.loads(kubectl("get", "pod", "-n", tenant.namespace, "defaults", "-o",
+                                   "jsonpath={.spec.containers[0].resources}"))
+    assert resources["requests"]["cpu"], f"LimitRange default requests applied: {resources}"
+    assert resources["limits"]["memory"], f"LimitRange default limits applied: {resources}"
+
+
+def test_restricted_pod_security_refuses_a_root_pod(tenant):
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "root"}, "spec": {
+        "containers": [{"name": "main", "image": TOOL_IMAGE, "imagePullPolicy": "Never", "command": ["true"]}]}}
+    refused = kubectl("apply", "-n", tenant.namespace, "-f", "-", stdin=json.dumps(pod), check=False, capture_stderr=True)
+    assert "violates PodSecurity" in refused, refused
+    assert '"restricted:latest"' in refused, refused
