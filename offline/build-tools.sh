@@ -71,20 +71,33 @@ else
   install -m 0755 "$sdk/python/dist/pulumi-resource-pulumi-python" "$cli_dir/pulumi-resource-pulumi-python"
 fi
 
-# Kubernetes provider: its schema (with the version set) is embedded at build time.
-provider_dir="$here/go/kubernetes-provider"
-if [[ ! -s "$provider_dir/schema.json" ]] || ! grep -q "\"version\":\"$PULUMI_KUBERNETES_VERSION\"" "$provider_dir/schema.json"; then
-  src=$(go list -C "$provider_dir" -m -f '{{.Dir}}' github.com/pulumi/pulumi-kubernetes/provider/v4)
-  python3 - "$src/cmd/pulumi-resource-kubernetes/schema.json" "$provider_dir/schema.json" "$PULUMI_KUBERNETES_VERSION" <<'EOF'
+# Kubernetes provider: used as it is when the Pulumi plugin cache already has the pinned version
+# (a sysadmin's machine with upstream's plugin, or an earlier run); otherwise built, with its
+# schema (version set) embedded, and installed into the plugin cache from the file, never downloaded.
+export PATH="$bin:$PATH" PULUMI_SKIP_UPDATE_CHECK=true
+if pulumi plugin ls --json 2>/dev/null | python3 -c '
+import json, sys
+want = sys.argv[1]
+sys.exit(0 if any(p["name"] == "kubernetes" and p["kind"] == "resource" and p["version"] == want
+                  for p in json.load(sys.stdin) or []) else 1)' "$PULUMI_KUBERNETES_VERSION"; then
+  log "using the kubernetes provider v$PULUMI_KUBERNETES_VERSION from the Pulumi plugin cache"
+else
+  provider_dir="$here/go/kubernetes-provider"
+  if [[ ! -s "$provider_dir/schema.json" ]] || ! grep -q "\"version\":\"$PULUMI_KUBERNETES_VERSION\"" "$provider_dir/schema.json"; then
+    src=$(go list -C "$provider_dir" -m -f '{{.Dir}}' github.com/pulumi/pulumi-kubernetes/provider/v4)
+    python3 - "$src/cmd/pulumi-resource-kubernetes/schema.json" "$provider_dir/schema.json" "$PULUMI_KUBERNETES_VERSION" <<'EOF'
 import json, sys
 schema = json.load(open(sys.argv[1]))
 schema["version"] = sys.argv[3]
 with open(sys.argv[2], "w") as out:
     json.dump(schema, out, separators=(",", ":"))
 EOF
+  fi
+  provider=$(build pulumi-resource-kubernetes "$PULUMI_KUBERNETES_VERSION" "$provider_dir" . \
+    "-X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version=$PULUMI_KUBERNETES_VERSION")
+  log "installing the kubernetes provider plugin v$PULUMI_KUBERNETES_VERSION into the Pulumi plugin cache"
+  pulumi plugin install resource kubernetes "v$PULUMI_KUBERNETES_VERSION" --file "$provider/pulumi-resource-kubernetes"
 fi
-provider=$(build pulumi-resource-kubernetes "$PULUMI_KUBERNETES_VERSION" "$provider_dir" . \
-  "-X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version=$PULUMI_KUBERNETES_VERSION")
 
 # kind and helm.
 tools_dir="$here/go/cluster-tools"
@@ -100,14 +113,4 @@ else
     "-X helm.sh/helm/v3/internal/version.version=v$HELM_VERSION")/helm"
 fi
 
-# Register the provider with the engine (offline: from the file, never downloaded).
-export PATH="$bin:$PATH" PULUMI_SKIP_UPDATE_CHECK=true
-if ! pulumi plugin ls --json 2>/dev/null | python3 -c '
-import json, sys
-want = sys.argv[1]
-sys.exit(0 if any(p["name"] == "kubernetes" and p["kind"] == "resource" and p["version"] == want
-                  for p in json.load(sys.stdin) or []) else 1)' "$PULUMI_KUBERNETES_VERSION"; then
-  log "installing the kubernetes provider plugin v$PULUMI_KUBERNETES_VERSION into the Pulumi plugin cache"
-  pulumi plugin install resource kubernetes "v$PULUMI_KUBERNETES_VERSION" --file "$provider/pulumi-resource-kubernetes"
-fi
 log "toolchain ready in $bin: pulumi v$PULUMI_VERSION, kubernetes provider v$PULUMI_KUBERNETES_VERSION, kind v$KIND_VERSION, helm v$HELM_VERSION"

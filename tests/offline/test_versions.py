@@ -89,3 +89,23 @@ def test_installed_tools_report_the_pinned_versions():
     assert {"name": "kubernetes", "kind": "resource", "version": pins["PULUMI_KUBERNETES_VERSION"]} in [
         {k: p[k] for k in ("name", "kind", "version")} for p in plugins
     ], "the built kubernetes provider is installed as a Pulumi plugin"
+
+
+def test_pinned_tools_already_on_path_are_used_and_nothing_is_built(tmp_path):
+    """A sysadmin's machine with pulumi (and its language host), kind and helm at the pinned versions
+    on PATH, and the provider in the plugin cache: `make tools` links them and builds nothing."""
+    found = {name: Path(tool(name)).resolve().parent for name in ("pulumi", "kind", "helm")}
+    guard = tmp_path / "guard"
+    guard.mkdir()
+    real_go = shutil.which("go")
+    assert real_go, "go is needed by offline/build-tools.sh"
+    (guard / "go").write_text(f'#!/bin/sh\ncase "$1" in build|install) echo "go $1 must not run" >&2; exit 99;; esac\nexec {real_go} "$@"\n')
+    (guard / "go").chmod(0o755)
+    path = os.pathsep.join([str(guard), *map(str, found.values()), os.environ["PATH"]])
+    cache = tmp_path / "cache"
+    result = subprocess.run(["bash", str(ROOT / "offline" / "build-tools.sh")], capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "PATH": path, "MLOPS_CACHE_DIR": str(cache)})
+    assert result.returncode == 0, result.stderr
+    assert "building" not in result.stderr, result.stderr
+    for name, directory in found.items():
+        assert (cache / "bin" / name).resolve() == directory / name, f"{name} is linked from PATH, not rebuilt"
