@@ -18,7 +18,7 @@ export MLOPS_CLUSTER_NAME := $(CLUSTER_NAME)
 export KUBECONFIG := $(CACHE_DIR)/$(CLUSTER_NAME).kubeconfig
 PYTEST_ARGS ?=
 
-.PHONY: help venv tools render test molecule lint constraints clean node-components kubernetes node-image cluster cluster-delete cluster-check cluster-test
+.PHONY: help venv tools render test molecule lint constraints clean node-components kubernetes node-image cluster cluster-delete cluster-check cluster-test up down platform-test
 
 help: ## List the targets.
 	@grep -hE '^[a-z-]+:.*## ' $(firstword $(MAKEFILE_LIST)) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -66,6 +66,15 @@ cluster-test: venv ## Run the cluster tests against the running local cluster.
 
 molecule: venv ## Run the Ansible Molecule scenarios (Debian 12 systemd containers; Docker).
 	@$(VENV)/bin/pytest -m molecule tests/ansible $(PYTEST_ARGS)
+
+up: venv tools node-components ## The local cluster with MLflow and the object store deployed by `pulumi up --stack local`.
+	@bash offline/up.sh up
+
+down: venv tools ## Destroy what `make up` deployed (`pulumi destroy --stack local`); the cluster stays.
+	@bash offline/up.sh down
+
+platform-test: venv ## Run the platform tests against what `make up` deployed.
+	@$(VENV)/bin/pytest -m e2e tests/platform $(PYTEST_ARGS)
 
 lint: venv ## Lint the Python code.
 	@$(VENV)/bin/ruff check .

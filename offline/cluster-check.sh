@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The cluster tests on a throwaway cluster (part of `make test`): two nodes, the worker
-# advertising fake GPUs, so that every cluster test runs; deleted afterwards, pass or fail.
+# The cluster and platform tests on a throwaway cluster (part of `make test`): two nodes, the
+# worker advertising fake GPUs, so that every cluster test runs; then the platform deployed on it
+# by `offline/up.sh` (its own throwaway Pulumi state), the platform tests, `pulumi destroy`; the
+# cluster is deleted afterwards, pass or fail.
 set -uo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -8,8 +10,20 @@ root=$(dirname "$here")
 cache=${MLOPS_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/mlops-platform}
 export MLOPS_CLUSTER_NAME=${MLOPS_CHECK_CLUSTER_NAME:-mlops-check} MLOPS_WORKERS=1 MLOPS_FAKE_GPUS=2
 export KUBECONFIG=$cache/$MLOPS_CLUSTER_NAME.kubeconfig
+MLOPS_STATE_DIR=$(mktemp -d)
+export MLOPS_STATE_DIR
 
-trap 'bash "$here/cluster.sh" delete' EXIT
+trap 'bash "$here/cluster.sh" delete; rm -rf "$MLOPS_STATE_DIR"' EXIT
 bash "$here/cluster.sh" delete
 bash "$here/cluster.sh" create || exit 1
-"$root/.venv/bin/pytest" -m e2e "$root/tests/cluster" "$@"
+"$root/.venv/bin/pytest" -m e2e "$root/tests/cluster" "$@" || exit 1
+bash "$here/up.sh" up || exit 1
+"$root/.venv/bin/pytest" -m e2e "$root/tests/platform" "$@" || exit 1
+bash "$here/up.sh" down || exit 1
+for _ in $(seq 1 60); do
+  left=$(kubectl get namespaces -o name | grep -E 'namespace/(mlops-|research-)' || true)
+  [[ -n $left ]] || break
+  sleep 2
+done
+[[ -z $left ]] || { echo "[check] ERROR: 120 s after make down, platform namespaces remain: $left" >&2; exit 1; }
+echo "[check] make down removed every platform namespace"

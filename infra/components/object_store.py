@@ -212,9 +212,12 @@ class ObjectStore(pulumi.ComponentResource):
                                          ("MINIO_ROOT_PASSWORD", "AWS_SECRET_ACCESS_KEY"))]
             return {"args": ["server", "/data", "--address", ":9000"], "env": env}
         # One process runs master, volume server, filer and the S3 gateway: lean for a lab.
-        return {"args": ["server", "-dir=/data", "-ip=127.0.0.1", "-ip.bind=0.0.0.0", "-volume.max=0",
+        # The master advertises -ip to clients (the bucket Job's `weed shell`), so it must be the
+        # pod's address: with 127.0.0.1 clients outside the pod are sent to themselves.
+        return {"args": ["server", "-dir=/data", "-ip=$(POD_IP)", "-ip.bind=0.0.0.0", "-volume.max=0",
                          "-master.volumeSizeLimitMB=512", "-filer", "-s3", "-s3.port=8333",
-                         "-s3.config=/etc/seaweedfs/s3.json"]}
+                         "-s3.config=/etc/seaweedfs/s3.json"],
+                "env": [{"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}]}
 
     @staticmethod
     def _bucket_job(name, args: ObjectStoreArgs, ns_name, credentials, users_secret, host, app_labels,
@@ -231,7 +234,9 @@ class ObjectStore(pulumi.ComponentResource):
                 script += _minio_user_script(user)
         else:
             script = (
-                'shell() { echo "$1" | weed shell -master=@HOST@:9333 -filer=@HOST@:8888; }\n'
+                # A connect can fail while the master elects itself: retry each command.
+                'shell() { for i in 1 2 3 4 5; do echo "$1" | weed shell -master=@HOST@:9333 -filer=@HOST@:8888 && return 0; '
+                'sleep 3; done; return 1; }\n'
                 'until shell s3.bucket.list > /tmp/buckets; do echo "waiting for the object store"; sleep 3; done\n'
                 f'for b in {buckets}; do grep -qw "$b" /tmp/buckets || shell "s3.bucket.create -name $b"; done\n'
                 'shell s3.bucket.list\n'
