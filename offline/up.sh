@@ -52,7 +52,8 @@ done
 
 log "pulumi up --stack $stack (waits for every workload to be ready)"
 start=$SECONDS
-pulumi up --yes --skip-preview --non-interactive --stack "$stack"
+# --refresh: a cluster deleted and re-created since the last run starts from what really exists.
+pulumi up --refresh --yes --skip-preview --non-interactive --stack "$stack"
 log "platform deployed in $((SECONDS - start)) s; checking that a second run changes nothing"
 pulumi preview --expect-no-changes --non-interactive --stack "$stack" >/dev/null
 
