@@ -17,9 +17,7 @@ die() { log "ERROR: $*"; exit 1; }
 export DOCKER_BUILDKIT=0   # the classic builder uses the local base image without any registry
 
 bash "$here/../docker.sh" >&2
-base=$(docker images --format '{{.CreatedAt}}\t{{.Repository}}:{{.Tag}}' mlops.local/debian-base \
-  | grep -E $'\tmlops.local/debian-base:bookworm-' | sort -r | head -n 1 | cut -f2)
-[[ -n $base ]] || die "no mlops.local/debian-base:bookworm-* image: run offline/images/kind-node.sh first, which builds it"
+base=$(bash "$here/base-image.sh") || exit 1
 sources=/etc/apt/sources.list.d/debian.sources
 [[ -f $sources ]] || die "$sources not found: the image's apt sources are copied from it"
 

@@ -53,9 +53,7 @@ if [[ ! -x $out/weed ]]; then
 fi
 
 # --- 2. image --------------------------------------------------------------------------------
-base=$(docker images --format '{{.CreatedAt}}\t{{.Repository}}:{{.Tag}}' mlops.local/debian-base \
-  | grep -F ':bookworm-' | sort -r | head -n 1 | cut -f2)
-[[ -n $base ]] || die "no mlops.local/debian-base:bookworm-* image; run offline/images/kind-node.sh (step 1 makes it)"
+base=$(bash "$here/base-image.sh") || exit 1
 image_hash=$( (echo "$hash $base"; docker image inspect -f '{{.Id}}' "$base") | sha256sum | cut -c1-12)
 if [[ $(docker image inspect -f '{{index .Config.Labels "mlops.weed-hash"}}' "$image" 2>/dev/null) == "$image_hash" ]]; then
   echo "$image"
