@@ -143,9 +143,18 @@ def test_pod_reaches_a_service_backed_by_a_pod_on_another_node(namespace):
     service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
                "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080}]}}
     kubectl("apply", "-n", namespace, "-f", "-", stdin=json.dumps(service))
-    fetch = "exec 3<>/dev/tcp/web/80 && printf 'GET / HTTP/1.0\\r\\n\\r\\n' >&3 && cat <&3"
-    run_pod(namespace, "client", f"for i in $(seq 30); do ( {fetch} ) && exit 0; sleep 2; done; exit 1", node=client)
-    assert "hello-from-web" in wait_succeeded(namespace, "client")
+    # The fully qualified name (trailing dot) never falls through to the host's search domains, and
+    # the loop waits for the web pod's own answer: until kube-proxy on the client node has programmed
+    # the Service's ClusterIP, a connection can leave the cluster and be answered by whatever sits on
+    # the host's network (CI once got a 426 from an intercepting proxy there).
+    host = f"web.{namespace}.svc.cluster.local."
+    fetch = f"exec 3<>/dev/tcp/{host}/80 && printf 'GET / HTTP/1.0\\r\\n\\r\\n' >&3 && cat <&3"
+    script = (f"for i in $(seq 45); do out=$( ( {fetch} ) 2>&1 ); "
+              "case \"$out\" in *hello-from-web*) echo \"$out\"; exit 0;; esac; "
+              "echo \"attempt $i: $out\"; sleep 2; done; exit 1")
+    run_pod(namespace, "client", script, node=client)
+    logs = wait_succeeded(namespace, "client")
+    assert "hello-from-web" in logs, logs
 
 
 def test_fake_gpu_is_schedulable_when_advertised(namespace):
