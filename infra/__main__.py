@@ -22,3 +22,7 @@ pulumi.export(outputs.MLFLOW_ADMIN_SECRET, platform.mlflow.admin_secret_name)
 pulumi.export(outputs.MLFLOW_ADMIN_PASSWORD, platform.mlflow.admin_password)
 pulumi.export(outputs.GPU_RUNTIME_CLASS, platform.gpu.runtime_class if platform.gpu else "")
 pulumi.export(outputs.TENANTS, platform.tenants.tenants if platform.tenants else {})
+kfp = platform.kubeflow_pipelines
+pulumi.export(outputs.KFP_ENDPOINT, kfp.endpoint if kfp else "")
+pulumi.export(outputs.KFP_NAMESPACE, kfp.namespace if kfp else "")
+pulumi.export(outputs.KFP_PIPELINE_ENV_SECRET, kfp.pipeline_env_secret_name if kfp else "")

@@ -24,7 +24,7 @@ PROJECT_FILE = Path(__file__).resolve().parent.parent / "Pulumi.yaml"
 
 # Keys whose value is a free-form map (names chosen by the user), not a fixed set of fields.
 _FREE_MAPS = {"images.overrides", "requests", "limits"}
-_SECRET_KEYS = {"mlflowExternalDsn"}
+_SECRET_KEYS = {"mlflowExternalDsn", "kubeflowPipelinesDatabasePassword"}
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _STORAGE_SIZE = re.compile(r"^[1-9][0-9]*(Mi|Gi|Ti)$")
@@ -36,6 +36,7 @@ _DSN = re.compile(r"^postgres(ql)?://[^:/@\s]+:[^@\s]+@[^/\s]+/[^\s]+$")
 _SUBJECT = re.compile(r"^[^\s]{1,253}$")
 _RESOURCE_NAMES = ("cpu", "memory")
 MIG_STRATEGIES = ("none", "single", "mixed")
+DATABASE_MODES = ("inCluster", "external")
 TENANT_BUCKET_SUFFIX = "-artifacts"
 _TENANT_FIELDS = ("name", "members", "groups", "quota")
 _MEMORY_FACTORS = {"": 1, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
@@ -95,6 +96,59 @@ class MlflowConfig:
     resources: Resources
 
 
+def _resources(cpu_request: str, memory_request: str, cpu_limit: str, memory_limit: str) -> Resources:
+    return Resources({"cpu": cpu_request, "memory": memory_request}, {"cpu": cpu_limit, "memory": memory_limit})
+
+
+# Requests and limits of every Kubeflow Pipelines workload, per kubeflowPipelines.resourceProfile.
+# `lean` fits the whole platform on one 2-core, 8 GiB kind node; `production` follows upstream's
+# requests with headroom. `argo-executor` is the init/wait container Argo adds to each pipeline
+# pod; `pipeline-step` the LimitRange default for pipeline containers that set no resources.
+KFP_RESOURCE_PROFILES: dict[str, dict[str, Resources]] = {
+    "lean": {
+        "api-server": _resources("25m", "128Mi", "500m", "512Mi"),
+        "persistence-agent": _resources("10m", "64Mi", "200m", "256Mi"),
+        "scheduled-workflow": _resources("10m", "64Mi", "200m", "256Mi"),
+        "metadata-grpc": _resources("10m", "96Mi", "500m", "384Mi"),
+        "workflow-controller": _resources("25m", "96Mi", "500m", "512Mi"),
+        "database": _resources("25m", "96Mi", "500m", "384Mi"),
+        "argo-executor": _resources("10m", "32Mi", "500m", "256Mi"),
+        "pipeline-step": _resources("50m", "128Mi", "1", "1Gi"),
+    },
+    "production": {
+        "api-server": _resources("250m", "512Mi", "2", "2Gi"),
+        "persistence-agent": _resources("100m", "256Mi", "1", "1Gi"),
+        "scheduled-workflow": _resources("100m", "256Mi", "1", "512Mi"),
+        "metadata-grpc": _resources("100m", "256Mi", "1", "1Gi"),
+        "workflow-controller": _resources("100m", "512Mi", "2", "2Gi"),
+        "database": _resources("250m", "512Mi", "2", "4Gi"),
+        "argo-executor": _resources("10m", "64Mi", "1", "512Mi"),
+        "pipeline-step": _resources("100m", "256Mi", "4", "8Gi"),
+    },
+}
+
+
+@dataclass(frozen=True)
+class KfpDatabaseConfig:
+    mode: str
+    volume_size: str
+    # External MySQL only ("" and 3306 for inCluster); the password is a secret key.
+    host: str
+    port: int
+    user: str
+
+
+@dataclass(frozen=True)
+class KubeflowPipelinesConfig:
+    enabled: bool
+    namespace: str
+    bucket: str
+    resource_profile: str
+    # Workload name -> requests/limits, from KFP_RESOURCE_PROFILES[resource_profile].
+    resources: dict[str, Resources]
+    database: KfpDatabaseConfig
+
+
 @dataclass(frozen=True)
 class DcgmExporterConfig:
     enabled: bool
@@ -150,8 +204,11 @@ class PlatformConfig:
     mlflow: MlflowConfig
     gpu: GpuConfig
     tenancy: TenancyConfig
+    kubeflow_pipelines: KubeflowPipelinesConfig
     # The external database DSN (a secret) when mlflow.database.mode is "external", else "".
     mlflow_external_dsn: str
+    # The password (a secret) of kubeflowPipelines.database.user when its mode is "external", else "".
+    kubeflow_pipelines_database_password: str
 
 
 def project_defaults() -> dict[str, Any]:
@@ -234,10 +291,10 @@ class _Checker:
         if not _STORAGE_SIZE.match(value):
             self.fail(key, value, "expected a volume size such as 512Mi, 20Gi or 1Ti (Mi, Gi or Ti)")
 
-    def hostname(self, key: str, value: str) -> None:
+    def hostname(self, key: str, value: str, example: str = "mlflow.ml.example.edu") -> None:
         labels = value.split(".")
         if len(value) > 253 or len(labels) < 2 or not all(len(x) <= 63 and _DNS_LABEL.match(x) for x in labels):
-            self.fail(key, value, "expected a fully qualified host name such as mlflow.ml.example.edu")
+            self.fail(key, value, f"expected a fully qualified host name such as {example}")
 
     def cidr(self, key: str, value: str) -> None:
         try:
@@ -376,7 +433,7 @@ def parse(raw: dict[str, Any], secret_keys: frozenset[str] = frozenset()) -> Pla
         if not platform["ingressClass"]:
             check.fail("mlflow.ingressHost", mlflow["ingressHost"], "needs platform.ingressClass to be set (the IngressClass that serves it)")
     database = mlflow["database"]
-    check.one_of("mlflow.database.mode", database["mode"], ("inCluster", "external"))
+    check.one_of("mlflow.database.mode", database["mode"], DATABASE_MODES)
     check.storage_size("mlflow.database.volumeSize", database["volumeSize"])
     if database["mode"] == "external" and not dsn:
         check.fail("mlflow.database.mode", "external",
@@ -389,7 +446,9 @@ def parse(raw: dict[str, Any], secret_keys: frozenset[str] = frozenset()) -> Pla
     mlflow_resources = check.resources("mlflow.resources", mlflow["resources"])
 
     gpu = _check_gpu(check, values["gpu"])
-    tenancy = _check_tenancy(check, values["tenancy"], tenant_items, gpu, store, mlflow)
+    kfp = _check_kubeflow_pipelines(check, values["kubeflowPipelines"], values["kubeflowPipelinesDatabasePassword"],
+                                    store, mlflow, gpu)
+    tenancy = _check_tenancy(check, values["tenancy"], tenant_items, gpu, store, mlflow, kfp)
 
     if check.errors:
         raise ConfigError(_report(check.errors))
@@ -406,7 +465,9 @@ def parse(raw: dict[str, Any], secret_keys: frozenset[str] = frozenset()) -> Pla
             resources=mlflow_resources),
         gpu=gpu,
         tenancy=tenancy,
+        kubeflow_pipelines=kfp,
         mlflow_external_dsn=dsn,
+        kubeflow_pipelines_database_password=values["kubeflowPipelinesDatabasePassword"],
     )
 
 
@@ -426,8 +487,57 @@ def _check_gpu(check: _Checker, gpu: dict[str, Any]) -> GpuConfig:
     )
 
 
+def _check_kubeflow_pipelines(check: _Checker, kfp: dict[str, Any], password: str, store: dict[str, Any],
+                              mlflow: dict[str, Any], gpu: GpuConfig) -> KubeflowPipelinesConfig:
+    check.dns_label("kubeflowPipelines.namespace", kfp["namespace"])
+    others = {store["namespace"]: "objectStore.namespace", mlflow["namespace"]: "mlflow.namespace"}
+    if gpu.enabled:
+        others.setdefault(gpu.namespace, "gpu.namespace")
+    if kfp["enabled"] and kfp["namespace"] in others:
+        check.fail("kubeflowPipelines.namespace", kfp["namespace"], f"is already {others[kfp['namespace']]}; choose its own namespace")
+    check.bucket("kubeflowPipelines.bucket", kfp["bucket"])
+    if kfp["bucket"] == mlflow["artifactBucket"]:
+        check.fail("kubeflowPipelines.bucket", kfp["bucket"],
+                   "is mlflow.artifactBucket; pipelines get credentials scoped to their own bucket, so choose another")
+    check.one_of("kubeflowPipelines.resourceProfile", kfp["resourceProfile"], tuple(KFP_RESOURCE_PROFILES))
+    if kfp["ui"]:
+        check.fail("kubeflowPipelines.ui", kfp["ui"],
+                   "not implemented yet: the ml-pipeline-ui (and the metadata Envoy proxy it needs) is not deployed; "
+                   "set it to false and use the API (stack output kubeflowPipelinesEndpoint) with the kfp SDK")
+    database = kfp["database"]
+    key = "kubeflowPipelines.database"
+    check.one_of(f"{key}.mode", database["mode"], DATABASE_MODES)
+    check.storage_size(f"{key}.volumeSize", database["volumeSize"])
+    secret_hint = f"pulumi config set --secret {PROJECT}:kubeflowPipelinesDatabasePassword <password>"
+    if database["mode"] == "external":
+        if not database["host"]:
+            check.fail(f"{key}.host", "", "mode external needs the MySQL host, e.g. db.ml.example.edu")
+        else:
+            check.hostname(f"{key}.host", database["host"], example="db.ml.example.edu")
+        if not 1 <= database["port"] <= 65535:
+            check.fail(f"{key}.port", database["port"], "expected a TCP port, 1-65535")
+        if not _USERNAME.match(database["user"]):
+            check.fail(f"{key}.user", database["user"],
+                       "mode external needs the MySQL user: 3-32 letters, digits, '.', '_' or '-', starting with a letter")
+        if not password:
+            check.fail(f"{key}.mode", "external", f"needs the user's password: {secret_hint}")
+    elif database["mode"] == "inCluster":
+        for field in ("host", "user"):
+            if database[field]:
+                check.fail(f"{key}.{field}", database[field], "is set but the mode is inCluster; unset it or set the mode to external")
+        if password:
+            check.fail("kubeflowPipelinesDatabasePassword", "<redacted>",
+                       f"is set but {key}.mode is inCluster (the password is generated); unset it or set the mode to external")
+    return KubeflowPipelinesConfig(
+        enabled=kfp["enabled"], namespace=kfp["namespace"], bucket=kfp["bucket"],
+        resource_profile=kfp["resourceProfile"], resources=dict(KFP_RESOURCE_PROFILES.get(kfp["resourceProfile"], {})),
+        database=KfpDatabaseConfig(database["mode"], database["volumeSize"], database["host"], database["port"],
+                                   database["user"]),
+    )
+
+
 def _check_tenancy(check: _Checker, tenancy: dict[str, Any], items: list[dict[str, Any]], gpu: GpuConfig,
-                   store: dict[str, Any], mlflow: dict[str, Any]) -> TenancyConfig:
+                   store: dict[str, Any], mlflow: dict[str, Any], kfp: KubeflowPipelinesConfig) -> TenancyConfig:
     prefix = tenancy["namespacePrefix"]
     if prefix and not re.match(r"^[a-z]([-a-z0-9]*)$", prefix):
         check.fail("tenancy.namespacePrefix", prefix, "expected '' or lower-case letters, digits and '-', starting with a letter")
@@ -435,7 +545,8 @@ def _check_tenancy(check: _Checker, tenancy: dict[str, Any], items: list[dict[st
     container_defaults = check.resources("tenancy.containerDefaults", tenancy["containerDefaults"])
     # What one tenant can be granted: time-slicing advertises replicas x GPUs as nvidia.com/gpu.
     gpu_capacity = gpu.total_gpus * gpu.time_slicing_replicas
-    platform_namespaces = {store["namespace"], mlflow["namespace"]} | ({gpu.namespace} if gpu.enabled else set())
+    platform_namespaces = ({store["namespace"], mlflow["namespace"]} | ({gpu.namespace} if gpu.enabled else set())
+                           | ({kfp.namespace} if kfp.enabled else set()))
     names = [item["name"] for item in items]
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
@@ -454,6 +565,8 @@ def _check_tenancy(check: _Checker, tenancy: dict[str, Any], items: list[dict[st
         check.bucket(f"{key}.name", bucket)
         if bucket in store["buckets"]:
             check.fail(f"{key}.name", name, f"its bucket {bucket!r} collides with a platform bucket in objectStore.buckets")
+        elif kfp.enabled and bucket == kfp.bucket:
+            check.fail(f"{key}.name", name, f"its bucket {bucket!r} is kubeflowPipelines.bucket")
         if not item["members"] and not item["groups"]:
             check.fail(key, item["name"], "list at least one member or group (bound to the edit ClusterRole)")
         for field in ("members", "groups"):

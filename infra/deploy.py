@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import pulumi
+
 from infra.components.gpu import Gpu, GpuArgs
+from infra.components.kubeflow_pipelines import KubeflowPipelines, KubeflowPipelinesArgs, KubeflowPipelinesImages
 from infra.components.mlflow import PORT as MLFLOW_PORT
 from infra.components.mlflow import Mlflow, MlflowArgs
 from infra.components.object_store import BucketUser, ObjectStore, ObjectStoreArgs
@@ -17,9 +20,14 @@ from infra.images import resolve_image
 class Platform:
     object_store: ObjectStore
     mlflow: Mlflow
-    # None when gpu.enabled is false / no tenants are configured.
+    # None when gpu.enabled / kubeflowPipelines.enabled is false / no tenants are configured.
     gpu: Gpu | None
     tenants: Tenants | None
+    kubeflow_pipelines: KubeflowPipelines | None
+
+
+# The object-store user (access key) of Kubeflow Pipelines, scoped to kubeflowPipelines.bucket.
+KFP_BUCKET_USER = "kubeflow-pipelines"
 
 
 def tenant_user(tenant_name: str) -> str:
@@ -32,7 +40,12 @@ def deploy(cfg: PlatformConfig) -> Platform:
         return resolve_image(name, cfg.images.registry, cfg.images.overrides)
 
     store_cfg, mlflow_cfg, gpu_cfg, tenants = cfg.object_store, cfg.mlflow, cfg.gpu, cfg.tenancy.tenants
+    kfp_cfg = cfg.kubeflow_pipelines
     tenant_namespaces = [tenant.namespace for tenant in tenants]
+    # Pipeline pods reach the object store and MLflow from the KFP namespace.
+    kfp_namespaces = [kfp_cfg.namespace] if kfp_cfg.enabled else []
+    kfp_buckets = (kfp_cfg.bucket,) if kfp_cfg.enabled and kfp_cfg.bucket not in store_cfg.buckets else ()
+    kfp_users = (BucketUser(KFP_BUCKET_USER, kfp_cfg.bucket),) if kfp_cfg.enabled else ()
     store = ObjectStore("object-store", ObjectStoreArgs(
         backend=store_cfg.backend,
         namespace=store_cfg.namespace,
@@ -41,11 +54,11 @@ def deploy(cfg: PlatformConfig) -> Platform:
         volume_size=store_cfg.volume_size,
         storage_class=cfg.platform.storage_class,
         root_user=store_cfg.root_user,
-        buckets=store_cfg.buckets + tuple(tenant.bucket for tenant in tenants),
+        buckets=store_cfg.buckets + kfp_buckets + tuple(tenant.bucket for tenant in tenants),
         resources=store_cfg.resources,
-        client_namespaces=[mlflow_cfg.namespace, *tenant_namespaces],
+        client_namespaces=[mlflow_cfg.namespace, *kfp_namespaces, *tenant_namespaces],
         client_cidrs=cfg.platform.allowed_ingress_cidrs,
-        bucket_users=tuple(BucketUser(tenant_user(tenant.name), tenant.bucket) for tenant in tenants),
+        bucket_users=kfp_users + tuple(BucketUser(tenant_user(tenant.name), tenant.bucket) for tenant in tenants),
     ))
     mlflow = Mlflow("mlflow", MlflowArgs(
         namespace=mlflow_cfg.namespace,
@@ -65,7 +78,7 @@ def deploy(cfg: PlatformConfig) -> Platform:
         storage_class=cfg.platform.storage_class,
         ingress_host=mlflow_cfg.ingress_host,
         ingress_class=cfg.platform.ingress_class,
-        client_namespaces=tenant_namespaces,
+        client_namespaces=[*kfp_namespaces, *tenant_namespaces],
     ))
     gpu = None
     if gpu_cfg.enabled:
@@ -95,4 +108,42 @@ def deploy(cfg: PlatformConfig) -> Platform:
             mlflow_port=MLFLOW_PORT,
             tracking_uri=mlflow.tracking_uri,
         ))
-    return Platform(object_store=store, mlflow=mlflow, gpu=gpu, tenants=tenant_component)
+    kfp = None
+    if kfp_cfg.enabled:
+        database = kfp_cfg.database
+        kfp = KubeflowPipelines("kubeflow-pipelines", KubeflowPipelinesArgs(
+            namespace=kfp_cfg.namespace,
+            bucket=kfp_cfg.bucket,
+            images=KubeflowPipelinesImages(
+                api_server=image("kfp-api-server"),
+                persistence_agent=image("kfp-persistence-agent"),
+                scheduled_workflow=image("kfp-scheduled-workflow"),
+                driver=image("kfp-driver"),
+                launcher=image("kfp-launcher"),
+                metadata_server=image("mlmd-server"),
+                workflow_controller=image("argo-workflow-controller"),
+                argoexec=image("argoexec"),
+                database=image("mysql"),
+            ),
+            resources=kfp_cfg.resources,
+            s3_endpoint=store.endpoint,
+            s3_access_key=KFP_BUCKET_USER,
+            s3_secret_key=store.user_secret_keys[KFP_BUCKET_USER],
+            # Pipeline components log to MLflow as its admin: MLflow has no other user yet.
+            mlflow_tracking_uri=mlflow.tracking_uri,
+            mlflow_username=mlflow_cfg.admin_username,
+            mlflow_password=mlflow.admin_password,
+            database_mode=database.mode,
+            database_volume_size=database.volume_size,
+            database_host=database.host,
+            database_port=database.port,
+            database_user=database.user,
+            database_password=cfg.kubeflow_pipelines_database_password or None,
+            image_pull_policy=cfg.images.pull_policy,
+            storage_class=cfg.platform.storage_class,
+            client_cidrs=cfg.platform.allowed_ingress_cidrs,
+        ),
+            # The API server creates its bucket unless it exists, which the scoped user may not
+            # do: start once the object store's bucket Job has made it.
+            opts=pulumi.ResourceOptions(depends_on=[store]))
+    return Platform(object_store=store, mlflow=mlflow, gpu=gpu, tenants=tenant_component, kubeflow_pipelines=kfp)

@@ -31,9 +31,32 @@ UPSTREAM_IMAGES: dict[str, UpstreamImage] = {
     "minio": UpstreamImage("quay.io", "minio/minio", "RELEASE.2025-09-07T16-13-09Z"),
     # Debian 12's PostgreSQL major version, so the offline-built image and upstream agree.
     "postgres": UpstreamImage("docker.io", "library/postgres", "15.14-bookworm"),
+    # MySQL for Kubeflow Pipelines' API server and ML Metadata (KFP's default database; its
+    # PostgreSQL mode cannot work in 2.14.3). Offline: MariaDB 10.11 from Debian with the same
+    # interface (offline/images/mariadb.sh), set as an override in the local stack.
+    "mysql": UpstreamImage("docker.io", "library/mysql", "8.4.6"),
     # MLflow server; PyPI mlflow at the same version (3.17.2: the newest whose mlflow-skinny
     # and mlflow-tracing are on PyPI here) is baked into the offline image.
     "mlflow": UpstreamImage("ghcr.io", "mlflow/mlflow", "v3.17.2"),
+    # Kubeflow Pipelines 2.14.3 backend (KubeflowPipelines component). Offline, the five Go
+    # programs are built from the Go module at the 2.14.3 commit (offline/images/kubeflow-pipelines.sh).
+    "kfp-api-server": UpstreamImage("ghcr.io", "kubeflow/kfp-api-server", "2.14.3"),
+    "kfp-persistence-agent": UpstreamImage("ghcr.io", "kubeflow/kfp-persistence-agent", "2.14.3"),
+    "kfp-scheduled-workflow": UpstreamImage("ghcr.io", "kubeflow/kfp-scheduled-workflow-controller", "2.14.3"),
+    "kfp-driver": UpstreamImage("ghcr.io", "kubeflow/kfp-driver", "2.14.3"),
+    "kfp-launcher": UpstreamImage("ghcr.io", "kubeflow/kfp-launcher", "2.14.3"),
+    # ML Metadata gRPC server that KFP 2.14.3's driver and launcher record lineage in. Upstream's
+    # is C++ (Bazel); the offline image serves the same gRPC API from the PyPI ml-metadata wheel
+    # (offline/images/metadata.sh) and accepts the same command-line flags.
+    "mlmd-server": UpstreamImage("gcr.io", "tfx-oss-public/ml_metadata_store_server", "1.14.0"),
+    # Argo Workflows, the engine KFP compiles runs to (3.6.18: newest 3.6 patch; KFP 2.14.3 was
+    # released against 3.6.7).
+    "argo-workflow-controller": UpstreamImage("quay.io", "argoproj/workflow-controller", "v3.6.18"),
+    "argoexec": UpstreamImage("quay.io", "argoproj/argoexec", "v3.6.18"),
+    # The image pipeline components run in (Python 3.11, kfp 2.14.3, scikit-learn, the MLflow
+    # client, boto3): built by offline/images/pipeline-base.sh. It has no public upstream; a site
+    # builds it with REGISTRY=<its registry> and pushes it there (images.registry then resolves it).
+    "pipeline-base": UpstreamImage("ghcr.io", "mlops-platform/pipeline-base", "py3.11-kfp2.14.3"),
     # NVIDIA device plugin (GPU component): advertises nvidia.com/gpu, time-slicing and MIG.
     "nvidia-device-plugin": UpstreamImage("nvcr.io", "nvidia/k8s-device-plugin", "v0.17.1"),
     # DCGM exporter (GPU component, optional): per-GPU metrics for Prometheus.

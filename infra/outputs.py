@@ -11,3 +11,8 @@ MLFLOW_ADMIN_PASSWORD = "mlflowAdminPassword"
 GPU_RUNTIME_CLASS = "gpuRuntimeClass"
 # tenant name -> {namespace, bucket, experimentPrefix, credentialsSecret}
 TENANTS = "tenants"
+# in-cluster URL of the Kubeflow Pipelines API (http://ml-pipeline.<namespace>.svc.cluster.local:8888),
+# its namespace and the Secret with MLflow's and the bucket's settings for components ("" when disabled)
+KFP_ENDPOINT = "kubeflowPipelinesEndpoint"
+KFP_NAMESPACE = "kubeflowPipelinesNamespace"
+KFP_PIPELINE_ENV_SECRET = "kubeflowPipelinesEnvSecret"

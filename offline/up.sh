@@ -44,11 +44,19 @@ if [[ ${1:-up} == down ]]; then
 fi
 
 bash "$here/cluster.sh" create >/dev/null
-for builder in seaweedfs postgres mlflow; do
-  image=$(bash "$here/images/$builder.sh" | tail -n 1)
-  log "loading $image into the nodes"
-  kind load docker-image "$image" --name "$name" >/dev/null
+# Each builder prints the references it built, one per line (the pipeline base image is what
+# the pipelines' components run in; Pulumi does not deploy it).
+images=()
+for builder in seaweedfs postgres mlflow mariadb metadata argo kubeflow-pipelines pipeline-base; do
+  built=$(bash "$here/images/$builder.sh") || die "offline/images/$builder.sh failed"
+  images+=($built)
 done
+# One `kind load` for all: one archive, so the layers the images share (the Debian base) are
+# copied once; kind skips the images a node already has.
+log "loading ${#images[@]} images into the nodes: ${images[*]}"
+start=$SECONDS
+kind load docker-image "${images[@]}" --name "$name" >/dev/null
+log "images loaded in $((SECONDS - start)) s"
 
 log "pulumi up --stack $stack (waits for every workload to be ready)"
 start=$SECONDS
@@ -57,6 +65,7 @@ pulumi up --refresh --yes --skip-preview --non-interactive --stack "$stack"
 log "platform deployed in $((SECONDS - start)) s; checking that a second run changes nothing"
 pulumi preview --expect-no-changes --non-interactive --stack "$stack" >/dev/null
 
+kfp_ns=$(pulumi stack output kubeflowPipelinesNamespace 2>/dev/null || true)
 store_ns=$(pulumi stack output objectStoreNamespace)
 mlflow_ns=$(pulumi stack output mlflowNamespace)
 cat <<EOF
@@ -67,3 +76,11 @@ The platform is up (kubeconfig: $KUBECONFIG).
   Object store:  kubectl -n $store_ns port-forward svc/object-store 8333:8333 -> http://localhost:8333
                  keys: kubectl -n $store_ns get secret object-store-credentials -o jsonpath='{.data.AWS_SECRET_ACCESS_KEY}' | base64 -d
 EOF
+if [[ -n $kfp_ns ]]; then
+  cat <<EOF
+  Pipelines:     kubectl -n $kfp_ns port-forward svc/ml-pipeline 8888:8888 -> kfp.Client(host="http://localhost:8888")
+                 no login (single-user mode): reachable only by port-forward, from its namespace or
+                 from allowedIngressCidrs; components run in the pipeline-base image and load MLflow
+                 and S3 settings from the Secret mlops-pipeline-env (kfp.kubernetes.use_secret_as_env)
+EOF
+fi

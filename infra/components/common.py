@@ -31,14 +31,16 @@ def pod_security(uid: int) -> dict:
             "seccompProfile": {"type": "RuntimeDefault"}}
 
 
-def namespace(name: str, namespace_name: str, component: str, parent: pulumi.Resource) -> k8s.core.v1.Namespace:
-    """A namespace enforcing the restricted Pod Security Standard."""
+def namespace(name: str, namespace_name: str, component: str, parent: pulumi.Resource,
+              enforce: str = "restricted") -> k8s.core.v1.Namespace:
+    """A namespace enforcing the restricted Pod Security Standard, or the level `enforce` while
+    still warning about and auditing pods that are not restricted."""
+    security = {"pod-security.kubernetes.io/enforce": enforce}
+    if enforce != "restricted":
+        security |= {"pod-security.kubernetes.io/warn": "restricted", "pod-security.kubernetes.io/audit": "restricted"}
     return k8s.core.v1.Namespace(
         name,
-        metadata={"name": namespace_name, "labels": {
-            **labels(namespace_name, component),
-            "pod-security.kubernetes.io/enforce": "restricted",
-        }},
+        metadata={"name": namespace_name, "labels": {**labels(namespace_name, component), **security}},
         opts=pulumi.ResourceOptions(parent=parent),
     )
 
@@ -47,13 +49,14 @@ def ingress_policy(
     name: str,
     namespace_name: pulumi.Input[str],
     pod_labels: dict[str, str],
-    port: int,
+    port: int | tuple[int, ...],
     from_namespaces: list[str],
     from_cidrs: tuple[str, ...],
     parent: pulumi.Resource,
 ) -> k8s.networking.v1.NetworkPolicy:
-    """Allow ingress to the selected pods on `port` only from the same namespace, the named
-    namespaces and the given CIDRs; everything else is denied."""
+    """Allow ingress to the selected pods on `port` (one or several) only from the same
+    namespace, the named namespaces and the given CIDRs; everything else is denied."""
+    ports = (port,) if isinstance(port, int) else port
     peers: list[dict] = [{"podSelector": {}}]
     peers += [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}}} for ns in from_namespaces]
     peers += [{"ipBlock": {"cidr": cidr}} for cidr in from_cidrs]
@@ -63,7 +66,7 @@ def ingress_policy(
         spec={
             "podSelector": {"matchLabels": pod_labels},
             "policyTypes": ["Ingress"],
-            "ingress": [{"from": peers, "ports": [{"protocol": "TCP", "port": port}]}],
+            "ingress": [{"from": peers, "ports": [{"protocol": "TCP", "port": p} for p in ports]}],
         },
         opts=pulumi.ResourceOptions(parent=parent),
     )

@@ -239,6 +239,12 @@ def pinned_versions() -> dict[str, str]:
         "MinIO (last community image)": UPSTREAM_IMAGES["minio"].tag,
         "PostgreSQL (in-cluster MLflow database)": UPSTREAM_IMAGES["postgres"].tag,
         "MLflow server image": UPSTREAM_IMAGES["mlflow"].tag,
+        "Kubeflow Pipelines backend (API server, persistence agent, scheduled workflow, driver, launcher)":
+            UPSTREAM_IMAGES["kfp-api-server"].tag,
+        "Argo Workflows (controller, argoexec)": _go_requirement("argo-workflows", "github.com/argoproj/argo-workflows/v3"),
+        "ML Metadata server (upstream image)": UPSTREAM_IMAGES["mlmd-server"].tag,
+        "MySQL (Kubeflow Pipelines database)": UPSTREAM_IMAGES["mysql"].tag,
+        "Pipeline base image (kfp SDK)": UPSTREAM_IMAGES["pipeline-base"].tag,
         "mlflow chart (version, appVersion)": f"{chart['version']}, {chart['appVersion']}",
         "NVIDIA Container Toolkit": _role_default("nvidia_container_toolkit", "nvidia_container_toolkit_version"),
         "Flannel CNI manifest (kubeadm clusters)": flannel.group(1) if flannel else "no release in control_plane_cni_manifest",

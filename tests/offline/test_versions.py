@@ -109,3 +109,31 @@ def test_pinned_tools_already_on_path_are_used_and_nothing_is_built(tmp_path):
     assert "building" not in result.stderr, result.stderr
     for name, directory in found.items():
         assert (cache / "bin" / name).resolve() == directory / name, f"{name} is linked from PATH, not rebuilt"
+
+
+# The Kubeflow Pipelines 2.14.3 tag's commit (upstream tags it "2.14.3", without a "v", so Go
+# knows it only by this pseudo-version).
+KFP_2_14_3 = "v0.0.0-20250902140602-fc3214d4b4d3"
+
+
+def test_platform_image_builds_match_the_images_the_platform_runs():
+    """What offline/images/*.sh builds from Go modules and PyPI is what infra/images.py names."""
+    import sys
+    sys.path.insert(0, str(ROOT))
+    from infra.images import UPSTREAM_IMAGES
+
+    argo = go_requirements("argo-workflows")["github.com/argoproj/argo-workflows/v3"]
+    assert UPSTREAM_IMAGES["argo-workflow-controller"].tag == argo
+    assert UPSTREAM_IMAGES["argoexec"].tag == argo
+    kfp = go_requirements("kubeflow-pipelines")
+    assert kfp["github.com/kubeflow/pipelines"] == KFP_2_14_3
+    for name in ("kfp-api-server", "kfp-persistence-agent", "kfp-scheduled-workflow", "kfp-driver", "kfp-launcher"):
+        assert UPSTREAM_IMAGES[name].tag == "2.14.3", name
+    build_script = (ROOT / "offline" / "images" / "kubeflow-pipelines.sh").read_text()
+    assert "VERSION=2.14.3" in build_script
+    assert "kfp-kubernetes==2.14.3" in build_script, "the protos regenerated for the backend are 2.14.3's"
+    base = pip_pins(ROOT / "offline" / "images" / "pipeline-base" / "requirements.lock")
+    assert base["kfp"] == "2.14.3", "components compile and run with the backend's SDK version"
+    assert UPSTREAM_IMAGES["pipeline-base"].tag.endswith("kfp" + base["kfp"])
+    seaweedfs = go_requirements("seaweedfs")
+    assert "github.com/seaweedfs/seaweedfs" in seaweedfs, "the SeaweedFS wrapper pins the server module"

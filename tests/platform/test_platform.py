@@ -1,6 +1,8 @@
 """The platform that `make up` deployed with `pulumi up --stack local`, checked for real: every
 platform pod Ready; MLflow refuses anonymous requests, accepts an authenticated run with an
-artifact, and the artifact lands in the object-store bucket."""
+artifact, and the artifact lands in the object-store bucket; a tenant uses its own bucket and is
+refused another tenant's; Kubeflow Pipelines runs a one-step pipeline whose artifact lands in its
+bucket."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import uuid
 import pytest
 
 from infra.config import parse
+from infra.images import resolve_image
 from tests.cluster.test_local_cluster import kubectl, wait_for
 from tests.unit.test_config import stack_values
 
@@ -47,8 +50,43 @@ print("RESULT " + json.dumps({"anonymous": anonymous, "param": fetched.data.para
 """
 
 
+def run_script_pod(namespace: str, prefix: str, image: str, script: str, env: list[dict],
+                   env_from: list[dict] | None = None, timeout: int = 300,
+                   memory_limit: str = "1Gi") -> dict:
+    """Runs `script` with python in a restricted, non-root pod and returns the JSON it printed on
+    its `RESULT ` line; the pod's phase and logs are in the error when it fails."""
+    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": {
+        "restartPolicy": "Never",
+        "securityContext": {"runAsNonRoot": True, "runAsUser": 1000, "seccompProfile": {"type": "RuntimeDefault"}},
+        "containers": [{
+            "name": "client", "image": image, "imagePullPolicy": "IfNotPresent",
+            # From a file, not `python3 -c`: kfp's @dsl.component reads its function's source.
+            "command": ["sh", "-c", 'printf "%s" "$SCRIPT" >/tmp/script.py && exec python3 /tmp/script.py'],
+            "env": [*env, {"name": "SCRIPT", "value": script},
+                    {"name": "HOME", "value": "/tmp"}],  # noqa: S108 - the pod's own /tmp
+            "envFrom": env_from or [],
+            "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+            "resources": {"requests": {"cpu": "50m", "memory": "128Mi"},
+                          "limits": {"cpu": "1", "memory": memory_limit}}}]}}
+    kubectl("apply", "-n", namespace, "-f", "-", stdin=json.dumps(pod))
+    try:
+        def done():
+            phase = kubectl("get", "pod", "-n", namespace, name, "-o", "jsonpath={.status.phase}", check=False)
+            return phase in ("Succeeded", "Failed"), phase
+        phase = wait_for(f"pod {namespace}/{name}", done, timeout=timeout)
+        logs = kubectl("logs", "-n", namespace, name, check=False)
+        assert phase == "Succeeded", f"pod {namespace}/{name} {phase}:\n{logs}"
+        return json.loads(next(line for line in logs.splitlines() if line.startswith("RESULT "))[7:])
+    finally:
+        kubectl("delete", "pod", "-n", namespace, name, "--wait=false", check=False)
+
+
 def test_every_platform_pod_is_ready():
-    for namespace in (STORE_NS, MLFLOW_NS):
+    namespaces = [STORE_NS, MLFLOW_NS]
+    if CFG.kubeflow_pipelines.enabled:
+        namespaces.append(CFG.kubeflow_pipelines.namespace)
+    for namespace in namespaces:
         def probe(namespace=namespace):
             pods = json.loads(kubectl("get", "pods", "-n", namespace, "-o", "json"))["items"]
             state = {}
@@ -71,32 +109,108 @@ def test_mlflow_refuses_anonymous_and_stores_an_authenticated_run_with_its_artif
         {"name": "AWS_ACCESS_KEY_ID", "valueFrom": {"secretKeyRef": {"name": "mlflow-s3", "key": "AWS_ACCESS_KEY_ID"}}},
         {"name": "AWS_SECRET_ACCESS_KEY", "valueFrom": {"secretKeyRef": {"name": "mlflow-s3", "key": "AWS_SECRET_ACCESS_KEY"}}},
     ]
-    endpoint = f"http://object-store.{STORE_NS}.svc.cluster.local:8333"
-    name = f"platform-test-{marker}"
-    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": {
-        "restartPolicy": "Never",
-        "securityContext": {"runAsNonRoot": True, "runAsUser": 1000, "seccompProfile": {"type": "RuntimeDefault"}},
-        "containers": [{
-            "name": "client", "image": image, "imagePullPolicy": "IfNotPresent",
-            "command": ["python", "-c", CLIENT_SCRIPT],
-            "env": [*secret_env, {"name": "MARKER", "value": marker}, {"name": "HOME", "value": "/tmp"},  # noqa: S108 - the pod's own /tmp
-                    {"name": "MLFLOW_S3_ENDPOINT_URL", "value": endpoint},
-                    {"name": "BUCKET", "value": CFG.mlflow.artifact_bucket}],
-            "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
-            "resources": {"requests": {"cpu": "50m", "memory": "256Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}}}]}}
-    kubectl("apply", "-n", MLFLOW_NS, "-f", "-", stdin=json.dumps(pod))
+    endpoint = f"http://object-store.{STORE_NS}.svc.cluster.local:8333"  # no trailing dot: S3 signs the Host
+    result = run_script_pod(MLFLOW_NS, "platform-test", image, CLIENT_SCRIPT, [
+        *secret_env, {"name": "MARKER", "value": marker}, {"name": "MLFLOW_S3_ENDPOINT_URL", "value": endpoint},
+        {"name": "BUCKET", "value": CFG.mlflow.artifact_bucket}])
+    assert result["anonymous"] == 401, f"an anonymous request got {result['anonymous']}, expected 401"
+    assert result["param"] == marker
+    assert result["metric"] == 0.5
+    assert result["keys"], f"no object of the run in bucket {CFG.mlflow.artifact_bucket}"
+    assert result["body"] == f"artifact-{marker}", "the artifact's content came back from the object store"
+
+
+# Runs in tenant A's namespace with A's `mlops-credentials`: A's own bucket works, tenant B's
+# bucket is refused for reading, listing and writing.
+ISOLATION_SCRIPT = r"""
+import json, os
+import boto3
+from botocore.exceptions import ClientError
+
+s3 = boto3.client("s3", endpoint_url=os.environ["MLFLOW_S3_ENDPOINT_URL"])
+own, other, marker = os.environ["MLOPS_ARTIFACT_BUCKET"], os.environ["OTHER_BUCKET"], os.environ["MARKER"]
+result = {}
+s3.put_object(Bucket=own, Key=f"isolation/{marker}", Body=marker.encode())
+result["own"] = s3.get_object(Bucket=own, Key=f"isolation/{marker}")["Body"].read().decode()
+s3.delete_object(Bucket=own, Key=f"isolation/{marker}")
+for name, call in (("list", lambda: s3.list_objects_v2(Bucket=other)),
+                   ("get", lambda: s3.get_object(Bucket=other, Key=f"isolation/{marker}")),
+                   ("put", lambda: s3.put_object(Bucket=other, Key=f"isolation/{marker}", Body=b"x"))):
     try:
-        def done():
-            phase = kubectl("get", "pod", "-n", MLFLOW_NS, name, "-o", "jsonpath={.status.phase}", check=False)
-            return phase in ("Succeeded", "Failed"), phase
-        phase = wait_for(f"the MLflow client pod {name}", done, timeout=300)
-        logs = kubectl("logs", "-n", MLFLOW_NS, name, check=False)
-        assert phase == "Succeeded", f"client pod {phase}:\n{logs}"
-        result = json.loads(next(line for line in logs.splitlines() if line.startswith("RESULT "))[7:])
-        assert result["anonymous"] == 401, f"an anonymous request got {result['anonymous']}, expected 401"
-        assert result["param"] == marker
-        assert result["metric"] == 0.5
-        assert result["keys"], f"no object of the run in bucket {CFG.mlflow.artifact_bucket}"
-        assert result["body"] == f"artifact-{marker}", "the artifact's content came back from the object store"
-    finally:
-        kubectl("delete", "pod", "-n", MLFLOW_NS, name, "--wait=false", check=False)
+        call()
+        result[name] = "allowed"
+    except ClientError as error:
+        result[name] = error.response["Error"]["Code"]
+print("RESULT " + json.dumps(result))
+"""
+
+
+def test_a_tenant_uses_its_own_bucket_and_cannot_read_or_write_another_tenants_bucket():
+    if len(CFG.tenancy.tenants) < 2:
+        pytest.skip("LOUD SKIP: the local stack declares fewer than two tenants; isolation needs two")
+    tenant, other = CFG.tenancy.tenants[0], CFG.tenancy.tenants[1]
+    marker = uuid.uuid4().hex[:12]
+    image = kubectl("get", "deployment", "-n", MLFLOW_NS, "mlflow", "-o", "jsonpath={.spec.template.spec.containers[0].image}")
+    result = run_script_pod(tenant.namespace, "isolation-test", image, ISOLATION_SCRIPT,
+                            [{"name": "OTHER_BUCKET", "value": other.bucket}, {"name": "MARKER", "value": marker}],
+                            env_from=[{"secretRef": {"name": "mlops-credentials"}}], memory_limit="512Mi")
+    assert result["own"] == marker, f"tenant {tenant.name} could not use its own bucket: {result}"
+    for operation in ("list", "get", "put"):
+        assert result[operation] == "AccessDenied", \
+            f"tenant {tenant.name} {operation} on {other.bucket}: {result[operation]} (expected AccessDenied)"
+
+
+# Runs in the Kubeflow Pipelines namespace with the pipeline base image (kfp SDK 2.14.3, boto3):
+# lists pipelines through the KFP API, compiles and submits a one-step pipeline whose component
+# writes an output artifact, waits for the run, and reads the artifact back from the bucket with
+# the credentials of the `mlops-pipeline-env` Secret.
+PIPELINE_SCRIPT = r"""
+import json, os
+import boto3, kfp
+from kfp import compiler, dsl
+from kfp.dsl import Dataset, Output
+
+@dsl.component(base_image=os.environ["PIPELINE_IMAGE"])
+def write_marker(marker: str, data: Output[Dataset]) -> int:
+    with open(data.path, "w") as f:
+        f.write(marker)
+    return len(marker)
+
+@dsl.pipeline(name="platform-test-one-step")
+def one_step(marker: str):
+    write_marker(marker=marker)
+
+compiler.Compiler().compile(one_step, "/tmp/one_step.yaml")
+client = kfp.Client(host=os.environ["KFP_HOST"])
+listed = client.list_pipelines(page_size=5)
+marker = os.environ["MARKER"]
+run = client.create_run_from_pipeline_package("/tmp/one_step.yaml", arguments={"marker": marker},
+                                              run_name="platform-test-" + marker,
+                                              experiment_name="platform-tests")
+finished = client.wait_for_run_completion(run.run_id, timeout=int(os.environ["RUN_TIMEOUT"]))
+s3 = boto3.client("s3", endpoint_url=os.environ["MLFLOW_S3_ENDPOINT_URL"])
+bucket = os.environ["BUCKET"]
+keys = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+        for o in page.get("Contents", []) if run.run_id in o["Key"]]
+bodies = [s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode(errors="replace") for key in keys]
+print("RESULT " + json.dumps({"listed": type(listed).__name__, "state": str(finished.state),
+                              "error": str(finished.error) if finished.error else "",
+                              "keys": keys, "has_marker": any(body == marker for body in bodies)}))
+"""
+
+
+def test_kubeflow_pipelines_runs_a_one_step_pipeline_that_stores_its_artifact_in_the_bucket():
+    kfp_cfg = CFG.kubeflow_pipelines
+    if not kfp_cfg.enabled:
+        pytest.skip("LOUD SKIP: kubeflowPipelines.enabled is false in the local stack")
+    namespace = kfp_cfg.namespace
+    image = resolve_image("pipeline-base", CFG.images.registry, CFG.images.overrides)
+    marker = uuid.uuid4().hex[:12]
+    result = run_script_pod(namespace, "pipeline-test", image, PIPELINE_SCRIPT, [
+        {"name": "PIPELINE_IMAGE", "value": image}, {"name": "MARKER", "value": marker},
+        {"name": "KFP_HOST", "value": f"http://ml-pipeline.{namespace}.svc.cluster.local.:8888"},
+        {"name": "BUCKET", "value": kfp_cfg.bucket}, {"name": "RUN_TIMEOUT", "value": "600"}],
+        env_from=[{"secretRef": {"name": "mlops-pipeline-env"}}], timeout=720)
+    assert result["state"] == "SUCCEEDED", f"the run ended {result['state']}: {result['error']}"
+    assert result["keys"], f"no object of the run in bucket {kfp_cfg.bucket}"
+    assert result["has_marker"], f"no artifact with the marker among {result['keys']}"

@@ -26,12 +26,13 @@ CLUSTER_SCOPED_KINDS = {"Namespace", "ClusterRole", "ClusterRoleBinding", "Custo
 # Keys of Secrets that hold connection settings and identifiers (they appear in scripts and
 # other components' settings by design), not secret values.
 NON_SECRET_KEYS = {"AWS_ACCESS_KEY_ID", "MLFLOW_S3_ENDPOINT_URL", "MLFLOW_TRACKING_URI", "MLOPS_ARTIFACT_BUCKET",
-                   "MLOPS_EXPERIMENT_PREFIX"}
+                   "MLOPS_EXPERIMENT_PREFIX", "MLFLOW_TRACKING_USERNAME", "accesskey", "username"}
 
 
 def platform_namespaces(cfg) -> set[str]:
     gpu = {cfg.gpu.namespace} if cfg.gpu.enabled else set()
-    return {cfg.object_store.namespace, cfg.mlflow.namespace} | gpu | {t.namespace for t in cfg.tenancy.tenants}
+    kfp = {cfg.kubeflow_pipelines.namespace} if cfg.kubeflow_pipelines.enabled else set()
+    return {cfg.object_store.namespace, cfg.mlflow.namespace} | gpu | kfp | {t.namespace for t in cfg.tenancy.tenants}
 
 
 def load(stack: str) -> list[dict]:
@@ -80,7 +81,7 @@ def test_expected_objects_are_rendered(rendered):
     assert "mlflow" in kinds["Deployment"]
     assert any(name.startswith("object-store-buckets") for name in kinds["Job"]), "bucket-creation Job rendered"
     assert len(kinds["NetworkPolicy"]) >= 3
-    has_postgres = any("postgres" in name for name in kinds["StatefulSet"])
+    has_postgres = "mlflow-postgres" in kinds["StatefulSet"]
     assert has_postgres == (cfg.mlflow.database.mode == "inCluster"), "in-cluster PostgreSQL only for mode inCluster"
     if cfg.mlflow.ingress_host:
         hosts = [rule["host"] for ing in objects if ing["kind"] == "Ingress" for rule in ing["spec"]["rules"]]
@@ -199,3 +200,53 @@ def test_every_tenant_namespace_is_fenced(rendered):
     admitted = {peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
                 for peer in store_policy["spec"]["ingress"][0]["from"] if "namespaceSelector" in peer}
     assert {t.namespace for t in cfg.tenancy.tenants} <= admitted, "tenant pods may reach the object store"
+
+
+def test_kubeflow_pipelines_objects(rendered):
+    """The KFP install as the cluster receives it: names the programs look up, the namespaced
+    Argo controller, images from the stack's registry, the launcher's S3 provider."""
+    stack, objects = rendered
+    cfg = parse(*stack_values(stack))
+    kfp = cfg.kubeflow_pipelines
+    assert kfp.enabled, f"stack {stack} deploys Kubeflow Pipelines"
+    ns = kfp.namespace
+    by_kind: dict[str, dict[str, dict]] = {}
+    for obj in objects:
+        if obj["metadata"].get("namespace") in (ns, None):
+            by_kind.setdefault(obj["kind"], {})[obj["metadata"]["name"]] = obj
+    assert {"ml-pipeline", "ml-pipeline-persistenceagent", "ml-pipeline-scheduledworkflow", "metadata-grpc-deployment",
+            "workflow-controller"} <= set(by_kind["Deployment"])
+    assert ("kubeflow-pipelines-db" in by_kind.get("StatefulSet", {})) == (kfp.database.mode == "inCluster")
+    assert [(p["name"], p["port"]) for p in by_kind["Service"]["ml-pipeline"]["spec"]["ports"]] == [("http", 8888), ("grpc", 8887)]
+    assert by_kind["Service"]["metadata-grpc-service"]["spec"]["ports"][0]["port"] == 8080
+    assert {"mlpipeline-minio-artifact", "mlops-pipeline-env"} <= set(by_kind["Secret"])
+    assert {"pipeline-runner", "ml-pipeline", "argo"} <= set(by_kind["ServiceAccount"])
+    for kind in ("ClusterRole", "ClusterRoleBinding"):
+        cluster_wide = [name for name, obj in by_kind.get(kind, {}).items()
+                        if obj["metadata"].get("labels", {}).get("app.kubernetes.io/component") == "pipelines"]
+        assert not cluster_wide, f"Argo and KFP run namespaced, yet {kind} {cluster_wide} is rendered"
+    crds = by_kind["CustomResourceDefinition"]
+    assert {"workflows.argoproj.io", "workflowtaskresults.argoproj.io", "scheduledworkflows.kubeflow.org"} <= set(crds)
+    assert len(crds) == 9
+
+    launcher = by_kind["ConfigMap"]["kfp-launcher"]["data"]
+    assert launcher["defaultPipelineRoot"] == f"s3://{kfp.bucket}/v2/artifacts"
+    provider = yaml.safe_load(launcher["providers"])["s3"]["default"]
+    store_port = 9000 if cfg.object_store.backend == "minio" else 8333
+    assert provider["endpoint"] == f"object-store.{cfg.object_store.namespace}.svc.cluster.local:{store_port}"
+    assert provider["credentials"]["secretRef"]["secretName"] == "mlpipeline-minio-artifact"
+
+    controller = by_kind["Deployment"]["workflow-controller"]["spec"]["template"]["spec"]["containers"][0]
+    assert "--namespaced" in controller["args"]
+    assert controller["args"][controller["args"].index("--managed-namespace") + 1] == ns
+    assert controller["args"][controller["args"].index("--executor-image") + 1].startswith(REGISTRY[stack])
+    api = by_kind["Deployment"]["ml-pipeline"]["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e for e in api["env"]}
+    for name in ("V2_DRIVER_IMAGE", "V2_LAUNCHER_IMAGE"):
+        assert env[name]["value"].startswith(REGISTRY[stack]), f"pipeline pods run {name} from the stack's registry"
+
+    namespace = next(obj for obj in objects if obj["kind"] == "Namespace" and obj["metadata"]["name"] == ns)
+    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "baseline"
+    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/warn"] == "restricted"
+    assert by_kind["NetworkPolicy"]["default-deny-ingress"]["spec"] == {"podSelector": {}, "policyTypes": ["Ingress"]}
+    assert "container-defaults" in by_kind["LimitRange"], "pipeline containers without resources get the profile's"

@@ -57,7 +57,7 @@ def run(raw: dict) -> dict:
 
     @pulumi.runtime.test
     def program():
-        platform = deploy(parse(raw, frozenset({"mlflowExternalDsn"})))
+        platform = deploy(parse(raw, frozenset({"mlflowExternalDsn", "kubeflowPipelinesDatabasePassword"})))
 
         async def collect():
             facts["store_password_secret"] = await platform.object_store.secret_key.is_secret()
@@ -68,6 +68,10 @@ def run(raw: dict) -> dict:
                 facts["tenants"] = await platform.tenants.tenants.future()
             if platform.gpu:
                 facts["runtime_class"] = await platform.gpu.runtime_class.future()
+            if platform.kubeflow_pipelines:
+                facts["kfp_endpoint"] = await platform.kubeflow_pipelines.endpoint.future()
+                facts["kfp_namespace"] = await platform.kubeflow_pipelines.namespace.future()
+                facts["kfp_env_secret"] = await platform.kubeflow_pipelines.pipeline_env_secret_name.future()
 
         return pulumi.Output.from_input(asyncio.ensure_future(collect()))
 
@@ -144,7 +148,9 @@ def test_generated_passwords_are_secret_outputs(mocks):
     assert facts["admin_password_secret"], "MLflow admin password must be a secret output"
     generated = mocks.of_type("pulumi-python:dynamic:Resource")
     assert {r.name for r in generated} == {"object-store-root-password", "mlflow-admin-password",
-                                           "mlflow-flask-secret-key", "mlflow-database-password"}
+                                           "mlflow-flask-secret-key", "mlflow-database-password",
+                                           "object-store-user-kubeflow-pipelines", "kubeflow-pipelines-database-password",
+                                           "kubeflow-pipelines-database-root-password"}
 
 
 def test_no_password_is_passed_in_plain_text_to_any_resource(mocks):
@@ -156,7 +162,9 @@ def test_no_password_is_passed_in_plain_text_to_any_resource(mocks):
             continue
         assert MOCK_PASSWORD not in repr(resource.inputs), f"{resource.typ} {resource.name} carries a password inline"
     secrets = {r.name: r for r in mocks.of_type("kubernetes:core/v1:Secret")}
-    for name in ("mlflow-auth", "mlflow-database", "object-store-credentials", "mlflow-s3"):
+    for name in ("mlflow-auth", "mlflow-database", "object-store-credentials", "mlflow-s3",
+                 "kubeflow-pipelines-database-credentials", "kubeflow-pipelines-artifact-credentials",
+                 "kubeflow-pipelines-pipeline-env"):
         assert SECRET_SIG in secrets[name].inputs["stringData"], f"Secret {name}: stringData is passed as a secret"
     assert unsecret(secrets["mlflow-auth"].inputs["stringData"])["admin-password"] == MOCK_PASSWORD
     assert unsecret(secrets["mlflow-database"].inputs["stringData"])["postgres-password"] == MOCK_PASSWORD
@@ -300,7 +308,7 @@ def test_tenants_resources(mocks):
     peers = mocks.named("object-store-ingress").inputs["spec"]["ingress"][0]["from"]
     assert {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "research-vision"}}} in peers
     values = mocks.of_type("kubernetes:helm.sh/v4:Chart")[0].inputs["values"]
-    assert values["networkPolicy"]["allowedNamespaces"] == ["research-vision", "research-nlp"]
+    assert values["networkPolicy"]["allowedNamespaces"] == ["mlops-pipelines", "research-vision", "research-nlp"]
 
 
 def test_seaweedfs_identities_scope_each_tenant_to_its_bucket(mocks):
@@ -309,7 +317,7 @@ def test_seaweedfs_identities_scope_each_tenant_to_its_bucket(mocks):
     run({"tenants": TENANTS[1:]})
     store_secret = unsecret(mocks.named("object-store-credentials").inputs["stringData"])
     identities = {i["name"]: i for i in json.loads(store_secret["s3.json"])["identities"]}
-    assert set(identities) == {"platform-admin", "tenant-nlp"}
+    assert set(identities) == {"platform-admin", "kubeflow-pipelines", "tenant-nlp"}
     assert identities["tenant-nlp"]["actions"] == ["Read:nlp-artifacts", "Write:nlp-artifacts", "List:nlp-artifacts"]
     assert identities["tenant-nlp"]["credentials"] == [{"accessKey": "tenant-nlp", "secretKey": MOCK_PASSWORD}]
 
@@ -318,7 +326,7 @@ def test_minio_tenants_get_users_and_bucket_policies_from_the_bucket_job(mocks):
     run({"objectStore": {"backend": "minio"}, "tenants": TENANTS[1:]})
     users = mocks.named("object-store-users")
     assert SECRET_SIG in users.inputs["stringData"]
-    assert unsecret(users.inputs["stringData"]) == {"tenant-nlp": MOCK_PASSWORD}
+    assert unsecret(users.inputs["stringData"]) == {"kubeflow-pipelines": MOCK_PASSWORD, "tenant-nlp": MOCK_PASSWORD}
     spec = mocks.named("object-store-buckets").inputs["spec"]["template"]["spec"]
     script = spec["containers"][0]["args"][0]
     assert "mc admin user add store tenant-nlp \"$(cat /users/tenant-nlp)\"" in script
@@ -341,3 +349,308 @@ def test_gpu_and_tenants_validate_their_arguments():
         Tenants("bad", TenantsArgs(tenants=tenant, container_defaults=resources, credentials={},
                                    object_store_namespace="s", object_store_port=1, s3_endpoint="e",
                                    mlflow_namespace="m", mlflow_port=2, tracking_uri="t"))
+
+
+KFP_NS = "mlops-pipelines"
+KFP_DEPLOYMENTS = {
+    # resource name -> (Kubernetes name, image name in infra/images.py)
+    "kubeflow-pipelines-api-server": ("ml-pipeline", "kfp-api-server"),
+    "kubeflow-pipelines-persistence-agent": ("ml-pipeline-persistenceagent", "kfp-persistence-agent"),
+    "kubeflow-pipelines-scheduled-workflow": ("ml-pipeline-scheduledworkflow", "kfp-scheduled-workflow"),
+    "kubeflow-pipelines-metadata-server": ("metadata-grpc-deployment", "mlmd-server"),
+    "kubeflow-pipelines-workflow-controller": ("workflow-controller", "argo-workflow-controller"),
+}
+
+
+def env_of(container: dict) -> dict[str, dict]:
+    return {e["name"]: e for e in container.get("env", [])}
+
+
+def rules_of(mocks, role: str) -> dict[tuple[str, str], set[str]]:
+    """(api group, resource) -> verbs of the named Role."""
+    granted: dict[tuple[str, str], set[str]] = {}
+    for rule in mocks.named(f"kubeflow-pipelines-role-{role}").inputs["rules"]:
+        for group in rule["apiGroups"]:
+            for resource in rule["resources"]:
+                granted.setdefault((group, resource), set()).update(rule["verbs"])
+    return granted
+
+
+def test_kubeflow_pipelines_workloads_images_resources_and_security(mocks):
+    from infra.images import resolve_image
+
+    registry = "mirror.example.edu:5000"
+    facts = run({"images": {"registry": registry, "overrides": {"mlmd-server": "r.example.edu/mlmd:1"}}})
+    assert facts["kfp_endpoint"] == "http://ml-pipeline.mlops-pipelines.svc.cluster.local:8888"
+    assert facts["kfp_namespace"] == KFP_NS
+    assert facts["kfp_env_secret"] == "mlops-pipeline-env"
+
+    ns = mocks.named("kubeflow-pipelines-ns").inputs["metadata"]
+    assert ns["name"] == KFP_NS
+    assert ns["labels"]["pod-security.kubernetes.io/enforce"] == "baseline", \
+        "KFP's kfp-launcher init container sets no security context: restricted would refuse pipeline pods"
+    assert ns["labels"]["pod-security.kubernetes.io/warn"] == "restricted"
+    overrides = {"mlmd-server": "r.example.edu/mlmd:1"}
+    workloads = {**KFP_DEPLOYMENTS, "kubeflow-pipelines-database": ("kubeflow-pipelines-db", "mysql")}
+    for resource, (k8s_name, image_name) in workloads.items():
+        workload = mocks.named(resource)
+        assert workload.inputs["metadata"] == {**workload.inputs["metadata"], "name": k8s_name, "namespace": KFP_NS}
+        pod = workload.inputs["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True, f"{k8s_name} runs as non-root"
+        assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+        for container in containers(workload):
+            where = f"{k8s_name} container {container['name']}"
+            assert container["image"] == resolve_image(image_name, registry, overrides), f"{where} image"
+            assert {"cpu", "memory"} <= set(container["resources"]["requests"]), f"{where} has requests"
+            assert {"cpu", "memory"} <= set(container["resources"]["limits"]), f"{where} has limits"
+            assert container["securityContext"]["allowPrivilegeEscalation"] is False, where
+            assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}, where
+    api = containers(mocks.named("kubeflow-pipelines-api-server"))[0]
+    assert env_of(api)["V2_DRIVER_IMAGE"]["value"] == f"{registry}/kubeflow/kfp-driver:2.14.3"
+    assert env_of(api)["V2_LAUNCHER_IMAGE"]["value"] == f"{registry}/kubeflow/kfp-launcher:2.14.3"
+    assert api["command"] == ["/bin/apiserver"]
+    assert "--config=/config" in api["args"]
+    assert not any(arg.startswith("--sampleconfig") for arg in api["args"]), "no samples: they pull public images"
+    limits = mocks.named("kubeflow-pipelines-container-defaults").inputs["spec"]["limits"][0]
+    assert limits["defaultRequest"] == {"cpu": "100m", "memory": "256Mi"}, "pipeline containers get the profile's defaults"
+
+
+def test_kubeflow_pipelines_lean_profile_is_small(mocks):
+    run({"kubeflowPipelines": {"resourceProfile": "lean"}})
+    for resource in KFP_DEPLOYMENTS:
+        requests = containers(mocks.named(resource))[0]["resources"]["requests"]
+        assert requests["cpu"] in ("10m", "25m"), f"{resource} requests {requests['cpu']} CPU in the lean profile"
+
+
+def test_kubeflow_pipelines_secrets_are_referenced_never_inlined(mocks):
+    run({})
+    for resource in mocks.resources:
+        if resource.typ != "kubernetes:core/v1:Secret":
+            assert MOCK_PASSWORD not in repr(resource.inputs), f"{resource.typ} {resource.name} carries a secret inline"
+    for resource in [*KFP_DEPLOYMENTS, "kubeflow-pipelines-database"]:
+        for container in containers(mocks.named(resource)):
+            for env in container.get("env", []):
+                if any(word in env["name"] for word in ("PASSWORD", "SECRET", "ACCESSKEY")):
+                    assert "secretKeyRef" in env["valueFrom"], f"{resource}: {env['name']} comes from a Secret"
+
+    artifact = mocks.named("kubeflow-pipelines-artifact-credentials").inputs
+    assert artifact["metadata"]["name"] == "mlpipeline-minio-artifact", "upstream's name, which KFP's programs read"
+    assert unsecret(artifact["stringData"]) == {"accesskey": "kubeflow-pipelines", "secretkey": MOCK_PASSWORD}
+    pipeline_env = mocks.named("kubeflow-pipelines-pipeline-env").inputs
+    assert pipeline_env["metadata"] == {**pipeline_env["metadata"], "name": "mlops-pipeline-env", "namespace": KFP_NS}
+    assert unsecret(pipeline_env["stringData"]) == {
+        "MLFLOW_TRACKING_URI": "http://mlflow.mlops-mlflow.svc.cluster.local:5000",
+        "MLFLOW_TRACKING_USERNAME": "admin",
+        "MLFLOW_TRACKING_PASSWORD": MOCK_PASSWORD,
+        "MLFLOW_S3_ENDPOINT_URL": "http://object-store.mlops-storage.svc.cluster.local:8333",
+        "AWS_ACCESS_KEY_ID": "kubeflow-pipelines",
+        "AWS_SECRET_ACCESS_KEY": MOCK_PASSWORD,
+    }
+    mlmd = containers(mocks.named("kubeflow-pipelines-metadata-server"))[0]
+    assert mlmd["command"] == ["/bin/metadata_store_server"]
+    assert "--mysql_config_password=$(DB_PASSWORD)" in mlmd["args"], "the password is expanded from the env at start"
+    assert "--mysql_config_database=$(DB_NAME)" in mlmd["args"]
+    assert env_of(mlmd)["DB_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "kubeflow-pipelines-database", "key": "password"}
+    mysql = containers(mocks.named("kubeflow-pipelines-database"))[0]
+    assert env_of(mysql)["MYSQL_USER"]["value"] == "mlpipeline"
+    assert env_of(mysql)["MYSQL_ROOT_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
+        "name": "kubeflow-pipelines-database", "key": "root-password"}
+    init = mocks.named("kubeflow-pipelines-db-init").inputs["data"]["10-databases.sql"]
+    for database in ("mlpipeline", "metadb"):
+        assert f"GRANT ALL PRIVILEGES ON `{database}`.* TO 'mlpipeline'@'%';" in init, \
+            "the user gets the two databases only, created up front (KFP ignores only 'database exists')"
+
+
+def test_kubeflow_pipelines_api_server_reads_database_and_object_store_settings(mocks):
+    run({"objectStore": {"backend": "minio"}})
+    api = containers(mocks.named("kubeflow-pipelines-api-server"))[0]
+    env = env_of(api)
+    install = mocks.named("kubeflow-pipelines-install-config").inputs
+    assert install["metadata"]["name"] == "pipeline-install-config"
+    config = install["data"]
+
+    def value(name: str) -> str:
+        source = env[name]["valueFrom"]["configMapKeyRef"]
+        assert source["name"] == "pipeline-install-config", f"{name} comes from pipeline-install-config"
+        return config[source["key"]]
+
+    # viper: DBDriverName -> DBDRIVERNAME (upstream's DB_DRIVER_NAME is read by nothing).
+    assert value("DBDRIVERNAME") == "mysql"
+    assert value("DBCONFIG_MYSQLCONFIG_HOST") == "kubeflow-pipelines-db.mlops-pipelines.svc.cluster.local"
+    assert value("DBCONFIG_MYSQLCONFIG_PORT") == "3306"
+    assert value("DBCONFIG_MYSQLCONFIG_DBNAME") == "mlpipeline"
+    assert value("OBJECTSTORECONFIG_HOST") == "object-store.mlops-storage.svc.cluster.local"
+    assert value("OBJECTSTORECONFIG_PORT") == "9000"
+    assert value("OBJECTSTORECONFIG_SECURE") == "false"
+    assert value("OBJECTSTORECONFIG_BUCKETNAME") == "mlpipeline"
+    assert env["OBJECTSTORECONFIG_ACCESSKEY"]["valueFrom"]["secretKeyRef"] == {"name": "mlpipeline-minio-artifact", "key": "accesskey"}
+    assert env["POD_NAMESPACE"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace"
+
+    api_service = mocks.named("kubeflow-pipelines-svc-ml-pipeline").inputs
+    assert api_service["metadata"]["name"] == "ml-pipeline"
+    # The driver finds the cache API by the service-link variable ML_PIPELINE_SERVICE_PORT_GRPC.
+    assert [(p["name"], p["port"]) for p in api_service["spec"]["ports"]] == [("http", 8888), ("grpc", 8887)]
+    metadata_service = mocks.named("kubeflow-pipelines-svc-metadata-grpc-service").inputs
+    assert metadata_service["metadata"]["name"] == "metadata-grpc-service", "the driver reads METADATA_GRPC_SERVICE_SERVICE_HOST"
+    assert [p["port"] for p in metadata_service["spec"]["ports"]] == [8080]
+    metadata_config = mocks.named("kubeflow-pipelines-metadata-config").inputs
+    assert metadata_config["metadata"]["name"] == "metadata-grpc-configmap"
+    assert metadata_config["data"] == {"METADATA_GRPC_SERVICE_HOST": "metadata-grpc-service.mlops-pipelines.svc.cluster.local",
+                                       "METADATA_GRPC_SERVICE_PORT": "8080"}
+    agent = containers(mocks.named("kubeflow-pipelines-persistence-agent"))[0]
+    assert "--namespace=$(NAMESPACE)" in agent["args"], "the agent watches the KFP namespace only (a Role suffices)"
+    assert agent["volumeMounts"][0]["mountPath"] == "/var/run/secrets/kubeflow/tokens"
+
+
+def test_kubeflow_pipelines_launcher_writes_artifacts_to_the_platform_store(mocks):
+    import yaml
+
+    run({"kubeflowPipelines": {"bucket": "kfp-artifacts-x"}})
+    launcher = mocks.named("kubeflow-pipelines-launcher-config").inputs
+    assert launcher["metadata"]["name"] == "kfp-launcher"
+    assert launcher["data"]["defaultPipelineRoot"] == "s3://kfp-artifacts-x/v2/artifacts"
+    providers = yaml.safe_load(launcher["data"]["providers"])
+    assert providers == {"s3": {"default": {
+        "endpoint": "object-store.mlops-storage.svc.cluster.local:8333",
+        "region": "us-east-1",
+        "disableSSL": True,
+        "forcePathStyle": True,
+        "credentials": {"fromEnv": False, "secretRef": {
+            "secretName": "mlpipeline-minio-artifact", "accessKeyKey": "accesskey", "secretKeyKey": "secretkey"}},
+    }}}, "backend/src/v2/config/s3.go's schema, pointing at the platform's object store"
+
+
+def test_argo_runs_namespaced_with_restricted_pipeline_pods(mocks):
+    import yaml
+
+    run({"images": {"registry": "mirror.example.edu:5000"}})
+    controller = containers(mocks.named("kubeflow-pipelines-workflow-controller"))[0]
+    args = controller["args"]
+    assert "--namespaced" in args
+    assert args[args.index("--managed-namespace") + 1] == KFP_NS
+    assert args[args.index("--executor-image") + 1] == "mirror.example.edu:5000/argoproj/argoexec:v3.6.18"
+    assert args[args.index("--configmap") + 1] == "workflow-controller-configmap"
+    config = mocks.named("kubeflow-pipelines-workflow-controller-config").inputs
+    assert config["metadata"]["name"] == "workflow-controller-configmap"
+    data = {key: yaml.safe_load(value) for key, value in config["data"].items()}
+    assert data["workflowDefaults"]["spec"]["securityContext"]["runAsNonRoot"] is True, "pipeline pods run as non-root"
+    assert data["workflowDefaults"]["spec"]["securityContext"]["runAsUser"] == 1000
+    for part in ("executor", "mainContainer"):
+        assert data[part]["securityContext"]["allowPrivilegeEscalation"] is False, f"Argo {part} cannot escalate"
+        assert data[part]["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+    assert data["executor"]["resources"]["limits"]["memory"], "Argo's init and wait containers have limits"
+    s3 = data["artifactRepository"]["s3"]
+    assert (s3["endpoint"], s3["bucket"], s3["insecure"]) == ("object-store.mlops-storage.svc.cluster.local:8333", "mlpipeline", True)
+
+    kinds = {r.typ for r in mocks.resources}
+    assert "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole" not in kinds, "namespaced: no cluster-wide rights"
+    assert "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding" not in kinds
+    argo = rules_of(mocks, "argo")
+    assert {"create", "delete", "patch"} <= argo[("", "pods")]
+    assert {"list", "watch", "deletecollection"} <= argo[("argoproj.io", "workflowtaskresults")]
+    assert {"create", "get", "update"} <= argo[("coordination.k8s.io", "leases")], "leader election"
+
+    crds = {r.inputs["metadata"]["name"]: r.inputs["spec"] for r in mocks.of_type("kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition")}
+    assert set(crds) == {f"{plural}.argoproj.io" for plural in (
+        "workflows", "workflowtemplates", "cronworkflows", "clusterworkflowtemplates", "workflowtaskresults",
+        "workflowtasksets", "workflowartifactgctasks", "workfloweventbindings")} | {"scheduledworkflows.kubeflow.org"}
+    assert crds["clusterworkflowtemplates.argoproj.io"]["scope"] == "Cluster"
+    assert crds["workflows.argoproj.io"]["names"]["shortNames"] == ["wf"]
+    for name, spec in crds.items():
+        (version,) = spec["versions"]
+        assert version["schema"]["openAPIV3Schema"] == {"type": "object", "x-kubernetes-preserve-unknown-fields": True}, name
+        assert version["name"] == ("v1beta1" if name.endswith("kubeflow.org") else "v1alpha1")
+
+
+def test_kubeflow_pipelines_rbac_grants_what_the_programs_use(mocks):
+    run({})
+    runner = rules_of(mocks, "pipeline-runner")
+    assert runner[("argoproj.io", "workflowtaskresults")] == {"create", "patch"}, "Argo's wait container reports outputs"
+    assert {"get", "watch", "patch"} <= runner[("", "pods")]
+    assert runner[("", "secrets")] == {"get"}, "the launcher reads the bucket keys"
+    assert {"get"} <= runner[("", "configmaps")], "the driver reads kfp-launcher"
+    api = rules_of(mocks, "ml-pipeline")
+    assert {"create", "get", "list", "watch", "delete"} <= api[("argoproj.io", "workflows")]
+    assert {"create", "delete"} <= api[("kubeflow.org", "scheduledworkflows")]
+    assert {"get", "list", "watch"} == rules_of(mocks, "ml-pipeline-persistenceagent")[("argoproj.io", "workflows")]
+    assert "create" in rules_of(mocks, "ml-pipeline-scheduledworkflow")[("argoproj.io", "workflows")]
+    binding = mocks.named("kubeflow-pipelines-binding-pipeline-runner").inputs
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "pipeline-runner", "namespace": KFP_NS}]
+    api_pod = mocks.named("kubeflow-pipelines-api-server").inputs["spec"]["template"]["spec"]
+    assert api_pod["serviceAccountName"] == "ml-pipeline"
+    db_pod = mocks.named("kubeflow-pipelines-database").inputs["spec"]["template"]["spec"]
+    assert db_pod["automountServiceAccountToken"] is False, "the database needs no Kubernetes API"
+
+
+def test_kubeflow_pipelines_network_and_platform_wiring(mocks):
+    import json
+
+    run({"platform": {"allowedIngressCidrs": ["10.20.0.0/24"]}, "tenants": TENANTS[1:]})
+    deny = mocks.named("kubeflow-pipelines-default-deny").inputs["spec"]
+    assert deny == {"podSelector": {}, "policyTypes": ["Ingress"]}
+    rule = mocks.named("kubeflow-pipelines-allow-api-server").inputs["spec"]["ingress"][0]
+    assert rule["ports"] == [{"protocol": "TCP", "port": 8888}, {"protocol": "TCP", "port": 8887}]
+    assert {"podSelector": {}} in rule["from"], "pipeline pods and the agents call the API server"
+    assert {"ipBlock": {"cidr": "10.20.0.0/24"}} in rule["from"], "clients outside the cluster: platform.allowedIngressCidrs"
+    assert not [peer for peer in rule["from"] if "namespaceSelector" in peer], "no tenant runs pipelines in the KFP namespace"
+    database = mocks.named("kubeflow-pipelines-database").inputs
+    db_policy = mocks.named("kubeflow-pipelines-allow-database").inputs["spec"]
+    assert db_policy["podSelector"]["matchLabels"]["app.kubernetes.io/name"] == database["metadata"]["name"]
+    assert [peer["podSelector"]["matchLabels"]["app.kubernetes.io/name"] for peer in db_policy["ingress"][0]["from"]] == \
+        ["ml-pipeline", "metadata-grpc-deployment"]
+
+    script = mocks.named("object-store-buckets").inputs["spec"]["template"]["spec"]["containers"][0]["args"][0]
+    assert "mlflow-artifacts pipelines mlpipeline nlp-artifacts" in script, "the KFP bucket is created with the others"
+    store_secret = unsecret(mocks.named("object-store-credentials").inputs["stringData"])
+    identities = {i["name"]: i for i in json.loads(store_secret["s3.json"])["identities"]}
+    assert identities["kubeflow-pipelines"]["actions"] == ["Read:mlpipeline", "Write:mlpipeline", "List:mlpipeline"]
+    peers = mocks.named("object-store-ingress").inputs["spec"]["ingress"][0]["from"]
+    assert {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": KFP_NS}}} in peers
+    values = mocks.of_type("kubernetes:helm.sh/v4:Chart")[0].inputs["values"]
+    assert KFP_NS in values["networkPolicy"]["allowedNamespaces"], "pipeline pods may call MLflow"
+
+
+def test_kubeflow_pipelines_disabled_declares_nothing_of_it(mocks):
+    run({"kubeflowPipelines": {"enabled": False}})
+    names = [r.name for r in mocks.resources]
+    assert not [n for n in names if "kubeflow-pipelines" in n], "nothing of KFP, not even its bucket user"
+    assert "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition" not in {r.typ for r in mocks.resources}
+    script = mocks.named("object-store-buckets").inputs["spec"]["template"]["spec"]["containers"][0]["args"][0]
+    assert "mlpipeline" not in script
+    values = mocks.of_type("kubernetes:helm.sh/v4:Chart")[0].inputs["values"]
+    assert values["networkPolicy"]["allowedNamespaces"] == []
+
+
+def test_kubeflow_pipelines_external_database(mocks):
+    run({"kubeflowPipelines": {"database": {"mode": "external", "host": "db.example.edu", "port": 5433, "user": "kfp"}},
+         "kubeflowPipelinesDatabasePassword": "external-db-password"})
+    names = [r.name for r in mocks.resources]
+    assert "kubeflow-pipelines-database-password" not in names, "no generated password for an external database"
+    assert [r.name for r in mocks.of_type("kubernetes:apps/v1:StatefulSet")] == ["object-store-server"], \
+        "no in-cluster database for an external one"
+    secret = mocks.named("kubeflow-pipelines-database-credentials").inputs
+    assert secret["metadata"]["name"] == "kubeflow-pipelines-database"
+    assert SECRET_SIG in secret["stringData"]
+    assert unsecret(secret["stringData"]) == {"username": "kfp", "password": "external-db-password"}
+    config = mocks.named("kubeflow-pipelines-install-config").inputs["data"]
+    assert (config["mysqlHost"], config["mysqlPort"]) == ("db.example.edu", "5433")
+    for resource in mocks.resources:
+        if resource.typ != "kubernetes:core/v1:Secret":
+            assert "external-db-password" not in repr(resource.inputs), f"{resource.name} carries the database password"
+
+
+def test_kubeflow_pipelines_validates_its_arguments():
+    from infra.components.kubeflow_pipelines import KubeflowPipelines, KubeflowPipelinesArgs, KubeflowPipelinesImages
+    from infra.config import KFP_RESOURCE_PROFILES
+
+    images = KubeflowPipelinesImages(*["i:1"] * 9)
+    base = {"namespace": "p", "bucket": "b", "images": images, "resources": KFP_RESOURCE_PROFILES["lean"],
+            "s3_endpoint": "http://s3:9000", "s3_access_key": "u", "s3_secret_key": "k", "mlflow_tracking_uri": "http://m",
+            "mlflow_username": "admin", "mlflow_password": "pw"}
+    with pytest.raises(ValueError, match="database_mode='mysql'; allowed values: inCluster, external"):
+        KubeflowPipelines("bad", KubeflowPipelinesArgs(**base, database_mode="mysql"))
+    with pytest.raises(ValueError, match="database_mode='external' needs database_host, database_user, database_password"):
+        KubeflowPipelines("bad", KubeflowPipelinesArgs(**base, database_mode="external"))
+    with pytest.raises(ValueError, match="resources lacks pipeline-step"):
+        KubeflowPipelines("bad", KubeflowPipelinesArgs(**{**base, "resources": {
+            k: v for k, v in KFP_RESOURCE_PROFILES["lean"].items() if k != "pipeline-step"}}))

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from infra.config import PROJECT, ConfigError, parse, project_defaults
+from infra.config import KFP_RESOURCE_PROFILES, PROJECT, ConfigError, _quantity, parse, project_defaults
 
 pytestmark = pytest.mark.unit
 STACKS = Path(__file__).resolve().parents[2] / "stacks"
@@ -37,7 +37,7 @@ def test_defaults_alone_are_valid():
 def test_defaults_are_read_from_pulumi_yaml_only():
     defaults = project_defaults()
     assert set(defaults) == {"images", "platform", "objectStore", "mlflow", "mlflowExternalDsn", "gpu", "tenancy",
-                             "tenants"}
+                             "tenants", "kubeflowPipelines", "kubeflowPipelinesDatabasePassword"}
     assert parse({}).object_store.volume_size == defaults["objectStore"]["volumeSize"]
 
 
@@ -117,7 +117,8 @@ BAD_CONFIGS = [
     ("bad pull policy", {"images": {"pullPolicy": "Sometimes"}}, (),
      ["images.pullPolicy", "'Sometimes'", "Always, IfNotPresent, Never"]),
     ("override of an unknown image", {"images": {"overrides": {"minoi": "r/minio:1"}}}, (),
-     ["images.overrides.minoi", "known images: dcgm-exporter, minio, mlflow, nvidia-device-plugin, postgres, seaweedfs"]),
+     ["images.overrides.minoi", "known images: argo-workflow-controller, argoexec, dcgm-exporter, kfp-api-server",
+      "minio, mlflow, mlmd-server, mysql, nvidia-device-plugin, pipeline-base, postgres, seaweedfs"]),
     ("bad admin username", {"mlflow": {"adminUsername": "a"}}, (), ["mlflow.adminUsername", "'a'", "3-32"]),
     ("tenants not a list", {"tenants": {"name": "vision"}}, (), ["mlops-platform:tenants", "expected a list of tenants"]),
     ("duplicate tenant names", {"tenants": [TENANT, TENANT]}, (), ["mlops-platform:tenants", "repeated: vision"]),
@@ -160,6 +161,51 @@ BAD_CONFIGS = [
     ("time-slicing replicas of zero", {"gpu": {"timeSlicingReplicas": 0}}, (),
      ["gpu.timeSlicingReplicas", "1 (no sharing) or more"]),
     ("gpu count as text", {"gpu": {"totalGpus": "8"}}, (), ["gpu.totalGpus", "'8'", "whole number"]),
+    ("pipelines enabled not a boolean", {"kubeflowPipelines": {"enabled": "yes"}}, (),
+     ["kubeflowPipelines.enabled", "'yes'", "expected true or false"]),
+    ("pipelines namespace not a DNS label", {"kubeflowPipelines": {"namespace": "KFP_NS"}}, (),
+     ["kubeflowPipelines.namespace", "'KFP_NS'", "DNS label"]),
+    ("pipelines namespace shared with mlflow", {"kubeflowPipelines": {"namespace": "mlops-mlflow"}}, (),
+     ["kubeflowPipelines.namespace", "'mlops-mlflow'", "is already mlflow.namespace"]),
+    ("pipelines bucket not an S3 name", {"kubeflowPipelines": {"bucket": "ML_Pipeline"}}, (),
+     ["kubeflowPipelines.bucket", "'ML_Pipeline'", "S3 bucket name"]),
+    ("pipelines bucket is mlflow's", {"kubeflowPipelines": {"bucket": "mlflow-artifacts"}}, (),
+     ["kubeflowPipelines.bucket", "is mlflow.artifactBucket"]),
+    ("unknown resource profile", {"kubeflowPipelines": {"resourceProfile": "huge"}}, (),
+     ["kubeflowPipelines.resourceProfile", "'huge'", "allowed values: lean, production"]),
+    ("pipelines ui requested", {"kubeflowPipelines": {"ui": True}}, (),
+     ["kubeflowPipelines.ui", "not implemented yet", "set it to false"]),
+    ("unknown pipelines database mode", {"kubeflowPipelines": {"database": {"mode": "mysql"}}}, (),
+     ["kubeflowPipelines.database.mode", "'mysql'", "allowed values: inCluster, external"]),
+    ("bad pipelines database volume", {"kubeflowPipelines": {"database": {"volumeSize": "10G"}}}, (),
+     ["kubeflowPipelines.database.volumeSize", "'10G'", "Mi, Gi or Ti"]),
+    ("external pipelines database without its settings", {"kubeflowPipelines": {"database": {"mode": "external"}}}, (),
+     ["kubeflowPipelines.database.host", "needs the MySQL host", "kubeflowPipelines.database.user",
+      "needs the MySQL user", "needs the user's password",
+      "pulumi config set --secret mlops-platform:kubeflowPipelinesDatabasePassword"]),
+    ("external pipelines database with a bad host and port",
+     {"kubeflowPipelines": {"database": {"mode": "external", "host": "db_server", "port": 70000, "user": "kfp"}},
+      "kubeflowPipelinesDatabasePassword": "pw"}, ("kubeflowPipelinesDatabasePassword",),
+     ["kubeflowPipelines.database.host", "'db_server'", "such as db.ml.example.edu",
+      "kubeflowPipelines.database.port", "70000", "1-65535"]),
+    ("pipelines database port as text", {"kubeflowPipelines": {"database": {"port": "5432x"}}}, (),
+     ["kubeflowPipelines.database.port", "'5432x'", "whole number"]),
+    ("pipelines database password in plain text",
+     {"kubeflowPipelines": {"database": {"mode": "external", "host": "db.example.edu", "user": "kfp"}},
+      "kubeflowPipelinesDatabasePassword": "hunter2"}, (),
+     ["kubeflowPipelinesDatabasePassword", "must be stored encrypted", "<redacted>"]),
+    ("pipelines database password for the in-cluster database", {"kubeflowPipelinesDatabasePassword": "pw"},
+     ("kubeflowPipelinesDatabasePassword",),
+     ["kubeflowPipelinesDatabasePassword", "kubeflowPipelines.database.mode is inCluster", "generated"]),
+    ("pipelines database host for the in-cluster database", {"kubeflowPipelines": {"database": {"host": "db.example.edu"}}},
+     (), ["kubeflowPipelines.database.host", "'db.example.edu'", "the mode is inCluster"]),
+    ("unknown pipelines key", {"kubeflowPipelines": {"buckets": ["a"]}}, (),
+     ["kubeflowPipelines.buckets", "unknown key", "resourceProfile"]),
+    ("tenant namespace is the pipelines namespace", {"tenancy": {"namespacePrefix": "mlops-"},
+                                                     "tenants": [{**TENANT, "name": "pipelines"}]}, (),
+     ["tenants[pipelines].name", "'mlops-pipelines' is a platform namespace"]),
+    ("tenant bucket is the pipelines bucket", {"kubeflowPipelines": {"bucket": "vision-artifacts"}, "tenants": [TENANT]}, (),
+     ["tenants[vision].name", "'vision-artifacts' is kubeflowPipelines.bucket"]),
 ]
 
 
@@ -211,3 +257,46 @@ def test_secret_value_never_appears_in_errors():
     with pytest.raises(ConfigError) as caught:
         parse({"mlflowExternalDsn": "postgresql://u:hunter2secret@h:5432/d"}, frozenset({"mlflowExternalDsn"}))
     assert "hunter2secret" not in str(caught.value)
+
+
+def test_kubeflow_pipelines_defaults_and_profiles():
+    kfp = parse({}).kubeflow_pipelines
+    assert kfp.enabled
+    assert kfp.namespace == "mlops-pipelines"
+    assert kfp.bucket == "mlpipeline"
+    assert kfp.resource_profile == "production"
+    assert kfp.database.mode == "inCluster"
+    assert set(kfp.resources) == set(KFP_RESOURCE_PROFILES["lean"]), "both profiles cover the same workloads"
+    assert set(KFP_RESOURCE_PROFILES["production"]) == set(KFP_RESOURCE_PROFILES["lean"])
+    external = parse({"kubeflowPipelines": {"database": {"mode": "external", "host": "db.example.edu", "user": "kfp"}},
+                      "kubeflowPipelinesDatabasePassword": "pw"}, frozenset({"kubeflowPipelinesDatabasePassword"}))
+    assert external.kubeflow_pipelines.database.port == 3306, "untouched database fields keep their default"
+    assert external.kubeflow_pipelines_database_password == "pw"
+
+
+def test_lean_profile_fits_a_small_node():
+    """The local stack's profile: with the rest of the platform on a 2-core, 8 GiB kind node."""
+    lean = KFP_RESOURCE_PROFILES["lean"]
+    # Per pipeline pod, not deployed once: Argo's executor and the pipeline containers' defaults.
+    services = [r for workload, r in lean.items() if workload not in ("argo-executor", "pipeline-step")]
+    cpu = sum(_quantity(r.requests["cpu"]) for r in services)
+    memory = sum(_quantity(r.requests["memory"]) for r in services)
+    assert cpu <= 0.15, f"lean requests {cpu} CPUs in all"
+    assert memory <= 768 * 2**20, f"lean requests {memory / 2**20:.0f} MiB in all"
+    for workload, resources in lean.items():
+        assert _quantity(resources.requests["memory"]) <= 256 * 2**20, f"lean {workload} requests more than 256Mi"
+
+
+def test_disabled_pipelines_skip_the_namespace_checks():
+    cfg = parse({"kubeflowPipelines": {"enabled": False, "namespace": "mlops-mlflow"}})
+    assert not cfg.kubeflow_pipelines.enabled
+
+
+def test_shipped_stacks_pipelines():
+    local = parse(*stack_values("local"))
+    university = parse(*stack_values("university"))
+    assert local.kubeflow_pipelines.enabled
+    assert local.kubeflow_pipelines.resource_profile == "lean"
+    assert local.images.overrides["mlmd-server"] == "mlops.local/kubeflow/mlmd-server:1.17.1", \
+        "the offline metadata server image is tagged with its ml-metadata version"
+    assert university.kubeflow_pipelines.resource_profile == "production"

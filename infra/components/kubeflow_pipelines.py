@@ -1,0 +1,642 @@
+"""Kubeflow Pipelines 2.14.3 (standalone, single-user: runs execute in its own namespace) on Argo
+Workflows 3.6.18, defined here from what the KFP and Argo programs read, not from their manifests.
+
+Workloads, all in one namespace: the KFP API server (`ml-pipeline`), persistence agent and
+scheduled-workflow controller; the ML Metadata gRPC server (`metadata-grpc-service`) that the
+driver and launcher of every pipeline step record lineage in; Argo's workflow controller in
+namespaced mode (a Role, no ClusterRole); and PostgreSQL (in-cluster StatefulSet or external) with
+the databases `mlpipeline` (API server) and `metadb` (metadata server), which both programs create.
+
+Names the KFP programs look up are kept: the Services `ml-pipeline` (ports named http/grpc, whose
+service-link variables the driver reads) and `metadata-grpc-service`, the ConfigMaps `kfp-launcher`
+(pipeline root and the S3 provider the launcher writes artifacts with), `metadata-grpc-configmap`
+and `workflow-controller-configmap`, the Secret `mlpipeline-minio-artifact` and the ServiceAccount
+`pipeline-runner` that runs every pipeline pod.
+
+Pod Security: the platform's own workloads meet the restricted standard. Pipeline pods get a
+restricted pod security context and container security contexts for Argo's executor and the main
+container through the workflow controller's defaults, but the `kfp-launcher` init container that
+KFP's compiler adds sets none, so the namespace enforces `baseline` and warns/audits `restricted`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import pulumi
+import pulumi_kubernetes as k8s
+import yaml
+
+from infra.components.common import CONTAINER_SECURITY, PART_OF, ingress_policy, labels, namespace, pod_security
+from infra.components.generated_password import GeneratedPassword
+from infra.config import DATABASE_MODES, Resources
+
+API_HTTP_PORT = 8888
+API_GRPC_PORT = 8887
+METADATA_GRPC_PORT = 8080
+DATABASE_PORT = 3306
+API_SERVICE = "ml-pipeline"
+METADATA_SERVICE = "metadata-grpc-service"
+# Secret in the KFP namespace with MLflow's and the bucket's settings and credentials, for pipeline
+# components to load with kfp.kubernetes.use_secret_as_env.
+PIPELINE_ENV_SECRET = "mlops-pipeline-env"  # noqa: S105 (a name, not a value)
+# Upstream's name: the API server and the launcher's provider config read the bucket keys from it.
+ARTIFACT_SECRET = "mlpipeline-minio-artifact"  # noqa: S105 (a name, not a value)
+LAUNCHER_CONFIGMAP = "kfp-launcher"
+METADATA_CONFIGMAP = "metadata-grpc-configmap"
+INSTALL_CONFIGMAP = "pipeline-install-config"
+WORKFLOW_CONTROLLER_CONFIGMAP = "workflow-controller-configmap"
+PIPELINE_RUNNER = "pipeline-runner"
+PIPELINE_DATABASE = "mlpipeline"
+METADATA_DATABASE = "metadb"
+# KFP's S3 clients need a region; MinIO's default, which SeaweedFS accepts as any other.
+S3_REGION = "us-east-1"
+# Pipeline pods run as this user (Argo's workflowDefaults); KFP mounts emptyDirs at /.local,
+# /.cache and /.config so that pip and friends work for a uid without a home directory.
+PIPELINE_UID = 1000
+WORKLOADS = ("api-server", "persistence-agent", "scheduled-workflow", "metadata-grpc", "workflow-controller",
+             "database", "argo-executor", "pipeline-step")
+_KFP_UID = 1000       # upstream's KFP images (and the offline ones)
+_ARGO_UID = 8737      # upstream's non-root Argo user (the offline images' USER)
+_MYSQL_UID = 999      # the mysql image's user (and the offline MariaDB image's)
+_DB_USER_IN_CLUSTER = "mlpipeline"
+_TOKEN_AUDIENCE = "pipelines.kubeflow.org"  # noqa: S105 (an audience, not a value)
+# Custom resources KFP needs: Argo's (group argoproj.io, v1alpha1) and KFP's ScheduledWorkflow.
+# (kind, plural, short names, scope, has a status subresource)
+_ARGO_CRDS = (
+    ("Workflow", "workflows", ["wf"], "Namespaced", False),
+    ("WorkflowTemplate", "workflowtemplates", ["wftmpl"], "Namespaced", False),
+    ("CronWorkflow", "cronworkflows", ["cwf", "cronwf"], "Namespaced", False),
+    ("ClusterWorkflowTemplate", "clusterworkflowtemplates", ["clusterwftmpl", "cwft"], "Cluster", False),
+    ("WorkflowTaskResult", "workflowtaskresults", [], "Namespaced", False),
+    ("WorkflowTaskSet", "workflowtasksets", ["wfts"], "Namespaced", True),
+    ("WorkflowArtifactGCTask", "workflowartifactgctasks", ["wfat"], "Namespaced", True),
+    ("WorkflowEventBinding", "workfloweventbindings", ["wfeb"], "Namespaced", False),
+)
+
+
+@dataclass(frozen=True)
+class KubeflowPipelinesImages:
+    api_server: str
+    persistence_agent: str
+    scheduled_workflow: str
+    driver: str
+    launcher: str
+    metadata_server: str
+    workflow_controller: str
+    argoexec: str
+    # MySQL 8.4 upstream; offline, MariaDB 10.11 with the same interface (offline/images/mariadb.sh).
+    database: str
+
+
+@dataclass
+class KubeflowPipelinesArgs:
+    namespace: str
+    bucket: str
+    images: KubeflowPipelinesImages
+    # Workload name (WORKLOADS) -> requests/limits.
+    resources: dict[str, Resources]
+    # The object store: http(s)://host:port, and the S3 user scoped to `bucket`.
+    s3_endpoint: pulumi.Input[str]
+    s3_access_key: str
+    s3_secret_key: pulumi.Input[str]
+    # MLflow, for the pipeline components' environment Secret.
+    mlflow_tracking_uri: pulumi.Input[str]
+    mlflow_username: str
+    mlflow_password: pulumi.Input[str]
+    database_mode: str = "inCluster"
+    database_volume_size: str = "10Gi"
+    # External MySQL (database_mode="external"); the user needs all privileges on the databases
+    # `mlpipeline` and `metadb` (both created when missing).
+    database_host: str = ""
+    database_port: int = DATABASE_PORT
+    database_user: str = ""
+    database_password: pulumi.Input[str] | None = None
+    image_pull_policy: str = "IfNotPresent"
+    storage_class: str = ""
+    # External CIDRs (besides the namespace itself) allowed to reach the API server.
+    client_cidrs: tuple[str, ...] = ()
+
+
+def _selector(workload: str) -> dict[str, str]:
+    return {"app.kubernetes.io/name": workload, "app.kubernetes.io/component": "pipelines"}
+
+
+def _env_from_secret(env_name: str, secret: pulumi.Input[str], key: str) -> dict:
+    return {"name": env_name, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
+
+
+def _env_from_config(env_name: str, key: str) -> dict:
+    return {"name": env_name, "valueFrom": {"configMapKeyRef": {"name": INSTALL_CONFIGMAP, "key": key}}}
+
+
+def _env_from_field(env_name: str, field: str) -> dict:
+    return {"name": env_name, "valueFrom": {"fieldRef": {"fieldPath": field}}}
+
+
+def _rule(groups: list[str], resources: list[str], verbs: list[str]) -> dict:
+    return {"apiGroups": groups, "resources": resources, "verbs": verbs}
+
+
+def launcher_providers(endpoint: str) -> str:
+    """The `providers` entry of the kfp-launcher ConfigMap (backend/src/v2/config/env.go, s3.go):
+    every s3:// artifact goes to the platform's object store with the scoped user's keys."""
+    parts = urlsplit(endpoint)
+    return yaml.safe_dump({"s3": {"default": {
+        "endpoint": parts.netloc,
+        "region": S3_REGION,
+        "disableSSL": parts.scheme != "https",
+        "forcePathStyle": True,
+        "credentials": {"fromEnv": False, "secretRef": {
+            "secretName": ARTIFACT_SECRET, "accessKeyKey": "accesskey", "secretKeyKey": "secretkey"}},
+    }}}, sort_keys=False)
+
+
+def workflow_controller_config(endpoint: str, bucket: str, executor: Resources) -> dict[str, str]:
+    """The workflow-controller-configmap (Argo's config/config.go; one YAML document per key).
+
+    Every pipeline pod runs as PIPELINE_UID with the restricted pod security context, and Argo's
+    executor and the main container drop every capability; logs are archived in the bucket."""
+    parts = urlsplit(endpoint)
+    container_defaults = {"securityContext": CONTAINER_SECURITY}
+    config = {
+        # Image and pull policy: the controller's --executor-image* flags.
+        "executor": {"resources": executor.to_kubernetes(), **container_defaults},
+        "mainContainer": container_defaults,
+        "workflowDefaults": {"spec": {"securityContext": pod_security(PIPELINE_UID)}},
+        "artifactRepository": {
+            "archiveLogs": True,
+            "s3": {
+                "endpoint": parts.netloc,
+                "bucket": bucket,
+                "region": S3_REGION,
+                "insecure": parts.scheme != "https",
+                "keyFormat": "artifacts/{{workflow.name}}/{{workflow.creationTimestamp.Y}}/"
+                             "{{workflow.creationTimestamp.m}}/{{workflow.creationTimestamp.d}}/{{pod.name}}",
+                "accessKeySecret": {"name": ARTIFACT_SECRET, "key": "accesskey"},
+                "secretKeySecret": {"name": ARTIFACT_SECRET, "key": "secretkey"},
+            },
+        },
+    }
+    return {key: yaml.safe_dump(value, sort_keys=False) for key, value in config.items()}
+
+
+class KubeflowPipelines(pulumi.ComponentResource):
+    """Namespace (Pod Security baseline enforced, restricted warned), the CRDs, ServiceAccounts
+    and Roles, the generated database password and the bucket credentials in Secrets, the
+    ConfigMaps the KFP programs read, the five workloads plus the database, their Services, a
+    LimitRange for pipeline containers and NetworkPolicies (ingress denied except the API server
+    from the namespace and the client CIDRs, the metadata server from the namespace and the
+    database from the API and metadata servers)."""
+
+    endpoint: pulumi.Output[str]
+    namespace: pulumi.Output[str]
+    pipeline_env_secret_name: pulumi.Output[str]
+
+    def __init__(self, name: str, args: KubeflowPipelinesArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("mlops-platform:platform:KubeflowPipelines", name, None, opts)
+        self._validate(name, args)
+        self._name, self._args = name, args
+        child = pulumi.ResourceOptions(parent=self)
+        part_labels = labels(name, "pipelines")
+
+        ns = namespace(f"{name}-ns", args.namespace, "pipelines", self, enforce="baseline")
+        self._ns = ns.metadata.apply(lambda m: m["name"])
+        crds = self._custom_resource_definitions()
+
+        def meta(object_name: str) -> dict:
+            return {"name": object_name, "namespace": self._ns, "labels": part_labels}
+
+        def secret(suffix: str, object_name: str, data: dict[str, pulumi.Input[str]]) -> pulumi.Output[str]:
+            created = k8s.core.v1.Secret(f"{name}-{suffix}", metadata=meta(object_name), string_data=data, opts=child)
+            return created.metadata.apply(lambda m: m["name"])
+
+        endpoint = pulumi.Output.from_input(args.s3_endpoint)
+        self._artifact_secret = secret("artifact-credentials", ARTIFACT_SECRET, {
+            "accesskey": args.s3_access_key, "secretkey": pulumi.Output.secret(args.s3_secret_key)})
+        env_secret = secret("pipeline-env", PIPELINE_ENV_SECRET, {
+            "MLFLOW_TRACKING_URI": args.mlflow_tracking_uri,
+            "MLFLOW_TRACKING_USERNAME": args.mlflow_username,
+            "MLFLOW_TRACKING_PASSWORD": pulumi.Output.secret(args.mlflow_password),
+            "MLFLOW_S3_ENDPOINT_URL": endpoint,
+            "AWS_ACCESS_KEY_ID": args.s3_access_key,
+            "AWS_SECRET_ACCESS_KEY": pulumi.Output.secret(args.s3_secret_key),
+        })
+        db_data: dict[str, pulumi.Input[str]]
+        if args.database_mode == "inCluster":
+            password = GeneratedPassword(f"{name}-database-password", opts=child).value
+            db_user, db_host = _DB_USER_IN_CLUSTER, pulumi.Output.concat(f"{name}-db.", self._ns, ".svc.cluster.local")
+            db_data = {"root-password": GeneratedPassword(f"{name}-database-root-password", opts=child).value}
+        else:
+            password = pulumi.Output.secret(args.database_password)
+            db_user, db_host = args.database_user, pulumi.Output.from_input(args.database_host)
+            db_data = {}
+        self._db_secret = secret("database-credentials", f"{name}-database",
+                                 {"username": db_user, "password": password, **db_data})
+
+        store_url = endpoint.apply(urlsplit)
+        k8s.core.v1.ConfigMap(f"{name}-install-config", metadata=meta(INSTALL_CONFIGMAP), data={
+            "dbType": "mysql",
+            "mysqlHost": db_host,
+            "mysqlPort": str(args.database_port),
+            "pipelineDb": PIPELINE_DATABASE,
+            "mlmdDb": METADATA_DATABASE,
+            "ConMaxLifeTime": "120s",
+            "bucketName": args.bucket,
+            "objectStoreHost": store_url.apply(lambda p: p.hostname),
+            "objectStorePort": store_url.apply(lambda p: str(p.port or (443 if p.scheme == "https" else 80))),
+            "objectStoreSecure": store_url.apply(lambda p: str(p.scheme == "https").lower()),
+            "objectStoreRegion": S3_REGION,
+            "autoUpdatePipelineDefaultVersion": "true",
+            "cronScheduleTimezone": "UTC",
+        }, opts=child)
+        k8s.core.v1.ConfigMap(f"{name}-launcher-config", metadata=meta(LAUNCHER_CONFIGMAP), data={
+            "defaultPipelineRoot": f"s3://{args.bucket}/v2/artifacts",
+            "providers": endpoint.apply(launcher_providers),
+        }, opts=child)
+        k8s.core.v1.ConfigMap(f"{name}-metadata-config", metadata=meta(METADATA_CONFIGMAP), data={
+            "METADATA_GRPC_SERVICE_HOST": pulumi.Output.concat(METADATA_SERVICE, ".", self._ns, ".svc.cluster.local"),
+            "METADATA_GRPC_SERVICE_PORT": str(METADATA_GRPC_PORT),
+        }, opts=child)
+        k8s.core.v1.LimitRange(f"{name}-container-defaults", metadata=meta("container-defaults"), spec={"limits": [{
+            "type": "Container",
+            "defaultRequest": dict(args.resources["pipeline-step"].requests),
+            "default": dict(args.resources["pipeline-step"].limits),
+        }]}, opts=child)
+
+        database = self._database() if args.database_mode == "inCluster" else []
+        self._pipeline_runner()
+        api_server = self._api_server(crds + database)
+        metadata_server = self._metadata_server(database)
+        self._persistence_agent(crds)
+        self._scheduled_workflow(crds)
+        controller = self._workflow_controller(crds, endpoint)
+        self._network_policies()
+
+        self.namespace = self._ns
+        self.endpoint = pulumi.Output.concat(f"http://{API_SERVICE}.", self._ns, f".svc.cluster.local:{API_HTTP_PORT}")
+        self.pipeline_env_secret_name = env_secret
+        self.register_outputs({
+            "endpoint": self.endpoint, "namespace": self.namespace, "pipeline_env_secret_name": env_secret,
+            "api_server": api_server.urn, "metadata_server": metadata_server.urn, "workflow_controller": controller.urn,
+        })
+
+    @staticmethod
+    def _validate(name: str, args: KubeflowPipelinesArgs) -> None:
+        if args.database_mode not in DATABASE_MODES:
+            raise ValueError(f"KubeflowPipelines {name}: database_mode={args.database_mode!r}; "
+                             f"allowed values: {', '.join(DATABASE_MODES)}")
+        if args.database_mode == "external":
+            missing = [field for field in ("database_host", "database_user", "database_password") if not getattr(args, field)]
+            if missing:
+                raise ValueError(f"KubeflowPipelines {name}: database_mode='external' needs {', '.join(missing)}")
+        missing = [workload for workload in WORKLOADS if workload not in args.resources]
+        if missing:
+            raise ValueError(f"KubeflowPipelines {name}: resources lacks {', '.join(missing)}; needed: {', '.join(WORKLOADS)}")
+
+    # --- cluster-scoped -------------------------------------------------------------------------
+
+    def _custom_resource_definitions(self) -> list[pulumi.Resource]:
+        """Argo's CRDs and KFP's ScheduledWorkflow, schema-less (preserve-unknown-fields) like
+        upstream's minimal CRDs: the controllers validate their own objects."""
+        definitions = [("argoproj.io", "v1alpha1", *crd) for crd in _ARGO_CRDS]
+        definitions.append(("kubeflow.org", "v1beta1", "ScheduledWorkflow", "scheduledworkflows", ["swf"], "Namespaced", False))
+        crds = []
+        for group, version, kind, plural, short_names, scope, status in definitions:
+            crds.append(k8s.apiextensions.v1.CustomResourceDefinition(
+                f"{self._name}-crd-{plural}",
+                metadata={"name": f"{plural}.{group}", "labels": labels(self._name, "pipelines")},
+                spec={
+                    "group": group,
+                    "names": {"kind": kind, "listKind": f"{kind}List", "plural": plural, "singular": kind.lower(),
+                              **({"shortNames": short_names} if short_names else {})},
+                    "scope": scope,
+                    "versions": [{
+                        "name": version, "served": True, "storage": True,
+                        "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}},
+                        **({"subresources": {"status": {}}} if status else {}),
+                    }],
+                },
+                opts=pulumi.ResourceOptions(parent=self),
+            ))
+        return crds
+
+    # --- RBAC ---------------------------------------------------------------------------------------
+
+    def _service_account(self, account: str, rules: list[dict], automount: bool = True) -> pulumi.Output[str]:
+        """A ServiceAccount and, when `rules` are given, a Role of the same name bound to it."""
+        child = pulumi.ResourceOptions(parent=self)
+        meta = {"name": account, "namespace": self._ns, "labels": labels(account, "pipelines")}
+        sa = k8s.core.v1.ServiceAccount(f"{self._name}-sa-{account}", metadata=meta,
+                                        automount_service_account_token=automount, opts=child)
+        if rules:
+            role = k8s.rbac.v1.Role(f"{self._name}-role-{account}", metadata=meta, rules=rules, opts=child)
+            k8s.rbac.v1.RoleBinding(
+                f"{self._name}-binding-{account}",
+                metadata=meta,
+                role_ref={"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
+                          "name": role.metadata.apply(lambda m: m["name"])},
+                subjects=[{"kind": "ServiceAccount", "name": account, "namespace": self._ns}],
+                opts=child,
+            )
+        return sa.metadata.apply(lambda m: m["name"])
+
+    def _pipeline_runner(self) -> None:
+        """Runs every pipeline pod: the driver (its pod, PVCs of kfp-kubernetes, the kfp-launcher
+        ConfigMap), the launcher (the bucket Secret) and Argo's executor (task results, pod patch)."""
+        self._service_account(PIPELINE_RUNNER, [
+            _rule([""], ["pods"], ["get", "watch", "patch"]),
+            _rule([""], ["configmaps"], ["get", "list", "watch"]),
+            _rule([""], ["secrets"], ["get"]),
+            _rule([""], ["persistentvolumeclaims"], ["create", "get", "delete"]),
+            _rule(["argoproj.io"], ["workflowtaskresults"], ["create", "patch"]),
+        ])
+
+    # --- workloads ----------------------------------------------------------------------------------
+
+    def _workload(self, kind: str, workload: str, resource_name: str, uid: int, containers: list[dict],
+                  service_account: pulumi.Input[str] | None = None, volumes: list[dict] | None = None,
+                  depends_on: list[pulumi.Resource] | None = None, **spec) -> pulumi.CustomResource:
+        args = self._args
+        for container in containers:
+            container.setdefault("imagePullPolicy", args.image_pull_policy)
+            container["securityContext"] = {**CONTAINER_SECURITY, **container.get("securityContext", {})}
+        pod_spec = {
+            "securityContext": pod_security(uid),
+            "containers": containers,
+            **({"serviceAccountName": service_account} if service_account else {"automountServiceAccountToken": False}),
+            **({"volumes": volumes} if volumes else {}),
+        }
+        workload_labels = labels(workload, "pipelines")
+        resource = k8s.apps.v1.StatefulSet if kind == "StatefulSet" else k8s.apps.v1.Deployment
+        return resource(
+            f"{self._name}-{resource_name}",
+            metadata={"name": workload, "namespace": self._ns, "labels": workload_labels},
+            spec={
+                "replicas": 1,
+                "selector": {"matchLabels": _selector(workload)},
+                "template": {"metadata": {"labels": workload_labels}, "spec": pod_spec},
+                **spec,
+            },
+            opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on or []),
+        )
+
+    def _service(self, service: str, workload: str, ports: list[tuple[str, int]], headless: bool = False) -> None:
+        k8s.core.v1.Service(
+            f"{self._name}-svc-{service}",
+            metadata={"name": service, "namespace": self._ns, "labels": labels(workload, "pipelines")},
+            spec={
+                "selector": _selector(workload),
+                "ports": [{"name": port_name, "port": port, "targetPort": port, "protocol": "TCP"} for port_name, port in ports],
+                **({"clusterIP": "None"} if headless else {}),
+            },
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _database_env(self, host_env: str, port_env: str, user_env: str, password_env: str) -> list[dict]:
+        return [
+            _env_from_config(host_env, "mysqlHost"),
+            _env_from_config(port_env, "mysqlPort"),
+            _env_from_secret(user_env, self._db_secret, "username"),
+            _env_from_secret(password_env, self._db_secret, "password"),
+        ]
+
+    def _database(self) -> list[pulumi.Resource]:
+        """MySQL (offline: MariaDB with the same interface) for both databases. The image's
+        entrypoint creates the user on first start; an init script then creates `mlpipeline` and
+        `metadb` and grants the user all privileges on them only (KFP's own `CREATE DATABASE`
+        then meets "database exists", which it ignores)."""
+        args, workload = self._args, f"{self._name}-db"
+        init = k8s.core.v1.ConfigMap(f"{self._name}-db-init", metadata={
+            "name": f"{workload}-init", "namespace": self._ns, "labels": labels(workload, "pipelines")},
+            data={"10-databases.sql": "".join(
+                f"CREATE DATABASE IF NOT EXISTS `{db}`;\nGRANT ALL PRIVILEGES ON `{db}`.* TO '{_DB_USER_IN_CLUSTER}'@'%';\n"
+                for db in (PIPELINE_DATABASE, METADATA_DATABASE))},
+            opts=pulumi.ResourceOptions(parent=self))
+        probe = {"tcpSocket": {"port": DATABASE_PORT}, "periodSeconds": 5, "timeoutSeconds": 3}
+        claim = {
+            "metadata": {"name": "data", "labels": labels(workload, "pipelines")},
+            "spec": {
+                "accessModes": ["ReadWriteOnce"],
+                "resources": {"requests": {"storage": args.database_volume_size}},
+                **({"storageClassName": args.storage_class} if args.storage_class else {}),
+            },
+        }
+        self._service(workload, workload, [("mysql", DATABASE_PORT)], headless=True)
+        statefulset = self._workload("StatefulSet", workload, "database", _MYSQL_UID, [{
+            "name": "mysql",
+            "image": args.images.database,
+            "env": [
+                _env_from_secret("MYSQL_ROOT_PASSWORD", self._db_secret, "root-password"),
+                {"name": "MYSQL_USER", "value": _DB_USER_IN_CLUSTER},
+                _env_from_secret("MYSQL_PASSWORD", self._db_secret, "password"),
+            ],
+            "ports": [{"name": "mysql", "containerPort": DATABASE_PORT}],
+            "readinessProbe": probe,
+            "livenessProbe": {**probe, "initialDelaySeconds": 60, "periodSeconds": 20, "failureThreshold": 6},
+            "resources": args.resources["database"].to_kubernetes(),
+            "volumeMounts": [{"name": "data", "mountPath": "/var/lib/mysql"},
+                             {"name": "init", "mountPath": "/docker-entrypoint-initdb.d", "readOnly": True},
+                             {"name": "run", "mountPath": "/run/mysqld"},
+                             {"name": "tmp", "mountPath": "/tmp"}],  # noqa: S108 (the pod's own emptyDir)
+        }], volumes=[{"name": "init", "configMap": {"name": init.metadata.apply(lambda m: m["name"])}},
+                     {"name": "run", "emptyDir": {}}, {"name": "tmp", "emptyDir": {}}],
+            serviceName=workload, volumeClaimTemplates=[claim])
+        return [statefulset]
+
+    def _api_server(self, depends_on: list[pulumi.Resource]) -> pulumi.CustomResource:
+        """The API server (backend/src/apiserver): viper maps each config key to an environment
+        variable, dots to underscores and upper-cased (DBDriverName -> DBDRIVERNAME)."""
+        args = self._args
+        account = self._service_account(API_SERVICE, [
+            _rule([""], ["pods", "pods/log"], ["get", "list", "delete"]),
+            _rule(["argoproj.io"], ["workflows"], ["create", "get", "list", "watch", "update", "patch", "delete"]),
+            _rule(["kubeflow.org"], ["scheduledworkflows"], ["create", "get", "list", "update", "patch", "delete"]),
+            _rule(["kubeflow.org"], ["scheduledworkflows/finalizers"], ["update"]),
+        ])
+        health = {"httpGet": {"path": "/apis/v1beta1/healthz", "port": API_HTTP_PORT}, "periodSeconds": 5, "timeoutSeconds": 2}
+        self._service(API_SERVICE, API_SERVICE, [("http", API_HTTP_PORT), ("grpc", API_GRPC_PORT)])
+        return self._workload("Deployment", API_SERVICE, "api-server", _KFP_UID, [{
+            "name": "ml-pipeline-api-server",
+            "image": args.images.api_server,
+            # Upstream's image command without the samples (they need images from the internet).
+            "command": ["/bin/apiserver"],
+            "args": ["--config=/config", "-logtostderr=true", "--logLevel=info"],
+            "env": [
+                _env_from_field("POD_NAMESPACE", "metadata.namespace"),
+                _env_from_config("DBDRIVERNAME", "dbType"),
+                *self._database_env("DBCONFIG_MYSQLCONFIG_HOST", "DBCONFIG_MYSQLCONFIG_PORT",
+                                    "DBCONFIG_MYSQLCONFIG_USER", "DBCONFIG_MYSQLCONFIG_PASSWORD"),
+                _env_from_config("DBCONFIG_MYSQLCONFIG_DBNAME", "pipelineDb"),
+                _env_from_config("DBCONFIG_CONMAXLIFETIME", "ConMaxLifeTime"),
+                _env_from_config("OBJECTSTORECONFIG_HOST", "objectStoreHost"),
+                _env_from_config("OBJECTSTORECONFIG_PORT", "objectStorePort"),
+                _env_from_config("OBJECTSTORECONFIG_SECURE", "objectStoreSecure"),
+                _env_from_config("OBJECTSTORECONFIG_REGION", "objectStoreRegion"),
+                _env_from_config("OBJECTSTORECONFIG_BUCKETNAME", "bucketName"),
+                _env_from_secret("OBJECTSTORECONFIG_ACCESSKEY", self._artifact_secret, "accesskey"),
+                _env_from_secret("OBJECTSTORECONFIG_SECRETACCESSKEY", self._artifact_secret, "secretkey"),
+                _env_from_config("AUTO_UPDATE_PIPELINE_DEFAULT_VERSION", "autoUpdatePipelineDefaultVersion"),
+                # What the compiled Argo Workflows run (backend/src/v2/compiler/argocompiler).
+                {"name": "V2_DRIVER_IMAGE", "value": args.images.driver},
+                {"name": "V2_LAUNCHER_IMAGE", "value": args.images.launcher},
+                # Required at start (upstream gets them from the visualization server's Service
+                # links); that server (v1 visualizations, TensorFlow) is not deployed, so only
+                # calls to the visualization API fail.
+                {"name": "ML_PIPELINE_VISUALIZATIONSERVER_SERVICE_HOST", "value": "ml-pipeline-visualizationserver"},
+                {"name": "ML_PIPELINE_VISUALIZATIONSERVER_SERVICE_PORT", "value": "8888"},
+                {"name": "PUBLISH_LOGS", "value": "true"},
+                {"name": "PIPELINE_LOG_LEVEL", "value": "1"},
+            ],
+            "ports": [{"name": "http", "containerPort": API_HTTP_PORT}, {"name": "grpc", "containerPort": API_GRPC_PORT}],
+            "readinessProbe": health,
+            "livenessProbe": health,
+            # Connecting to the database and migrating it may take minutes on a first start.
+            "startupProbe": {**health, "failureThreshold": 60},
+            "resources": args.resources["api-server"].to_kubernetes(),
+        }], service_account=account, depends_on=depends_on)
+
+    def _metadata_server(self, depends_on: list[pulumi.Resource]) -> pulumi.CustomResource:
+        """The ML Metadata gRPC server with the MySQL flags of upstream's manifest; the
+        password reaches the command line by Kubernetes' $(VAR) expansion, never the manifest."""
+        args, workload = self._args, "metadata-grpc-deployment"
+        self._service(METADATA_SERVICE, workload, [("grpc-api", METADATA_GRPC_PORT)])
+        probe = {"tcpSocket": {"port": METADATA_GRPC_PORT}, "periodSeconds": 5, "timeoutSeconds": 2}
+        return self._workload("Deployment", workload, "metadata-server", _KFP_UID, [{
+            "name": "metadata-grpc",
+            "image": args.images.metadata_server,
+            "command": ["/bin/metadata_store_server"],
+            "args": [
+                f"--grpc_port={METADATA_GRPC_PORT}",
+                "--mysql_config_database=$(DB_NAME)",
+                "--mysql_config_host=$(DB_HOST)",
+                "--mysql_config_port=$(DB_PORT)",
+                "--mysql_config_user=$(DB_USER)",
+                "--mysql_config_password=$(DB_PASSWORD)",
+                "--enable_database_upgrade=true",
+            ],
+            "env": [*self._database_env("DB_HOST", "DB_PORT", "DB_USER", "DB_PASSWORD"), _env_from_config("DB_NAME", "mlmdDb")],
+            "ports": [{"name": "grpc-api", "containerPort": METADATA_GRPC_PORT}],
+            "readinessProbe": probe,
+            "livenessProbe": {**probe, "initialDelaySeconds": 30, "periodSeconds": 10, "failureThreshold": 6},
+            "resources": args.resources["metadata-grpc"].to_kubernetes(),
+        }], service_account=self._service_account("metadata-grpc-server", [], automount=False), depends_on=depends_on)
+
+    def _token_volume(self, file_name: str) -> tuple[dict, dict]:
+        """The projected token the agent and the scheduler present to the API server."""
+        volume = {"name": "api-token", "projected": {"sources": [{"serviceAccountToken": {
+            "path": file_name, "expirationSeconds": 3600, "audience": _TOKEN_AUDIENCE}}]}}
+        return volume, {"name": "api-token", "mountPath": "/var/run/secrets/kubeflow/tokens", "readOnly": True}
+
+    def _persistence_agent(self, depends_on: list[pulumi.Resource]) -> pulumi.CustomResource:
+        """Reports Workflow status to the API server; deletes finished Workflows after a day."""
+        args, workload = self._args, "ml-pipeline-persistenceagent"
+        account = self._service_account(workload, [
+            _rule(["argoproj.io"], ["workflows"], ["get", "list", "watch"]),
+            _rule(["kubeflow.org"], ["scheduledworkflows"], ["get", "list", "watch"]),
+        ])
+        volume, mount = self._token_volume("persistenceagent-sa-token")
+        return self._workload("Deployment", workload, "persistence-agent", _KFP_UID, [{
+            "name": "ml-pipeline-persistenceagent",
+            "image": args.images.persistence_agent,
+            "command": ["/bin/persistence_agent"],
+            "args": ["--logtostderr=true", "--namespace=$(NAMESPACE)", "--ttlSecondsAfterWorkflowFinish=86400",
+                     "--numWorker=2", "--executionType=Workflow", "--logLevel=info"],
+            "env": [_env_from_field("NAMESPACE", "metadata.namespace")],
+            "resources": args.resources["persistence-agent"].to_kubernetes(),
+            "volumeMounts": [mount],
+        }], service_account=account, volumes=[volume], depends_on=depends_on)
+
+    def _scheduled_workflow(self, depends_on: list[pulumi.Resource]) -> pulumi.CustomResource:
+        """Starts the runs of recurring jobs (ScheduledWorkflow objects) through the API server."""
+        args, workload = self._args, "ml-pipeline-scheduledworkflow"
+        account = self._service_account(workload, [
+            _rule(["argoproj.io"], ["workflows"], ["create", "get", "list", "watch", "update", "patch", "delete"]),
+            _rule(["kubeflow.org"], ["scheduledworkflows", "scheduledworkflows/finalizers"],
+                  ["create", "get", "list", "watch", "update", "patch", "delete"]),
+            _rule([""], ["events"], ["create", "patch"]),
+        ])
+        volume, mount = self._token_volume("scheduledworkflow-sa-token")
+        return self._workload("Deployment", workload, "scheduled-workflow", _KFP_UID, [{
+            "name": "ml-pipeline-scheduledworkflow",
+            "image": args.images.scheduled_workflow,
+            "command": ["/bin/controller"],
+            "args": ["--logtostderr=true", "--namespace=$(NAMESPACE)", "--logLevel=info"],
+            "env": [_env_from_field("NAMESPACE", "metadata.namespace"),
+                    _env_from_config("CRON_SCHEDULE_TIMEZONE", "cronScheduleTimezone")],
+            "resources": args.resources["scheduled-workflow"].to_kubernetes(),
+            "volumeMounts": [mount],
+        }], service_account=account, volumes=[volume], depends_on=depends_on)
+
+    def _workflow_controller(self, depends_on: list[pulumi.Resource], endpoint: pulumi.Output[str]) -> pulumi.CustomResource:
+        """Argo's controller, watching only this namespace (--namespaced), so a Role suffices
+        (Argo's namespace-install RBAC); its config is workflow_controller_config()."""
+        args, workload = self._args, "workflow-controller"
+        config = k8s.core.v1.ConfigMap(
+            f"{self._name}-workflow-controller-config",
+            metadata={"name": WORKFLOW_CONTROLLER_CONFIGMAP, "namespace": self._ns, "labels": labels(workload, "pipelines")},
+            data=endpoint.apply(lambda url: workflow_controller_config(url, args.bucket, args.resources["argo-executor"])),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        crud = ["get", "list", "watch", "update", "patch", "delete", "create"]
+        account = self._service_account("argo", [
+            _rule(["coordination.k8s.io"], ["leases"], ["create", "get", "update"]),
+            _rule([""], ["pods", "pods/exec"], ["create", "get", "list", "watch", "update", "patch", "delete"]),
+            _rule([""], ["configmaps"], ["get", "watch", "list"]),
+            _rule([""], ["persistentvolumeclaims", "persistentvolumeclaims/finalizers"], ["create", "update", "delete", "get"]),
+            _rule(["argoproj.io"], ["workflows", "workflows/finalizers", "workflowtasksets", "workflowtasksets/finalizers",
+                                    "workflowartifactgctasks"], crud),
+            _rule(["argoproj.io"], ["workflowtemplates", "workflowtemplates/finalizers"], ["get", "list", "watch"]),
+            _rule(["argoproj.io"], ["workflowtaskresults"], ["list", "watch", "deletecollection"]),
+            _rule([""], ["serviceaccounts"], ["get", "list"]),
+            _rule([""], ["secrets"], ["get"]),
+            _rule(["argoproj.io"], ["cronworkflows", "cronworkflows/finalizers"], ["get", "list", "watch", "update", "patch", "delete"]),
+            _rule([""], ["events"], ["create", "patch"]),
+            _rule(["policy"], ["poddisruptionbudgets"], ["create", "get", "delete"]),
+        ])
+        return self._workload("Deployment", workload, "workflow-controller", _ARGO_UID, [{
+            "name": "workflow-controller",
+            "image": args.images.workflow_controller,
+            "command": ["workflow-controller"],
+            "args": ["--configmap", WORKFLOW_CONTROLLER_CONFIGMAP,
+                     "--executor-image", args.images.argoexec,
+                     "--executor-image-pull-policy", args.image_pull_policy,
+                     "--namespaced", "--managed-namespace", self._ns],
+            "env": [_env_from_field("LEADER_ELECTION_IDENTITY", "metadata.name")],
+            "ports": [{"name": "metrics", "containerPort": 9090}, {"name": "healthz", "containerPort": 6060}],
+            "livenessProbe": {"httpGet": {"path": "/healthz", "port": 6060}, "initialDelaySeconds": 90,
+                              "periodSeconds": 60, "timeoutSeconds": 30, "failureThreshold": 3},
+            "securityContext": {"readOnlyRootFilesystem": True},
+            "resources": args.resources["workflow-controller"].to_kubernetes(),
+        }], service_account=account, depends_on=[*depends_on, config])
+
+    # --- network ------------------------------------------------------------------------------------
+
+    def _network_policies(self) -> None:
+        args, child = self._args, pulumi.ResourceOptions(parent=self)
+        deny = k8s.networking.v1.NetworkPolicy(
+            f"{self._name}-default-deny",
+            metadata={"name": "default-deny-ingress", "namespace": self._ns, "labels": {"app.kubernetes.io/part-of": PART_OF}},
+            spec={"podSelector": {}, "policyTypes": ["Ingress"]},
+            opts=child,
+        )
+        ingress_policy(f"{self._name}-allow-api-server", self._ns, _selector(API_SERVICE), (API_HTTP_PORT, API_GRPC_PORT),
+                       [], args.client_cidrs, self)
+        ingress_policy(f"{self._name}-allow-metadata-grpc", self._ns, _selector("metadata-grpc-deployment"), METADATA_GRPC_PORT,
+                       [], (), self)
+        if args.database_mode == "inCluster":
+            k8s.networking.v1.NetworkPolicy(
+                f"{self._name}-allow-database",
+                metadata={"name": f"{self._name}-allow-database", "namespace": self._ns,
+                          "labels": {"app.kubernetes.io/part-of": PART_OF}},
+                spec={
+                    "podSelector": {"matchLabels": _selector(f"{self._name}-db")},
+                    "policyTypes": ["Ingress"],
+                    "ingress": [{"from": [{"podSelector": {"matchLabels": _selector(client)}}
+                                          for client in (API_SERVICE, "metadata-grpc-deployment")],
+                                 "ports": [{"protocol": "TCP", "port": DATABASE_PORT}]}],
+                },
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[deny]),
+            )
+
