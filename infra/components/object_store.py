@@ -119,7 +119,7 @@ class ObjectStore(pulumi.ComponentResource):
             "readinessProbe": {"tcpSocket": {"port": port}, "periodSeconds": 5},
             "livenessProbe": {"tcpSocket": {"port": port}, "initialDelaySeconds": 30, "periodSeconds": 20},
             "volumeMounts": [{"name": "data", "mountPath": "/data"}],
-            **self._server_command(args.backend, credentials_name),
+            **self._server_command(args.backend, credentials_name, args.volume_size),
         }
         if args.backend == "seaweedfs":
             server["volumeMounts"].append({"name": "s3-config", "mountPath": "/etc/seaweedfs", "readOnly": True})
@@ -205,7 +205,7 @@ class ObjectStore(pulumi.ComponentResource):
                 {"name": "filer-grpc", "port": 18888, "targetPort": 18888}]
 
     @staticmethod
-    def _server_command(backend: str, credentials: pulumi.Output[str]) -> dict:
+    def _server_command(backend: str, credentials: pulumi.Output[str], volume_size: str) -> dict:
         if backend == "minio":
             env = [{"name": env_name, "valueFrom": {"secretKeyRef": {"name": credentials, "key": key}}}
                    for env_name, key in (("MINIO_ROOT_USER", "AWS_ACCESS_KEY_ID"),
@@ -214,10 +214,13 @@ class ObjectStore(pulumi.ComponentResource):
         # One process runs master, volume server, filer and the S3 gateway: lean for a lab.
         # The master advertises -ip to clients (the bucket Job's `weed shell`), so it must be the
         # pod's address: with 127.0.0.1 clients outside the pod are sent to themselves.
-        return {"args": ["server", "-dir=/data", "-ip=$(POD_IP)", "-ip.bind=0.0.0.0", "-volume.max=0",
-                         "-master.volumeSizeLimitMB=512", "-filer", "-s3", "-s3.port=8333",
+        max_volumes, volume_limit_mb = seaweedfs_volume_layout(volume_size)
+        return {"args": ["server", "-dir=/data", "-ip=$(POD_IP)", "-ip.bind=0.0.0.0", f"-volume.max={max_volumes}",
+                         f"-master.volumeSizeLimitMB={volume_limit_mb}", "-filer", "-s3", "-s3.port=8333",
                          "-s3.config=/etc/seaweedfs/s3.json"],
-                "env": [{"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}]}
+                "env": [{"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+                        # Each bucket (a SeaweedFS collection) starts with one volume, not seven.
+                        {"name": "WEED_MASTER_VOLUME_GROWTH_COPY_1", "value": "1"}]}
 
     @staticmethod
     def _bucket_job(name, args: ObjectStoreArgs, ns_name, credentials, users_secret, host, app_labels,
@@ -275,6 +278,21 @@ class ObjectStore(pulumi.ComponentResource):
             },
             opts=opts,
         )
+
+
+# SeaweedFS stores objects in volumes of at most volumeSizeLimitMB each; every bucket needs its own.
+SEAWEEDFS_VOLUMES = 32
+_MIB = {"Mi": 1, "Gi": 1024, "Ti": 1024 * 1024}
+
+
+def seaweedfs_volume_layout(volume_size: str) -> tuple[int, int]:
+    """(-volume.max, -master.volumeSizeLimitMB) that divide the claim into SEAWEEDFS_VOLUMES
+    volumes (at least 64 MiB each). `-volume.max=0` would size the count from the node's free disk,
+    not from the claim: with little free disk, a bucket written late got "no free volumes left"
+    (seen on the kind cluster: PutObject InternalError)."""
+    size_mib = int(volume_size[:-2]) * _MIB[volume_size[-2:]]
+    limit = max(64, size_mib // SEAWEEDFS_VOLUMES)
+    return max(1, size_mib // limit), limit
 
 
 def _minio_user_script(user: BucketUser) -> str:

@@ -199,6 +199,26 @@ print("RESULT " + json.dumps({"listed": type(listed).__name__, "state": str(fini
 """
 
 
+def workflow_diagnostics(namespace: str) -> str:
+    """The Argo Workflows' node messages and the failed pods' logs: what a failed run left behind."""
+    lines = []
+    workflows = json.loads(kubectl("get", "workflows.argoproj.io", "-n", namespace, "-o", "json", check=False) or '{"items": []}')
+    for workflow in workflows["items"]:
+        status = workflow.get("status", {})
+        lines.append(f"workflow {workflow['metadata']['name']}: {status.get('phase')} {status.get('message', '')}")
+        for node in status.get("nodes", {}).values():
+            if node.get("phase") not in ("Succeeded", "Skipped", "Omitted"):
+                lines.append(f"  node {node.get('displayName')} ({node.get('type')}): {node.get('phase')} {node.get('message', '')}")
+    pods = json.loads(kubectl("get", "pods", "-n", namespace, "-o", "json", check=False) or '{"items": []}')
+    for pod in pods["items"]:
+        if pod["status"].get("phase") == "Failed":
+            for container in pod["spec"]["containers"]:
+                logs = kubectl("logs", "-n", namespace, pod["metadata"]["name"], "-c", container["name"], "--tail=30",
+                               check=False)
+                lines.append(f"--- {pod['metadata']['name']}/{container['name']} (node {pod['spec'].get('nodeName')}):\n{logs}")
+    return "\n".join(lines)
+
+
 def test_kubeflow_pipelines_runs_a_one_step_pipeline_that_stores_its_artifact_in_the_bucket():
     kfp_cfg = CFG.kubeflow_pipelines
     if not kfp_cfg.enabled:
@@ -211,6 +231,7 @@ def test_kubeflow_pipelines_runs_a_one_step_pipeline_that_stores_its_artifact_in
         {"name": "KFP_HOST", "value": f"http://ml-pipeline.{namespace}.svc.cluster.local.:8888"},
         {"name": "BUCKET", "value": kfp_cfg.bucket}, {"name": "RUN_TIMEOUT", "value": "600"}],
         env_from=[{"secretRef": {"name": "mlops-pipeline-env"}}], timeout=720)
-    assert result["state"] == "SUCCEEDED", f"the run ended {result['state']}: {result['error']}"
+    assert result["state"] == "SUCCEEDED", \
+        f"the run ended {result['state']}: {result['error']}\n{workflow_diagnostics(namespace)}"
     assert result["keys"], f"no object of the run in bucket {kfp_cfg.bucket}"
     assert result["has_marker"], f"no artifact with the marker among {result['keys']}"

@@ -654,3 +654,15 @@ def test_kubeflow_pipelines_validates_its_arguments():
     with pytest.raises(ValueError, match="resources lacks pipeline-step"):
         KubeflowPipelines("bad", KubeflowPipelinesArgs(**{**base, "resources": {
             k: v for k, v in KFP_RESOURCE_PROFILES["lean"].items() if k != "pipeline-step"}}))
+
+
+def test_seaweedfs_divides_its_claim_into_volumes_and_grows_one_per_bucket(mocks):
+    from infra.components.object_store import seaweedfs_volume_layout
+    assert seaweedfs_volume_layout("2Gi") == (32, 64)
+    assert seaweedfs_volume_layout("500Gi") == (32, 16000)
+    run({"objectStore": {"backend": "seaweedfs", "volumeSize": "2Gi"}})
+    server = containers(mocks.named("object-store-server"))[0]
+    assert "-volume.max=32" in server["args"], "the volume count follows the claim, not the node's free disk"
+    assert "-master.volumeSizeLimitMB=64" in server["args"]
+    assert {"name": "WEED_MASTER_VOLUME_GROWTH_COPY_1", "value": "1"} in server["env"], \
+        "a new bucket takes one volume, not seven"
