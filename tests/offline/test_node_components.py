@@ -210,7 +210,14 @@ def test_pause_reaps_exited_children():
     inherits. Here a shell starts a short-lived child and then execs pause, so pause inherits it."""
     proc = subprocess.Popen(["/bin/sh", "-c", f"sleep 0.2 & exec {binary('pause')}"], stderr=subprocess.DEVNULL)
     try:
+        # Until the shell has exec'd pause (and pause has set up its signal handling), a SIGTERM
+        # kills the shell instead (CI once saw -15): wait for the exec, then for the child's end.
         deadline = time.monotonic() + 3
+        comm = Path(f"/proc/{proc.pid}/comm")
+        while comm.read_text().strip() != "pause" and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert comm.read_text().strip() == "pause", "the shell did not exec pause within 3 s"
+        time.sleep(0.3)
         while (children := children_of(proc.pid)) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert not children, f"pause left children behind (Z = zombie): {children}"
