@@ -7,6 +7,10 @@ include offline/versions.env
 
 PYTHON ?= python3
 VENV := .venv
+# The pipeline base image's Python packages (its requirements.lock) and pytest: the components'
+# tests and the local pipeline run in the same versions as the cluster's pipeline pods.
+PIPELINES_VENV := .venv-pipelines
+PIPELINES_LOCK := offline/images/pipeline-base/requirements.lock
 CACHE_DIR ?= $(or $(MLOPS_CACHE_DIR),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/mlops-platform)
 export MLOPS_CACHE_DIR := $(CACHE_DIR)
 export PATH := $(CACHE_DIR)/bin:$(CURDIR)/$(VENV)/bin:$(PATH)
@@ -18,7 +22,7 @@ export MLOPS_CLUSTER_NAME := $(CLUSTER_NAME)
 export KUBECONFIG := $(CACHE_DIR)/$(CLUSTER_NAME).kubeconfig
 PYTEST_ARGS ?=
 
-.PHONY: help venv tools render test molecule lint constraints clean node-components kubernetes node-image cluster cluster-delete cluster-check cluster-test up down platform-test
+.PHONY: help venv pipelines-venv pipelines smoke tools render test molecule lint constraints clean node-components kubernetes node-image cluster cluster-delete cluster-check cluster-test up down platform-test
 
 help: ## List the targets.
 	@grep -hE '^[a-z-]+:.*## ' $(firstword $(MAKEFILE_LIST)) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -33,14 +37,30 @@ $(VENV)/.stamp: requirements.txt requirements-dev.txt constraints.txt
 
 venv: $(VENV)/.stamp ## Create/refresh the virtualenv (pinned requirements).
 
+$(PIPELINES_VENV)/.stamp: $(PIPELINES_LOCK) constraints.txt
+	@echo "[pipelines-venv] installing the pipeline base image's packages ($(PIPELINES_LOCK)) into $(PIPELINES_VENV)"
+	@test -x $(PIPELINES_VENV)/bin/python || $(PYTHON) -m venv $(PIPELINES_VENV)
+	@$(PIPELINES_VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps -r $(PIPELINES_LOCK)
+	@$(PIPELINES_VENV)/bin/pip install --quiet --disable-pip-version-check "pytest==$$(sed -n 's/^pytest==//p' requirements-dev.txt)" -c constraints.txt
+	@$(PIPELINES_VENV)/bin/pip check >/dev/null
+	@# mlops_components (components/) and the repository (smoke_tests) importable, as in the image.
+	@printf '%s\n%s\n' "$(CURDIR)/components" "$(CURDIR)" > "$$($(PIPELINES_VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/mlops-platform.pth"
+	@touch $@
+
+pipelines-venv: $(PIPELINES_VENV)/.stamp ## Create/refresh the pipelines virtualenv (the pipeline image's packages).
+
+pipelines: pipelines-venv ## Compile smoke_tests/pipelines/train_pipeline.py to its checked-in YAML.
+	@PATH="$(CURDIR)/$(PIPELINES_VENV)/bin:$$PATH" $(PIPELINES_VENV)/bin/python -m smoke_tests.pipelines.train_pipeline
+
 tools: ## Build or reuse the pinned offline toolchain (pulumi, language host, k8s provider, kind, helm).
 	@bash offline/build-tools.sh
 
 render: venv tools ## Run a real `pulumi up` for the local and university stacks, writing manifests to build/render/.
 	@bash offline/render.sh $(RENDER_DIR) local university
 
-test: venv tools render node-components ## Run every test: unit, render, lint, then the cluster tests on a throwaway kind cluster.
+test: venv pipelines-venv tools render node-components ## Run every test: unit, render, lint, components and the local pipeline, then the cluster, platform and smoke tests on a throwaway kind cluster.
 	@$(VENV)/bin/pytest -m "not e2e and not molecule" $(PYTEST_ARGS)
+	@$(PIPELINES_VENV)/bin/pytest -m "not e2e" components/tests smoke_tests/test_local_pipeline.py $(PYTEST_ARGS)
 	@bash offline/cluster-check.sh $(PYTEST_ARGS)
 
 node-components: ## Build (or reuse) containerd, runc, crictl, CNI plugins, etcd, CoreDNS, local-path, pause.
@@ -75,6 +95,9 @@ down: venv tools ## Destroy what `make up` deployed (`pulumi destroy --stack loc
 
 platform-test: venv ## Run the platform tests against what `make up` deployed.
 	@$(VENV)/bin/pytest -m e2e tests/platform $(PYTEST_ARGS)
+
+smoke: venv ## Run the training pipeline end to end on what `make up` deployed (train, register, serve).
+	@$(VENV)/bin/pytest -m e2e smoke_tests/test_smoke.py $(PYTEST_ARGS)
 
 lint: venv ## Lint the Python code.
 	@$(VENV)/bin/ruff check .

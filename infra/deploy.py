@@ -7,7 +7,12 @@ from dataclasses import dataclass
 import pulumi
 
 from infra.components.gpu import Gpu, GpuArgs
-from infra.components.kubeflow_pipelines import KubeflowPipelines, KubeflowPipelinesArgs, KubeflowPipelinesImages
+from infra.components.kubeflow_pipelines import (
+    PIPELINE_RUNNER,
+    KubeflowPipelines,
+    KubeflowPipelinesArgs,
+    KubeflowPipelinesImages,
+)
 from infra.components.mlflow import PORT as MLFLOW_PORT
 from infra.components.mlflow import Mlflow, MlflowArgs
 from infra.components.object_store import BucketUser, ObjectStore, ObjectStoreArgs
@@ -107,6 +112,7 @@ def deploy(cfg: PlatformConfig) -> Platform:
             mlflow_namespace=mlflow_cfg.namespace,
             mlflow_port=MLFLOW_PORT,
             tracking_uri=mlflow.tracking_uri,
+            pipeline_runner=(kfp_cfg.namespace, PIPELINE_RUNNER) if kfp_cfg.enabled else None,
         ))
     kfp = None
     if kfp_cfg.enabled:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The cluster and platform tests on a throwaway cluster (part of `make test`): two nodes, the
 # worker advertising fake GPUs, so that every cluster test runs; then the platform deployed on it
-# by `offline/up.sh` (its own throwaway Pulumi state), the platform tests, `pulumi destroy`; the
+# by `offline/up.sh` (its own throwaway Pulumi state), the platform tests, the smoke tests (the
+# training pipeline end to end), `pulumi destroy`; the
 # cluster is deleted afterwards, pass or fail.
 set -uo pipefail
 
@@ -19,6 +20,7 @@ bash "$here/cluster.sh" create || exit 1
 "$root/.venv/bin/pytest" -m e2e "$root/tests/cluster" "$@" || exit 1
 bash "$here/up.sh" up || exit 1
 "$root/.venv/bin/pytest" -m e2e "$root/tests/platform" "$@" || exit 1
+"$root/.venv/bin/pytest" -m e2e "$root/smoke_tests/test_smoke.py" "$@" || exit 1
 bash "$here/up.sh" down || exit 1
 for _ in $(seq 1 60); do
   left=$(kubectl get namespaces -o name | grep -E 'namespace/(mlops-|research-)' || true)

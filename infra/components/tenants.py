@@ -17,6 +17,17 @@ from infra.components.common import PART_OF, labels
 from infra.config import Resources, TenantConfig
 
 CREDENTIALS_SECRET_NAME = "mlops-credentials"  # noqa: S105 (a name, not a value)
+DEPLOYER_ROLE = "pipeline-deployer"
+SERVING_LABEL = "mlops-platform/serving"
+SERVING_PORT = 8080
+# What a pipeline's deploy step does in a tenant namespace: a model server's Deployment, Service
+# and MLflow read credentials (Secret), and the pods/events it reads when a rollout fails.
+DEPLOYER_RULES = [
+    {"apiGroups": ["apps"], "resources": ["deployments"],
+     "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]},
+    {"apiGroups": [""], "resources": ["services", "secrets"], "verbs": ["get", "create", "update", "patch", "delete"]},
+    {"apiGroups": [""], "resources": ["pods", "pods/log", "events"], "verbs": ["get", "list"]},
+]
 EDIT_CLUSTER_ROLE = "edit"
 EXPERIMENT_PREFIX_ANNOTATION = "mlops-platform/mlflow-experiment-prefix"
 GPU_QUOTA = "requests.nvidia.com/gpu"
@@ -41,6 +52,9 @@ class TenantsArgs:
     mlflow_namespace: str
     mlflow_port: int
     tracking_uri: pulumi.Input[str]
+    # (namespace, service account) of Kubeflow Pipelines' pipeline runner: it may deploy model
+    # servers into every tenant namespace (components' deploy_model). None: no pipelines.
+    pipeline_runner: tuple[str, str] | None = None
 
 
 def _namespace_peer(namespace: str) -> dict:
@@ -50,7 +64,9 @@ def _namespace_peer(namespace: str) -> dict:
 class Tenants(pulumi.ComponentResource):
     """Per tenant: Namespace (restricted Pod Security, MLflow experiment prefix annotation),
     ResourceQuota, LimitRange, RoleBinding to `edit`, NetworkPolicies (default deny; DNS, the
-    object store, MLflow and the own namespace allowed) and the credentials Secret."""
+    object store, MLflow and the own namespace allowed) and the credentials Secret; with
+    pipelines, a Role that lets the pipeline runner deploy model servers, which the pipelines'
+    namespace may reach on port 8080."""
 
     # tenant name -> {namespace, bucket, experimentPrefix, credentialsSecret}
     tenants: pulumi.Output[dict]
@@ -122,6 +138,8 @@ class Tenants(pulumi.ComponentResource):
             opts=child,
         )
         self._network_policies(prefix, ns_name)
+        if args.pipeline_runner:
+            self._pipeline_deployer(prefix, meta)
 
         credentials = args.credentials[tenant.name]
         secret = k8s.core.v1.Secret(
@@ -139,6 +157,20 @@ class Tenants(pulumi.ComponentResource):
         )
         return {"namespace": ns_name, "bucket": tenant.bucket, "experimentPrefix": tenant.experiment_prefix,
                 "credentialsSecret": secret.metadata.apply(lambda m: m["name"])}
+
+    def _pipeline_deployer(self, prefix: str, meta) -> None:
+        """Lets the pipeline runner deploy model servers here (DEPLOYER_RULES, nothing else)."""
+        runner_namespace, runner = self._args.pipeline_runner
+        child = pulumi.ResourceOptions(parent=self)
+        role = k8s.rbac.v1.Role(f"{prefix}-deployer", metadata=meta(DEPLOYER_ROLE), rules=DEPLOYER_RULES, opts=child)
+        k8s.rbac.v1.RoleBinding(
+            f"{prefix}-deployer",
+            metadata=meta(DEPLOYER_ROLE),
+            role_ref={"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
+                      "name": role.metadata.apply(lambda m: m["name"])},
+            subjects=[{"kind": "ServiceAccount", "name": runner, "namespace": runner_namespace}],
+            opts=child,
+        )
 
     def _network_policies(self, prefix: str, ns_name: pulumi.Output[str]) -> None:
         args = self._args
@@ -166,10 +198,19 @@ class Tenants(pulumi.ComponentResource):
                             "ports": [{"protocol": "TCP", "port": args.mlflow_port}]}],
             },
         }
+        selectors = {}
+        if args.pipeline_runner:
+            # The deploy step checks the model server it deployed, from the pipelines' namespace.
+            policies["allow-model-serving-from-pipelines"] = {
+                "policyTypes": ["Ingress"],
+                "ingress": [{"from": [_namespace_peer(args.pipeline_runner[0])],
+                             "ports": [{"protocol": "TCP", "port": SERVING_PORT}]}],
+            }
+            selectors["allow-model-serving-from-pipelines"] = {"matchLabels": {SERVING_LABEL: "true"}}
         for policy, spec in policies.items():
             k8s.networking.v1.NetworkPolicy(
                 f"{prefix}-{policy}",
                 metadata={"name": policy, "namespace": ns_name, "labels": {"app.kubernetes.io/part-of": PART_OF}},
-                spec={"podSelector": {}, **spec},
+                spec={"podSelector": selectors.get(policy, {}), **spec},
                 opts=pulumi.ResourceOptions(parent=self),
             )

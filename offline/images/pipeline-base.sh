@@ -10,7 +10,8 @@
 # (mlflow 3.17) imports it; without it logging a scikit-learn model fails.
 # The venv is pinned by offline/images/pipeline-base/requirements.lock (installed with
 # --no-deps); when that file is missing, the build resolves REQUIREMENTS below and writes the lock
-# from `pip freeze` of the built venv (commit it). Cached: does nothing when the tag exists with
+# from `pip freeze` of the built venv (commit it). The image also carries the platform's pipeline
+# components, components/mlops_components (installed last, in a layer of their own). Cached: does nothing when the tag exists with
 # the label of the current inputs' hash (FORCE=1 rebuilds). Progress goes to stderr; the last
 # line of stdout is the image reference.
 #   offline/images/pipeline-base.sh
@@ -20,6 +21,7 @@ REGISTRY=${REGISTRY:-mlops.local}
 IMAGE="$REGISTRY/mlops-platform/pipeline-base:py3.11-kfp2.14.3"
 REQUIREMENTS="kfp==2.14.3 kfp-kubernetes==2.14.3 kfp-server-api==2.14.3 mlflow-skinny==3.17.2 scikit-learn skops pandas numpy joblib boto3"
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+components=$(cd "$here/../../components" && pwd)
 lock=$here/pipeline-base/requirements.lock
 log() { echo "pipeline-base-image: $*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -34,6 +36,7 @@ ca=${PIP_CERT:-/etc/ssl/certs/ca-certificates.crt}
 
 inputs_hash() {
   (cat "$0" "$here/pipeline-base/Dockerfile" "$sources"; [[ -f $lock ]] && cat "$lock"
+   (cd "$components" && find mlops_components -name '*.py' | LC_ALL=C sort | xargs cat)
    echo "$REQUIREMENTS $base $(docker image inspect --format '{{.Id}}' "$base")") | sha256sum | cut -c1-16
 }
 hash=$(inputs_hash)
@@ -49,6 +52,9 @@ trap 'rm -rf "$ctx"' EXIT
 cp "$here/pipeline-base/Dockerfile" "$ctx/"
 cp "$sources" "$ctx/debian.sources"
 cp "$ca" "$ctx/build-ca.crt"
+mkdir "$ctx/components"
+cp -r "$components/mlops_components" "$ctx/components/"
+find "$ctx/components" -name __pycache__ -prune -exec rm -rf {} +
 if [[ -f $lock ]]; then
   cp "$lock" "$ctx/requirements.lock"
   log "installing the pinned versions of $lock"

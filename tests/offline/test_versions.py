@@ -120,7 +120,7 @@ def test_platform_image_builds_match_the_images_the_platform_runs():
     """What offline/images/*.sh builds from Go modules and PyPI is what infra/images.py names."""
     import sys
     sys.path.insert(0, str(ROOT))
-    from infra.images import UPSTREAM_IMAGES
+    from infra.images import UPSTREAM_IMAGES, resolve_image
 
     argo = go_requirements("argo-workflows")["github.com/argoproj/argo-workflows/v3"]
     assert UPSTREAM_IMAGES["argo-workflow-controller"].tag == argo
@@ -135,5 +135,11 @@ def test_platform_image_builds_match_the_images_the_platform_runs():
     base = pip_pins(ROOT / "offline" / "images" / "pipeline-base" / "requirements.lock")
     assert base["kfp"] == "2.14.3", "components compile and run with the backend's SDK version"
     assert UPSTREAM_IMAGES["pipeline-base"].tag.endswith("kfp" + base["kfp"])
+    # The components compile against the image that `make up` builds for the local stack.
+    components_init = (ROOT / "components" / "mlops_components" / "__init__.py").read_text()
+    default_image = re.search(r'^DEFAULT_BASE_IMAGE = "([^"]+)"', components_init, re.M).group(1)
+    assert default_image == resolve_image("pipeline-base", "mlops.local"), default_image
+    assert default_image in (ROOT / "offline" / "images" / "pipeline-base.sh").read_text().replace(
+        "$REGISTRY", "mlops.local")
     seaweedfs = go_requirements("seaweedfs")
     assert "github.com/seaweedfs/seaweedfs" in seaweedfs, "the SeaweedFS wrapper pins the server module"

@@ -199,10 +199,14 @@ print("RESULT " + json.dumps({"listed": type(listed).__name__, "state": str(fini
 """
 
 
-def workflow_diagnostics(namespace: str) -> str:
-    """The Argo Workflows' node messages and the failed pods' logs: what a failed run left behind."""
+def workflow_diagnostics(namespace: str, run_ids: list[str] | None = None) -> str:
+    """The Argo Workflows' node messages and the failed pods' logs: what a failed run left behind
+    (only the workflows of the KFP runs `run_ids`, when given)."""
     lines = []
     workflows = json.loads(kubectl("get", "workflows.argoproj.io", "-n", namespace, "-o", "json", check=False) or '{"items": []}')
+    if run_ids is not None:
+        workflows["items"] = [w for w in workflows["items"] if w["metadata"].get("labels", {}).get("pipeline/runid") in run_ids]
+    names = {w["metadata"]["name"] for w in workflows["items"]}
     for workflow in workflows["items"]:
         status = workflow.get("status", {})
         lines.append(f"workflow {workflow['metadata']['name']}: {status.get('phase')} {status.get('message', '')}")
@@ -211,6 +215,8 @@ def workflow_diagnostics(namespace: str) -> str:
                 lines.append(f"  node {node.get('displayName')} ({node.get('type')}): {node.get('phase')} {node.get('message', '')}")
     pods = json.loads(kubectl("get", "pods", "-n", namespace, "-o", "json", check=False) or '{"items": []}')
     for pod in pods["items"]:
+        if run_ids is not None and pod["metadata"].get("labels", {}).get("workflows.argoproj.io/workflow") not in names:
+            continue
         if pod["status"].get("phase") == "Failed":
             for container in pod["spec"]["containers"]:
                 logs = kubectl("logs", "-n", namespace, pod["metadata"]["name"], "-c", container["name"], "--tail=30",

@@ -310,6 +310,21 @@ def test_tenants_resources(mocks):
     values = mocks.of_type("kubernetes:helm.sh/v4:Chart")[0].inputs["values"]
     assert values["networkPolicy"]["allowedNamespaces"] == ["mlops-pipelines", "research-vision", "research-nlp"]
 
+    # Kubeflow Pipelines is on by default: its pipeline runner may deploy model servers here.
+    deployer = [r for r in mocks.of_type("kubernetes:rbac.authorization.k8s.io/v1:Role") if r.name == "tenants-vision-deployer"]
+    assert deployer, "no deployer Role in the tenant namespace"
+    rules = {(tuple(r["apiGroups"]), r2) for r in deployer[0].inputs["rules"] for r2 in r["resources"]}
+    assert {(("apps",), "deployments"), (("",), "services"), (("",), "secrets")} <= rules
+    assert not any(r in rules for r in ((("",), "pods/exec"), (("rbac.authorization.k8s.io",), "roles")))
+    bindings = [r for r in mocks.of_type("kubernetes:rbac.authorization.k8s.io/v1:RoleBinding")
+                if r.name == "tenants-vision-deployer"]
+    assert bindings[0].inputs["subjects"] == [
+        {"kind": "ServiceAccount", "name": "pipeline-runner", "namespace": "mlops-pipelines"}]
+    assert deployer[0].inputs["metadata"]["namespace"] == "research-vision"
+    serving = mocks.named("tenants-vision-allow-model-serving-from-pipelines").inputs["spec"]
+    assert serving["podSelector"] == {"matchLabels": {"mlops-platform/serving": "true"}}
+    assert serving["ingress"][0]["ports"] == [{"protocol": "TCP", "port": 8080}]
+
 
 def test_seaweedfs_identities_scope_each_tenant_to_its_bucket(mocks):
     import json

@@ -1,0 +1,93 @@
+"""Orchestration overhead of Kubeflow Pipelines on what `make up` deployed: the smoke pipeline's
+wall time (KFP's created_at -> finished_at, one run at a time, no cache, deploy_mode='manifest') against
+the same training code (mlops_components.core: load, split, train, evaluate, register in MLflow)
+run directly in one pod of the same image (pod created -> pod finished, as seen from here).
+Prints and writes the medians of N runs each (default 3) and their ratio as JSON.
+    .venv/bin/python -m smoke_tests.measure_overhead [N] [OUTPUT.json]
+"""
+
+import json
+import statistics
+import sys
+import time
+import uuid
+from pathlib import Path
+
+from infra.config import parse
+from infra.images import resolve_image
+from tests.platform.test_platform import run_script_pod
+from tests.unit.test_config import stack_values
+
+CFG = parse(*stack_values("local"))
+COMPILED = Path(__file__).parent / "pipelines" / "train_pipeline.yaml"
+
+PIPELINE_SCRIPT = r"""
+import json, os
+import kfp
+with open("/tmp/pipeline.yaml", "w") as f:
+    f.write(os.environ["PIPELINE_YAML"])
+client = kfp.Client(host=os.environ["KFP_HOST"])
+run = client.create_run_from_pipeline_package("/tmp/pipeline.yaml", arguments=json.loads(os.environ["ARGUMENTS"]),
+                                              run_name="overhead-" + os.environ["MARKER"], experiment_name="measurements",
+                                              enable_caching=False)
+done = client.wait_for_run_completion(run.run_id, timeout=900)
+print("RESULT " + json.dumps({"state": str(done.state), "seconds": (done.finished_at - done.created_at).total_seconds()}))
+"""
+
+DIRECT_SCRIPT = r"""
+import json, os, time
+started = time.monotonic()
+from mlops_components import core
+frame = core.load_dataset("iris")
+core.write_csv(frame, "/tmp/data.csv")
+train, test = core.split(core.read_csv("/tmp/data.csv"), 0.25, 42)
+model = core.train(train, "random_forest", 42, n_estimators=100, max_depth=5)
+core.save_model(model, "/tmp/model.joblib")
+scores = core.evaluate(model, test)
+core.quality_gate(scores, 0.85)
+registered = core.register("/tmp/model.joblib", test, "/vision/overhead-direct", "vision-iris-direct",
+                           {"dataset": "iris", "seed": 42}, scores, {"measurement": "direct"})
+core.serving_manifests("vision-iris-direct", registered["model_version"], "research-vision", "x", "y", "z")
+print("RESULT " + json.dumps({"in_process_s": round(time.monotonic() - started, 2), "accuracy": scores["accuracy"]}))
+"""
+
+
+def main(count: int = 3, output: Path | None = None) -> dict:
+    kfp_cfg = CFG.kubeflow_pipelines
+    namespace = kfp_cfg.namespace
+    image = resolve_image("pipeline-base", CFG.images.registry, CFG.images.overrides)
+    env_from = [{"secretRef": {"name": "mlops-pipeline-env"}}]
+    pipeline, direct, in_process = [], [], []
+    for i in range(count):
+        result = run_script_pod(namespace, "overhead-pipeline", image, PIPELINE_SCRIPT, [
+            {"name": "PIPELINE_YAML", "value": COMPILED.read_text()},
+            {"name": "ARGUMENTS", "value": json.dumps({"deploy_mode": "manifest", "model_name": "vision-iris-overhead",
+                                                       "experiment_name": "/vision/overhead-pipeline"})},
+            {"name": "MARKER", "value": uuid.uuid4().hex[:8]},
+            {"name": "KFP_HOST", "value": f"http://ml-pipeline.{namespace}.svc.cluster.local.:8888"}],
+            env_from=env_from, timeout=1200)
+        if result["state"] != "SUCCEEDED":
+            raise SystemExit(f"pipeline run {i + 1} ended {result['state']}")
+        pipeline.append(result["seconds"])
+        started = time.monotonic()
+        result = run_script_pod(namespace, "overhead-direct", image, DIRECT_SCRIPT, [], env_from=env_from, timeout=600)
+        direct.append(round(time.monotonic() - started, 1))
+        in_process.append(result["in_process_s"])
+        print(f"[overhead] round {i + 1}: pipeline {pipeline[-1]} s, direct pod {direct[-1]} s "
+              f"(in process {in_process[-1]} s)", flush=True)
+    summary = {
+        "runs": count, "pipeline_s": pipeline, "direct_pod_s": direct, "direct_in_process_s": in_process,
+        "median_pipeline_s": statistics.median(pipeline), "median_direct_pod_s": statistics.median(direct),
+        "median_direct_in_process_s": statistics.median(in_process),
+        "overhead_ratio": round(statistics.median(pipeline) / statistics.median(direct), 2),
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    if output:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(json.dumps(summary, indent=2) + "\n")
+    print(json.dumps(summary, indent=2))
+    return summary
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 3, Path(sys.argv[2]) if len(sys.argv) > 2 else None)

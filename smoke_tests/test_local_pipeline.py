@@ -1,0 +1,94 @@
+"""The smoke pipeline without a cluster (part of `make test`, in the pipelines venv that mirrors
+the pipeline base image): the checked-in compiled YAML is what the code compiles to, and the
+pipeline runs end to end on Kubeflow Pipelines' local runner: trains, passes the gate, registers
+a model version in a local MLflow store with its provenance, writes the serving manifests, and a
+second run gives identical metrics; a gate it cannot pass fails the run and registers nothing."""
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+from mlops_components import DEFAULT_BASE_IMAGE, core
+
+from smoke_tests.local_run import run_locally
+from smoke_tests.pipelines import train_pipeline as tp
+
+pytestmark = [
+    pytest.mark.unit,
+    # The local runner warns that the components name a custom image: this venv holds that
+    # image's packages (make pipelines-venv), which is the point.
+    pytest.mark.filterwarnings("ignore:You may be attemping to run a task that uses custom:RuntimeWarning"),
+]
+MODEL = "local-iris-classifier"
+EXPERIMENT = "/local/smoke-train"
+
+
+def test_the_checked_in_compiled_pipeline_is_what_the_code_compiles_to(tmp_path, monkeypatch):
+    assert tp.COMPILED.exists(), f"{tp.COMPILED} is missing: run `make pipelines` and commit it"
+    fresh = tp.compile_pipeline(tmp_path / "fresh.yaml").read_text()
+    assert fresh == tp.COMPILED.read_text(), \
+        f"{tp.COMPILED.name} is stale: the pipeline or its components changed; run `make pipelines` and commit it"
+    assert DEFAULT_BASE_IMAGE in fresh
+    assert "pip install" not in fresh
+
+
+@pytest.fixture
+def local_env(monkeypatch):
+    # The local runner starts `python3` from PATH: this environment's, which has the components.
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    for key in ("MLFLOW_TRACKING_URI", "MLFLOW_ALLOW_FILE_STORE", "KFP_POD_NAME"):
+        monkeypatch.delenv(key, raising=False)
+
+
+def _runs(workdir: Path):
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=(workdir / "mlruns").as_uri())
+    experiment = client.get_experiment_by_name(EXPERIMENT)
+    runs = client.search_runs([experiment.experiment_id]) if experiment else []
+    versions = client.search_model_versions(f"name='{MODEL}'") if experiment else []
+    return runs, versions
+
+
+def test_the_pipeline_runs_locally_registers_a_model_with_provenance_and_reruns_identically(tmp_path, local_env):
+    arguments = {"experiment_name": EXPERIMENT, "model_name": MODEL, "git_commit": "0" * 40}
+    run_locally(tmp_path, **arguments)
+    run_locally(tmp_path, **arguments)
+    runs, versions = _runs(tmp_path)
+    assert len(runs) == 2, f"expected one MLflow run per pipeline run, found {len(runs)}"
+    assert sorted(int(v.version) for v in versions) == [1, 2]
+    first, second = runs
+    assert first.data.metrics == second.data.metrics, "two runs with the same inputs gave different metrics"
+    assert first.data.metrics["accuracy"] >= 0.85
+    assert first.data.metrics["test_rows"] == 38
+    assert first.data.params["dataset"] == "iris"
+    assert first.data.params["seed"] == "42"
+    tags = first.data.tags
+    expected_sha = core.file_sha256(str(_write(tmp_path)))
+    assert tags["dataset.sha256"] == expected_sha == second.data.tags["dataset.sha256"]
+    assert tags["model.sha256"] == second.data.tags["model.sha256"], "the same seed gave different model files"
+    assert tags["git_commit"] == "0" * 40
+    assert tags["kfp.run_id"]
+    assert tags["image_digest.train_model"] == core.NOT_IN_A_POD
+    manifests = sorted(tmp_path.glob("pipeline-root/*/deploy-model/manifests"))
+    assert len(manifests) == 2
+    deployment, service = json.loads(manifests[-1].read_text())
+    assert deployment["kind"] == "Deployment"
+    assert service["kind"] == "Service"
+    assert f"models:/{MODEL}/2" in deployment["spec"]["template"]["spec"]["containers"][0]["command"]
+
+
+def _write(tmp_path: Path) -> Path:
+    path = tmp_path / "iris.csv"
+    core.write_csv(core.load_dataset("iris"), str(path))
+    return path
+
+
+def test_a_model_below_the_quality_gate_fails_the_run_and_is_not_registered(tmp_path, local_env):
+    with pytest.raises(RuntimeError, match=r"Inner task failed: .*evaluate-model"):
+        run_locally(tmp_path, experiment_name=EXPERIMENT, model_name=MODEL, min_accuracy=1.01)
+    runs, versions = _runs(tmp_path)
+    assert runs == []
+    assert versions == []

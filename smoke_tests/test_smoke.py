@@ -1,0 +1,180 @@
+"""The end-to-end smoke test on what `make up` deployed (`make smoke`; `make test` runs it on its
+throwaway cluster): the compiled training pipeline (pipelines/train_pipeline.yaml) is submitted
+twice with the same inputs to Kubeflow Pipelines, one after the other and without KFP's cache;
+both runs must reach SUCCEEDED within
+RUN_TIMEOUT_S; each must have an MLflow run with the expected params, metrics and provenance tags
+and a registered model version whose files come back from MLflow's artifact store; the runs'
+KFP artifacts must be in the pipelines' bucket; the two runs' metrics must be identical; and the
+model server that the pipeline deployed in the research group's namespace must answer valid
+predictions. On failure the message carries the run ids, the workflows' failed nodes, pod logs
+and events."""
+
+import json
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from infra.config import parse
+from infra.images import resolve_image
+from tests.cluster.test_local_cluster import kubectl
+from tests.platform.test_platform import run_script_pod, workflow_diagnostics
+from tests.unit.test_config import stack_values
+
+pytestmark = pytest.mark.e2e
+CFG = parse(*stack_values("local"))
+COMPILED = Path(__file__).parent / "pipelines" / "train_pipeline.yaml"
+RUN_TIMEOUT_S = 600
+# The compiled pipeline's defaults target the local stack's first research group.
+TENANT = CFG.tenancy.tenants[0] if CFG.tenancy.tenants else None
+MODEL_NAME = "vision-iris-classifier"
+MIN_ACCURACY = 0.85
+
+# Runs in the pipelines' namespace with the pipeline base image and the `mlops-pipeline-env`
+# Secret (MLflow and the pipelines' bucket): submits the pipeline twice, waits, collects what the
+# runs left in KFP, MLflow and the bucket, and asks the deployed model server for predictions.
+SMOKE_SCRIPT = r"""
+import json, os, tempfile, time
+import boto3, kfp, mlflow, requests
+from mlflow import MlflowClient
+from sklearn.datasets import load_iris
+
+with open("/tmp/pipeline.yaml", "w") as f:
+    f.write(os.environ["PIPELINE_YAML"])
+arguments = json.loads(os.environ["ARGUMENTS"])
+client = kfp.Client(host=os.environ["KFP_HOST"])
+started = time.time()
+timeout = int(os.environ["RUN_TIMEOUT"])
+runs, finished = [], []
+# One after the other, without KFP's cache: the second run must compute everything again.
+for i in (1, 2):
+    run_id = client.create_run_from_pipeline_package("/tmp/pipeline.yaml", arguments=arguments,
+                                                     run_name=f"smoke-{os.environ['MARKER']}-{i}",
+                                                     experiment_name="smoke-tests", enable_caching=False).run_id
+    print(f"submitted run {run_id}", flush=True)
+    runs.append(run_id)
+    finished.append(client.wait_for_run_completion(run_id, timeout=timeout))
+result = {"runs": [], "wall_s": round(time.time() - started, 1)}
+mlflow_client = MlflowClient()
+s3 = boto3.client("s3", endpoint_url=os.environ["MLFLOW_S3_ENDPOINT_URL"])
+bucket = os.environ["BUCKET"]
+for run_id, run in zip(runs, finished):
+    entry = {"run_id": run_id, "state": str(run.state), "error": str(run.error) if run.error else "",
+             "duration_s": (run.finished_at - run.created_at).total_seconds() if run.finished_at else None}
+    result["runs"].append(entry)
+    if entry["state"] != "SUCCEEDED":
+        continue
+    entry["bucket_keys"] = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+                            for o in page.get("Contents", []) if run_id in o["Key"]]
+    found = mlflow.search_runs(experiment_names=[arguments["experiment_name"]],
+                               filter_string=f"tags.`kfp.run_id` = '{run_id}'", output_format="list")
+    entry["mlflow_runs"] = len(found)
+    if not found:
+        continue
+    mlrun = found[0]
+    entry.update(metrics=mlrun.data.metrics, params=mlrun.data.params, tags=mlrun.data.tags,
+                 mlflow_run_id=mlrun.info.run_id)
+    versions = mlflow_client.search_model_versions(f"name='{arguments['model_name']}' and run_id='{mlrun.info.run_id}'")
+    entry["versions"] = [v.version for v in versions]
+    if versions:
+        files = os.listdir(mlflow.artifacts.download_artifacts(
+            artifact_uri=f"models:/{arguments['model_name']}/{versions[0].version}", dst_path=tempfile.mkdtemp()))
+        entry["model_files"] = sorted(files)
+iris = load_iris(as_frame=True)
+sample = iris.frame.sample(n=12, random_state=0)
+columns = [c.replace(" (cm)", "_cm").replace(" ", "_") for c in iris.feature_names]
+body = {"dataframe_split": {"columns": columns, "data": sample[iris.feature_names].values.tolist()}}
+try:
+    response = requests.post(os.environ["SERVING_URL"] + "/invocations", json=body, timeout=60)
+    result["serving"] = {"status": response.status_code, "body": response.text[:2000],
+                         "expected": sample["target"].tolist()}
+except requests.RequestException as error:
+    result["serving"] = {"status": None, "body": str(error), "expected": sample["target"].tolist()}
+print("RESULT " + json.dumps(result))
+"""
+
+
+def _events(namespace: str) -> str:
+    return kubectl("get", "events", "-n", namespace, "--sort-by=.lastTimestamp", check=False)[-3000:]
+
+
+def _git_commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
+                              text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (not a git checkout)"
+
+
+def test_the_training_pipeline_trains_registers_and_serves_a_model_reproducibly():
+    kfp_cfg = CFG.kubeflow_pipelines
+    if not kfp_cfg.enabled:
+        pytest.skip("LOUD SKIP: kubeflowPipelines.enabled is false in the local stack: no pipeline to run")
+    assert TENANT is not None, "the local stack declares no research group to serve the model in"
+    assert TENANT.name == "vision", \
+        "the compiled pipeline's defaults serve into research group 'vision': keep it first in stacks/Pulumi.local.yaml"
+    namespace = kfp_cfg.namespace
+    image = resolve_image("pipeline-base", CFG.images.registry, CFG.images.overrides)
+    arguments = {"git_commit": _git_commit(), "experiment_name": f"{TENANT.experiment_prefix}smoke-train",
+                 "model_name": MODEL_NAME, "serving_namespace": TENANT.namespace, "min_accuracy": MIN_ACCURACY}
+    serving_url = f"http://model-{MODEL_NAME}.{TENANT.namespace}.svc.cluster.local:8080"
+    started = time.monotonic()
+    try:
+        result = run_script_pod(namespace, "smoke-test", image, SMOKE_SCRIPT, [
+            {"name": "PIPELINE_YAML", "value": COMPILED.read_text()},
+            {"name": "ARGUMENTS", "value": json.dumps(arguments)},
+            {"name": "MARKER", "value": uuid.uuid4().hex[:8]},
+            {"name": "KFP_HOST", "value": f"http://ml-pipeline.{namespace}.svc.cluster.local.:8888"},
+            {"name": "BUCKET", "value": kfp_cfg.bucket}, {"name": "RUN_TIMEOUT", "value": str(RUN_TIMEOUT_S)},
+            {"name": "SERVING_URL", "value": serving_url}],
+            env_from=[{"secretRef": {"name": "mlops-pipeline-env"}}], timeout=2 * RUN_TIMEOUT_S + 300)
+    except AssertionError as error:
+        pytest.fail(f"{error}\n{workflow_diagnostics(namespace)}\nevents in {namespace}:\n{_events(namespace)}")
+    print(f"[smoke] two pipeline runs in {result['wall_s']} s (test {time.monotonic() - started:.0f} s): "
+          + ", ".join(f"{r['run_id']} {r['state']} {r['duration_s']} s" for r in result["runs"]))
+
+    def context() -> str:
+        run_ids = [run["run_id"] for run in result["runs"]]
+        return (f"runs: {json.dumps(result['runs'], default=str)[:4000]}\n{workflow_diagnostics(namespace, run_ids)}\n"
+                f"events in {TENANT.namespace}:\n{_events(TENANT.namespace)}")
+
+    runs = result["runs"]
+    for run in runs:
+        assert run["state"] == "SUCCEEDED", f"run {run['run_id']} ended {run['state']}: {run['error']}\n{context()}"
+        assert run["mlflow_runs"] == 1, f"run {run['run_id']}: {run['mlflow_runs']} MLflow runs tagged with it\n{context()}"
+        assert run["metrics"]["accuracy"] >= MIN_ACCURACY, context()
+        assert run["metrics"]["test_rows"] == 38, context()
+        assert set(run["metrics"]) >= {"accuracy", "f1_macro"}, context()
+        assert run["params"]["dataset"] == "iris", context()
+        assert run["params"]["seed"] == "42", context()
+        tags = run["tags"]
+        assert tags["git_commit"] == arguments["git_commit"], context()
+        assert tags["kfp.run_id"] == run["run_id"], context()
+        assert len(tags["dataset.sha256"]) == 64, context()
+        for step in ("load_data", "train_model", "register_model"):
+            assert tags[f"image.{step}"] == image, f"step {step} ran {tags[f'image.{step}']}, expected {image}"
+            assert "sha256:" in tags[f"image_digest.{step}"], f"no image digest recorded for {step}: {tags}"
+        assert len(run["versions"]) == 1, f"run {run['run_id']} registered versions {run['versions']}\n{context()}"
+        assert "MLmodel" in run["model_files"], f"model files from MLflow: {run['model_files']}"
+        outputs = {key.rsplit("/", 1)[-1] for key in run["bucket_keys"]}
+        assert {"data", "train_data", "test_data", "model", "manifests"} <= outputs, \
+            f"the pipelines' bucket lacks artifacts of run {run['run_id']}: {run['bucket_keys']}"
+    first, second = runs
+    assert first["metrics"] == second["metrics"], f"same inputs, different metrics: {first['metrics']} vs {second['metrics']}"
+    assert first["tags"]["dataset.sha256"] == second["tags"]["dataset.sha256"]
+    assert first["tags"]["model.sha256"] == second["tags"]["model.sha256"], "same seed, different model files"
+
+    served_uri = kubectl("get", "deployment", "-n", TENANT.namespace, f"model-{MODEL_NAME}", "-o",
+                         "jsonpath={.metadata.annotations.mlops-platform/model-uri}")
+    registered = {f"models:/{MODEL_NAME}/{run['versions'][0]}" for run in runs}
+    assert served_uri in registered, f"the model server serves {served_uri}, not one of this test's versions {registered}"
+    serving = result["serving"]
+    assert serving["status"] == 200, f"{serving_url}/invocations answered {serving['status']}: {serving['body']}\n{context()}"
+    predictions = json.loads(serving["body"])["predictions"]
+    expected = serving["expected"]
+    assert len(predictions) == len(expected), f"{len(predictions)} predictions for {len(expected)} rows: {predictions}"
+    assert set(predictions) <= {0, 1, 2}, f"predictions outside iris' classes 0, 1, 2: {predictions}"
+    correct = sum(p == e for p, e in zip(predictions, expected, strict=True))
+    assert correct / len(expected) >= MIN_ACCURACY, f"{correct}/{len(expected)} right: {predictions} vs {expected}"
