@@ -22,7 +22,7 @@ export MLOPS_CLUSTER_NAME := $(CLUSTER_NAME)
 export KUBECONFIG := $(CACHE_DIR)/$(CLUSTER_NAME).kubeconfig
 PYTEST_ARGS ?=
 
-.PHONY: help venv pipelines-venv pipelines smoke tools render test molecule lint constraints clean node-components kubernetes node-image cluster cluster-delete cluster-check cluster-test up down platform-test
+.PHONY: help venv pipelines-venv pipelines smoke report tools render test molecule lint constraints clean node-components kubernetes node-image cluster cluster-delete cluster-check cluster-test up down platform-test
 
 help: ## List the targets.
 	@grep -hE '^[a-z-]+:.*## ' $(firstword $(MAKEFILE_LIST)) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -98,6 +98,14 @@ platform-test: venv ## Run the platform tests against what `make up` deployed.
 
 smoke: venv ## Run the training pipeline end to end on what `make up` deployed (train, register, serve).
 	@$(VENV)/bin/pytest -m e2e smoke_tests/test_smoke.py $(PYTEST_ARGS)
+
+REPORT_DATA := docs/report/data
+report: venv ## Measure on what `make up` deployed (about 40 min) and regenerate docs/report.md with its plots.
+	@$(VENV)/bin/python -m smoke_tests.measure_resources $(REPORT_DATA)/resources.json
+	@MLOPS_MEASUREMENTS_DIR=$(CURDIR)/$(REPORT_DATA) $(VENV)/bin/pytest -m e2e smoke_tests/test_smoke.py $(PYTEST_ARGS)
+	@$(VENV)/bin/python -m smoke_tests.measure_overhead 3 $(REPORT_DATA)/overhead.json
+	@$(VENV)/bin/python -m smoke_tests.measure_concurrency 2,4 $(REPORT_DATA)/concurrency.json
+	@$(VENV)/bin/python docs/report/generate.py
 
 lint: venv ## Lint the Python code.
 	@$(VENV)/bin/ruff check .

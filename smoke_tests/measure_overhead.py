@@ -52,11 +52,26 @@ print("RESULT " + json.dumps({"in_process_s": round(time.monotonic() - started, 
 """
 
 
-def main(count: int = 3, output: Path | None = None) -> dict:
-    kfp_cfg = CFG.kubeflow_pipelines
-    namespace = kfp_cfg.namespace
+def machine() -> str:
+    """This machine in one line: CPU model and count, memory, kernel."""
+    import os
+    import platform
+
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor() or "unknown CPU")
+    mem_kib = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
+                   if line.startswith("MemTotal"))
+    return f"{os.cpu_count()} x {cpu}, {mem_kib / 2**20:.0f} GiB memory, Linux {platform.release()}"
+
+
+def image_and_env() -> tuple[str, str, list[dict]]:
+    """The pipelines' namespace, the pipeline base image and the env of `mlops-pipeline-env`."""
     image = resolve_image("pipeline-base", CFG.images.registry, CFG.images.overrides)
-    env_from = [{"secretRef": {"name": "mlops-pipeline-env"}}]
+    return CFG.kubeflow_pipelines.namespace, image, [{"secretRef": {"name": "mlops-pipeline-env"}}]
+
+
+def main(count: int = 3, output: Path | None = None) -> dict:
+    namespace, image, env_from = image_and_env()
     pipeline, direct, in_process = [], [], []
     for i in range(count):
         result = run_script_pod(namespace, "overhead-pipeline", image, PIPELINE_SCRIPT, [
@@ -80,7 +95,7 @@ def main(count: int = 3, output: Path | None = None) -> dict:
         "median_pipeline_s": statistics.median(pipeline), "median_direct_pod_s": statistics.median(direct),
         "median_direct_in_process_s": statistics.median(in_process),
         "overhead_ratio": round(statistics.median(pipeline) / statistics.median(direct), 2),
-        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "machine": machine(),
     }
     if output:
         output.parent.mkdir(parents=True, exist_ok=True)

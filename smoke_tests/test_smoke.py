@@ -7,9 +7,11 @@ and a registered model version whose files come back from MLflow's artifact stor
 KFP artifacts must be in the pipelines' bucket; the two runs' metrics must be identical; and the
 model server that the pipeline deployed in the research group's namespace must answer valid
 predictions. On failure the message carries the run ids, the workflows' failed nodes, pod logs
-and events."""
+and events. When a run failed only because the node could not start one of its pods (Argo's
+StartError, seen on kind under load), the test says so and runs once more."""
 
 import json
+import os
 import subprocess
 import time
 import uuid
@@ -20,7 +22,11 @@ import pytest
 from infra.config import parse
 from infra.images import resolve_image
 from tests.cluster.test_local_cluster import kubectl
-from tests.platform.test_platform import run_script_pod, workflow_diagnostics
+from tests.platform.test_platform import (
+    run_script_pod,
+    test_every_platform_pod_is_ready,  # noqa: F401 - the platform must be healthy first: runs here too
+    workflow_diagnostics,
+)
 from tests.unit.test_config import stack_values
 
 pytestmark = pytest.mark.e2e
@@ -31,6 +37,8 @@ RUN_TIMEOUT_S = 600
 TENANT = CFG.tenancy.tenants[0] if CFG.tenancy.tenants else None
 MODEL_NAME = "vision-iris-classifier"
 MIN_ACCURACY = 0.85
+# How Argo reports a pod whose container the node could not start.
+INFRASTRUCTURE_FAILURE = "StartError (exit code 128)"
 
 # Runs in the pipelines' namespace with the pipeline base image and the `mlops-pipeline-env`
 # Secret (MLflow and the pipelines' bucket): submits the pipeline twice, waits, collects what the
@@ -108,6 +116,20 @@ def _git_commit() -> str:
         return "unknown (not a git checkout)"
 
 
+def _record(result: dict, arguments: dict) -> None:
+    """Writes what the runs measured to $MLOPS_MEASUREMENTS_DIR/smoke.json (for docs/report.md)."""
+    directory = os.environ.get("MLOPS_MEASUREMENTS_DIR")
+    if not directory:
+        return
+    runs = [{key: run.get(key) for key in ("run_id", "state", "duration_s", "metrics", "versions")}
+            | {"model_sha256": run["tags"].get("model.sha256"), "dataset_sha256": run["tags"].get("dataset.sha256")}
+            for run in result["runs"]]
+    record = {"measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "git_commit": arguments["git_commit"],
+              "runs": runs, "wall_s": result["wall_s"], "serving_status": result["serving"]["status"]}
+    Path(directory).mkdir(parents=True, exist_ok=True)
+    (Path(directory) / "smoke.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+
+
 def test_the_training_pipeline_trains_registers_and_serves_a_model_reproducibly():
     kfp_cfg = CFG.kubeflow_pipelines
     if not kfp_cfg.enabled:
@@ -120,20 +142,32 @@ def test_the_training_pipeline_trains_registers_and_serves_a_model_reproducibly(
     arguments = {"git_commit": _git_commit(), "experiment_name": f"{TENANT.experiment_prefix}smoke-train",
                  "model_name": MODEL_NAME, "serving_namespace": TENANT.namespace, "min_accuracy": MIN_ACCURACY}
     serving_url = f"http://model-{MODEL_NAME}.{TENANT.namespace}.svc.cluster.local:8080"
-    started = time.monotonic()
-    try:
-        result = run_script_pod(namespace, "smoke-test", image, SMOKE_SCRIPT, [
-            {"name": "PIPELINE_YAML", "value": COMPILED.read_text()},
-            {"name": "ARGUMENTS", "value": json.dumps(arguments)},
-            {"name": "MARKER", "value": uuid.uuid4().hex[:8]},
-            {"name": "KFP_HOST", "value": f"http://ml-pipeline.{namespace}.svc.cluster.local.:8888"},
-            {"name": "BUCKET", "value": kfp_cfg.bucket}, {"name": "RUN_TIMEOUT", "value": str(RUN_TIMEOUT_S)},
-            {"name": "SERVING_URL", "value": serving_url}],
-            env_from=[{"secretRef": {"name": "mlops-pipeline-env"}}], timeout=2 * RUN_TIMEOUT_S + 300)
-    except AssertionError as error:
-        pytest.fail(f"{error}\n{workflow_diagnostics(namespace)}\nevents in {namespace}:\n{_events(namespace)}")
-    print(f"[smoke] two pipeline runs in {result['wall_s']} s (test {time.monotonic() - started:.0f} s): "
-          + ", ".join(f"{r['run_id']} {r['state']} {r['duration_s']} s" for r in result["runs"]))
+    def attempt() -> dict:
+        started = time.monotonic()
+        try:
+            result = run_script_pod(namespace, "smoke-test", image, SMOKE_SCRIPT, [
+                {"name": "PIPELINE_YAML", "value": COMPILED.read_text()},
+                {"name": "ARGUMENTS", "value": json.dumps(arguments)},
+                {"name": "MARKER", "value": uuid.uuid4().hex[:8]},
+                {"name": "KFP_HOST", "value": f"http://ml-pipeline.{namespace}.svc.cluster.local.:8888"},
+                {"name": "BUCKET", "value": kfp_cfg.bucket}, {"name": "RUN_TIMEOUT", "value": str(RUN_TIMEOUT_S)},
+                {"name": "SERVING_URL", "value": serving_url}],
+                env_from=[{"secretRef": {"name": "mlops-pipeline-env"}}], timeout=2 * RUN_TIMEOUT_S + 300)
+        except AssertionError as error:
+            pytest.fail(f"{error}\n{workflow_diagnostics(namespace)}\nevents in {namespace}:\n{_events(namespace)}")
+        print(f"[smoke] two pipeline runs in {result['wall_s']} s (test {time.monotonic() - started:.0f} s): "
+              + ", ".join(f"{r['run_id']} {r['state']} {r['duration_s']} s" for r in result["runs"]))
+        return result
+
+    result = attempt()
+    failed = [run["run_id"] for run in result["runs"] if run["state"] != "SUCCEEDED"]
+    diagnostics = workflow_diagnostics(namespace, failed) if failed else ""
+    if failed and INFRASTRUCTURE_FAILURE in diagnostics:
+        # A pod that the node could not start (runc: "unable to freeze" under load on kind) is the
+        # node's failure, not the platform's: said loudly, and the test runs once more.
+        print(f"[smoke] WARNING: run(s) {', '.join(failed)} failed because a pod could not start "
+              f"({INFRASTRUCTURE_FAILURE}); running the test once more:\n{diagnostics[:3000]}")
+        result = attempt()
 
     def context() -> str:
         run_ids = [run["run_id"] for run in result["runs"]]
@@ -166,6 +200,7 @@ def test_the_training_pipeline_trains_registers_and_serves_a_model_reproducibly(
     assert first["tags"]["dataset.sha256"] == second["tags"]["dataset.sha256"]
     assert first["tags"]["model.sha256"] == second["tags"]["model.sha256"], "same seed, different model files"
 
+    _record(result, arguments)
     served_uri = kubectl("get", "deployment", "-n", TENANT.namespace, f"model-{MODEL_NAME}", "-o",
                          "jsonpath={.metadata.annotations.mlops-platform/model-uri}")
     registered = {f"models:/{MODEL_NAME}/{run['versions'][0]}" for run in runs}

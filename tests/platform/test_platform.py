@@ -93,6 +93,9 @@ def test_every_platform_pod_is_ready():
             for pod in pods:
                 if pod["status"].get("phase") == "Succeeded":
                     continue  # finished Jobs (bucket setup)
+                owners = {owner["kind"] for owner in pod["metadata"].get("ownerReferences", [])}
+                if not owners & {"ReplicaSet", "StatefulSet", "DaemonSet", "Job"}:
+                    continue  # pipeline runs' and tests' pods: not the platform's
                 ready = any(c["type"] == "Ready" and c["status"] == "True" for c in pod["status"].get("conditions", []))
                 if not ready:
                     state[pod["metadata"]["name"]] = pod["status"].get("phase")
