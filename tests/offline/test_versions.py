@@ -143,3 +143,14 @@ def test_platform_image_builds_match_the_images_the_platform_runs():
         "$REGISTRY", "mlops.local")
     seaweedfs = go_requirements("seaweedfs")
     assert "github.com/seaweedfs/seaweedfs" in seaweedfs, "the SeaweedFS wrapper pins the server module"
+
+
+def test_the_tenants_serving_policy_matches_the_model_servers_that_deploy_model_makes():
+    """infra (Pulumi venv) and mlops_components (pipeline image) cannot import each other: the
+    serving label and port they share are checked here instead."""
+    from infra.components import tenants
+
+    core = (ROOT / "components" / "mlops_components" / "core.py").read_text()
+    assert f'SERVING_PORT = {tenants.SERVING_PORT}\n' in core
+    assert f'SERVING_LABEL = "{tenants.SERVING_LABEL}"\n' in core
+
