@@ -22,7 +22,7 @@ export MLOPS_CLUSTER_NAME := $(CLUSTER_NAME)
 export KUBECONFIG := $(CACHE_DIR)/$(CLUSTER_NAME).kubeconfig
 PYTEST_ARGS ?=
 
-.PHONY: help venv pipelines-venv pipelines smoke report tools render test molecule lint constraints clean node-components kubernetes node-image cluster cluster-delete cluster-check cluster-test up down platform-test
+.PHONY: gpu-check help venv pipelines-venv pipelines smoke report tools render test molecule lint constraints clean node-components kubernetes node-image cluster cluster-delete cluster-check cluster-test up down platform-test
 
 help: ## List the targets.
 	@grep -hE '^[a-z-]+:.*## ' $(firstword $(MAKEFILE_LIST)) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -86,6 +86,9 @@ cluster-test: venv ## Run the cluster tests against the running local cluster.
 
 molecule: venv ## Run the Ansible Molecule scenarios (Debian 12 systemd containers; Docker).
 	@$(VENV)/bin/pytest -m molecule tests/ansible $(PYTEST_ARGS)
+
+gpu-check: venv ## On a machine with an NVIDIA GPU: the PCI GPUs vs what nvidia-smi reports (validate.yml --tags gpu).
+	@bash ansible/gpu-check.sh
 
 up: venv tools node-components ## The local cluster with MLflow and the object store deployed by `pulumi up --stack local`.
 	@bash offline/up.sh up

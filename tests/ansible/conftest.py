@@ -62,8 +62,7 @@ class PreflightRun:
                     "ansible_facts_parallel": False,
                 },
                 "children": {
-                    group: {"hosts": {name: {"ansible_host": address} for name, address in hosts.items()}}
-                    for group, hosts in groups.items()
+                    group: {"hosts": {name: {"ansible_host": address} for name, address in hosts.items()}} for group, hosts in groups.items()
                 },
             }
         }

@@ -5,6 +5,8 @@ tasks tagged `preflight`), with crafted inventories and facts, and assert that a
 stops the run with a message that says what to change.
 """
 
+import json
+import os
 import re
 import shutil
 import subprocess
@@ -63,9 +65,7 @@ def test_argument_specs_equal_defaults(role):
     assert sorted(options) == sorted(defaults), f"{role}: argument_specs options differ from defaults/main.yml"
     for name, value in defaults.items():
         spec = options[name]
-        assert spec.get("default") == value, (
-            f"{role}: {name} defaults to {value!r} but the spec says {spec.get('default')!r}"
-        )
+        assert spec.get("default") == value, f"{role}: {name} defaults to {value!r} but the spec says {spec.get('default')!r}"
         assert isinstance(value, PYTHON_TYPES[spec["type"]]), f"{role}: {name} is {value!r}, not of type {spec['type']}"
         assert spec.get("description"), f"{role}: {name} has no description"
         if "choices" in spec:
@@ -120,9 +120,7 @@ def test_role_follows_the_house_layout(role):
 @pytest.mark.unit
 @pytest.mark.parametrize("playbook", PLAYBOOKS)
 def test_playbook_syntax_with_the_sample_inventory(playbook):
-    result = run_tool(
-        ["ansible-playbook", "--syntax-check", "-i", "inventories/sample/hosts.yml", f"playbooks/{playbook}"]
-    )
+    result = run_tool(["ansible-playbook", "--syntax-check", "-i", "inventories/sample/hosts.yml", f"playbooks/{playbook}"])
     assert result.returncode == 0, result.stdout
 
 
@@ -149,9 +147,7 @@ def test_preflight_rejects_an_unsupported_os(preflight):
         SUPPORTED_NODE,
         facts={"distribution": "CentOS", "distribution_version": "9.4", "distribution_major_version": "9"},
     )
-    assert_failed_with(
-        result, "runs CentOS 9.4, which is not supported", "install one of Debian 12, Ubuntu 22.04, Ubuntu 24.04"
-    )
+    assert_failed_with(result, "runs CentOS 9.4, which is not supported", "install one of Debian 12, Ubuntu 22.04, Ubuntu 24.04")
 
 
 @pytest.mark.unit
@@ -202,9 +198,7 @@ def test_preflight_rejects_a_missing_control_plane(preflight):
 def test_preflight_rejects_several_control_planes_without_an_endpoint(preflight):
     groups = {"control_plane": {"cp-01": "127.0.0.1", "cp-02": "127.0.0.2", "cp-03": "127.0.0.3"}}
     result = preflight("site.yml", groups)
-    assert_failed_with(
-        result, 'The group "control_plane" has 3 hosts (cp-01, cp-02, cp-03) but control_plane_endpoint is empty'
-    )
+    assert_failed_with(result, 'The group "control_plane" has 3 hosts (cp-01, cp-02, cp-03) but control_plane_endpoint is empty')
 
 
 @pytest.mark.unit
@@ -217,9 +211,7 @@ def test_preflight_accepts_several_control_planes_with_an_endpoint(preflight):
 def test_preflight_rejects_too_little_memory(preflight):
     memory_mib = int(subprocess.check_output(["awk", "/MemTotal/ {print int($2 / 1024)}", "/proc/meminfo"], text=True))
     result = preflight("site.yml", SUPPORTED_NODE, extra_vars={"common_min_memory_mib": memory_mib + 4096})
-    assert_failed_with(
-        result, f"but at least {memory_mib + 4096} MiB are required: add memory or lower common_min_memory_mib"
-    )
+    assert_failed_with(result, f"but at least {memory_mib + 4096} MiB are required: add memory or lower common_min_memory_mib")
 
 
 @pytest.mark.unit
@@ -232,28 +224,20 @@ def test_preflight_rejects_swap_that_cannot_be_turned_off(preflight):
         },
     }
     result = preflight("site.yml", SUPPORTED_NODE, facts=swap)
-    assert_failed_with(
-        result, "has 6000 MiB swapped out but only 1000 MiB of free memory, so swap cannot be turned off"
-    )
+    assert_failed_with(result, "has 6000 MiB swapped out but only 1000 MiB of free memory, so swap cannot be turned off")
 
 
 @pytest.mark.unit
 def test_preflight_rejects_swap_when_turning_it_off_is_not_allowed(preflight):
-    result = preflight(
-        "site.yml", SUPPORTED_NODE, facts={"swaptotal_mb": 2048}, extra_vars={"common_swap_disable": False}
-    )
-    assert_failed_with(
-        result, "2048 MiB of swap and the kubelet does not start with swap on", "set common_swap_disable: true"
-    )
+    result = preflight("site.yml", SUPPORTED_NODE, facts={"swaptotal_mb": 2048}, extra_vars={"common_swap_disable": False})
+    assert_failed_with(result, "2048 MiB of swap and the kubelet does not start with swap on", "set common_swap_disable: true")
 
 
 @pytest.mark.unit
 def test_preflight_rejects_a_node_without_systemd_before_any_change(preflight):
     result = preflight("site.yml", SUPPORTED_NODE, facts={"service_mgr": "sysvinit"})
     assert_failed_with(result, "is managed by sysvinit", "boot the node with systemd")
-    assert "PLAY [Prepare the operating system" not in result.stdout, (
-        "a play that changes nodes ran after a failed preflight"
-    )
+    assert "PLAY [Prepare the operating system" not in result.stdout, "a play that changes nodes ran after a failed preflight"
 
 
 @pytest.mark.unit
@@ -333,9 +317,7 @@ def test_gpu_detection_finds_nvidia_display_controllers_only(preflight, tmp_path
 
 @pytest.mark.unit
 def test_gpu_node_without_a_gpu_stops_the_run(preflight, tmp_path):
-    devices = _fake_pci_devices(
-        tmp_path, {"0000:00:02.0": ("0x8086", "0x030000"), "0000:41:00.1": ("0x10de", "0x040300")}
-    )
+    devices = _fake_pci_devices(tmp_path, {"0000:00:02.0": ("0x8086", "0x030000"), "0000:41:00.1": ("0x10de", "0x040300")})
     result = preflight(
         "site.yml",
         GPU_GROUPS,
@@ -419,3 +401,73 @@ def test_nvidia_drop_in_adds_the_runtime_and_keeps_the_containerd_settings(tmp_p
     assert cri["containerd"]["default_runtime_name"] == "nvidia"
     assert runtimes["runc"]["options"]["SystemdCgroup"] is True, "the nvidia drop-in dropped runc's systemd cgroups"
     assert cri["sandbox_image"] == "registry.k8s.io/pause:3.10.1", "the nvidia drop-in dropped the sandbox image"
+
+
+# --- make gpu-check ----------------------------------------------------------------------------------------
+
+GPU_CHECK = TEST_DIR.parents[1] / "ansible" / "gpu-check.sh"
+
+
+def _gpu_check(tmp_path, pci_devices, smi_lines):
+    """Runs ansible/gpu-check.sh with a crafted PCI tree and an nvidia-smi that prints the given CSV lines."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    smi = bin_dir / "nvidia-smi"
+    if smi_lines is None:
+        smi.write_text("#!/bin/sh\necho 'NVIDIA-SMI has failed because it could not communicate with the NVIDIA driver.'\nexit 9\n")
+    else:
+        smi.write_text("#!/bin/sh\ncat <<'CSV'\n" + "\n".join(smi_lines) + "\nCSV\n")
+    smi.chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "ANSIBLE_NOCOLOR": "1"}
+    extra = json.dumps({"nvidia_driver_pci_devices_path": str(pci_devices)})
+    return subprocess.run(
+        ["bash", str(GPU_CHECK), "--extra-vars", extra],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.mark.unit
+def test_gpu_check_reports_the_driver_and_every_gpu(tmp_path):
+    devices = _fake_pci_devices(tmp_path, {"0000:41:00.0": ("0x10de", "0x030200"), "0000:42:00.0": ("0x10de", "0x030200")})
+    result = _gpu_check(
+        tmp_path,
+        devices,
+        ["0, NVIDIA H100 80GB HBM3, 570.124.06, 81559 MiB", "1, NVIDIA H100 80GB HBM3, 570.124.06, 81559 MiB"],
+    )
+    assert_passed(result)
+    assert "driver_version: 570.124.06" in result.stdout
+    assert "0000:41:00.0" in result.stdout
+    assert "0000:42:00.0" in result.stdout
+
+
+@pytest.mark.unit
+def test_gpu_check_fails_when_the_driver_misses_a_gpu(tmp_path):
+    devices = _fake_pci_devices(tmp_path, {"0000:41:00.0": ("0x10de", "0x030200"), "0000:42:00.0": ("0x10de", "0x030200")})
+    result = _gpu_check(tmp_path, devices, ["0, NVIDIA H100 80GB HBM3, 570.124.06, 81559 MiB"])
+    assert_failed_with(result, "lists 1 GPU(s) but the PCI bus has 2")
+
+
+@pytest.mark.unit
+def test_gpu_check_fails_when_the_driver_does_not_answer(tmp_path):
+    devices = _fake_pci_devices(tmp_path, {"0000:41:00.0": ("0x10de", "0x030200")})
+    result = _gpu_check(tmp_path, devices, None)
+    assert_failed_with(result, "nvidia-smi failed", "but the PCI bus has 1")
+
+
+@pytest.mark.unit
+def test_gpu_check_fails_on_a_machine_without_a_gpu(tmp_path):
+    devices = _fake_pci_devices(tmp_path, {"0000:00:02.0": ("0x8086", "0x030000")})
+    result = _gpu_check(tmp_path, devices, [])
+    assert_failed_with(result, "must have an NVIDIA GPU")
+
+
+@pytest.mark.lint
+def test_collections_are_pinned_to_exact_versions():
+    requirements = load_yaml(TEST_DIR.parents[1] / "ansible" / "requirements.yml")
+    assert requirements["collections"], "ansible/requirements.yml lists no collection"
+    for entry in requirements["collections"]:
+        assert re.fullmatch(r"\d+\.\d+\.\d+", str(entry.get("version", ""))), f"{entry} is not pinned to one version"

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Assembles the air-gapped artifact directory of the Ansible roles (kubernetes_node_install_method: artifacts)
+# from this project's offline builds, so a cluster can be built by ansible-playbook with no registry and no
+# download at all:
+#   <dir>/kubeadm kubelet kubectl        Kubernetes binaries (offline/build-kubernetes.sh)
+#   <dir>/crictl                         the CRI client kubeadm needs (offline/images/build-node-components.sh)
+#   <dir>/cni/                           CNI plugins (offline/images/build-node-components.sh)
+#   <dir>/images/*.tar                   control-plane, kube-proxy, CoreDNS, pause and CNI agent images, tagged
+#                                        as kubeadm expects; kubernetes_node imports them into containerd
+#   <dir>/cni-agent.yaml                 the pod network manifest (control_plane_cni_manifest)
+# Copy the directory to the Ansible controller and point kubernetes_node_artifact_dir at it.
+# Cached by the inputs' hash: a second run only prints the directory.
+#   offline/ansible-artifacts.sh          prints the directory
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+cache=${MLOPS_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/mlops-platform}
+log() { printf '[ansible-artifacts] %s\n' "$*" >&2; }
+die() { printf '[ansible-artifacts] ERROR: %s\n' "$*" >&2; exit 1; }
+
+# The node image build makes every image below (cached; seconds when they exist).
+bash "$here/images/kind-node.sh" >/dev/null
+k8s_bin=$(bash "$here/build-kubernetes.sh")
+components=$(bash "$here/images/build-node-components.sh" | tail -n 1)
+[[ -d $components ]] || die "build-node-components.sh did not print its bin directory (got: $components)"
+version=$("$k8s_bin/kubeadm" version -o short)
+mapfile -t kubeadm_images < <("$k8s_bin/kubeadm" config images list --kubernetes-version "$version" 2>/dev/null)
+cni_agent_image=mlops.local/cni-agent:$version
+images=("${kubeadm_images[@]}" "$cni_agent_image")
+for image in "${images[@]}"; do
+  docker image inspect "$image" >/dev/null 2>&1 || die "image $image is missing: FORCE a rebuild of offline/images/kind-node.sh"
+done
+
+ids=$(docker image inspect --format '{{.Id}}' "${images[@]}")
+hash=$( (cat "$0" "$here/images/manifests/cni-agent.yaml"; ls -l --time-style=+%s "$k8s_bin" "$components/cni"; echo "$ids") \
+  | sha256sum | cut -c1-12)
+dir=$cache/ansible-artifacts/$version-$hash
+if [[ -f $dir/.complete ]]; then
+  echo "$dir"
+  exit 0
+fi
+
+started=$SECONDS
+rm -rf "$dir.tmp" && mkdir -p "$dir.tmp/cni" "$dir.tmp/images"
+for binary in kubeadm kubelet kubectl; do install -m 0755 "$k8s_bin/$binary" "$dir.tmp/"; done
+install -m 0755 "$components/crictl" "$dir.tmp/"
+for plugin in bridge host-local loopback portmap ptp; do install -m 0755 "$components/cni/$plugin" "$dir.tmp/cni/"; done
+log "saving ${#images[@]} images (about a minute)"
+docker save -o "$dir.tmp/images/kubernetes-$version.tar" "${images[@]}"
+chmod 0644 "$dir.tmp/images/kubernetes-$version.tar"
+# The agent reads the pod network from POD_SUBNET; kind templates it, here the role's default pod CIDR is used.
+sed -e "s|@CNI_AGENT_IMAGE@|$cni_agent_image|g" -e 's|{{ .PodSubnet }}|10.244.0.0/16|g' \
+  -e 's|^# kind renders this file as a template.*$|# Pod network: POD_SUBNET below must equal control_plane_pod_cidr.|' \
+  "$here/images/manifests/cni-agent.yaml" >"$dir.tmp/cni-agent.yaml"
+touch "$dir.tmp/.complete"
+rm -rf "$dir" && mv "$dir.tmp" "$dir"
+log "assembled $dir in $((SECONDS - started)) s"
+echo "$dir"
