@@ -1,5 +1,7 @@
 """Molecule scenarios, each in Debian 12 containers with systemd as PID 1:
 - the roles that can run alone in a container (common, containerd): converge, idempotence, testinfra verify;
+- nvidia_driver's detection and skip logic: a crafted NVIDIA GPU is detected and recorded, a node without
+  one is left alone (no GPU on the test machines: the install itself is checked by `make gpu-check`);
 - the cluster scenario (ansible/molecule/cluster): site.yml builds a kubeadm cluster of two node containers
   from the air-gapped artifact directory, idempotence, add_nodes.yml joins a third, testinfra checks Ready
   nodes and pods on the workers, reset.yml returns the nodes to clean.
@@ -28,6 +30,7 @@ from conftest import REPO, ROLES_DIR, run_tool, tool_env
 SCENARIOS = {
     "common": (ROLES_DIR / "common", "default"),
     "containerd": (ROLES_DIR / "containerd", "default"),
+    "nvidia_driver": (ROLES_DIR / "nvidia_driver", "default"),
     "cluster": (REPO / "ansible", "cluster"),
 }
 # The `ansible` release that matches ansible-core 2.19, and the collections of it that the driver uses.
