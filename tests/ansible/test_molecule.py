@@ -95,6 +95,14 @@ def _step_seconds(output):
     return seconds
 
 
+def _failure_excerpt(output):
+    """The failed tasks with the lines before them, then the end of the output."""
+    lines = output.splitlines()
+    failed = [i for i, line in enumerate(lines) if line.startswith(("fatal:", "failed:", "[ERROR]"))]
+    excerpts = ["\n".join(lines[max(0, i - 12) : i + 3])[:3000] for i in failed[:3]]
+    return "\n...\n".join([*excerpts, "\n".join(lines)[-5000:]])
+
+
 def _record(scenario, figures):
     """Prints the figures and keeps them in $MLOPS_MEASUREMENTS_DIR/molecule-<scenario>.json when that is set."""
     print(f"molecule {scenario}: {figures}")
@@ -117,7 +125,7 @@ def test_molecule_converge_idempotence_verify(scenario, molecule_env):
     started = time.monotonic()
     result = run_tool(["molecule", "test", "--scenario-name", name], cwd=directory, env=env, timeout=3600)
     total = round(time.monotonic() - started, 1)
-    assert result.returncode == 0, result.stdout[-8000:]
+    assert result.returncode == 0, _failure_excerpt(result.stdout)
     assert "idempotence: Executed: Successful" in result.stdout, "the second converge changed something"
     steps = _step_seconds(result.stdout)
     _record(scenario, {"total_s": total, "converge_s": steps.get("converge"), "idempotence_s": steps.get("idempotence"), "steps_s": steps})

@@ -72,7 +72,8 @@ def test_control_plane_and_system_pods_run(host):
 def test_pods_run_on_the_workers_and_resolve_services(host):
     for worker in NODES[1:]:
         name = f"hello-{worker}"
-        overrides = json.dumps({"spec": {"nodeName": worker}})
+        # The GPU node's taint keeps pods off it unless they tolerate it, as GPU jobs do.
+        overrides = json.dumps({"spec": {"nodeName": worker, "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists"}]}})
         host.run(f"{KUBECTL} delete pod {name} --ignore-not-found --wait")
         created = host.run(
             f"{KUBECTL} run {name} --image={SHELL_IMAGE} --image-pull-policy=Never --restart=Never "
@@ -94,3 +95,16 @@ def test_pods_run_on_the_workers_and_resolve_services(host):
         assert pod["status"]["podIP"].startswith("10.244.")
         assert "10.96.0.1" in logs, logs
         host.run(f"{KUBECTL} delete pod {name} --wait=false")
+
+
+def test_the_gpu_node_is_labelled_tainted_and_has_the_nvidia_runtime(host):
+    nodes = {n["metadata"]["name"]: n for n in kubectl_json(host, "get nodes")["items"]}
+    gpu = nodes["molecule-worker-02"]
+    assert gpu["metadata"]["labels"].get("nvidia.com/gpu.present") == "true"
+    assert {"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"} in gpu["spec"].get("taints", [])
+    for name in ("molecule-cp-01", "molecule-worker-01"):
+        assert "nvidia.com/gpu.present" not in nodes[name]["metadata"]["labels"]
+    gpu_config = testinfra.get_host("docker://molecule-worker-02").check_output("containerd config dump")
+    assert "runtimes.nvidia]" in gpu_config
+    assert 'default_runtime_name = "runc"' in gpu_config
+    assert "runtimes.nvidia]" not in testinfra.get_host("docker://molecule-worker-01").check_output("containerd config dump")
