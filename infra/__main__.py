@@ -26,3 +26,4 @@ kfp = platform.kubeflow_pipelines
 pulumi.export(outputs.KFP_ENDPOINT, kfp.endpoint if kfp else "")
 pulumi.export(outputs.KFP_NAMESPACE, kfp.namespace if kfp else "")
 pulumi.export(outputs.KFP_PIPELINE_ENV_SECRET, kfp.pipeline_env_secret_name if kfp else "")
+pulumi.export(outputs.KFP_UI_ENDPOINT, kfp.ui_endpoint if kfp else "")

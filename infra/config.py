@@ -114,6 +114,8 @@ KFP_RESOURCE_PROFILES: dict[str, dict[str, Resources]] = {
         "database": _resources("25m", "96Mi", "500m", "384Mi"),
         "argo-executor": _resources("10m", "32Mi", "500m", "256Mi"),
         "pipeline-step": _resources("50m", "128Mi", "1", "1Gi"),
+        "ui": _resources("10m", "96Mi", "500m", "384Mi"),
+        "metadata-envoy": _resources("5m", "32Mi", "200m", "128Mi"),
     },
     "production": {
         "api-server": _resources("250m", "512Mi", "2", "2Gi"),
@@ -124,6 +126,8 @@ KFP_RESOURCE_PROFILES: dict[str, dict[str, Resources]] = {
         "database": _resources("250m", "512Mi", "2", "4Gi"),
         "argo-executor": _resources("10m", "64Mi", "1", "512Mi"),
         "pipeline-step": _resources("100m", "256Mi", "4", "8Gi"),
+        "ui": _resources("50m", "256Mi", "1", "1Gi"),
+        "metadata-envoy": _resources("25m", "64Mi", "500m", "256Mi"),
     },
 }
 
@@ -147,6 +151,8 @@ class KubeflowPipelinesConfig:
     # Workload name -> requests/limits, from KFP_RESOURCE_PROFILES[resource_profile].
     resources: dict[str, Resources]
     database: KfpDatabaseConfig
+    # The web UI and its gRPC-Web proxy for ML Metadata.
+    ui: bool = False
 
 
 @dataclass(frozen=True)
@@ -500,10 +506,6 @@ def _check_kubeflow_pipelines(check: _Checker, kfp: dict[str, Any], password: st
         check.fail("kubeflowPipelines.bucket", kfp["bucket"],
                    "is mlflow.artifactBucket; pipelines get credentials scoped to their own bucket, so choose another")
     check.one_of("kubeflowPipelines.resourceProfile", kfp["resourceProfile"], tuple(KFP_RESOURCE_PROFILES))
-    if kfp["ui"]:
-        check.fail("kubeflowPipelines.ui", kfp["ui"],
-                   "not implemented yet: the ml-pipeline-ui (and the metadata Envoy proxy it needs) is not deployed; "
-                   "set it to false and use the API (stack output kubeflowPipelinesEndpoint) with the kfp SDK")
     database = kfp["database"]
     key = "kubeflowPipelines.database"
     check.one_of(f"{key}.mode", database["mode"], DATABASE_MODES)
@@ -533,6 +535,7 @@ def _check_kubeflow_pipelines(check: _Checker, kfp: dict[str, Any], password: st
         resource_profile=kfp["resourceProfile"], resources=dict(KFP_RESOURCE_PROFILES.get(kfp["resourceProfile"], {})),
         database=KfpDatabaseConfig(database["mode"], database["volumeSize"], database["host"], database["port"],
                                    database["user"]),
+        ui=kfp["ui"],
     )
 
 

@@ -130,6 +130,8 @@ def deploy(cfg: PlatformConfig) -> Platform:
                 workflow_controller=image("argo-workflow-controller"),
                 argoexec=image("argoexec"),
                 database=image("mysql"),
+                ui=image("kfp-frontend"),
+                metadata_envoy=image("kfp-metadata-envoy"),
             ),
             resources=kfp_cfg.resources,
             s3_endpoint=store.endpoint,
@@ -148,6 +150,7 @@ def deploy(cfg: PlatformConfig) -> Platform:
             image_pull_policy=cfg.images.pull_policy,
             storage_class=cfg.platform.storage_class,
             client_cidrs=cfg.platform.allowed_ingress_cidrs,
+            ui=kfp_cfg.ui,
         ),
             # The API server creates its bucket unless it exists, which the scoped user may not
             # do: start once the object store's bucket Job has made it.

@@ -45,6 +45,12 @@ UPSTREAM_IMAGES: dict[str, UpstreamImage] = {
     "kfp-scheduled-workflow": UpstreamImage("ghcr.io", "kubeflow/kfp-scheduled-workflow-controller", "2.14.3"),
     "kfp-driver": UpstreamImage("ghcr.io", "kubeflow/kfp-driver", "2.14.3"),
     "kfp-launcher": UpstreamImage("ghcr.io", "kubeflow/kfp-launcher", "2.14.3"),
+    # KFP's web UI (kubeflowPipelines.ui) and the Envoy that translates its browser's gRPC-Web
+    # calls for the metadata server. Offline: the UI is built from the same Go module's frontend/
+    # with npm (offline/images/kfp-frontend.sh); the Envoy's stand-in is a Python gRPC-Web proxy
+    # (offline/images/metadata/grpc_web_proxy.py) on the metadata server's image.
+    "kfp-frontend": UpstreamImage("ghcr.io", "kubeflow/kfp-frontend", "2.14.3"),
+    "kfp-metadata-envoy": UpstreamImage("ghcr.io", "kubeflow/kfp-metadata-envoy", "2.14.3"),
     # ML Metadata gRPC server that KFP 2.14.3's driver and launcher record lineage in. Upstream's
     # is C++ (Bazel); the offline image serves the same gRPC API from the PyPI ml-metadata wheel
     # (offline/images/metadata.sh) and accepts the same command-line flags.

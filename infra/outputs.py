@@ -16,3 +16,6 @@ TENANTS = "tenants"
 KFP_ENDPOINT = "kubeflowPipelinesEndpoint"
 KFP_NAMESPACE = "kubeflowPipelinesNamespace"
 KFP_PIPELINE_ENV_SECRET = "kubeflowPipelinesEnvSecret"
+# in-cluster URL of the Kubeflow Pipelines web UI (http://ml-pipeline-ui.<namespace>.svc.cluster.local:80;
+# "" when Kubeflow Pipelines or its `ui` is off)
+KFP_UI_ENDPOINT = "kubeflowPipelinesUiEndpoint"

@@ -47,7 +47,7 @@ bash "$here/cluster.sh" create >/dev/null
 # Each builder prints the references it built, one per line (the pipeline base image is what
 # the pipelines' components run in; Pulumi does not deploy it).
 images=()
-for builder in seaweedfs postgres mlflow mariadb metadata argo kubeflow-pipelines pipeline-base; do
+for builder in seaweedfs postgres mlflow mariadb metadata argo kubeflow-pipelines kfp-frontend pipeline-base; do
   built=$(bash "$here/images/$builder.sh") || die "offline/images/$builder.sh failed"
   images+=($built)
 done
@@ -66,6 +66,7 @@ log "platform deployed in $((SECONDS - start)) s; checking that a second run cha
 pulumi preview --expect-no-changes --non-interactive --stack "$stack" >/dev/null
 
 kfp_ns=$(pulumi stack output kubeflowPipelinesNamespace 2>/dev/null || true)
+kfp_ui=$(pulumi stack output kubeflowPipelinesUiEndpoint 2>/dev/null || true)
 store_ns=$(pulumi stack output objectStoreNamespace)
 mlflow_ns=$(pulumi stack output mlflowNamespace)
 cat <<EOF
@@ -82,5 +83,9 @@ if [[ -n $kfp_ns ]]; then
                  no login (single-user mode): reachable only by port-forward, from its namespace or
                  from allowedIngressCidrs; components run in the pipeline-base image and load MLflow
                  and S3 settings from the Secret mlops-pipeline-env (kfp.kubernetes.use_secret_as_env)
+EOF
+  [[ -z $kfp_ui ]] || cat <<EOF
+  Pipelines UI:  kubectl -n $kfp_ns port-forward svc/ml-pipeline-ui 8080:80 -> http://localhost:8080
+                 runs, their graphs, step logs, artifacts and ML Metadata lineage; no login (as the API)
 EOF
 fi

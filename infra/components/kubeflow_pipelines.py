@@ -4,8 +4,11 @@ Workflows 3.6.18, defined here from what the KFP and Argo programs read, not fro
 Workloads, all in one namespace: the KFP API server (`ml-pipeline`), persistence agent and
 scheduled-workflow controller; the ML Metadata gRPC server (`metadata-grpc-service`) that the
 driver and launcher of every pipeline step record lineage in; Argo's workflow controller in
-namespaced mode (a Role, no ClusterRole); and PostgreSQL (in-cluster StatefulSet or external) with
-the databases `mlpipeline` (API server) and `metadb` (metadata server), which both programs create.
+namespaced mode (a Role, no ClusterRole); MySQL (in-cluster StatefulSet or external) with the
+databases `mlpipeline` (API server) and `metadb` (metadata server), which both programs create;
+and, with `ui`, the web UI (`ml-pipeline-ui`: static app plus a Node server that proxies the API,
+reads artifacts and logs from the bucket) with the gRPC-Web proxy (`metadata-envoy-service`)
+through which the browser reads ML Metadata.
 
 Names the KFP programs look up are kept: the Services `ml-pipeline` (ports named http/grpc, whose
 service-link variables the driver reads) and `metadata-grpc-service`, the ConfigMaps `kfp-launcher`
@@ -35,9 +38,14 @@ from infra.config import DATABASE_MODES, Resources
 API_HTTP_PORT = 8888
 API_GRPC_PORT = 8887
 METADATA_GRPC_PORT = 8080
+METADATA_ENVOY_PORT = 9090
+UI_PORT = 3000          # the UI's Node server
+UI_SERVICE_PORT = 80    # upstream's Service port for it
 DATABASE_PORT = 3306
 API_SERVICE = "ml-pipeline"
 METADATA_SERVICE = "metadata-grpc-service"
+METADATA_ENVOY_SERVICE = "metadata-envoy-service"
+UI_SERVICE = "ml-pipeline-ui"
 # Secret in the KFP namespace with MLflow's and the bucket's settings and credentials, for pipeline
 # components to load with kfp.kubernetes.use_secret_as_env.
 PIPELINE_ENV_SECRET = "mlops-pipeline-env"  # noqa: S105 (a name, not a value)
@@ -57,6 +65,7 @@ S3_REGION = "us-east-1"
 PIPELINE_UID = 1000
 WORKLOADS = ("api-server", "persistence-agent", "scheduled-workflow", "metadata-grpc", "workflow-controller",
              "database", "argo-executor", "pipeline-step")
+UI_WORKLOADS = ("ui", "metadata-envoy")  # needed in `resources` when `ui` is on
 _KFP_UID = 1000       # upstream's KFP images (and the offline ones)
 _ARGO_UID = 8737      # upstream's non-root Argo user (the offline images' USER)
 _MYSQL_UID = 999      # the mysql image's user (and the offline MariaDB image's)
@@ -88,6 +97,9 @@ class KubeflowPipelinesImages:
     argoexec: str
     # MySQL 8.4 upstream; offline, MariaDB 10.11 with the same interface (offline/images/mariadb.sh).
     database: str
+    # The web UI and the gRPC-Web proxy in front of the metadata server (only with `ui`).
+    ui: str = ""
+    metadata_envoy: str = ""
 
 
 @dataclass
@@ -115,8 +127,10 @@ class KubeflowPipelinesArgs:
     database_password: pulumi.Input[str] | None = None
     image_pull_policy: str = "IfNotPresent"
     storage_class: str = ""
-    # External CIDRs (besides the namespace itself) allowed to reach the API server.
+    # External CIDRs (besides the namespace itself) allowed to reach the API server (and the UI).
     client_cidrs: tuple[str, ...] = ()
+    # The web UI (images.ui, images.metadata_envoy and resources for UI_WORKLOADS needed).
+    ui: bool = False
 
 
 def _selector(workload: str) -> dict[str, str]:
@@ -193,6 +207,7 @@ class KubeflowPipelines(pulumi.ComponentResource):
     endpoint: pulumi.Output[str]
     namespace: pulumi.Output[str]
     pipeline_env_secret_name: pulumi.Output[str]
+    ui_endpoint: pulumi.Output[str]  # "" without the UI
 
     def __init__(self, name: str, args: KubeflowPipelinesArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlops-platform:platform:KubeflowPipelines", name, None, opts)
@@ -272,14 +287,19 @@ class KubeflowPipelines(pulumi.ComponentResource):
         self._persistence_agent(crds)
         self._scheduled_workflow(crds)
         controller = self._workflow_controller(crds, endpoint)
+        ui = self._ui(api_server, metadata_server, store_url) if args.ui else None
         self._network_policies()
 
         self.namespace = self._ns
         self.endpoint = pulumi.Output.concat(f"http://{API_SERVICE}.", self._ns, f".svc.cluster.local:{API_HTTP_PORT}")
+        self.ui_endpoint = (pulumi.Output.concat(f"http://{UI_SERVICE}.", self._ns, f".svc.cluster.local:{UI_SERVICE_PORT}")
+                            if args.ui else pulumi.Output.from_input(""))
         self.pipeline_env_secret_name = env_secret
         self.register_outputs({
             "endpoint": self.endpoint, "namespace": self.namespace, "pipeline_env_secret_name": env_secret,
+            "ui_endpoint": self.ui_endpoint,
             "api_server": api_server.urn, "metadata_server": metadata_server.urn, "workflow_controller": controller.urn,
+            **({"ui": ui.urn} if ui else {}),
         })
 
     @staticmethod
@@ -291,9 +311,12 @@ class KubeflowPipelines(pulumi.ComponentResource):
             missing = [field for field in ("database_host", "database_user", "database_password") if not getattr(args, field)]
             if missing:
                 raise ValueError(f"KubeflowPipelines {name}: database_mode='external' needs {', '.join(missing)}")
-        missing = [workload for workload in WORKLOADS if workload not in args.resources]
+        needed = WORKLOADS + (UI_WORKLOADS if args.ui else ())
+        missing = [workload for workload in needed if workload not in args.resources]
         if missing:
-            raise ValueError(f"KubeflowPipelines {name}: resources lacks {', '.join(missing)}; needed: {', '.join(WORKLOADS)}")
+            raise ValueError(f"KubeflowPipelines {name}: resources lacks {', '.join(missing)}; needed: {', '.join(needed)}")
+        if args.ui and not (args.images.ui and args.images.metadata_envoy):
+            raise ValueError(f"KubeflowPipelines {name}: ui=True needs images.ui and images.metadata_envoy")
 
     # --- cluster-scoped -------------------------------------------------------------------------
 
@@ -382,13 +405,16 @@ class KubeflowPipelines(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on or []),
         )
 
-    def _service(self, service: str, workload: str, ports: list[tuple[str, int]], headless: bool = False) -> None:
+    def _service(self, service: str, workload: str, ports: list[tuple[str, int] | tuple[str, int, int]],
+                 headless: bool = False) -> None:
+        """A Service for `workload`; each port is (name, port) or (name, port, container port)."""
         k8s.core.v1.Service(
             f"{self._name}-svc-{service}",
             metadata={"name": service, "namespace": self._ns, "labels": labels(workload, "pipelines")},
             spec={
                 "selector": _selector(workload),
-                "ports": [{"name": port_name, "port": port, "targetPort": port, "protocol": "TCP"} for port_name, port in ports],
+                "ports": [{"name": port_name, "port": port, "targetPort": target[0] if target else port, "protocol": "TCP"}
+                          for port_name, port, *target in ports],
                 **({"clusterIP": "None"} if headless else {}),
             },
             opts=pulumi.ResourceOptions(parent=self),
@@ -523,6 +549,70 @@ class KubeflowPipelines(pulumi.ComponentResource):
             "resources": args.resources["metadata-grpc"].to_kubernetes(),
         }], service_account=self._service_account("metadata-grpc-server", [], automount=False), depends_on=depends_on)
 
+    def _ui(self, api_server: pulumi.Resource, metadata_server: pulumi.Resource,
+            store_url: pulumi.Output) -> pulumi.CustomResource:
+        """The web UI (frontend/server of KFP 2.14.3): its Node server serves the static app,
+        proxies /apis/v1beta1 and /apis/v2beta1 to the API server and /ml_metadata.* to the
+        gRPC-Web proxy, and reads artifacts and archived step logs from the bucket with the
+        scoped user's keys (from the Secret; for v2 artifacts it reads the Secret that the
+        launcher's provider config names, hence `get` on that one Secret only) and live logs from
+        the pods. The gRPC-Web proxy (upstream: an Envoy; offline: offline/images/metadata/
+        grpc_web_proxy.py) answers the browser's metadata calls and accepts only the UI's pod."""
+        args = self._args
+        envoy_workload = "metadata-envoy-deployment"
+        self._service(METADATA_ENVOY_SERVICE, envoy_workload, [("md-envoy", METADATA_ENVOY_PORT)])
+        envoy_probe = {"tcpSocket": {"port": METADATA_ENVOY_PORT}, "periodSeconds": 10, "timeoutSeconds": 2}
+        self._workload("Deployment", envoy_workload, "metadata-envoy", _KFP_UID, [{
+            "name": "container",
+            "image": args.images.metadata_envoy,
+            # Read by the offline proxy; upstream's Envoy has the same target in its config.
+            "env": [{"name": "GRPC_WEB_UPSTREAM", "value": f"{METADATA_SERVICE}:{METADATA_GRPC_PORT}"},
+                    {"name": "GRPC_WEB_PORT", "value": str(METADATA_ENVOY_PORT)}],
+            "ports": [{"name": "md-envoy", "containerPort": METADATA_ENVOY_PORT}],
+            "readinessProbe": envoy_probe,
+            "livenessProbe": {**envoy_probe, "initialDelaySeconds": 10, "failureThreshold": 6},
+            "resources": args.resources["metadata-envoy"].to_kubernetes(),
+        }], depends_on=[metadata_server])
+
+        account = self._service_account(UI_SERVICE, [
+            _rule([""], ["pods", "pods/log", "events"], ["get", "list"]),
+            {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"], "resourceNames": [ARTIFACT_SECRET]},
+            _rule(["argoproj.io"], ["workflows"], ["get", "list"]),
+        ])
+        self._service(UI_SERVICE, UI_SERVICE, [("http", UI_SERVICE_PORT, UI_PORT)])
+        ready = {"httpGet": {"path": "/apis/v2beta1/healthz", "port": UI_PORT}, "periodSeconds": 10, "timeoutSeconds": 3}
+        alive = {"httpGet": {"path": "/", "port": UI_PORT}, "periodSeconds": 20, "timeoutSeconds": 3, "failureThreshold": 6}
+        secure = store_url.apply(lambda p: str(p.scheme == "https").lower())
+        return self._workload("Deployment", UI_SERVICE, "ui", _KFP_UID, [{
+            "name": "ml-pipeline-ui",
+            "image": args.images.ui,
+            "env": [
+                {"name": "ML_PIPELINE_SERVICE_HOST", "value": pulumi.Output.concat(API_SERVICE, ".", self._ns, ".svc.cluster.local")},
+                {"name": "ML_PIPELINE_SERVICE_PORT", "value": str(API_HTTP_PORT)},
+                {"name": "METADATA_ENVOY_SERVICE_SERVICE_HOST",
+                 "value": pulumi.Output.concat(METADATA_ENVOY_SERVICE, ".", self._ns, ".svc.cluster.local")},
+                {"name": "METADATA_ENVOY_SERVICE_SERVICE_PORT", "value": str(METADATA_ENVOY_PORT)},
+                # The object store, for minio:// artifacts and Argo's archived logs ("" namespace:
+                # the host is used as given, not suffixed with ".kubeflow").
+                _env_from_config("MINIO_HOST", "objectStoreHost"),
+                _env_from_config("MINIO_PORT", "objectStorePort"),
+                {"name": "MINIO_NAMESPACE", "value": ""},
+                {"name": "MINIO_SSL", "value": secure},
+                _env_from_secret("MINIO_ACCESS_KEY", self._artifact_secret, "accesskey"),
+                _env_from_secret("MINIO_SECRET_KEY", self._artifact_secret, "secretkey"),
+                {"name": "ARGO_ARCHIVE_LOGS", "value": "true"},
+                {"name": "ARGO_ARCHIVE_ARTIFACTORY", "value": "minio"},
+                {"name": "ARGO_ARCHIVE_BUCKETNAME", "value": args.bucket},
+                {"name": "FRONTEND_SERVER_NAMESPACE", "value": self._ns},
+                {"name": "DISABLE_GKE_METADATA", "value": "true"},
+                {"name": "ALLOW_CUSTOM_VISUALIZATIONS", "value": "false"},
+            ],
+            "ports": [{"name": "http", "containerPort": UI_PORT}],
+            "readinessProbe": ready,
+            "livenessProbe": {**alive, "initialDelaySeconds": 10},
+            "resources": args.resources["ui"].to_kubernetes(),
+        }], service_account=account, depends_on=[api_server])
+
     def _token_volume(self, file_name: str) -> tuple[dict, dict]:
         """The projected token the agent and the scheduler present to the API server."""
         volume = {"name": "api-token", "projected": {"sources": [{"serviceAccountToken": {
@@ -625,6 +715,20 @@ class KubeflowPipelines(pulumi.ComponentResource):
                        [], args.client_cidrs, self)
         ingress_policy(f"{self._name}-allow-metadata-grpc", self._ns, _selector("metadata-grpc-deployment"), METADATA_GRPC_PORT,
                        [], (), self)
+        if args.ui:
+            ingress_policy(f"{self._name}-allow-ui", self._ns, _selector(UI_SERVICE), UI_PORT, [], args.client_cidrs, self)
+            k8s.networking.v1.NetworkPolicy(
+                f"{self._name}-allow-metadata-envoy",
+                metadata={"name": f"{self._name}-allow-metadata-envoy", "namespace": self._ns,
+                          "labels": {"app.kubernetes.io/part-of": PART_OF}},
+                spec={
+                    "podSelector": {"matchLabels": _selector("metadata-envoy-deployment")},
+                    "policyTypes": ["Ingress"],
+                    "ingress": [{"from": [{"podSelector": {"matchLabels": _selector(UI_SERVICE)}}],
+                                 "ports": [{"protocol": "TCP", "port": METADATA_ENVOY_PORT}]}],
+                },
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[deny]),
+            )
         if args.database_mode == "inCluster":
             k8s.networking.v1.NetworkPolicy(
                 f"{self._name}-allow-database",

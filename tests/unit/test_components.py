@@ -625,6 +625,67 @@ def test_kubeflow_pipelines_network_and_platform_wiring(mocks):
     assert KFP_NS in values["networkPolicy"]["allowedNamespaces"], "pipeline pods may call MLflow"
 
 
+def test_kubeflow_pipelines_ui_and_its_metadata_proxy(mocks):
+    from infra.images import resolve_image
+
+    registry = "mirror.example.edu:5000"
+    run({"kubeflowPipelines": {"ui": True}, "images": {"registry": registry},
+         "platform": {"allowedIngressCidrs": ["10.20.0.0/24"]}})
+    ui = mocks.named("kubeflow-pipelines-ui")
+    assert ui.inputs["metadata"]["name"] == "ml-pipeline-ui" and ui.inputs["metadata"]["namespace"] == KFP_NS
+    pod = ui.inputs["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == "ml-pipeline-ui"
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    container = pod["containers"][0]
+    assert container["image"] == resolve_image("kfp-frontend", registry) == f"{registry}/kubeflow/kfp-frontend:2.14.3"
+    assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+    env = env_of(container)
+    assert env["ML_PIPELINE_SERVICE_HOST"]["value"] == f"ml-pipeline.{KFP_NS}.svc.cluster.local"
+    assert env["ML_PIPELINE_SERVICE_PORT"]["value"] == "8888"
+    assert env["METADATA_ENVOY_SERVICE_SERVICE_HOST"]["value"] == f"metadata-envoy-service.{KFP_NS}.svc.cluster.local"
+    assert env["METADATA_ENVOY_SERVICE_SERVICE_PORT"]["value"] == "9090"
+    for name, key in (("MINIO_ACCESS_KEY", "accesskey"), ("MINIO_SECRET_KEY", "secretkey")):
+        assert env[name]["valueFrom"]["secretKeyRef"] == {"name": "mlpipeline-minio-artifact", "key": key}, \
+            f"{name} comes from the scoped user's Secret, never upstream's default minio/minio123"
+    assert env["MINIO_NAMESPACE"]["value"] == "", "the object store's host is used as given, not suffixed .kubeflow"
+    assert env["MINIO_HOST"]["valueFrom"]["configMapKeyRef"]["key"] == "objectStoreHost"
+    assert (env["ARGO_ARCHIVE_LOGS"]["value"], env["ARGO_ARCHIVE_BUCKETNAME"]["value"]) == ("true", "mlpipeline"), \
+        "logs of finished steps come from the bucket Argo archives them in"
+    assert env["FRONTEND_SERVER_NAMESPACE"]["value"] == KFP_NS
+    assert container["readinessProbe"]["httpGet"] == {"path": "/apis/v2beta1/healthz", "port": 3000}
+    service = mocks.named("kubeflow-pipelines-svc-ml-pipeline-ui").inputs["spec"]
+    assert service["ports"] == [{"name": "http", "port": 80, "targetPort": 3000, "protocol": "TCP"}]
+    rules = mocks.named("kubeflow-pipelines-role-ml-pipeline-ui").inputs["rules"]
+    secret_rules = [rule for rule in rules if "secrets" in rule["resources"]]
+    assert secret_rules == [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"],
+                             "resourceNames": ["mlpipeline-minio-artifact"]}], "the UI reads only the artifact Secret"
+    assert not [rule for rule in rules if set(rule["verbs"]) - {"get", "list"}], "the UI changes nothing in the cluster"
+
+    envoy = mocks.named("kubeflow-pipelines-metadata-envoy").inputs
+    assert envoy["metadata"]["name"] == "metadata-envoy-deployment"
+    envoy_container = envoy["spec"]["template"]["spec"]["containers"][0]
+    assert envoy_container["image"] == f"{registry}/kubeflow/kfp-metadata-envoy:2.14.3"
+    assert env_of(envoy_container)["GRPC_WEB_UPSTREAM"]["value"] == "metadata-grpc-service:8080"
+    envoy_service = mocks.named("kubeflow-pipelines-svc-metadata-envoy-service").inputs
+    assert envoy_service["metadata"]["name"] == "metadata-envoy-service"
+    assert envoy_service["spec"]["ports"][0]["port"] == 9090
+
+    ui_policy = mocks.named("kubeflow-pipelines-allow-ui").inputs["spec"]
+    assert ui_policy["podSelector"]["matchLabels"]["app.kubernetes.io/name"] == "ml-pipeline-ui"
+    assert ui_policy["ingress"][0]["ports"] == [{"protocol": "TCP", "port": 3000}]
+    assert {"ipBlock": {"cidr": "10.20.0.0/24"}} in ui_policy["ingress"][0]["from"]
+    envoy_policy = mocks.named("kubeflow-pipelines-allow-metadata-envoy").inputs["spec"]
+    assert envoy_policy["ingress"] == [{"from": [{"podSelector": {"matchLabels": {
+        "app.kubernetes.io/name": "ml-pipeline-ui", "app.kubernetes.io/component": "pipelines"}}}],
+        "ports": [{"protocol": "TCP", "port": 9090}]}], "only the UI's pod reaches the metadata proxy"
+
+
+def test_kubeflow_pipelines_without_ui_declares_none_of_it(mocks):
+    run({"kubeflowPipelines": {"ui": False}})
+    names = {r.name for r in mocks.resources}
+    assert not {n for n in names if "ui" in n.split("-") or "envoy" in n}, "no UI, proxy, Service, Role or policy"
+
+
 def test_kubeflow_pipelines_disabled_declares_nothing_of_it(mocks):
     run({"kubeflowPipelines": {"enabled": False}})
     names = [r.name for r in mocks.resources]
@@ -666,6 +727,11 @@ def test_kubeflow_pipelines_validates_its_arguments():
         KubeflowPipelines("bad", KubeflowPipelinesArgs(**base, database_mode="mysql"))
     with pytest.raises(ValueError, match="database_mode='external' needs database_host, database_user, database_password"):
         KubeflowPipelines("bad", KubeflowPipelinesArgs(**base, database_mode="external"))
+    with pytest.raises(ValueError, match="resources lacks ui, metadata-envoy"):
+        KubeflowPipelines("bad", KubeflowPipelinesArgs(**{**base, "ui": True, "resources": {
+            k: v for k, v in KFP_RESOURCE_PROFILES["lean"].items() if k not in ("ui", "metadata-envoy")}}))
+    with pytest.raises(ValueError, match="ui=True needs images.ui and images.metadata_envoy"):
+        KubeflowPipelines("bad", KubeflowPipelinesArgs(**base, ui=True))
     with pytest.raises(ValueError, match="resources lacks pipeline-step"):
         KubeflowPipelines("bad", KubeflowPipelinesArgs(**{**base, "resources": {
             k: v for k, v in KFP_RESOURCE_PROFILES["lean"].items() if k != "pipeline-step"}}))

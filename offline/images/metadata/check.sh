@@ -8,18 +8,23 @@
 # stops the server (SIGTERM must end it cleanly) and starts it again, and restarts PostgreSQL
 # under it: the data must still be there both times. Removes its containers and network on
 # exit, failed or not; exits non-zero when a check fails.
+# Then the gRPC-Web proxy image (the UI's stand-in for KFP's metadata Envoy) in front of the
+# server: reads in both encodings (binary and base64 text) return what gRPC wrote; NOT_FOUND and
+# UNIMPLEMENTED come back as trailers-only answers with the server's message; other services,
+# other content types and GET are refused with 404, 415 and 405.
 #   offline/images/metadata/check.sh
 set -euo pipefail
 
 REGISTRY=${REGISTRY:-mlops.local}
 IMAGE=${IMAGE:-$REGISTRY/kubeflow/mlmd-server:1.17.1}
+ENVOY_IMAGE=${ENVOY_IMAGE:-$REGISTRY/kubeflow/kfp-metadata-envoy:2.14.3}
 PG_IMAGE=${PG_IMAGE:-$REGISTRY/library/postgres:15.14-bookworm}
 name=mlmd-check-$$
-pg=$name-postgres server=$name-server
+pg=$name-postgres server=$name-server proxy=$name-grpc-web
 log() { echo "mlmd-check: $*" >&2; }
 die() { log "FAILED: $*"; exit 1; }
 
-for image in "$IMAGE" "$PG_IMAGE"; do
+for image in "$IMAGE" "$ENVOY_IMAGE" "$PG_IMAGE"; do
   docker image inspect "$image" >/dev/null 2>&1 || die "image $image is missing: build it first"
 done
 
@@ -28,7 +33,7 @@ cleanup() {
   if [[ $rc != 0 ]]; then
     log "last lines of the server's log:"; docker logs --tail 40 "$server" 2>&1 | sed 's/^/  server: /' >&2 || true
   fi
-  docker rm -f "$server" "$pg" >/dev/null 2>&1 || true
+  docker rm -f "$proxy" "$server" "$pg" >/dev/null 2>&1 || true
   docker network rm "$name" >/dev/null 2>&1 || true
   log "removed the containers and network $name"
   exit "$rc"
@@ -36,6 +41,10 @@ cleanup() {
 trap cleanup EXIT
 trap "exit 130" INT
 trap "exit 143" TERM
+
+# Whether container $1's log has a line matching $2 (read whole first: `docker logs | grep -q`
+# fails under pipefail when grep stops reading before docker logs has written everything).
+log_has() { local text; text=$(docker logs "$1" 2>&1); grep -q -- "$2" <<<"$text"; }
 
 # Waits until the server's log has its "serving" line $1 times (the server exiting is a failure).
 wait_serving() {
@@ -148,6 +157,78 @@ else:
 PYTHON
 }
 
+# The gRPC-Web client: what the UI's browser code sends, from a container of the server image.
+web_client() {
+  docker run --rm -i --network "$name" --entrypoint /opt/mlmd/bin/python "$IMAGE" - "$proxy" "$1" <<'PYTHON'
+import base64
+import json
+import struct
+import sys
+import urllib.error
+import urllib.request
+
+from ml_metadata.proto import metadata_store_service_pb2 as svc
+
+host, ids = sys.argv[1], json.loads(sys.argv[2])
+base = f"http://{host}:9090/ml_metadata.MetadataStoreService"
+
+
+def check(condition: bool, what: str) -> None:
+    if not condition:
+        sys.exit(f"mlmd-check: FAILED: {what}")
+    print(f"  ok: {what}", file=sys.stderr)
+
+
+def call(method: str, request, text: bool = False, content_type: str | None = None, path: str | None = None):
+    body = struct.pack(">BI", 0, len(request.SerializeToString())) + request.SerializeToString()
+    media = content_type or ("application/grpc-web-text" if text else "application/grpc-web+proto")
+    req = urllib.request.Request(path or f"{base}/{method}", data=base64.b64encode(body) if text else body,
+                                 headers={"Content-Type": media, "X-Grpc-Web": "1"}, method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=30) as answer:
+            return answer.status, dict(answer.headers), answer.read()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read()
+
+
+def frames(payload: bytes) -> list[tuple[int, bytes]]:
+    found = []
+    while payload:
+        flags, length = struct.unpack(">BI", payload[:5])
+        found.append((flags, payload[5:5 + length]))
+        payload = payload[5 + length:]
+    return found
+
+
+status, headers, body = call("GetArtifactsByID", svc.GetArtifactsByIDRequest(artifact_ids=[ids["model"]]))
+[(data_flag, data), (trailer_flag, trailer)] = frames(body)
+answer = svc.GetArtifactsByIDResponse.FromString(data)
+check(status == 200 and headers["Content-Type"] == "application/grpc-web+proto" and data_flag == 0 and trailer_flag == 0x80
+      and b"grpc-status:0" in trailer and answer.artifacts[0].uri == "s3://mlpipeline/check/model",
+      f"binary GetArtifactsByID -> {answer.artifacts[0].uri}, trailer {trailer!r}")
+status, headers, body = call("GetContextByTypeAndName", svc.GetContextByTypeAndNameRequest(
+    type_name="system.PipelineRun", context_name="run-check-1"), text=True)
+[(_, data), (_, trailer)] = frames(base64.b64decode(body))
+context = svc.GetContextByTypeAndNameResponse.FromString(data).context
+check(status == 200 and headers["Content-Type"].startswith("application/grpc-web-text") and context.id == ids["run"],
+      f"base64-text GetContextByTypeAndName -> context {context.id} {context.name!r}")
+status, headers, body = call("GetArtifactType", svc.GetArtifactTypeRequest(type_name="no.such.Type"))
+check(status == 200 and headers.get("grpc-status") == "5" and "no.such.Type" in headers.get("grpc-message", "")
+      and body == b"", f"unknown type -> trailers-only grpc-status {headers.get('grpc-status')}: {headers.get('grpc-message')}")
+status, headers, _ = call("GetLineageGraph", svc.GetLineageGraphRequest())
+check(headers.get("grpc-status") == "12", f"GetLineageGraph -> grpc-status {headers.get('grpc-status')} (UNIMPLEMENTED)")
+status, _, body = call("", svc.GetArtifactTypesRequest(), path=f"http://{host}:9090/other.Service/Get")
+check(status == 404 and b"not a method of ml_metadata.MetadataStoreService" in body, f"another service -> {status}")
+status, _, body = call("GetArtifactTypes", svc.GetArtifactTypesRequest(), content_type="application/json")
+check(status == 415 and b"is not gRPC-Web" in body, f"Content-Type application/json -> {status}")
+try:
+    urllib.request.urlopen(f"{base}/GetArtifactTypes", timeout=10)
+    check(False, "GET must be refused")
+except urllib.error.HTTPError as error:
+    check(error.code == 405, f"GET -> {error.code}")
+PYTHON
+}
+
 log "network $name; PostgreSQL $PG_IMAGE; server $IMAGE"
 docker network create "$name" >/dev/null
 docker run -d --name "$pg" --network "$name" -e POSTGRES_PASSWORD=check-password "$PG_IMAGE" >/dev/null
@@ -167,14 +248,27 @@ log "  ok: the server runs as uid 1000"
 log "writing and reading back through gRPC"
 ids=$(client write) || die "the write phase failed"
 log "ids: $ids"
-docker logs "$server" 2>&1 | grep -q "GetArtifactType failed: NOT_FOUND: .*no.such.Type" \
+log_has "$server" "GetArtifactType failed: NOT_FOUND: .*no.such.Type" \
   || die "the server did not log the failed GetArtifactType"
 log "  ok: the server logged: $(docker logs "$server" 2>&1 | grep -o 'GetArtifactType failed: NOT_FOUND: .*' | head -n 1)"
+
+log "reading through the gRPC-Web proxy ($ENVOY_IMAGE)"
+docker run -d --name "$proxy" --network "$name" -e GRPC_WEB_UPSTREAM="$server:8080" "$ENVOY_IMAGE" >/dev/null
+deadline=$((SECONDS + 60))
+until log_has "$proxy" 'grpc-web-proxy: serving'; do
+  [[ $(docker inspect -f '{{.State.Running}}' "$proxy") == true ]] || { docker logs "$proxy" >&2; die "the proxy exited"; }
+  (( SECONDS < deadline )) || die "the proxy did not serve within 60 s"; sleep 1
+done
+web_client "$ids" || { docker logs --tail 20 "$proxy" 2>&1 | sed 's/^/  proxy: /' >&2; die "the gRPC-Web checks failed"; }
+[[ $(docker exec "$proxy" id -u) == 1000 ]] || die "the proxy does not run as uid 1000"
+docker stop -t 10 "$proxy" >/dev/null
+[[ $(docker inspect -f '{{.State.ExitCode}}' "$proxy") == 0 ]] || die "the proxy did not stop cleanly on SIGTERM"
+log "  ok: the proxy runs as uid 1000 and stops cleanly on SIGTERM"
 
 log "stopping the server (SIGTERM) and starting it again"
 docker stop -t 30 "$server" >/dev/null
 code=$(docker inspect -f '{{.State.ExitCode}}' "$server")
-[[ $code == 0 ]] && docker logs "$server" 2>&1 | grep -q 'mlmd-server: stopped' \
+[[ $code == 0 ]] && log_has "$server" 'mlmd-server: stopped' \
   || die "the server did not stop cleanly on SIGTERM (exit code $code)"
 log "  ok: exit code 0 after SIGTERM, log says 'stopped'"
 docker start "$server" >/dev/null
@@ -188,6 +282,6 @@ until docker exec "$pg" pg_isready -q -h 127.0.0.1; do
   (( SECONDS < deadline )) || die "PostgreSQL did not come back in 60 s"; sleep 1
 done
 client "$ids" || die "the server did not recover from PostgreSQL's restart"
-docker logs "$server" 2>&1 | grep -q 'mlmd-server: reconnected to ' || die "the server log shows no reconnection"
+log_has "$server" 'mlmd-server: reconnected to ' || die "the server log shows no reconnection"
 log "  ok: the server reconnected to PostgreSQL"
 log "PASSED"
