@@ -310,6 +310,9 @@ if keys:
                                     "namespace": os.environ["NAMESPACE"]})
     status, _, body = get("/artifacts/get?" + query)
     result["artifact_v2"] = [status, body == expected, body[:200].decode(errors="replace")]
+query = urllib.parse.urlencode({"podname": os.environ["STEP_POD"], "podnamespace": os.environ["NAMESPACE"]})
+status, _, body = get("/k8s/pod/logs?" + query)
+result["step_logs"] = [status, len(body), body[-300:].decode(errors="replace")]
 print("RESULT " + json.dumps(result))
 """
 
@@ -331,11 +334,16 @@ def test_kubeflow_pipelines_ui_serves_the_app_runs_metadata_and_artifacts():
         "endpoint": default["endpoint"], "region": default["region"], "disableSSL": str(default["disableSSL"]).lower(),
         "forcePathStyle": "true", "fromEnv": "false", "secretName": secret_ref["secretName"],
         "accessKeyKey": secret_ref["accessKeyKey"], "secretKeyKey": secret_ref["secretKeyKey"]}})
+    # A finished step pod of a pipeline run, whose log the UI reads from the cluster.
+    pods = json.loads(kubectl("get", "pods", "-n", namespace, "-l", "pipeline/runid", "-o", "json"))["items"]
+    step_pods = [pod["metadata"]["name"] for pod in pods if pod["status"].get("phase") == "Succeeded"
+                 and "main" in [c["name"] for c in pod["spec"]["containers"]]]
+    assert step_pods, f"no finished pipeline step pod in {namespace}: the one-step pipeline test runs first"
     image = resolve_image("pipeline-base", CFG.images.registry, CFG.images.overrides)
     result = run_script_pod(namespace, "ui-test", image, UI_SCRIPT, [
         {"name": "UI", "value": f"http://ml-pipeline-ui.{namespace}.svc.cluster.local."},
         {"name": "BUCKET", "value": kfp_cfg.bucket}, {"name": "NAMESPACE", "value": namespace},
-        {"name": "PROVIDER_INFO", "value": provider_info}],
+        {"name": "PROVIDER_INFO", "value": provider_info}, {"name": "STEP_POD", "value": step_pods[-1]}],
         env_from=[{"secretRef": {"name": "mlops-pipeline-env"}}], timeout=300)
     logs = kubectl("logs", "-n", namespace, "deployment/ml-pipeline-ui", "--tail=40", check=False)
     where = f"\nUI result: {json.dumps(result, indent=1)}\nUI server log (last lines):\n{logs}"
@@ -354,3 +362,5 @@ def test_kubeflow_pipelines_ui_serves_the_app_runs_metadata_and_artifacts():
     assert result["keys"], f"no v2 artifact of the newest SUCCEEDED run in bucket {kfp_cfg.bucket}{where}"
     assert result["artifact_minio"][:2] == [200, True], f"artifact through the UI (its bucket keys){where}"
     assert result["artifact_v2"][:2] == [200, True], f"artifact through the UI (the launcher's provider info){where}"
+    status, size, _ = result["step_logs"]
+    assert (status, size > 0) == (200, True), f"step pod {step_pods[-1]}'s log through the UI{where}"
