@@ -632,7 +632,7 @@ def test_kubeflow_pipelines_ui_and_its_metadata_proxy(mocks):
     run({"kubeflowPipelines": {"ui": True}, "images": {"registry": registry},
          "platform": {"allowedIngressCidrs": ["10.20.0.0/24"]}})
     ui = mocks.named("kubeflow-pipelines-ui")
-    assert ui.inputs["metadata"]["name"] == "ml-pipeline-ui" and ui.inputs["metadata"]["namespace"] == KFP_NS
+    assert (ui.inputs["metadata"]["name"], ui.inputs["metadata"]["namespace"]) == ("ml-pipeline-ui", KFP_NS)
     pod = ui.inputs["spec"]["template"]["spec"]
     assert pod["serviceAccountName"] == "ml-pipeline-ui"
     assert pod["securityContext"]["runAsNonRoot"] is True
@@ -730,7 +730,7 @@ def test_kubeflow_pipelines_validates_its_arguments():
     with pytest.raises(ValueError, match="resources lacks ui, metadata-envoy"):
         KubeflowPipelines("bad", KubeflowPipelinesArgs(**{**base, "ui": True, "resources": {
             k: v for k, v in KFP_RESOURCE_PROFILES["lean"].items() if k not in ("ui", "metadata-envoy")}}))
-    with pytest.raises(ValueError, match="ui=True needs images.ui and images.metadata_envoy"):
+    with pytest.raises(ValueError, match=r"ui=True needs images\.ui and images\.metadata_envoy"):
         KubeflowPipelines("bad", KubeflowPipelinesArgs(**base, ui=True))
     with pytest.raises(ValueError, match="resources lacks pipeline-step"):
         KubeflowPipelines("bad", KubeflowPipelinesArgs(**{**base, "resources": {
