@@ -7,12 +7,15 @@ include offline/versions.env
 
 PYTHON ?= python3
 VENV := .venv
-# The pipeline base image's Python packages (its requirements.lock) and pytest: the components'
-# tests and the local pipeline run in the same versions as the cluster's pipeline pods.
+# The pipeline base image's Python packages (its requirements.lock), the PyTorch image's additions
+# (its requirements.lock: torch and the CUDA runtime wheels, several GB) and pytest: the components'
+# tests and the local pipeline runs use the same versions as the cluster's pipeline pods.
 PIPELINES_VENV := .venv-pipelines
 PIPELINES_LOCK := offline/images/pipeline-base/requirements.lock
+PIPELINES_TORCH_LOCK := offline/images/pipeline-torch/requirements.lock
 CACHE_DIR ?= $(or $(MLOPS_CACHE_DIR),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/mlops-platform)
 export MLOPS_CACHE_DIR := $(CACHE_DIR)
+PIPELINES_PACKAGES := $(CACHE_DIR)/venvs/pipelines-$(shell cat $(PIPELINES_LOCK) $(PIPELINES_TORCH_LOCK) constraints.txt requirements-dev.txt | sha256sum | cut -c1-16)
 export PATH := $(CACHE_DIR)/bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 export PULUMI_SKIP_UPDATE_CHECK := true
 export PULUMI_DIY_BACKEND_NO_LEGACY_WARNING := true
@@ -37,20 +40,31 @@ $(VENV)/.stamp: requirements.txt requirements-dev.txt constraints.txt
 
 venv: $(VENV)/.stamp ## Create/refresh the virtualenv (pinned requirements).
 
-$(PIPELINES_VENV)/.stamp: $(PIPELINES_LOCK) constraints.txt
-	@echo "[pipelines-venv] installing the pipeline base image's packages ($(PIPELINES_LOCK)) into $(PIPELINES_VENV)"
-	@test -x $(PIPELINES_VENV)/bin/python || $(PYTHON) -m venv $(PIPELINES_VENV)
-	@$(PIPELINES_VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps -r $(PIPELINES_LOCK)
-	@$(PIPELINES_VENV)/bin/pip install --quiet --disable-pip-version-check "pytest==$$(sed -n 's/^pytest==//p' requirements-dev.txt)" -c constraints.txt
-	@$(PIPELINES_VENV)/bin/pip check >/dev/null
-	@# mlops_components (components/) and the repository (smoke_tests) importable, as in the image.
-	@printf '%s\n%s\n' "$(CURDIR)/components" "$(CURDIR)" > "$$($(PIPELINES_VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/mlops-platform.pth"
+# The packages (torch and its CUDA wheels make them about 6 GB) go once per version of the locks
+# into a venv in the cache that every clone shares; .venv-pipelines is this clone's own small venv,
+# whose .pth file puts that venv's site-packages, components/ and the repository on sys.path.
+$(PIPELINES_PACKAGES)/.stamp:
+	@echo "[pipelines-venv] installing the pipeline images' packages ($(PIPELINES_LOCK), $(PIPELINES_TORCH_LOCK)) into $(PIPELINES_PACKAGES), shared by every clone"
+	@rm -rf $(PIPELINES_PACKAGES) && $(PYTHON) -m venv $(PIPELINES_PACKAGES)
+	@$(PIPELINES_PACKAGES)/bin/pip install --quiet --disable-pip-version-check --no-deps -r $(PIPELINES_LOCK) -r $(PIPELINES_TORCH_LOCK)
+	@$(PIPELINES_PACKAGES)/bin/pip install --quiet --disable-pip-version-check "pytest==$$(sed -n 's/^pytest==//p' requirements-dev.txt)" -c constraints.txt
+	@$(PIPELINES_PACKAGES)/bin/pip check >/dev/null
+	@touch $@
+
+$(PIPELINES_VENV)/.stamp: $(PIPELINES_PACKAGES)/.stamp
+	@echo "[pipelines-venv] $(PIPELINES_VENV): this clone's components/ and smoke_tests/ over $(PIPELINES_PACKAGES)"
+	@rm -rf $(PIPELINES_VENV) && $(PYTHON) -m venv --without-pip $(PIPELINES_VENV)
+	@# The shared packages, then mlops_components (components/) and the repository (smoke_tests), as in the image.
+	@printf '%s\n' "$$($(PIPELINES_PACKAGES)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" \
+	  "$(CURDIR)/components" "$(CURDIR)" > "$$($(PIPELINES_VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/mlops-platform.pth"
+	@$(PIPELINES_VENV)/bin/python -m pip check >/dev/null
 	@touch $@
 
 pipelines-venv: $(PIPELINES_VENV)/.stamp ## Create/refresh the pipelines virtualenv (the pipeline image's packages).
 
-pipelines: pipelines-venv ## Compile smoke_tests/pipelines/train_pipeline.py to its checked-in YAML.
+pipelines: pipelines-venv ## Compile smoke_tests/pipelines/train_pipeline{,_torch}.py to their checked-in YAML.
 	@PATH="$(CURDIR)/$(PIPELINES_VENV)/bin:$$PATH" $(PIPELINES_VENV)/bin/python -m smoke_tests.pipelines.train_pipeline
+	@PATH="$(CURDIR)/$(PIPELINES_VENV)/bin:$$PATH" $(PIPELINES_VENV)/bin/python -m smoke_tests.pipelines.train_pipeline_torch
 
 tools: ## Build or reuse the pinned offline toolchain (pulumi, language host, k8s provider, kind, helm).
 	@bash offline/build-tools.sh
@@ -60,7 +74,7 @@ render: venv tools ## Run a real `pulumi up` for the local and university stacks
 
 test: venv pipelines-venv tools render node-components ## Run every test: unit, render, lint, components and the local pipeline, then the cluster, platform and smoke tests on a throwaway kind cluster.
 	@$(VENV)/bin/pytest -m "not e2e and not molecule" $(PYTEST_ARGS)
-	@$(PIPELINES_VENV)/bin/pytest -m "not e2e" components/tests smoke_tests/test_local_pipeline.py $(PYTEST_ARGS)
+	@$(PIPELINES_VENV)/bin/python -m pytest -m "not e2e" components/tests smoke_tests/test_local_pipeline.py $(PYTEST_ARGS)
 	@bash offline/cluster-check.sh $(PYTEST_ARGS)
 
 node-components: ## Build (or reuse) containerd, runc, crictl, CNI plugins, etcd, CoreDNS, local-path, pause.

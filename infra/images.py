@@ -63,6 +63,10 @@ UPSTREAM_IMAGES: dict[str, UpstreamImage] = {
     # client, boto3): built by offline/images/pipeline-base.sh. It has no public upstream; a site
     # builds it with REGISTRY=<its registry> and pushes it there (images.registry then resolves it).
     "pipeline-base": UpstreamImage("ghcr.io", "mlops-platform/pipeline-base", "py3.11-kfp2.14.3"),
+    # The pipeline base image plus PyTorch 2.15.0 and its CUDA 13 runtime wheels (about 6.4 GB),
+    # for the train_torch component: built by offline/images/pipeline-torch.sh, no public upstream
+    # either (the same REGISTRY=<its registry> build and push).
+    "pipeline-torch": UpstreamImage("ghcr.io", "mlops-platform/pipeline-torch", "py3.11-kfp2.14.3-torch2.15.0"),
     # NVIDIA device plugin (GPU component): advertises nvidia.com/gpu, time-slicing and MIG.
     "nvidia-device-plugin": UpstreamImage("nvcr.io", "nvidia/k8s-device-plugin", "v0.17.1"),
     # DCGM exporter (GPU component, optional): per-GPU metrics for Prometheus.

@@ -10,6 +10,8 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(dirname "$here")
 cache=${MLOPS_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/mlops-platform}
 export MLOPS_CLUSTER_NAME=${MLOPS_CHECK_CLUSTER_NAME:-mlops-check} MLOPS_WORKERS=1 MLOPS_FAKE_GPUS=2
+# The worker has (fake) GPUs, so the PyTorch variant of the smoke pipeline must run, not skip.
+export MLOPS_SMOKE_REQUIRE_GPU=1
 export KUBECONFIG=$cache/$MLOPS_CLUSTER_NAME.kubeconfig
 MLOPS_STATE_DIR=$(mktemp -d)
 export MLOPS_STATE_DIR

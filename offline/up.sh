@@ -57,6 +57,18 @@ log "loading ${#images[@]} images into the nodes: ${images[*]}"
 start=$SECONDS
 kind load docker-image "${images[@]}" --name "$name" >/dev/null
 log "images loaded in $((SECONDS - start)) s"
+# The PyTorch pipeline image (about 6.4 GB, for the GPU-requesting training step) only where a
+# node advertises nvidia.com/gpu (kind: MLOPS_FAKE_GPUS=N), and only onto those nodes.
+gpu_nodes=$(kubectl get nodes -o go-template='{{range .items}}{{if index .status.allocatable "nvidia.com/gpu"}}{{.metadata.name}},{{end}}{{end}}')
+if [[ -n $gpu_nodes ]]; then
+  torch_image=$(bash "$here/images/pipeline-torch.sh" | tail -n 1) || die "offline/images/pipeline-torch.sh failed"
+  log "loading $torch_image onto the GPU node(s) ${gpu_nodes%,}"
+  start=$SECONDS
+  kind load docker-image "$torch_image" --name "$name" --nodes "${gpu_nodes%,}" >/dev/null
+  log "PyTorch image loaded in $((SECONDS - start)) s"
+else
+  log "no node advertises nvidia.com/gpu: the PyTorch pipeline image is not loaded (MLOPS_FAKE_GPUS=N makes fake GPUs)"
+fi
 
 log "pulumi up --stack $stack (waits for every workload to be ready)"
 start=$SECONDS

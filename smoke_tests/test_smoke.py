@@ -8,7 +8,15 @@ KFP artifacts must be in the pipelines' bucket; the two runs' metrics must be id
 model server that the pipeline deployed in the research group's namespace must answer valid
 predictions. On failure the message carries the run ids, the workflows' failed nodes, pod logs
 and events. When a run failed only because the node could not start one of its pods (Argo's
-StartError, seen on kind under load), the test says so and runs once more."""
+StartError, seen on kind under load), the test says so and runs once more.
+
+The PyTorch variant (pipelines/train_pipeline_torch.yaml; `-k torch` selects it) needs a node that
+advertises `nvidia.com/gpu` (kind: MLOPS_FAKE_GPUS=N; `make up` then loads the pipeline-torch image
+onto it): one run must reach SUCCEEDED with its training pod on that node, asking for one GPU and
+tolerating the GPU nodes' taint nvidia.com/gpu=present:NoSchedule (which ansible's gpu_node role
+sets; kind's fake GPU node has none), and MLflow must record the device it trained on (cpu there:
+the fake GPU has no CUDA behind it), its metrics and a served model. Without a GPU node it is
+skipped, loudly, unless MLOPS_SMOKE_REQUIRE_GPU=1 (`make test`'s cluster has fake GPUs and sets it)."""
 
 import json
 import os
@@ -19,9 +27,10 @@ from pathlib import Path
 
 import pytest
 
+from infra.components.gpu import TOLERATION as GPU_TOLERATION
 from infra.config import parse
 from infra.images import resolve_image
-from tests.cluster.test_local_cluster import kubectl
+from tests.cluster.test_local_cluster import kubectl, nodes
 from tests.platform.test_platform import (
     run_script_pod,
     test_every_platform_pod_is_ready,  # noqa: F401 - the platform must be healthy first: runs here too
@@ -32,17 +41,20 @@ from tests.unit.test_config import stack_values
 pytestmark = pytest.mark.e2e
 CFG = parse(*stack_values("local"))
 COMPILED = Path(__file__).parent / "pipelines" / "train_pipeline.yaml"
+TORCH_COMPILED = Path(__file__).parent / "pipelines" / "train_pipeline_torch.yaml"
 RUN_TIMEOUT_S = 600
 # The compiled pipeline's defaults target the local stack's first research group.
 TENANT = CFG.tenancy.tenants[0] if CFG.tenancy.tenants else None
 MODEL_NAME = "vision-iris-classifier"
+TORCH_MODEL_NAME = "vision-iris-mlp"
+GPU = "nvidia.com/gpu"
 MIN_ACCURACY = 0.85
 # How Argo reports a pod whose container the node could not start.
 INFRASTRUCTURE_FAILURE = "StartError (exit code 128)"
 
 # Runs in the pipelines' namespace with the pipeline base image and the `mlops-pipeline-env`
-# Secret (MLflow and the pipelines' bucket): submits the pipeline twice, waits, collects what the
-# runs left in KFP, MLflow and the bucket, and asks the deployed model server for predictions.
+# Secret (MLflow and the pipelines' bucket): submits the pipeline RUNS times, waits, collects what
+# the runs left in KFP, MLflow and the bucket, and asks the deployed model server for predictions.
 SMOKE_SCRIPT = r"""
 import json, os, tempfile, time
 import boto3, kfp, mlflow, requests
@@ -57,7 +69,7 @@ started = time.time()
 timeout = int(os.environ["RUN_TIMEOUT"])
 runs, finished = [], []
 # One after the other, without KFP's cache: the second run must compute everything again.
-for i in (1, 2):
+for i in range(1, int(os.environ["RUNS"]) + 1):
     run_id = client.create_run_from_pipeline_package("/tmp/pipeline.yaml", arguments=arguments,
                                                      run_name=f"smoke-{os.environ['MARKER']}-{i}",
                                                      experiment_name="smoke-tests", enable_caching=False).run_id
@@ -130,6 +142,43 @@ def _record(result: dict, arguments: dict) -> None:
     (Path(directory) / "smoke.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
 
 
+def _submit(compiled: Path, arguments: dict, serving_url: str, runs: int) -> dict:
+    """Submits `compiled` `runs` times from a pod in the pipelines' namespace (SMOKE_SCRIPT) and
+    returns what the runs left in KFP, MLflow, the bucket and the model server."""
+    namespace = CFG.kubeflow_pipelines.namespace
+    image = resolve_image("pipeline-base", CFG.images.registry, CFG.images.overrides)
+    started = time.monotonic()
+    try:
+        result = run_script_pod(namespace, "smoke-test", image, SMOKE_SCRIPT, [
+            {"name": "PIPELINE_YAML", "value": compiled.read_text()},
+            {"name": "ARGUMENTS", "value": json.dumps(arguments)},
+            {"name": "RUNS", "value": str(runs)},
+            {"name": "MARKER", "value": uuid.uuid4().hex[:8]},
+            {"name": "KFP_HOST", "value": f"http://ml-pipeline.{namespace}.svc.cluster.local.:8888"},
+            {"name": "BUCKET", "value": CFG.kubeflow_pipelines.bucket}, {"name": "RUN_TIMEOUT", "value": str(RUN_TIMEOUT_S)},
+            {"name": "SERVING_URL", "value": serving_url}],
+            env_from=[{"secretRef": {"name": "mlops-pipeline-env"}}], timeout=runs * RUN_TIMEOUT_S + 300)
+    except AssertionError as error:
+        pytest.fail(f"{error}\n{workflow_diagnostics(namespace)}\nevents in {namespace}:\n{_events(namespace)}")
+    print(f"[smoke] {runs} run(s) of {compiled.name} in {result['wall_s']} s (test {time.monotonic() - started:.0f} s): "
+          + ", ".join(f"{r['run_id']} {r['state']} {r['duration_s']} s" for r in result["runs"]))
+    return result
+
+
+def _run_pipeline(compiled: Path, arguments: dict, serving_url: str, runs: int) -> dict:
+    """`_submit`, once more when a run failed only because the node could not start one of its pods."""
+    result = _submit(compiled, arguments, serving_url, runs)
+    failed = [run["run_id"] for run in result["runs"] if run["state"] != "SUCCEEDED"]
+    diagnostics = workflow_diagnostics(CFG.kubeflow_pipelines.namespace, failed) if failed else ""
+    if failed and INFRASTRUCTURE_FAILURE in diagnostics:
+        # A pod that the node could not start (runc: "unable to freeze" under load on kind) is the
+        # node's failure, not the platform's: said loudly, and the test runs once more.
+        print(f"[smoke] WARNING: run(s) {', '.join(failed)} failed because a pod could not start "
+              f"({INFRASTRUCTURE_FAILURE}); running the test once more:\n{diagnostics[:3000]}")
+        result = _submit(compiled, arguments, serving_url, runs)
+    return result
+
+
 def test_the_training_pipeline_trains_registers_and_serves_a_model_reproducibly():
     kfp_cfg = CFG.kubeflow_pipelines
     if not kfp_cfg.enabled:
@@ -142,32 +191,7 @@ def test_the_training_pipeline_trains_registers_and_serves_a_model_reproducibly(
     arguments = {"git_commit": _git_commit(), "experiment_name": f"{TENANT.experiment_prefix}smoke-train",
                  "model_name": MODEL_NAME, "serving_namespace": TENANT.namespace, "min_accuracy": MIN_ACCURACY}
     serving_url = f"http://model-{MODEL_NAME}.{TENANT.namespace}.svc.cluster.local:8080"
-    def attempt() -> dict:
-        started = time.monotonic()
-        try:
-            result = run_script_pod(namespace, "smoke-test", image, SMOKE_SCRIPT, [
-                {"name": "PIPELINE_YAML", "value": COMPILED.read_text()},
-                {"name": "ARGUMENTS", "value": json.dumps(arguments)},
-                {"name": "MARKER", "value": uuid.uuid4().hex[:8]},
-                {"name": "KFP_HOST", "value": f"http://ml-pipeline.{namespace}.svc.cluster.local.:8888"},
-                {"name": "BUCKET", "value": kfp_cfg.bucket}, {"name": "RUN_TIMEOUT", "value": str(RUN_TIMEOUT_S)},
-                {"name": "SERVING_URL", "value": serving_url}],
-                env_from=[{"secretRef": {"name": "mlops-pipeline-env"}}], timeout=2 * RUN_TIMEOUT_S + 300)
-        except AssertionError as error:
-            pytest.fail(f"{error}\n{workflow_diagnostics(namespace)}\nevents in {namespace}:\n{_events(namespace)}")
-        print(f"[smoke] two pipeline runs in {result['wall_s']} s (test {time.monotonic() - started:.0f} s): "
-              + ", ".join(f"{r['run_id']} {r['state']} {r['duration_s']} s" for r in result["runs"]))
-        return result
-
-    result = attempt()
-    failed = [run["run_id"] for run in result["runs"] if run["state"] != "SUCCEEDED"]
-    diagnostics = workflow_diagnostics(namespace, failed) if failed else ""
-    if failed and INFRASTRUCTURE_FAILURE in diagnostics:
-        # A pod that the node could not start (runc: "unable to freeze" under load on kind) is the
-        # node's failure, not the platform's: said loudly, and the test runs once more.
-        print(f"[smoke] WARNING: run(s) {', '.join(failed)} failed because a pod could not start "
-              f"({INFRASTRUCTURE_FAILURE}); running the test once more:\n{diagnostics[:3000]}")
-        result = attempt()
+    result = _run_pipeline(COMPILED, arguments, serving_url, runs=2)
 
     def context() -> str:
         run_ids = [run["run_id"] for run in result["runs"]]
@@ -211,5 +235,86 @@ def test_the_training_pipeline_trains_registers_and_serves_a_model_reproducibly(
     expected = serving["expected"]
     assert len(predictions) == len(expected), f"{len(predictions)} predictions for {len(expected)} rows: {predictions}"
     assert set(predictions) <= {0, 1, 2}, f"predictions outside iris' classes 0, 1, 2: {predictions}"
+    correct = sum(p == e for p, e in zip(predictions, expected, strict=True))
+    assert correct / len(expected) >= MIN_ACCURACY, f"{correct}/{len(expected)} right: {predictions} vs {expected}"
+
+
+def _gpu_nodes() -> dict[str, dict]:
+    return {node["metadata"]["name"]: node for node in nodes() if GPU in node["status"].get("allocatable", {})}
+
+
+def _pods_of_run(namespace: str, run_id: str) -> list[dict]:
+    workflows = json.loads(kubectl("get", "workflows.argoproj.io", "-n", namespace, "-l", f"pipeline/runid={run_id}",
+                                   "-o", "json"))["items"]
+    assert len(workflows) == 1, f"run {run_id}: {len(workflows)} Argo workflows labelled with it"
+    return json.loads(kubectl("get", "pods", "-n", namespace, "-l",
+                              f"workflows.argoproj.io/workflow={workflows[0]['metadata']['name']}", "-o", "json"))["items"]
+
+
+def test_the_torch_pipeline_trains_on_the_gpu_node_and_records_the_device_in_mlflow():
+    kfp_cfg = CFG.kubeflow_pipelines
+    if not kfp_cfg.enabled:
+        pytest.skip("LOUD SKIP: kubeflowPipelines.enabled is false in the local stack: no pipeline to run")
+    assert TENANT is not None, "the local stack declares no research group to serve the model in"
+    assert TENANT.name == "vision", \
+        "the compiled pipeline's defaults serve into research group 'vision': keep it first in stacks/Pulumi.local.yaml"
+    namespace = kfp_cfg.namespace
+    torch_image = resolve_image("pipeline-torch", CFG.images.registry, CFG.images.overrides)
+    gpu_nodes = _gpu_nodes()
+    if not gpu_nodes:
+        message = (f"no node advertises {GPU}: the PyTorch variant needs a GPU node (kind: "
+                   f"`MLOPS_FAKE_GPUS=2 MLOPS_WORKERS=1 make cluster up`)")
+        if os.environ.get("MLOPS_SMOKE_REQUIRE_GPU") == "1":
+            pytest.fail(f"{message}, and MLOPS_SMOKE_REQUIRE_GPU=1 requires it to run")
+        pytest.skip(f"LOUD SKIP: {message}")
+    with_image = [name for name, node in gpu_nodes.items() if any(torch_image in image.get("names", [])
+                                                                   for image in node["status"].get("images", []))]
+    assert with_image, (f"{torch_image} is on none of the GPU nodes {sorted(gpu_nodes)}: `make up` loads it onto them "
+                        f"(or: kind load docker-image {torch_image} --name {os.environ.get('MLOPS_CLUSTER_NAME', 'mlops')} "
+                        f"--nodes NODE)")
+    arguments = {"git_commit": _git_commit(), "experiment_name": f"{TENANT.experiment_prefix}smoke-train-torch",
+                 "model_name": TORCH_MODEL_NAME, "serving_namespace": TENANT.namespace, "min_accuracy": MIN_ACCURACY}
+    serving_url = f"http://model-{TORCH_MODEL_NAME}.{TENANT.namespace}.svc.cluster.local:8080"
+    result = _run_pipeline(TORCH_COMPILED, arguments, serving_url, runs=1)
+    (run,) = result["runs"]
+
+    def context() -> str:
+        return (f"run: {json.dumps(run, default=str)[:4000]}\n{workflow_diagnostics(namespace, [run['run_id']])}\n"
+                f"events in {namespace}:\n{_events(namespace)}")
+
+    assert run["state"] == "SUCCEEDED", f"run {run['run_id']} ended {run['state']}: {run['error']}\n{context()}"
+    train_pods = [pod for pod in _pods_of_run(namespace, run["run_id"])
+                  if any(c["name"] == "main" and c["image"] == torch_image for c in pod["spec"]["containers"])]
+    assert len(train_pods) == 1, f"{len(train_pods)} pods of run {run['run_id']} ran {torch_image}\n{context()}"
+    pod = train_pods[0]
+    node = pod["spec"].get("nodeName")
+    assert node in gpu_nodes, f"the training pod {pod['metadata']['name']} ran on {node}, not on a GPU node {sorted(gpu_nodes)}"
+    resources = next(c for c in pod["spec"]["containers"] if c["name"] == "main").get("resources", {})
+    assert resources.get("limits", {}).get(GPU) == "1", f"training pod limits: {resources}"
+    assert resources.get("requests", {}).get(GPU) == "1", f"training pod requests: {resources}"
+    assert GPU_TOLERATION in pod["spec"].get("tolerations", []), pod["spec"].get("tolerations")
+
+    assert run["mlflow_runs"] == 1, f"run {run['run_id']}: {run['mlflow_runs']} MLflow runs tagged with it\n{context()}"
+    tags, params, metrics = run["tags"], run["params"], run["metrics"]
+    # The fake GPU has no CUDA behind it: torch sees none and trains on the CPU, and says so.
+    assert tags["train.device"] == "cpu", f"MLflow records train.device={tags.get('train.device')!r}: {tags}"
+    assert tags["train.cuda_available"] == "false", tags
+    assert tags["train.torch_version"].startswith("2.15.0"), tags
+    assert tags["model.framework"] == "pytorch", tags
+    assert tags["image.train_model"] == torch_image, f"the training step ran {tags['image.train_model']}"
+    assert "sha256:" in tags["image_digest.train_model"], tags
+    assert tags["kfp.run_id"] == run["run_id"], tags
+    assert metrics["accuracy"] >= MIN_ACCURACY, context()
+    assert metrics["test_rows"] == 38, context()
+    assert params["model_type"] == "mlp", params
+    assert params["seed"] == "42", params
+    assert len(run["versions"]) == 1, f"run {run['run_id']} registered versions {run['versions']}\n{context()}"
+    assert "MLmodel" in run["model_files"], f"model files from MLflow: {run['model_files']}"
+    # The model server runs in the pipeline base image, without torch: the model is numpy weights.
+    serving = result["serving"]
+    assert serving["status"] == 200, f"{serving_url}/invocations answered {serving['status']}: {serving['body']}\n{context()}"
+    predictions = json.loads(serving["body"])["predictions"]
+    expected = serving["expected"]
+    assert len(predictions) == len(expected), f"{len(predictions)} predictions for {len(expected)} rows: {predictions}"
     correct = sum(p == e for p, e in zip(predictions, expected, strict=True))
     assert correct / len(expected) >= MIN_ACCURACY, f"{correct}/{len(expected)} right: {predictions} vs {expected}"

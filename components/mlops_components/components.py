@@ -1,13 +1,16 @@
 """Kubeflow Pipelines v2 components for a supervised-learning pipeline, to compose in your own
 pipelines: load_data -> split_data -> train_model -> evaluate_model (quality gate) ->
 register_model (MLflow) -> deploy_model (MLflow model server in a research group's namespace).
+train_torch is train_model's PyTorch variant: it runs in the pipeline-torch image and uses a GPU
+when its task requests one (`on_gpu(task)`); its model goes on through the same steps.
 
 Each runs in the platform's pipeline base image, which carries this package (the component's
 code is a thin call into `mlops_components.core`), so no component installs anything at run
 time and they run without network access. Artifacts pass through the object store; every
 artifact carries provenance in its metadata (dataset SHA-256, the image and digest of the step).
 
-The image is `MLOPS_PIPELINE_IMAGE` at import time (compile time), else DEFAULT_BASE_IMAGE.
+The image is `MLOPS_PIPELINE_IMAGE` at import time (compile time), else DEFAULT_BASE_IMAGE;
+train_torch's is `MLOPS_PIPELINE_TORCH_IMAGE`, else DEFAULT_TORCH_IMAGE.
 Components that talk to MLflow need its address and credentials in their environment: in the
 cluster, `with_platform_env(task)` loads them from the Secret `mlops-pipeline-env`.
 """
@@ -18,16 +21,27 @@ from typing import NamedTuple
 from kfp import dsl
 from kfp.dsl import Dataset, Input, Metrics, Model, Output
 
-from mlops_components import DEFAULT_BASE_IMAGE
+from mlops_components import DEFAULT_BASE_IMAGE, DEFAULT_TORCH_IMAGE
 
 BASE_IMAGE = os.environ.get("MLOPS_PIPELINE_IMAGE", DEFAULT_BASE_IMAGE)
+TORCH_IMAGE = os.environ.get("MLOPS_PIPELINE_TORCH_IMAGE", DEFAULT_TORCH_IMAGE)
 PLATFORM_ENV_SECRET = "mlops-pipeline-env"  # noqa: S105 - a name, not a value
 PLATFORM_ENV_KEYS = ("MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD",
                      "MLFLOW_S3_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
 
 
+# The taint of the platform's GPU nodes (ansible role gpu_node; infra/components/gpu.py tolerates
+# the same): only pods that tolerate it are scheduled there.
+GPU_RESOURCE = "nvidia.com/gpu"
+GPU_TOLERATION = {"key": GPU_RESOURCE, "operator": "Equal", "value": "present", "effect": "NoSchedule"}
+
+
 def component(func):
     return dsl.component(base_image=BASE_IMAGE, install_kfp_package=False)(func)
+
+
+def torch_component(func):
+    return dsl.component(base_image=TORCH_IMAGE, install_kfp_package=False)(func)
 
 
 def with_platform_env(task: dsl.PipelineTask) -> dsl.PipelineTask:
@@ -36,6 +50,15 @@ def with_platform_env(task: dsl.PipelineTask) -> dsl.PipelineTask:
 
     return kubernetes.use_secret_as_env(task, secret_name=PLATFORM_ENV_SECRET,
                                         secret_key_to_env={key: key for key in PLATFORM_ENV_KEYS})
+
+
+def on_gpu(task: dsl.PipelineTask, gpus: int = 1) -> dsl.PipelineTask:
+    """Requests `gpus` NVIDIA GPUs for `task` (resource limit nvidia.com/gpu) and tolerates the GPU
+    nodes' taint, so the scheduler places it on a GPU node."""
+    from kfp import kubernetes
+
+    task.set_accelerator_type(GPU_RESOURCE).set_accelerator_limit(gpus)
+    return kubernetes.add_toleration(task, **GPU_TOLERATION)
 
 
 @component
@@ -74,6 +97,27 @@ def train_model(train_data: Input[Dataset], model_type: str, seed: int, n_estima
                            **{f"param_{key}": value for key, value in params.items()}})
 
 
+@torch_component
+def train_torch(train_data: Input[Dataset], seed: int, hidden_units: int, epochs: int, learning_rate: float,
+                batch_size: int, model: Output[Model]):
+    """Trains a small MLP classifier with PyTorch, seeded and deterministic, on the GPU when the pod
+    has one, else on the CPU, and records which (device, torch and CUDA versions). The model is
+    saved as numpy weights (mlops_components.torch_mlp.MlpClassifier): evaluate_model,
+    register_model and the model server use it without torch."""
+    from mlops_components import core, torch_mlp
+
+    params = {"hidden_units": hidden_units, "epochs": epochs, "learning_rate": learning_rate, "batch_size": batch_size}
+    fitted, record = torch_mlp.train_mlp(core.read_csv(train_data.path), seed, **params)
+    print(f"[train_torch] trained on {record['device']} (torch {record['torch_version']}, CUDA available: "
+          f"{record['cuda_available']}, GPU: {record['gpu']}), final training loss {record['final_loss']}")
+    model.metadata.update({"sha256": core.save_model(fitted, model.path), "framework": "pytorch",
+                           "model_type": "mlp", "seed": seed, **core.running_image(),
+                           **{f"param_{key}": value for key, value in params.items()},
+                           # Booleans as "true"/"false": KFP's metadata store hands them back as 0/1.
+                           **{f"train_{key}": str(value).lower() if isinstance(value, bool) else value
+                              for key, value in record.items()}})
+
+
 @component
 def evaluate_model(model: Input[Model], test_data: Input[Dataset], min_accuracy: float,
                    metrics: Output[Metrics]) -> float:
@@ -100,20 +144,24 @@ def register_model(model: Input[Model], data: Input[Dataset], test_data: Input[D
     this_step = core.running_image()
     tags = {
         "git_commit": git_commit, "kfp.run_id": kfp_run_id, "kfp.run_name": kfp_run_name,
-        "mlops_components.version": __version__,
+        "mlops_components.version": __version__, "model.framework": model.metadata.get("framework", ""),
         "dataset.name": data.metadata.get("dataset", ""), "dataset.sha256": data.metadata.get("sha256", ""),
         "dataset.rows": str(data.metadata.get("rows", "")),
         "model.sha256": model.metadata.get("sha256", ""),
         "image.load_data": data.metadata.get("image", ""), "image_digest.load_data": data.metadata.get("image_id", ""),
         "image.train_model": model.metadata.get("image", ""), "image_digest.train_model": model.metadata.get("image_id", ""),
         "image.register_model": this_step["image"], "image_digest.register_model": this_step["image_id"],
+        # What the training step recorded about where it ran (train_torch: device, torch, CUDA).
+        **{f"train.{key[len('train_'):]}": str(value) for key, value in model.metadata.items()
+           if key.startswith("train_")},
     }
     scores = {key: float(value) for key, value in metrics.metadata.items() if isinstance(value, (int, float))}
     # Metadata numbers come back as floats (protobuf Struct): the integer settings are cast back.
     params = {"dataset": data.metadata.get("dataset"), "test_size": test_data.metadata.get("test_size"),
               "seed": int(model.metadata["seed"]), "model_type": model.metadata.get("model_type"),
               "min_accuracy": min_accuracy,
-              **{key[len("param_"):]: int(value) for key, value in model.metadata.items() if key.startswith("param_")}}
+              **{key[len("param_"):]: int(value) if float(value).is_integer() else value
+                 for key, value in model.metadata.items() if key.startswith("param_")}}
     result = core.register(model.path, core.read_csv(test_data.path), experiment_name, model_name,
                            params, scores, tags)
     print(f"registered {result['model_uri']} from MLflow run {result['run_id']}")

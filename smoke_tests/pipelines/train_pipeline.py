@@ -5,6 +5,8 @@ group's namespace (or, with deploy_mode='manifest', only write the serving manif
 Registering and deploying change the world outside the pipeline: KFP never reuses a cached
 result for them (the other steps may be cached when their inputs are the same).
 
+train_pipeline_torch.py is the same pipeline with the PyTorch training step on a GPU node.
+
 Compile (the checked-in train_pipeline.yaml is this, golden-tested by `make test`):
     python -m smoke_tests.pipelines.train_pipeline [OUTPUT.yaml]
 MLOPS_PIPELINE_IMAGE chooses the image (default: the local stack's pipeline base image).
@@ -18,6 +20,29 @@ from mlops_components import components as c
 
 PIPELINE_NAME = "mlops-smoke-train"
 COMPILED = Path(__file__).with_suffix(".yaml")
+
+
+def load_and_split(dataset, test_size, seed) -> tuple[dsl.PipelineTask, dsl.PipelineTask]:
+    """The first steps of every training pipeline here: the bundled dataset, split with the seed."""
+    data = c.load_data(dataset_name=dataset)
+    return data, c.split_data(data=data.outputs["data"], test_size=test_size, seed=seed)
+
+
+def evaluate_register_and_deploy(model: dsl.PipelineTask, data: dsl.PipelineTask, parts: dsl.PipelineTask, *,
+                                 min_accuracy, experiment_name, model_name, serving_namespace, deploy_mode,
+                                 serving_image, git_commit) -> None:
+    """The steps after training, the same for every training step whose output `model` they read."""
+    evaluation = c.evaluate_model(model=model.outputs["model"], test_data=parts.outputs["test_data"],
+                                  min_accuracy=min_accuracy)
+    registered = c.with_platform_env(c.register_model(
+        model=model.outputs["model"], data=data.outputs["data"], test_data=parts.outputs["test_data"],
+        metrics=evaluation.outputs["metrics"], experiment_name=experiment_name, model_name=model_name,
+        min_accuracy=min_accuracy, git_commit=git_commit, kfp_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+        kfp_run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER)).set_caching_options(False)
+    c.with_platform_env(c.deploy_model(
+        model_name=model_name, model_version=registered.outputs["model_version"],
+        experiment_id=registered.outputs["experiment_id"], namespace=serving_namespace, mode=deploy_mode,
+        serving_image=serving_image, test_data=parts.outputs["test_data"])).set_caching_options(False)
 
 
 @dsl.pipeline(name=PIPELINE_NAME,
@@ -37,21 +62,12 @@ def train_pipeline(
     serving_image: str = "",
     git_commit: str = "unknown",
 ):
-    data = c.load_data(dataset_name=dataset)
-    parts = c.split_data(data=data.outputs["data"], test_size=test_size, seed=seed)
+    data, parts = load_and_split(dataset, test_size, seed)
     model = c.train_model(train_data=parts.outputs["train_data"], model_type=model_type, seed=seed,
                           n_estimators=n_estimators, max_depth=max_depth)
-    evaluation = c.evaluate_model(model=model.outputs["model"], test_data=parts.outputs["test_data"],
-                                  min_accuracy=min_accuracy)
-    registered = c.with_platform_env(c.register_model(
-        model=model.outputs["model"], data=data.outputs["data"], test_data=parts.outputs["test_data"],
-        metrics=evaluation.outputs["metrics"], experiment_name=experiment_name, model_name=model_name,
-        min_accuracy=min_accuracy, git_commit=git_commit, kfp_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
-        kfp_run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER)).set_caching_options(False)
-    c.with_platform_env(c.deploy_model(
-        model_name=model_name, model_version=registered.outputs["model_version"],
-        experiment_id=registered.outputs["experiment_id"], namespace=serving_namespace, mode=deploy_mode,
-        serving_image=serving_image, test_data=parts.outputs["test_data"])).set_caching_options(False)
+    evaluate_register_and_deploy(model, data, parts, min_accuracy=min_accuracy, experiment_name=experiment_name,
+                                 model_name=model_name, serving_namespace=serving_namespace, deploy_mode=deploy_mode,
+                                 serving_image=serving_image, git_commit=git_commit)
 
 
 def compile_pipeline(output: Path = COMPILED) -> Path:

@@ -141,8 +141,32 @@ def test_platform_image_builds_match_the_images_the_platform_runs():
     assert default_image == resolve_image("pipeline-base", "mlops.local"), default_image
     assert default_image in (ROOT / "offline" / "images" / "pipeline-base.sh").read_text().replace(
         "$REGISTRY", "mlops.local")
+    # The PyTorch image: its tag names the base's and the torch its lock pins, which adds to the
+    # base's lock without re-pinning any of its packages; train_torch compiles against it.
+    torch_lock = pip_pins(ROOT / "offline" / "images" / "pipeline-torch" / "requirements.lock")
+    assert UPSTREAM_IMAGES["pipeline-torch"].tag == f"{UPSTREAM_IMAGES['pipeline-base'].tag}-torch{torch_lock['torch']}"
+    assert not set(torch_lock) & set(base), f"pinned in both locks: {sorted(set(torch_lock) & set(base))}"
+    torch_image = re.search(r'^DEFAULT_TORCH_IMAGE = "([^"]+)"', components_init, re.M).group(1)
+    assert torch_image == resolve_image("pipeline-torch", "mlops.local"), torch_image
+    torch_script = (ROOT / "offline" / "images" / "pipeline-torch.sh").read_text()
+    assert torch_image in torch_script.replace("$REGISTRY", "mlops.local")
+    assert f'REQUIREMENTS="torch=={torch_lock["torch"]}"' in torch_script
     seaweedfs = go_requirements("seaweedfs")
     assert "github.com/seaweedfs/seaweedfs" in seaweedfs, "the SeaweedFS wrapper pins the server module"
+
+
+def test_the_torch_pipelines_training_step_tolerates_the_gpu_nodes_taint():
+    """The toleration compiled into train_pipeline_torch.yaml (mlops_components, pipeline venv) is
+    the one the platform's GPU component uses for the taint the gpu_node role sets."""
+    import yaml
+
+    from infra.components.gpu import TOLERATION
+
+    _, platform = yaml.safe_load_all((ROOT / "smoke_tests" / "pipelines" / "train_pipeline_torch.yaml").read_text())
+    executors = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    assert executors["exec-train-torch"]["tolerations"] == [TOLERATION]
+    role = yaml.safe_load((ROOT / "ansible" / "roles" / "gpu_node" / "defaults" / "main.yml").read_text())["gpu_node_taint"]
+    assert {key: role[key] for key in ("key", "value", "effect")} == {key: TOLERATION[key] for key in ("key", "value", "effect")}
 
 
 def test_the_tenants_serving_policy_matches_the_model_servers_that_deploy_model_makes():

@@ -118,7 +118,7 @@ BAD_CONFIGS = [
      ["images.pullPolicy", "'Sometimes'", "Always, IfNotPresent, Never"]),
     ("override of an unknown image", {"images": {"overrides": {"minoi": "r/minio:1"}}}, (),
      ["images.overrides.minoi", "known images: argo-workflow-controller, argoexec, dcgm-exporter, kfp-api-server",
-      "minio, mlflow, mlmd-server, mysql, nvidia-device-plugin, pipeline-base, postgres, seaweedfs"]),
+      "minio, mlflow, mlmd-server, mysql, nvidia-device-plugin, pipeline-base, pipeline-torch, postgres, seaweedfs"]),
     ("bad admin username", {"mlflow": {"adminUsername": "a"}}, (), ["mlflow.adminUsername", "'a'", "3-32"]),
     ("tenants not a list", {"tenants": {"name": "vision"}}, (), ["mlops-platform:tenants", "expected a list of tenants"]),
     ("duplicate tenant names", {"tenants": [TENANT, TENANT]}, (), ["mlops-platform:tenants", "repeated: vision"]),
