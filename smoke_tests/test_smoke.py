@@ -179,14 +179,20 @@ def _run_pipeline(compiled: Path, arguments: dict, serving_url: str, runs: int) 
     return result
 
 
-def test_the_training_pipeline_trains_registers_and_serves_a_model_reproducibly():
+def _pipelines_namespace() -> str:
+    """The KFP namespace the compiled pipelines run in; skips (loudly) when KFP is off, and checks
+    that the research group their defaults serve into is the local stack's first."""
     kfp_cfg = CFG.kubeflow_pipelines
     if not kfp_cfg.enabled:
         pytest.skip("LOUD SKIP: kubeflowPipelines.enabled is false in the local stack: no pipeline to run")
     assert TENANT is not None, "the local stack declares no research group to serve the model in"
     assert TENANT.name == "vision", \
         "the compiled pipeline's defaults serve into research group 'vision': keep it first in stacks/Pulumi.local.yaml"
-    namespace = kfp_cfg.namespace
+    return kfp_cfg.namespace
+
+
+def test_the_training_pipeline_trains_registers_and_serves_a_model_reproducibly():
+    namespace = _pipelines_namespace()
     image = resolve_image("pipeline-base", CFG.images.registry, CFG.images.overrides)
     arguments = {"git_commit": _git_commit(), "experiment_name": f"{TENANT.experiment_prefix}smoke-train",
                  "model_name": MODEL_NAME, "serving_namespace": TENANT.namespace, "min_accuracy": MIN_ACCURACY}
@@ -252,13 +258,7 @@ def _pods_of_run(namespace: str, run_id: str) -> list[dict]:
 
 
 def test_the_torch_pipeline_trains_on_the_gpu_node_and_records_the_device_in_mlflow():
-    kfp_cfg = CFG.kubeflow_pipelines
-    if not kfp_cfg.enabled:
-        pytest.skip("LOUD SKIP: kubeflowPipelines.enabled is false in the local stack: no pipeline to run")
-    assert TENANT is not None, "the local stack declares no research group to serve the model in"
-    assert TENANT.name == "vision", \
-        "the compiled pipeline's defaults serve into research group 'vision': keep it first in stacks/Pulumi.local.yaml"
-    namespace = kfp_cfg.namespace
+    namespace = _pipelines_namespace()
     torch_image = resolve_image("pipeline-torch", CFG.images.registry, CFG.images.overrides)
     gpu_nodes = _gpu_nodes()
     if not gpu_nodes:
