@@ -13,13 +13,13 @@
 #   offline/ansible-artifacts.sh          prints the directory
 set -euo pipefail
 
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-cache=${MLOPS_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/mlops-platform}
-log() { printf '[ansible-artifacts] %s\n' "$*" >&2; }
-die() { printf '[ansible-artifacts] ERROR: %s\n' "$*" >&2; exit 1; }
+# shellcheck source=offline/lib/build.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/build.sh"
+builder_init ansible-artifacts
+here=$offline
 
-# The node image build makes every image below (cached; seconds when they exist).
-bash "$here/images/kind-node.sh" >/dev/null
+# The node image build makes (or finds up to date) every image below.
+bash "$here/images/kind-node.sh" >/dev/null || die "offline/images/kind-node.sh failed"
 k8s_bin=$(bash "$here/build-kubernetes.sh")
 components=$(bash "$here/images/build-node-components.sh" | tail -n 1)
 [[ -d $components ]] || die "build-node-components.sh did not print its bin directory (got: $components)"
@@ -28,20 +28,19 @@ mapfile -t kubeadm_images < <("$k8s_bin/kubeadm" config images list --kubernetes
 cni_agent_image=mlops.local/cni-agent:$version
 images=("${kubeadm_images[@]}" "$cni_agent_image")
 for image in "${images[@]}"; do
-  docker image inspect "$image" >/dev/null 2>&1 || die "image $image is missing: FORCE a rebuild of offline/images/kind-node.sh"
+  docker image inspect "$image" >/dev/null 2>&1 || die "image $image is missing after offline/images/kind-node.sh ran"
 done
 
 ids=$(docker image inspect --format '{{.Id}}' "${images[@]}")
-hash=$( (cat "$0" "$here/images/manifests/cni-agent.yaml"; ls -l --time-style=+%s "$k8s_bin" "$components/cni"; echo "$ids") \
-  | sha256sum | cut -c1-12)
-dir=$cache/ansible-artifacts/$version-$hash
-if [[ -f $dir/.complete ]]; then
+# The binaries' folders are named by the hashes of what built them.
+dir=$cache/ansible-artifacts/$version-$(inputs_hash "$here/images/manifests/cni-agent.yaml" -s "$k8s_bin $components $ids")
+if cache_dir_ready "$dir"; then
   echo "$dir"
   exit 0
 fi
 
 started=$SECONDS
-rm -rf "$dir.tmp" && mkdir -p "$dir.tmp/cni" "$dir.tmp/images"
+mkdir -p "$dir.tmp/cni" "$dir.tmp/images"
 for binary in kubeadm kubelet kubectl; do install -m 0755 "$k8s_bin/$binary" "$dir.tmp/"; done
 install -m 0755 "$components/crictl" "$dir.tmp/"
 for plugin in bridge host-local loopback portmap ptp; do install -m 0755 "$components/cni/$plugin" "$dir.tmp/cni/"; done
@@ -52,7 +51,6 @@ chmod 0644 "$dir.tmp/images/kubernetes-$version.tar"
 sed -e "s|@CNI_AGENT_IMAGE@|$cni_agent_image|g" -e 's|{{ .PodSubnet }}|10.244.0.0/16|g' \
   -e 's|^# kind renders this file as a template.*$|# Pod network: POD_SUBNET below must equal control_plane_pod_cidr.|' \
   "$here/images/manifests/cni-agent.yaml" >"$dir.tmp/cni-agent.yaml"
-touch "$dir.tmp/.complete"
-rm -rf "$dir" && mv "$dir.tmp" "$dir"
+cache_dir_commit "$dir"
 log "assembled $dir in $((SECONDS - started)) s"
 echo "$dir"

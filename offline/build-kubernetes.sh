@@ -1,53 +1,37 @@
 #!/usr/bin/env bash
-# Builds the Kubernetes binaries at the version pinned in offline/go/kubernetes/go.mod, with
-# the version stamping upstream's release builds use, into
-# $MLOPS_CACHE_DIR/kubernetes/<version>-<hash>/bin. Cached: a second run builds nothing.
-# Cold: 20-40 minutes on 2 cores. Prints the bin directory.
+# Builds the Kubernetes binaries at the version pinned in offline/go/kubernetes/go.mod, with the
+# version stamping upstream's release builds use, in one `go build` (one dependency graph, links
+# in parallel) into $MLOPS_CACHE_DIR/kubernetes/<version>-<inputs hash>/bin, and links kubectl
+# into $MLOPS_CACHE_DIR/bin. Cached: a second run builds nothing. Prints the bin directory.
 set -euo pipefail
+# shellcheck source=offline/lib/build.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/build.sh"
+builder_init kubernetes
 
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-module=$here/go/kubernetes
-cache=${MLOPS_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/mlops-platform}
-version=$(go list -C "$module" -m -f '{{.Version}}' k8s.io/kubernetes)
-[[ -n $version ]] || { echo "[kubernetes] ERROR: no k8s.io/kubernetes version in $module/go.mod" >&2; exit 1; }
-hash=$(cat "$module/go.mod" "$module/go.sum" "$0" | sha256sum | cut -c1-12)
-dest=$cache/kubernetes/$version-$hash
+module=$offline/go/kubernetes
 components=(kubeadm kubelet kubectl kube-apiserver kube-controller-manager kube-scheduler kube-proxy)
+version=$(go_module Version "$module" k8s.io/kubernetes)
+dest=$cache/kubernetes/$version-$(inputs_hash "$module/go.mod" "$module/go.sum" -s "$(go env GOVERSION)")
 
-# kubectl goes on the project's PATH (the other targets and the tests use it).
-link_kubectl() { mkdir -p "$cache/bin" && ln -sfn "$dest/bin/kubectl" "$cache/bin/kubectl"; }
-
-if [[ -f $dest/.complete ]]; then
-  link_kubectl
-  echo "$dest/bin"
-  exit 0
+if ! cache_dir_ready "$dest"; then
+  # The same stamping as upstream's hack/lib/version.sh, from the module proxy's metadata.
+  IFS=. read -r major minor _ <<<"${version#v}"
+  build_date=$(date -u -d "$(go_module Time "$module" k8s.io/kubernetes)" +%Y-%m-%dT%H:%M:%SZ)
+  commit=$(go_module Commit "$module" k8s.io/kubernetes)
+  ldflags=""
+  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    ldflags+=" -X $pkg.gitVersion=$version -X $pkg.gitMajor=$major -X $pkg.gitMinor=$minor"
+    ldflags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=$build_date"
+    [[ -z $commit ]] || ldflags+=" -X $pkg.gitCommit=$commit"
+  done
+  log "building ${components[*]} $version (cold: 5-10 minutes on 2 cores)"
+  packages=()
+  for component in "${components[@]}"; do packages+=("k8s.io/kubernetes/cmd/$component"); done
+  go_build_into --tags providerless --ldflags "$ldflags" "$dest.tmp/bin" "$module" "${packages[@]}"
+  "$dest.tmp/bin/kubeadm" version -o short | grep -qx "$version" \
+    || die "kubeadm reports $("$dest.tmp/bin/kubeadm" version -o short), expected $version"
+  cache_dir_commit "$dest"
 fi
-
-# The same stamping as upstream's hack/lib/version.sh, from the module's own metadata.
-IFS=. read -r major minor _ <<<"${version#v}"
-commit=$(go list -C "$module" -m -json k8s.io/kubernetes | python3 -c 'import json,sys; print((json.load(sys.stdin).get("Origin") or {}).get("Hash", ""))')
-build_date=$(date -u -d "@$(go list -C "$module" -m -f '{{.Time.Unix}}' k8s.io/kubernetes 2>/dev/null || date +%s)" +%Y-%m-%dT%H:%M:%SZ)
-ldflags="-s -w"
-for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-  ldflags+=" -X $pkg.gitVersion=$version -X $pkg.gitMajor=$major -X $pkg.gitMinor=$minor"
-  ldflags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=$build_date"
-  [[ -n $commit ]] && ldflags+=" -X $pkg.gitCommit=$commit"
-done
-
-mkdir -p "$dest/bin"
-total=$SECONDS
-for component in "${components[@]}"; do
-  if [[ -x $dest/bin/$component ]]; then continue; fi
-  echo "[kubernetes] building $component $version ..." >&2
-  start=$SECONDS
-  CGO_ENABLED=0 go build -C "$module" -trimpath -tags providerless -ldflags "$ldflags" \
-    -o "$dest/bin/$component.tmp" "k8s.io/kubernetes/cmd/$component"
-  mv "$dest/bin/$component.tmp" "$dest/bin/$component"
-  echo "[kubernetes] built $component in $((SECONDS - start)) s" | tee -a "$dest/timings.txt" >&2
-done
-echo "[kubernetes] all components in $((SECONDS - total)) s" >>"$dest/timings.txt"
-"$dest/bin/kubeadm" version -o short | grep -qx "$version" || {
-  echo "[kubernetes] ERROR: kubeadm reports $("$dest/bin/kubeadm" version -o short), expected $version" >&2; exit 1; }
-touch "$dest/.complete"
-link_kubectl
+# kubectl goes on the project's PATH (the other targets and the tests use it).
+mkdir -p "$cache/bin" && ln -sfn "$dest/bin/kubectl" "$cache/bin/kubectl"
 echo "$dest/bin"

@@ -37,8 +37,13 @@ create) ;;
 esac
 
 bash "$here/docker.sh"
-image=$(bash "$here/images/kind-node.sh")
+image=$(bash "$here/images/kind-node.sh") || die "offline/images/kind-node.sh failed"
 if kind get clusters 2>/dev/null | grep -qx "$name"; then
+  running=$(docker inspect -f '{{.Config.Image}}' "$name-control-plane" 2>/dev/null || echo unknown)
+  if [[ $running != "$image" ]]; then
+    log "WARNING: cluster $name runs node image $running, not the current $image (Kubernetes or a node"
+    log "WARNING: component changed since it was created): make cluster-delete && make up recreates it"
+  fi
   log "cluster $name exists; refreshing its kubeconfig (make cluster-delete to start over)"
 else
   config=$(mktemp)

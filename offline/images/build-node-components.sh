@@ -7,8 +7,7 @@
 # Results are cached outside the repository, keyed by component version and by a hash of its
 # wrapper module, the build recipe below and the Go version:
 #   $MLOPS_CACHE_DIR/node-components/<component>-<version>-<hash>/
-# What is already there is not rebuilt, so a second run takes seconds. Cold build times are
-# appended to $MLOPS_CACHE_DIR/node-components/timings.txt.
+# What is already there is not rebuilt, so a second run takes seconds.
 #
 # All binaries are also gathered (hard links) into one folder, $MLOPS_CACHE_DIR/node-components/
 # bin-<hash>/, CNI plugins in its cni/ sub-folder; offline/images/kind-node.sh installs from there.
@@ -20,14 +19,12 @@
 #        build-node-components.sh COMPONENT...  only these components (no bin folder)
 # Builds run one at a time under `nice` (the machines have 2 cores shared with other work).
 set -euo pipefail
+# shellcheck source=offline/lib/build.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/build.sh"
+builder_init node-components
 
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-modules="$(dirname "$here")/go/node-components"
-cache=${MLOPS_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/mlops-platform}
-out="$cache/node-components"
-
-log() { printf '[node-components] %s\n' "$*" >&2; }
-die() { printf '[node-components] ERROR: %s\n' "$*" >&2; exit 1; }
+modules=$offline/go/node-components
+out=$cache/node-components
 
 COMPONENTS=(containerd runc crictl cni-plugins etcd coredns local-path-provisioner pause)
 
@@ -131,25 +128,21 @@ ensure_libseccomp() {
 build() {
   local c=$1 v d dir start name pkg cgo tags ld flags
   v=$(version "$c"); d=$(dest "$c"); dir=$(module_dir "$c")
-  if [[ -d $d ]]; then
+  if cache_dir_ready "$d"; then
     log "$c ${v}: cached"
     return
   fi
   [[ $c == runc ]] && ensure_libseccomp
   log "$c ${v}: building into $d (cold builds take minutes)"
   start=$SECONDS
-  rm -rf "$d.tmp" && mkdir -p "$d.tmp"
   while IFS='|' read -r name pkg cgo tags ld flags; do
     log "  go build $name ($pkg)"
     # shellcheck disable=SC2086 # flags is a word list on purpose
-    CGO_ENABLED=$cgo nice -n 10 go build -C "$dir" -trimpath $flags -tags "$tags" \
-      -ldflags "-s -w $ld" -o "$d.tmp/$name" "$pkg"
+    CGO_ENABLED=$cgo nice -n 10 go build -C "$dir" -v -trimpath $flags -tags "$tags" \
+      -ldflags "-s -w $ld" -o "$d.tmp/$name" "$pkg" || die "go build of $name ($pkg) failed"
   done < <(recipe "$c" "$v")
-  rm -rf "$d" && mv "$d.tmp" "$d"
-  local took=$((SECONDS - start))
-  log "$c ${v}: built in ${took} s"
-  printf '%s\t%s\t%s\t%ss\t%s\t%s\t%s cores\n' "$c" "$v" "$(basename "$d")" "$took" \
-    "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$goversion" "$(nproc)" >>"$out/timings.txt"
+  cache_dir_commit "$d"
+  log "$c ${v}: built in $((SECONDS - start)) s"
 }
 
 # bin_dir: the folder that gathers every component's binaries (named by their cache folders).
@@ -161,8 +154,8 @@ bin_dir() {
 gather() {
   local b c d f
   b=$(bin_dir)
-  [[ -d $b ]] && return
-  rm -rf "$b.tmp" && mkdir -p "$b.tmp/cni"
+  cache_dir_ready "$b" && return
+  mkdir -p "$b.tmp/cni"
   for c in "${COMPONENTS[@]}"; do
     d=$(dest "$c")
     for f in "$d"/*; do
@@ -170,7 +163,7 @@ gather() {
       else ln -f "$f" "$b.tmp/" 2>/dev/null || cp -p "$f" "$b.tmp/"; fi
     done
   done
-  rm -rf "$b" && mv "$b.tmp" "$b"
+  cache_dir_commit "$b"
   log "binaries gathered in $b"
 }
 
@@ -182,7 +175,7 @@ for c in "${selected[@]}"; do
   [[ " ${COMPONENTS[*]} " == *" $c "* ]] || die "unknown component $c (known: ${COMPONENTS[*]})"
 done
 
-command -v go >/dev/null || die "Go (>= 1.26) is needed to build the node components"
+need_go
 goversion=$(go env GOVERSION)
 mkdir -p "$out"
 
@@ -192,7 +185,7 @@ if [[ $mode == build ]]; then
   total=$SECONDS
   for c in "${selected[@]}"; do build "$c"; done
   if [[ $# -eq 0 ]]; then gather; fi
-  log "done in $((SECONDS - total)) s; cold build times are in $out/timings.txt"
+  log "done in $((SECONDS - total)) s"
 fi
 for c in "${selected[@]}"; do
   printf '%s %s %s\n' "$c" "$(version "$c")" "$(dest "$c")"

@@ -1,69 +1,35 @@
 #!/usr/bin/env bash
 # Builds mlops.local/mlflow/mlflow:v3.17.2 (the reference infra/images.py resolves for "mlflow"
-# with registry mlops.local) without any container registry: the Debian base image of
-# kind-node.sh, Debian's python3, and a venv at /opt/mlflow from PyPI.
-# The venv is pinned by offline/images/mlflow/requirements.lock (installed with --no-deps);
-# when that file is missing, the build resolves REQUIREMENTS below and writes the lock from
-# `pip freeze` of the built venv (commit it). Cached: does nothing when the tag exists with the
-# label of the current inputs' hash (FORCE=1 rebuilds). Progress goes to stderr; the last line
-# of stdout is the image reference.
+# with registry mlops.local) without any container registry: the Debian base image, Debian's
+# python3, and a venv at /opt/mlflow from PyPI, pinned by offline/images/mlflow/requirements.lock
+# (installed with --no-deps). Without that file the build resolves REQUIREMENTS below and writes
+# the lock from `pip freeze` of the built venv (commit it). Cached by the label of its inputs'
+# hash (FORCE=1 rebuilds). Prints the image reference.
 #   offline/images/mlflow.sh
 set -euo pipefail
+# shellcheck source=offline/lib/build.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/build.sh"
+builder_init mlflow
 
-REGISTRY=${REGISTRY:-mlops.local}
-IMAGE="$REGISTRY/mlflow/mlflow:v3.17.2"
+image=$registry/mlflow/mlflow:v3.17.2
 # psycopg (3): SQLAlchemy 2.1's default driver for postgresql:// URIs (the chart's DSNs);
 # psycopg2 as well, for postgresql+psycopg2:// URIs and what the chart's README names.
 REQUIREMENTS="mlflow[auth]==3.17.2 psycopg[binary] psycopg2-binary boto3"
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-lock=$here/mlflow/requirements.lock
-log() { echo "mlflow-image: $*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
-export DOCKER_BUILDKIT=0   # the classic builder uses the local base image without any registry
-
-bash "$here/../docker.sh" >&2
-base=$(bash "$here/base-image.sh") || exit 1
-sources=/etc/apt/sources.list.d/debian.sources
-[[ -f $sources ]] || die "$sources not found: the image's apt sources are copied from it"
-ca=${PIP_CERT:-/etc/ssl/certs/ca-certificates.crt}
-[[ -f $ca ]] || die "CA bundle $ca not found (set PIP_CERT)"
-
-inputs_hash() {
-  (cat "$0" "$here/mlflow/Dockerfile" "$sources"; [[ -f $lock ]] && cat "$lock"
-   echo "$REQUIREMENTS $base $(docker image inspect --format '{{.Id}}' "$base")") | sha256sum | cut -c1-16
-}
-hash=$(inputs_hash)
-current=$(docker image inspect --format '{{index .Config.Labels "org.mlops-platform.inputs-hash"}}' "$IMAGE" 2>/dev/null || true)
-if [[ $current == "$hash" && ${FORCE:-0} != 1 ]]; then
-  log "$IMAGE is up to date (inputs hash $hash; FORCE=1 rebuilds it)"
-  echo "$IMAGE"
-  exit 0
+src=$images_dir/mlflow
+lock=$src/requirements.lock
+need_docker
+need_base_image
+hashed() { inputs_hash "$src/Dockerfile" "$(apt_sources)" -o "$lock" -s "$REQUIREMENTS $base_ref $base_id"; }
+hash=$(hashed)
+if ! image_current "$image" "$hash"; then
+  build_context
+  cp "$src/Dockerfile" "$ctx/"
+  context_add_apt "$ctx"
+  context_add_ca "$ctx"
+  context_add_lock "$ctx" "$lock" "$REQUIREMENTS"
+  docker_build "$image" "$ctx" "$hash" "REQUIREMENTS=$REQUIREMENTS"
+  if lock_write_back "$image" /opt/mlflow/requirements.lock "$lock"; then
+    label_image "$image" "org.mlops-platform.inputs-hash=$(hashed)"
+  fi
 fi
-
-ctx=$(mktemp -d)
-trap 'rm -rf "$ctx"' EXIT
-cp "$here/mlflow/Dockerfile" "$ctx/"
-cp "$sources" "$ctx/debian.sources"
-cp "$ca" "$ctx/build-ca.crt"
-if [[ -f $lock ]]; then
-  cp "$lock" "$ctx/requirements.lock"
-  log "installing the pinned versions of $lock"
-else
-  : >"$ctx/requirements.none"   # keeps the COPY glob non-empty
-  log "no $lock: resolving $REQUIREMENTS"
-fi
-started=$SECONDS
-log "building $IMAGE from $base (inputs hash $hash) ..."
-docker build --build-arg BASE="$base" --build-arg INPUTS_HASH="$hash" --build-arg REQUIREMENTS="$REQUIREMENTS" \
-  -t "$IMAGE" "$ctx" >"$ctx/build.log" 2>&1 || { tail -n 40 "$ctx/build.log" >&2; die "docker build of $IMAGE failed"; }
-if [[ ! -f $lock ]]; then
-  docker run --rm --entrypoint cat "$IMAGE" /opt/mlflow/requirements.lock >"$lock.tmp" && mv "$lock.tmp" "$lock"
-  log "wrote $lock ($(wc -l <"$lock") packages)"
-  # The image is what the lock describes: label it with the hash that covers the lock, so the
-  # next run finds it up to date.
-  hash=$(inputs_hash)
-  printf 'FROM %s\nLABEL org.mlops-platform.inputs-hash=%s\n' "$IMAGE" "$hash" \
-    | docker build -q -t "$IMAGE" - >/dev/null 2>"$ctx/label.log" || { cat "$ctx/label.log" >&2; die "labelling $IMAGE failed"; }
-fi
-log "built $IMAGE (inputs hash $hash) in $((SECONDS - started)) s, $(docker image inspect --format '{{.Size}}' "$IMAGE" | awk '{printf "%.0f MB", $1/1e6}')"
-echo "$IMAGE"
+echo "$image"

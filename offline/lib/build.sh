@@ -1,0 +1,311 @@
+# Shared by every builder under offline/: the toolchain, Kubernetes, the node components, the node
+# image and the platform images. A builder sources it and calls builder_init first:
+#
+#   source "$(dirname "${BASH_SOURCE[0]}")/../lib/build.sh"
+#   builder_init seaweedfs
+#
+# What it gives (each function is described where it is defined):
+#   cache, offline, images_dir, root     the cache root and the repository's folders
+#   log, die                             messages on stderr, prefixed with the builder's name
+#   go_module, go_build_into             a wrapper module's pinned source; one `go build` per module
+#   cache_dir_ready, cache_dir_commit    a cache folder filled atomically (nothing half-built is reused)
+#   inputs_hash                          a hash of what an output is built from
+#   need_docker, need_base_image         the engine, and the Debian base image platform images build FROM
+#   image_current, build_context, context_add_apt, context_add_ca, context_add_lock, docker_build, label_image,
+#   lock_write_back                      the platform image build, up-to-date check and lock write-back
+#
+# Nothing here trusts what an earlier run left behind: a module is downloaded before its folder is
+# read, a cache folder counts only once complete, an image only with the label of its inputs.
+
+# builder_init NAME: the builder's name (log prefix, log files), the cache and repository folders.
+builder_init() {
+  builder_name=$1
+  builder_script=$(readlink -f "${BASH_SOURCE[1]}")
+  offline=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+  root=$(dirname "$offline")
+  images_dir=$offline/images
+  cache=${MLOPS_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/mlops-platform}
+  registry=${REGISTRY:-mlops.local}
+  mkdir -p "$cache/logs"
+}
+
+log() { printf '[%s] %s\n' "$builder_name" "$*" >&2; }
+die() { printf '[%s] ERROR: %s\n' "$builder_name" "$*" >&2; exit 1; }
+
+# --- Go ----------------------------------------------------------------------------------------
+
+need_go() {
+  command -v go >/dev/null || die "Go (>= 1.26) is needed to build $builder_name: install it (https://go.dev/doc/install or Debian backports)"
+}
+
+# go_module FIELD WRAPPER MODULE: FIELD (Dir, Version, Time or Commit) of MODULE at the version the
+# wrapper module WRAPPER pins. The module is downloaded first (and checked against WRAPPER's go.sum):
+# `go list -m -f '{{.Dir}}'` prints an empty string for a module not yet in the module cache, which
+# every warm machine hides. Commit and Time come from the module proxy's .info (Commit from its
+# Origin, which older entries lack: then it is empty).
+go_module() {
+  local field=$1 wrapper=$2 module=$3 version json value
+  need_go
+  version=$(go list -C "$wrapper" -m -f '{{.Version}}' "$module" 2>/dev/null) && [[ -n $version ]] \
+    || die "$module is not required by $wrapper/go.mod"
+  json=$(go mod download -C "$wrapper" -json "$module@$version") \
+    || die "go mod download $module@$version (pinned by $wrapper/go.mod) failed: $json"
+  value=$(python3 -c '
+import json, sys
+info = json.loads(sys.argv[1])
+if info.get("Error"):
+    sys.exit("go mod download: " + info["Error"])
+field = sys.argv[2]
+if field in ("Commit", "Time") and info.get("Info"):
+    meta = json.load(open(info["Info"]))
+    print((meta.get("Origin") or {}).get("Hash", "") if field == "Commit" else meta.get("Time", ""))
+else:
+    print(info.get(field, ""))' "$json" "$field") || die "$module@$version: $value"
+  # Commit may be empty: the proxy's .info of older fetches has no Origin.
+  [[ -n $value || $field == Commit ]] || die "go mod download $module@$version (from $wrapper) gave no $field"
+  [[ $field != Dir || -d $value ]] || die "go mod download $module@$version gave $value, which is not a folder"
+  printf '%s' "$value"
+}
+
+# go_build_into [--cgo] [--tags TAGS] [--ldflags FLAGS] [--flag FLAG]... DIR WRAPPER PACKAGE...:
+# one `go build` for every package (they share one dependency graph and the Go build cache, and
+# link in parallel), static unless --cgo, -trimpath, stripped (-s -w); the binaries land in DIR
+# under their package names. Runs at nice 10: the builds share 2 cores with whatever else runs.
+# -v names each package as it compiles: the progress a stage's log shows during a long build.
+go_build_into() {
+  local cgo=0 tags="" ldflags="" flags=() dir wrapper
+  while [[ $1 == --* ]]; do
+    case $1 in
+      --cgo) cgo=1; shift ;;
+      --tags) tags=$2; shift 2 ;;
+      --ldflags) ldflags=$2; shift 2 ;;
+      --flag) flags+=("$2"); shift 2 ;;
+      *) die "go_build_into: unknown option $1" ;;
+    esac
+  done
+  dir=$1 wrapper=$2
+  shift 2
+  need_go
+  mkdir -p "$dir"
+  CGO_ENABLED=$cgo nice -n 10 go build -C "$wrapper" -v -trimpath "${flags[@]}" -tags "$tags" \
+    -ldflags "-s -w $ldflags" -o "$dir/" "$@" || die "go build of $* (module $wrapper) failed"
+}
+
+# cache_dir_ready DIR: true when DIR was completed by cache_dir_commit. Otherwise it empties
+# DIR.tmp, where the caller builds, and returns false, holding DIR.lock until cache_dir_commit
+# (or the builder's exit): a second builder of the same folder waits, then finds it complete.
+declare -A _cache_locks=()
+cache_dir_ready() {
+  [[ -f $1/.complete ]] && return 0
+  mkdir -p "$(dirname "$1")"
+  local fd
+  exec {fd}>"$1.lock"
+  if ! flock -n "$fd"; then
+    log "waiting for another build of $1 to finish"
+    flock "$fd"
+  fi
+  if [[ -f $1/.complete ]]; then
+    exec {fd}>&-
+    return 0
+  fi
+  _cache_locks[$1]=$fd
+  rm -rf "$1.tmp" && mkdir -p "$1.tmp"
+  return 1
+}
+
+# cache_dir_commit DIR: DIR.tmp becomes DIR, marked complete; the lock is released.
+cache_dir_commit() {
+  touch "$1.tmp/.complete"
+  rm -rf "$1" && mv "$1.tmp" "$1"
+  local fd=${_cache_locks[$1]:-}
+  if [[ -n $fd ]]; then
+    exec {fd}>&-
+    unset "_cache_locks[$1]"
+  fi
+}
+
+# --- Inputs ------------------------------------------------------------------------------------
+
+# inputs_hash [FILE | -o FILE | -s STRING]...: 16 hex digits over the given files and strings,
+# the build functions of this library and the calling builder. Comment lines of shell scripts and Dockerfiles are left
+# out, so that notes do not force a rebuild. A missing FILE is an error (a typo must not hash as
+# "nothing"); -o FILE is optional (a lock file the build may write back).
+inputs_hash() {
+  {
+    # Of this library, the functions that shape what gets built (not its messages or checks), so
+    # that editing the rest does not rebuild every image.
+    declare -f go_build_into debootstrap_tar context_add_apt context_add_ca context_add_lock docker_build label_image
+    grep -v '^[[:space:]]*#' "$builder_script" || true
+    while (($#)); do
+      if [[ $1 == -s ]]; then
+        printf '%s\n' "$2"; shift 2; continue
+      fi
+      if [[ $1 == -o ]]; then
+        if [[ -f $2 ]]; then cat "$2"; else printf 'absent: %s\n' "$2"; fi
+        shift 2; continue
+      fi
+      [[ -f $1 ]] || die "inputs_hash: $1 does not exist"
+      case $1 in
+        *.sh | */Dockerfile) grep -v '^[[:space:]]*#' "$1" || true ;;
+        *) cat "$1" ;;
+      esac
+      shift
+    done
+  } | sha256sum | cut -c1-16
+}
+
+# --- Images ------------------------------------------------------------------------------------
+
+# need_docker: a running engine (offline/docker.sh installs and starts one when it can) and the
+# classic builder, which builds FROM local images without asking a registry.
+need_docker() {
+  bash "$offline/docker.sh" >&2 || die "no Docker engine (offline/docker.sh failed)"
+  export DOCKER_BUILDKIT=0
+}
+
+# debian_mirror: the Debian mirror this machine's apt sources use for bookworm (deb822 or
+# one-line format); debootstrap and apt inside images use the same.
+debian_mirror() {
+  local mirror
+  mirror=$(cat /etc/apt/sources.list.d/*.sources 2>/dev/null | awk 'BEGIN { RS = ""; FS = "\n" }
+    { uris = ""; ok = 0
+      for (i = 1; i <= NF; i++) {
+        if ($i ~ /^URIs:/) { sub(/^URIs:[ \t]*/, "", $i); split($i, u, /[ \t]+/); uris = u[1] }
+        if ($i ~ /^Suites:/ && $i ~ /[ \t]bookworm([ \t]|$)/) ok = 1
+      }
+      if (ok && uris != "") { print uris; exit } }')
+  [[ -n $mirror ]] || mirror=$(awk '$1 == "deb" { for (i = 2; i < NF; i++) if ($(i + 1) == "bookworm" && $i !~ /^\[/) { print $i; exit } }' \
+    /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null || true)
+  [[ -n $mirror ]] || die "no Debian bookworm mirror in /etc/apt/sources.list(.d): configure one there"
+  printf '%s' "$mirror"
+}
+
+# debootstrap_tar TAR PACKAGES [FUNCTION]: a Debian 12 minbase root file system with PACKAGES
+# (comma-separated) from debian_mirror, FUNCTION ROOTFS run on it, packed into TAR. Cached: TAR is
+# written atomically and reused; concurrent builders wait for each other (flock).
+debootstrap_tar() {
+  local tar=$1 packages=$2 customize=${3:-} rootfs mirror
+  mkdir -p "$(dirname "$tar")"
+  exec 8>"$tar.lock"
+  flock 8
+  if [[ -f $tar ]]; then exec 8>&-; return 0; fi
+  if ! command -v debootstrap >/dev/null; then
+    [[ $(id -u) == 0 ]] || die "debootstrap is needed: apt-get install debootstrap"
+    log "installing debootstrap"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap; } >/dev/null \
+      || die "apt-get install debootstrap failed"
+  fi
+  mirror=$(debian_mirror)
+  rootfs=$(mktemp -d "${TMPDIR:-/tmp}/mlops-rootfs.XXXXXX")
+  log "debootstrap bookworm from $mirror (about a minute; log: $cache/logs/$builder_name-debootstrap.log)"
+  debootstrap --variant=minbase --include="$packages" bookworm "$rootfs" "$mirror" >"$cache/logs/$builder_name-debootstrap.log" 2>&1 \
+    || { tail -n 40 "$cache/logs/$builder_name-debootstrap.log" >&2; rm -rf "$rootfs"; die "debootstrap failed (log: $cache/logs/$builder_name-debootstrap.log)"; }
+  [[ -z $customize ]] || "$customize" "$rootfs"
+  rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
+  tar -C "$rootfs" -cf "$tar.tmp" . && mv "$tar.tmp" "$tar"
+  rm -rf "$rootfs"
+  exec 8>&-
+}
+
+# need_base_image: sets base_ref and base_id, the Debian base image platform images build FROM
+# (offline/images/debian-base.sh builds it when its inputs changed) and its image ID.
+need_base_image() {
+  base_ref=$(bash "$images_dir/debian-base.sh") || die "offline/images/debian-base.sh failed"
+  base_id=$(docker image inspect -f '{{.Id}}' "$base_ref") || die "the Debian base image $base_ref is missing"
+}
+
+# image_current IMAGE HASH: IMAGE exists with the inputs-hash label HASH (FORCE=1: never).
+image_current() {
+  [[ ${FORCE:-0} != 1 ]] || return 1
+  [[ $(docker image inspect -f '{{index .Config.Labels "org.mlops-platform.inputs-hash"}}' "$1" 2>/dev/null) == "$2" ]]
+}
+
+# build_context: sets ctx to a new empty build context folder, removed when the builder exits
+# (call it directly, not in $(...): a subshell would remove the folder as it returns).
+build_context() {
+  ctx=$(mktemp -d "${TMPDIR:-/tmp}/mlops-$builder_name.XXXXXX")
+  _build_contexts+=("$ctx")
+  trap '_remove_build_contexts' EXIT
+}
+_build_contexts=()
+_remove_build_contexts() {
+  local ctx
+  for ctx in "${_build_contexts[@]}"; do chmod -R u+w "$ctx" 2>/dev/null; rm -rf "$ctx"; done
+}
+
+# apt_sources: the machine's deb822 apt sources, which images copy so that apt inside reaches the
+# same mirror (bookworm, -updates, -security).
+apt_sources() {
+  local sources=/etc/apt/sources.list.d/debian.sources
+  [[ -f $sources ]] || die "$sources not found: platform images copy the machine's apt sources from it"
+  printf '%s' "$sources"
+}
+
+# context_add_apt CTX: the machine's apt sources as CTX/debian.sources.
+context_add_apt() { cp "$(apt_sources)" "$1/debian.sources"; }
+
+# context_add_ca CTX: the build machine's CA bundle as CTX/build-ca.crt, for pip and npm inside the
+# build stage only (the registries may sit behind an intercepting proxy).
+context_add_ca() {
+  local ca=${PIP_CERT:-/etc/ssl/certs/ca-certificates.crt}
+  [[ -f $ca ]] || die "CA bundle $ca not found (set PIP_CERT to the bundle that verifies the package registries)"
+  cp "$ca" "$1/build-ca.crt"
+}
+
+# context_add_lock CTX LOCK REQUIREMENTS: LOCK as CTX/requirements.lock (the Dockerfile installs it
+# with --no-deps); without LOCK an empty CTX/requirements.none (keeps the Dockerfile's COPY glob
+# non-empty) and the Dockerfile resolves REQUIREMENTS, for lock_write_back.
+context_add_lock() {
+  if [[ -f $2 ]]; then
+    cp "$2" "$1/requirements.lock"
+  else
+    : >"$1/requirements.none"
+    log "no $2: resolving $3"
+  fi
+}
+
+# docker_build IMAGE CTX HASH [NAME=VALUE]...: the classic builder on CTX, with the build args BASE
+# (the Debian base image), INPUTS_HASH (the label image_current checks) and the given ones. The
+# log stays in $cache/logs/<builder>-docker.log; on failure its last 40 lines are printed.
+docker_build() {
+  local image=$1 ctx=$2 hash=$3 args=() logfile start
+  shift 3
+  local arg
+  for arg in "$@"; do args+=(--build-arg "$arg"); done
+  logfile=$cache/logs/$builder_name-docker.log
+  local previous
+  previous=$(docker image inspect -f '{{.Id}}' "$image" 2>/dev/null || true)
+  start=$SECONDS
+  log "building $image (inputs hash $hash; log: $logfile)"
+  if ! nice -n 10 docker build --build-arg "BASE=${base_ref:?call need_base_image first}" --build-arg "INPUTS_HASH=$hash" \
+      "${args[@]}" -t "$image" "$ctx" >"$logfile" 2>&1; then
+    tail -n 40 "$logfile" >&2
+    die "docker build of $image failed (last 40 lines above; full log: $logfile)"
+  fi
+  log "built $image in $((SECONDS - start)) s, $(docker image inspect -f '{{.Size}}' "$image" | awk '{printf "%.0f MB", $1/1e6}')"
+  # The image this one replaces, unless something still uses it (another tag, a container).
+  [[ -z $previous || $previous == "$(docker image inspect -f '{{.Id}}' "$image")" ]] \
+    || docker rmi "$previous" >/dev/null 2>&1 || true
+}
+
+# label_image IMAGE KEY=VALUE...: adds labels to IMAGE in place (a one-line build; no new layer).
+label_image() {
+  local image=$1 labels=""
+  shift
+  local kv
+  for kv in "$@"; do labels+=" ${kv%%=*}=\"${kv#*=}\""; done
+  printf 'FROM %s\nLABEL%s\n' "$image" "$labels" | docker build -q -t "$image" - >/dev/null 2>"$cache/logs/$builder_name-label.log" \
+    || { cat "$cache/logs/$builder_name-label.log" >&2; die "labelling $image failed"; }
+}
+
+# lock_write_back IMAGE PATH LOCK: when the build resolved its requirements (no LOCK yet), the
+# image's frozen requirements at PATH become LOCK (commit it). Returns 0 when it wrote the lock:
+# the caller then relabels the image with the hash that covers the lock.
+lock_write_back() {
+  local image=$1 path=$2 lock=$3
+  [[ -f $lock ]] && return 1
+  docker run --rm --entrypoint cat "$image" "$path" >"$lock.tmp" || die "reading $path from $image failed"
+  mv "$lock.tmp" "$lock"
+  log "wrote $lock ($(wc -l <"$lock") packages): commit it"
+  return 0
+}

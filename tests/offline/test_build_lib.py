@@ -1,0 +1,200 @@
+"""offline/lib/build.sh, the library every builder shares: inputs hashing, atomic cache folders,
+Go modules fetched before they are read (the cold-machine failure of `make tools`), and the npm
+placeholder the KFP frontend's lock names but the registry does not serve."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+LIB = ROOT / "offline" / "lib" / "build.sh"
+pytestmark = pytest.mark.unit
+
+
+def builder(tmp_path: Path, body: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Runs `body` in a throwaway builder script that sources the library."""
+    script = tmp_path / "builder.sh"
+    script.write_text(f"#!/usr/bin/env bash\nset -euo pipefail\nsource {LIB}\nbuilder_init test-builder\n{body}\n")
+    return subprocess.run(["bash", str(script)], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "MLOPS_CACHE_DIR": str(tmp_path / "cache"), **(env or {})})
+
+
+def test_inputs_hash_follows_content_but_not_comments(tmp_path):
+    dockerfile = tmp_path / "Dockerfile"
+    dockerfile.write_text("FROM scratch\nCOPY a /a\n")
+    data = tmp_path / "lock.txt"
+    data.write_text("a==1\n")
+
+    def hashed() -> str:
+        done = builder(tmp_path, f"inputs_hash {dockerfile} {data} -s extra")
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
+    first = hashed()
+    assert len(first) == 16
+    dockerfile.write_text("# a note\nFROM scratch\n  # another\nCOPY a /a\n")
+    assert hashed() == first, "comment lines of a Dockerfile do not force a rebuild"
+    data.write_text("# pinned\na==1\n")
+    assert hashed() != first, "data files count whole, comments included"
+    data.write_text("a==1\n")
+    dockerfile.write_text("FROM scratch\nCOPY a /b\n")
+    assert hashed() != first
+
+
+def test_inputs_hash_refuses_a_missing_file_but_not_an_optional_one(tmp_path):
+    done = builder(tmp_path, f"inputs_hash {tmp_path}/typo")
+    assert done.returncode == 1
+    assert f"inputs_hash: {tmp_path}/typo does not exist" in done.stderr
+    done = builder(tmp_path, f"a=$(inputs_hash -o {tmp_path}/lock); echo x > {tmp_path}/lock; b=$(inputs_hash -o {tmp_path}/lock); "
+                   '[[ $a != "$b" ]] && echo differs')
+    assert done.stdout.strip() == "differs", done.stderr
+
+
+def test_a_cache_folder_counts_only_once_committed(tmp_path):
+    folder = tmp_path / "out"
+    body = f"""
+if cache_dir_ready {folder}; then echo cached; exit 0; fi
+echo half > {folder}.tmp/binary
+[[ ${{FAIL:-0}} == 1 ]] && exit 1
+cache_dir_commit {folder}
+echo built"""
+    assert builder(tmp_path, body, {"FAIL": "1"}).returncode == 1
+    assert not folder.exists(), "an interrupted build leaves nothing that looks complete"
+    assert builder(tmp_path, body).stdout.strip() == "built"
+    assert (folder / "binary").read_text() == "half\n"
+    assert (folder / ".complete").exists()
+    assert builder(tmp_path, body).stdout.strip() == "cached"
+
+
+def test_two_builders_of_one_cache_folder_build_it_once(tmp_path):
+    folder = tmp_path / "out"
+    body = f"""
+if cache_dir_ready {folder}; then echo cached; exit 0; fi
+sleep 1; echo "$$" >> {tmp_path}/builds; cp {tmp_path}/builds {folder}.tmp/
+cache_dir_commit {folder}
+echo built"""
+    script = tmp_path / "b.sh"
+    script.write_text(f"source {LIB}\nbuilder_init t\n{body}\n")
+    env = {**os.environ, "MLOPS_CACHE_DIR": str(tmp_path / "cache")}
+    procs = [subprocess.Popen(["bash", str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+             for _ in range(2)]
+    results = sorted(p.communicate(timeout=30)[0].strip() for p in procs)
+    assert results == ["built", "cached"], results
+    assert len((tmp_path / "builds").read_text().split()) == 1, "the second one waited instead of building again"
+
+
+def test_go_module_downloads_a_module_missing_from_the_module_cache(tmp_path):
+    """On a fresh machine `go list -m -f {{.Dir}}` prints nothing for a module not downloaded yet
+    (what broke `make tools`); go_module fetches it first and checks it against the wrapper's go.sum."""
+    modcache = tmp_path / "gomod"
+    env = {"GOMODCACHE": str(modcache), "GOFLAGS": "-modcacherw"}
+    listed = subprocess.run(["go", "list", "-C", str(ROOT / "offline" / "go" / "cluster-tools"), "-m", "-f", "{{.Dir}}",
+                             "sigs.k8s.io/kind"], capture_output=True, text=True, env={**os.environ, **env}, check=True)
+    assert listed.stdout.strip() == "", "the premise: go list shows no folder before a download"
+    done = builder(tmp_path, f"go_module Dir {ROOT}/offline/go/cluster-tools sigs.k8s.io/kind; echo; "
+                   f"go_module Version {ROOT}/offline/go/cluster-tools sigs.k8s.io/kind; echo; "
+                   f"go_module Time {ROOT}/offline/go/cluster-tools sigs.k8s.io/kind", env)
+    assert done.returncode == 0, done.stderr
+    folder, version, when = done.stdout.splitlines()
+    assert Path(folder).is_relative_to(modcache)
+    assert (Path(folder) / "images" / "base" / "files").is_dir()
+    assert version == "v" + next(line.split("=")[1] for line in (ROOT / "offline" / "versions.env").read_text().splitlines()
+                                 if line.startswith("KIND_VERSION="))
+    assert when.startswith("20"), when
+    done = builder(tmp_path, f"go_module Dir {ROOT}/offline/go/cluster-tools example.com/not-required", env)
+    assert done.returncode == 1
+    assert "example.com/not-required is not required by" in done.stderr
+
+
+# --- the KFP frontend's unserved npm placeholder -------------------------------------------------
+
+sys.path.insert(0, str(ROOT / "offline" / "images" / "kfp-frontend"))
+import drop_unserved  # noqa: E402
+
+
+def package(tmp_path: Path, lock_extra: dict | None = None) -> Path:
+    (tmp_path / "package.json").write_text(json.dumps({"name": "app", "dependencies": {"react": "18.0.0"},
+                                                       "devDependencies": {"fs": "0.0.1-security", "jest": "29.0.0"}}))
+    lock = {"lockfileVersion": 2, "packages": {
+        "": {"name": "app", "dependencies": {"react": "18.0.0"}, "devDependencies": {"fs": "0.0.1-security", "jest": "29.0.0"}},
+        "node_modules/fs": {"version": "0.0.1-security", "dev": True},
+        "node_modules/jest": {"version": "29.0.0", "dev": True},
+        **(lock_extra or {})},
+        "dependencies": {"fs": {"version": "0.0.1-security", "dev": True}, "jest": {"version": "29.0.0", "dev": True}}}
+    (tmp_path / "package-lock.json").write_text(json.dumps(lock))
+    return tmp_path
+
+
+def test_the_placeholder_leaves_package_json_and_both_lock_formats(tmp_path):
+    drop_unserved.drop(package(tmp_path), ["fs"])
+    manifest = json.loads((tmp_path / "package.json").read_text())
+    lock = json.loads((tmp_path / "package-lock.json").read_text())
+    assert manifest["devDependencies"] == {"jest": "29.0.0"}
+    assert lock["packages"][""]["devDependencies"] == {"jest": "29.0.0"}
+    assert "node_modules/fs" not in lock["packages"]
+    assert "fs" not in lock["dependencies"]
+    assert "node_modules/jest" in lock["packages"], "nothing else is touched"
+
+
+def test_a_placeholder_something_depends_on_is_not_dropped(tmp_path):
+    package(tmp_path, {"node_modules/uses-fs": {"version": "1.0.0", "dependencies": {"fs": "*"}}})
+    before = (tmp_path / "package-lock.json").read_text()
+    with pytest.raises(SystemExit, match="fs is needed by node_modules/uses-fs"):
+        drop_unserved.drop(tmp_path, ["fs"])
+    assert (tmp_path / "package-lock.json").read_text() == before
+
+
+def test_a_package_that_is_gone_is_reported(tmp_path):
+    with pytest.raises(SystemExit, match="left-pad is not a dependency any more"):
+        drop_unserved.drop(package(tmp_path), ["left-pad"])
+
+
+def test_the_pinned_kfp_frontend_lists_the_placeholder_that_the_builder_drops():
+    """The builder's list matches the pinned KFP source: each name is a root dev dependency there."""
+    builder_text = (ROOT / "offline" / "images" / "kfp-frontend.sh").read_text()
+    names = next(line.split('"')[1] for line in builder_text.splitlines() if line.startswith("UNSERVED=")).split()
+    assert names == ["fs"]
+    module = ROOT / "offline" / "go" / "kubeflow-pipelines"
+    done = subprocess.run(["bash", "-c", f"source {LIB}; builder_init t; GONOSUMDB=github.com/kubeflow/pipelines "
+                           f"go_module Dir {module} github.com/kubeflow/pipelines"], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    frontend = Path(done.stdout) / "frontend"
+    manifest = json.loads((frontend / "package.json").read_text())
+    lock = json.loads((frontend / "package-lock.json").read_text())
+    for name in names:
+        assert name in manifest["devDependencies"], name
+        assert not drop_unserved.dependents(lock, name), name
+
+
+# --- make cold-check's preflight: it refuses before it changes anything ---------------------------
+
+def cold_check(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["bash", str(ROOT / "offline" / "cold-check.sh")], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "MLOPS_COLD_CHECK_DIR": str(tmp_path / "machine"), **env})
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="make cold-check runs as root; its preflight refuses others first")
+def test_cold_check_refuses_too_little_disk_before_changing_anything(tmp_path):
+    done = cold_check(tmp_path, MLOPS_COLD_CHECK_MIN_GB="1000000")
+    assert done.returncode == 1
+    assert "a cold check needs 1000000 GB" in done.stderr, done.stderr
+    assert "MLOPS_COLD_CHECK_DIR" in done.stderr, "the message says how to fix it"
+    assert not (tmp_path / "machine").exists()
+    netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    assert "mlops-cold-check" not in netns
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="make cold-check runs as root; its preflight refuses others first")
+def test_cold_check_refuses_a_leftover_folder(tmp_path):
+    (tmp_path / "machine").mkdir()
+    (tmp_path / "machine" / "keep-me").write_text("x")
+    done = cold_check(tmp_path)
+    assert done.returncode == 1
+    assert "exists (an earlier cold check kept or interrupted?)" in done.stderr, done.stderr
+    assert (tmp_path / "machine" / "keep-me").exists(), "nothing of it is removed"
