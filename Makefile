@@ -25,7 +25,7 @@ export MLOPS_CLUSTER_NAME := $(CLUSTER_NAME)
 export KUBECONFIG := $(CACHE_DIR)/$(CLUSTER_NAME).kubeconfig
 PYTEST_ARGS ?=
 
-.PHONY: gpu-check help venv pipelines-venv pipelines smoke report tools render test molecule lint constraints clean node-components kubernetes node-image cluster cluster-delete cluster-check cluster-test up down platform-test
+.PHONY: cold-check gpu-check help venv pipelines-venv pipelines smoke report tools render test molecule lint constraints clean node-components kubernetes node-image cluster cluster-delete cluster-check cluster-test up down platform-test
 
 help: ## List the targets.
 	@grep -hE '^[a-z-]+:.*## ' $(firstword $(MAKEFILE_LIST)) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -104,8 +104,8 @@ molecule: venv ## Run the Ansible Molecule scenarios (Debian 12 systemd containe
 gpu-check: venv ## On a machine with an NVIDIA GPU: the PCI GPUs vs what nvidia-smi reports (validate.yml --tags gpu).
 	@bash ansible/gpu-check.sh
 
-up: venv tools node-components ## The local cluster with MLflow and the object store deployed by `pulumi up --stack local`.
-	@bash offline/up.sh up
+up: venv ## The local cluster with the platform deployed by `pulumi up --stack local`: every build as timed stages.
+	@$(PYTHON) offline/up.py
 
 down: venv tools ## Destroy what `make up` deployed (`pulumi destroy --stack local`); the cluster stays.
 	@bash offline/up.sh down
@@ -123,6 +123,9 @@ report: venv ## Measure on what `make up` deployed (about 40 min) and regenerate
 	@$(VENV)/bin/python -m smoke_tests.measure_overhead 3 $(REPORT_DATA)/overhead.json
 	@$(VENV)/bin/python -m smoke_tests.measure_concurrency 2,4 $(REPORT_DATA)/concurrency.json
 	@$(VENV)/bin/python docs/report/generate.py
+
+cold-check: ## A fresh machine on this one: fresh clone, empty caches, own Docker daemon; make up + make smoke, timed.
+	@bash offline/cold-check.sh
 
 lint: venv ## Lint the Python code.
 	@$(VENV)/bin/ruff check .

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The cluster and platform tests on a throwaway cluster (part of `make test`): two nodes, the
 # worker advertising fake GPUs, so that every cluster test runs; then the platform deployed on it
-# by `offline/up.sh` (its own throwaway Pulumi state), the platform tests, the smoke tests (the
+# by `offline/up.py` (its own throwaway Pulumi state), the platform tests, the smoke tests (the
 # training pipeline end to end), `pulumi destroy`; the
 # cluster is deleted afterwards, pass or fail.
 set -uo pipefail
@@ -20,7 +20,7 @@ trap 'bash "$here/cluster.sh" delete; rm -rf "$MLOPS_STATE_DIR"' EXIT
 bash "$here/cluster.sh" delete
 bash "$here/cluster.sh" create || exit 1
 "$root/.venv/bin/pytest" -m e2e "$root/tests/cluster" "$@" || exit 1
-bash "$here/up.sh" up || exit 1
+python3 "$here/up.py" || exit 1
 "$root/.venv/bin/pytest" -m e2e "$root/tests/platform" "$@" || exit 1
 "$root/.venv/bin/pytest" -m e2e "$root/smoke_tests/test_smoke.py" "$@" || exit 1
 bash "$here/up.sh" down || exit 1
