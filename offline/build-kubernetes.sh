@@ -11,7 +11,7 @@ builder_init kubernetes
 module=$offline/go/kubernetes
 components=(kubeadm kubelet kubectl kube-apiserver kube-controller-manager kube-scheduler kube-proxy)
 version=$(go_module Version "$module" k8s.io/kubernetes)
-dest=$cache/kubernetes/$version-$(inputs_hash "$module/go.mod" "$module/go.sum" -s "$(go env GOVERSION)")
+dest=$cache/kubernetes/$version-$(inputs_hash -r go "$module/go.mod" "$module/go.sum" -s "$(go env GOVERSION)")
 
 if ! cache_dir_ready "$dest"; then
   # The same stamping as upstream's hack/lib/version.sh, from the module proxy's metadata.

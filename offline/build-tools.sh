@@ -37,7 +37,7 @@ build() {
   local tool=$1 version=$2 moddir=$3 ldflags=$4 dest
   shift 4
   # shellcheck disable=SC2046 # one file per word
-  dest=$cache/tools/$tool-$version-$(cd "$moddir" && inputs_hash go.mod go.sum $(find . -name '*.go' -o -name schema.json | LC_ALL=C sort))
+  dest=$cache/tools/$tool-$version-$(cd "$moddir" && inputs_hash -r go go.mod go.sum $(find . -name '*.go' -o -name schema.json | LC_ALL=C sort))
   if ! cache_dir_ready "$dest"; then
     log "building $tool $version (cold: minutes; cached in $dest)"
     go_build_into --ldflags "$ldflags" "$dest.tmp" "$moddir" "$@"

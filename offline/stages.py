@@ -145,7 +145,19 @@ class Runner:
         return f"[{[s.name for s in self.stages].index(name) + 1}/{len(self.stages)}]"
 
     # --- running ---------------------------------------------------------------------------
+    def interrupt(self, signum: int, _frame) -> None:
+        """SIGINT/SIGTERM: the stages run in sessions of their own, so they are stopped here (a
+        docker build's client going away cancels the build), and nothing new starts."""
+        if self.failed is None:
+            self.failed = Result(f"interrupted by {signal.Signals(signum).name}", "-", status="failed",
+                                 exit_code=128 + signum)
+            self.say(f"[{self.title}] {self.failed.name}: stopping the running stages")
+            self.stop_others("")
+
     def run(self) -> bool:
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(signum, self.interrupt)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.say(f"[{self.title}] {len(self.stages)} stages, up to {self.jobs} at a time (one per lane); "
                  f"logs in {self.log_dir}")
@@ -257,8 +269,9 @@ class Runner:
             result.status = "ok"
             self.say(f"{self.index(stage.name)} {stage.name}: done in {human(result.seconds)}")
             return
-        if self.failed is not None:  # stopped because another stage failed
+        if self.failed is not None:  # stopped because another stage failed or an interrupt
             result.status = "cancelled"
+            self.say(f"{self.index(stage.name)} {stage.name}: stopped after {human(result.seconds)}")
             return
         result.status = "failed"
         self.failed = result
@@ -266,6 +279,8 @@ class Runner:
         self.stop_others(stage.name)
 
     def failure_report(self, result: Result) -> str:
+        if not result.log:  # interrupted: no stage of its own
+            return f"[{self.title}] FAILED: {result.name}"
         try:
             lines = Path(result.log).read_text(errors="replace").splitlines()[-TAIL_LINES:]
         except OSError:
@@ -279,7 +294,7 @@ class Runner:
         with self.lock:
             procs = [(n, p) for n, p in self.procs.items() if n != failed]
         for name, proc in procs:
-            self.say(f"[{self.title}] stopping '{name}' (another stage failed)")
+            self.say(f"[{self.title}] stopping '{name}'")
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGTERM)
 
@@ -353,6 +368,8 @@ def run_plan(title: str, stages: Sequence[Stage], env: dict[str, str] | None = N
         print(runner.failure_report(runner.failed), flush=True)
     elif epilogue:
         print("\n".join(runner.results[epilogue].stdout), flush=True)
+    if not ok and runner.failed.name.startswith("interrupted"):
+        return runner.failed.exit_code
     return 0 if ok else 1
 
 

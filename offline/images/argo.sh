@@ -46,7 +46,7 @@ src=$(go_module Dir "$module" "$upstream")
 commit=$(go_module Commit "$module" "$upstream")
 [[ -n $commit ]] || die "the module proxy's .info of $upstream@$version names no commit (Origin.Hash)"
 built=$(go_module Time "$module" "$upstream")
-out=$cache/argo-workflows/$version-$(inputs_hash "$module/go.mod" "$module/go.sum" -s "$(go env GOVERSION)")
+out=$cache/argo-workflows/$version-$(inputs_hash -r go "$module/go.mod" "$module/go.sum" -s "$(go env GOVERSION)")
 if ! cache_dir_ready "$out"; then
   log "building workflow-controller and argoexec $version (cold: about 5 minutes on 2 cores)"
   x="-X $upstream.version=$version -X $upstream.buildDate=$built -X $upstream.gitCommit=$commit"
@@ -76,7 +76,7 @@ need_docker
 need_base_image
 build_argo_image() { # NAME: the binary and the image's name
   local name=$1 image=$registry/argoproj/$1:$version hash ctx
-  hash=$(inputs_hash -s "$out $base_ref $base_id $name")
+  hash=$(inputs_hash -r image -s "$out $base_ref $base_id $name")
   if ! image_current "$image" "$hash"; then
     build_context
     cp "$out/$name" "$ctx/$name"

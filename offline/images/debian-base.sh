@@ -25,7 +25,7 @@ strip_units() {
 }
 
 need_docker
-hash=$(inputs_hash -s "$packages $(debian_mirror)")
+hash=$(inputs_hash -r rootfs -s "$packages $(debian_mirror)")
 image=mlops.local/debian-base:bookworm-$hash
 if docker image inspect "$image" >/dev/null 2>&1; then
   echo "$image"

@@ -26,7 +26,7 @@ prepare() {
 }
 
 need_docker
-hash=$(inputs_hash -s "$packages $(debian_mirror) $(declare -f prepare)")
+hash=$(inputs_hash -r rootfs -s "$packages $(debian_mirror) $(declare -f prepare)")
 if ! image_current "$image" "$hash"; then
   tar=$cache/rootfs/debian-systemd-$hash.tar
   debootstrap_tar "$tar" "$packages" prepare

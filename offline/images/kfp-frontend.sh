@@ -26,7 +26,7 @@ export GONOSUMDB=github.com/kubeflow/pipelines
 kfp_version=$(go_module Version "$module" github.com/kubeflow/pipelines)
 need_docker
 need_base_image
-hash=$(inputs_hash "$src/Dockerfile" "$src/drop_unserved.py" "$(apt_sources)" -s "$kfp_version $UNSERVED $base_ref $base_id")
+hash=$(inputs_hash -r image "$src/Dockerfile" "$src/drop_unserved.py" "$(apt_sources)" -s "$kfp_version $UNSERVED $base_ref $base_id")
 if ! image_current "$image" "$hash"; then
   log "fetching github.com/kubeflow/pipelines@$kfp_version (Go module proxy; verified against $module/go.sum)"
   source_dir=$(go_module Dir "$module" github.com/kubeflow/pipelines)

@@ -34,7 +34,7 @@ component_image() {
   local tag=$1 from=$2 hash ctx binary
   shift 2
   [[ -n $tag ]] || die "kubeadm $version names no image for one of the node's components: $images_list"
-  hash=$(inputs_hash -s "$binaries $tag $from $*")
+  hash=$(inputs_hash -r image -s "$binaries $tag $from $*")
   preload+=("$tag")
   image_current "$tag" "$hash" && return 0
   build_context
@@ -58,7 +58,7 @@ component_image "$(image_for etcd)" scratch "$components/etcd"
 component_image "$(image_for coredns)" scratch "$components/coredns"
 # The pause program at /pause, as upstream's image has it.
 pause_image=$(image_for pause)
-pause_hash=$(inputs_hash -s "$binaries $pause_image")
+pause_hash=$(inputs_hash -r image -s "$binaries $pause_image")
 preload+=("$pause_image")
 if ! image_current "$pause_image" "$pause_hash"; then
   build_context
@@ -77,7 +77,7 @@ preload+=("$helper_image")
 
 # --- 3. The node --------------------------------------------------------------------------
 manifests=$images_dir/manifests
-node_hash=$(inputs_hash "$manifests/cni-agent.yaml" "$manifests/local-path-storage.yaml" \
+node_hash=$(inputs_hash -r image "$manifests/cni-agent.yaml" "$manifests/local-path-storage.yaml" \
   -s "$binaries $kind_dir $(docker image inspect -f '{{.Id}}' "${preload[@]}")")
 node_image=mlops.local/kind-node:$version-$node_hash
 if docker image inspect "$node_image" >/dev/null 2>&1; then

@@ -43,7 +43,7 @@ PROGRAMS=(
 )
 
 need_go
-hash=$(cd "$module" && inputs_hash go.mod go.sum generate_protos.py protodump/go.mod protodump/go.sum protodump/main.go \
+hash=$(cd "$module" && inputs_hash -r go go.mod go.sum generate_protos.py protodump/go.mod protodump/go.sum protodump/main.go \
   generated/api/go.mod generated/api/go.sum generated/kubernetes_platform/go.mod generated/kubernetes_platform/go.sum \
   -s "$PROTO_WHEELS $(go env GOVERSION)")
 out=$cache/kubeflow-pipelines/$VERSION-$hash
@@ -91,7 +91,7 @@ srcdir=$(go_module Dir "$module" github.com/kubeflow/pipelines)
 for program in "${PROGRAMS[@]}"; do
   read -r name package binary repository <<<"$program"
   image=$registry/kubeflow/$repository:$VERSION
-  image_hash=$(inputs_hash -s "$out $base_ref $base_id $program")
+  image_hash=$(inputs_hash -r image -s "$out $base_ref $base_id $program")
   if ! image_current "$image" "$image_hash"; then
     build_context
     cp "$out/$(basename "$package")" "$ctx/$binary"

@@ -16,7 +16,7 @@ image=$registry/library/mariadb:10.11
 src=$images_dir/mariadb
 need_docker
 need_base_image
-hash=$(inputs_hash "$src/Dockerfile" "$src/entrypoint.sh" "$(apt_sources)" -s "$base_ref $base_id")
+hash=$(inputs_hash -r image "$src/Dockerfile" "$src/entrypoint.sh" "$(apt_sources)" -s "$base_ref $base_id")
 if ! image_current "$image" "$hash"; then
   build_context
   cp "$src/Dockerfile" "$src/entrypoint.sh" "$ctx/"

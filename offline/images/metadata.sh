@@ -25,7 +25,7 @@ lock=$src/requirements.lock
 need_docker
 need_base_image
 hashed() {
-  inputs_hash "$src/Dockerfile" "$src/server.py" "$src/grpc_web_proxy.py" "$(apt_sources)" -o "$lock" \
+  inputs_hash -r image "$src/Dockerfile" "$src/server.py" "$src/grpc_web_proxy.py" "$(apt_sources)" -o "$lock" \
     -s "$REQUIREMENTS $base_ref $base_id"
 }
 hash=$(hashed)

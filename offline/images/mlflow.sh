@@ -19,7 +19,7 @@ src=$images_dir/mlflow
 lock=$src/requirements.lock
 need_docker
 need_base_image
-hashed() { inputs_hash "$src/Dockerfile" "$(apt_sources)" -o "$lock" -s "$REQUIREMENTS $base_ref $base_id"; }
+hashed() { inputs_hash -r image "$src/Dockerfile" "$(apt_sources)" -o "$lock" -s "$REQUIREMENTS $base_ref $base_id"; }
 hash=$(hashed)
 if ! image_current "$image" "$hash"; then
   build_context

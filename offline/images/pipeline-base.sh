@@ -29,7 +29,7 @@ hashed() {
   local sources
   sources=$(cd "$components" && find mlops_components -name '*.py' | LC_ALL=C sort | sed "s|^|$components/|")
   # shellcheck disable=SC2086 # one path per word
-  inputs_hash "$src/Dockerfile" "$(apt_sources)" -o "$lock" $sources -s "$REQUIREMENTS $base_ref $base_id"
+  inputs_hash -r image "$src/Dockerfile" "$(apt_sources)" -o "$lock" $sources -s "$REQUIREMENTS $base_ref $base_id"
 }
 hash=$(hashed)
 if ! image_current "$image" "$hash"; then

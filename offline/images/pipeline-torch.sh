@@ -26,7 +26,7 @@ need_docker
 need_base_image
 pipeline_base=$(bash "$images_dir/pipeline-base.sh") || die "offline/images/pipeline-base.sh failed"
 hashed() {
-  inputs_hash "$src/Dockerfile" "$src/added_pins.py" "$(apt_sources)" "$base_lock" -o "$lock" \
+  inputs_hash -r image "$src/Dockerfile" "$src/added_pins.py" "$(apt_sources)" "$base_lock" -o "$lock" \
     -s "$REQUIREMENTS $base_ref $base_id $pipeline_base $(docker image inspect -f '{{.Id}}' "$pipeline_base")"
 }
 hash=$(hashed)

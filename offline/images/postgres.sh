@@ -15,7 +15,7 @@ image=$registry/library/postgres:15.14-bookworm
 src=$images_dir/postgres
 need_docker
 need_base_image
-hash=$(inputs_hash "$src/Dockerfile" "$src/docker-entrypoint.sh" "$(apt_sources)" -s "$base_ref $base_id")
+hash=$(inputs_hash -r image "$src/Dockerfile" "$src/docker-entrypoint.sh" "$(apt_sources)" -s "$base_ref $base_id")
 if ! image_current "$image" "$hash"; then
   build_context
   cp "$src/Dockerfile" "$src/docker-entrypoint.sh" "$ctx/"

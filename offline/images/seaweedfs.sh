@@ -29,7 +29,7 @@ image=$registry/chrislusf/seaweedfs:4.53
 
 # --- 1. weed ---------------------------------------------------------------------------------
 version=$(go_module Version "$module" github.com/seaweedfs/seaweedfs)
-out=$cache/seaweedfs/$version-$(inputs_hash "$module/go.mod" "$module/go.sum" -s "$(go env GOVERSION)")
+out=$cache/seaweedfs/$version-$(inputs_hash -r go "$module/go.mod" "$module/go.sum" -s "$(go env GOVERSION)")
 if ! cache_dir_ready "$out"; then
   log "building weed $version (cold: about 5 minutes on 2 cores)"
   go_build_into "$out.tmp" "$module" github.com/seaweedfs/seaweedfs/weed
@@ -39,7 +39,7 @@ fi
 # --- 2. image --------------------------------------------------------------------------------
 need_docker
 need_base_image
-hash=$(inputs_hash -s "$out $base_ref $base_id")
+hash=$(inputs_hash -r image -s "$out $base_ref $base_id")
 if ! image_current "$image" "$hash"; then
   build_context
   cp "$out/weed" "$ctx/weed"

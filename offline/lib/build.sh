@@ -126,17 +126,26 @@ cache_dir_commit() {
 
 # --- Inputs ------------------------------------------------------------------------------------
 
-# inputs_hash [FILE | -o FILE | -s STRING]...: 16 hex digits over the given files and strings,
-# the build functions of this library and the calling builder. Comment lines of shell scripts and Dockerfiles are left
-# out, so that notes do not force a rebuild. A missing FILE is an error (a typo must not hash as
-# "nothing"); -o FILE is optional (a lock file the build may write back).
+# inputs_hash [-r RECIPE] [FILE | -o FILE | -s STRING]...: 16 hex digits over the given files and
+# strings, the calling builder and, with -r, the functions of this library that made the output:
+# `go` (go_build_into), `image` (the build context and docker_build) or `rootfs` (debootstrap_tar).
+# So editing how Go builds run rebuilds Go outputs, not the Debian base image and every image on
+# it. Comment lines of shell scripts and Dockerfiles are left out, so that notes do not force a
+# rebuild. A missing FILE is an error (a typo must not hash as "nothing"); -o FILE is optional (a
+# lock file the build may write back).
 inputs_hash() {
   {
-    # Of this library, the functions that shape what gets built (not its messages or checks), so
-    # that editing the rest does not rebuild every image.
-    declare -f go_build_into debootstrap_tar context_add_apt context_add_ca context_add_lock docker_build label_image
     grep -v '^[[:space:]]*#' "$builder_script" || true
     while (($#)); do
+      if [[ $1 == -r ]]; then
+        case $2 in
+          go) declare -f go_build_into ;;
+          image) declare -f context_add_apt context_add_ca context_add_lock docker_build label_image ;;
+          rootfs) declare -f debootstrap_tar ;;
+          *) die "inputs_hash: unknown recipe $2 (go, image, rootfs)" ;;
+        esac
+        shift 2; continue
+      fi
       if [[ $1 == -s ]]; then
         printf '%s\n' "$2"; shift 2; continue
       fi

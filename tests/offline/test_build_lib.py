@@ -47,6 +47,27 @@ def test_inputs_hash_follows_content_but_not_comments(tmp_path):
     assert hashed() != first
 
 
+def test_inputs_hash_covers_the_builder_and_only_the_recipe_that_made_the_output(tmp_path):
+    # The same builder text; ALT=1 changes how Go builds run (go_build_into), as an edit would.
+    alternative = 'if [[ ${ALT:-0} == 1 ]]; then go_build_into() { echo built differently; }; fi'
+
+    def hashed(args: str, extra: str = alternative, alt: str = "0") -> str:
+        done = builder(tmp_path, f"{extra}\ninputs_hash {args}", {"ALT": alt})
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
+    plain, go, image = hashed("-s x"), hashed("-r go -s x"), hashed("-r image -s x")
+    assert len({plain, go, image}) == 3
+    assert hashed("-r go -s x", alt="1") != go, "a change to the Go recipe rebuilds Go outputs"
+    assert hashed("-r image -s x", alt="1") == image, "and not the images"
+    assert hashed("-s x", alt="1") == plain
+    assert hashed("-s x", extra=alternative + "\n# a note") == plain, "comments of the builder do not count"
+    assert hashed("-s x", extra=alternative + "\ntrue") != plain, "the builder's code does"
+    done = builder(tmp_path, "inputs_hash -r nonsense")
+    assert done.returncode == 1
+    assert "unknown recipe nonsense" in done.stderr
+
+
 def test_inputs_hash_refuses_a_missing_file_but_not_an_optional_one(tmp_path):
     done = builder(tmp_path, f"inputs_hash {tmp_path}/typo")
     assert done.returncode == 1

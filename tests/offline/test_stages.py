@@ -153,3 +153,34 @@ def test_the_up_plan_is_consistent():
         assert builder in builders, builder
     assert {f"image: {b}" for b, _ in up.PLATFORM_IMAGES} <= set(names)
     assert names[-1] == "pulumi up"
+
+
+def test_an_interrupt_stops_the_stages_it_started(tmp_path):
+    """Stages run in sessions of their own (a Ctrl-C of the terminal must not half-kill a build),
+    so the runner itself stops them when it is interrupted, and starts nothing new."""
+    import os
+    import signal
+    import subprocess
+
+    marker = tmp_path / "still-running"
+    plan = tmp_path / "plan.py"
+    plan.write_text(f"""
+import sys
+sys.path.insert(0, {str(ROOT / "offline")!r})
+from stages import Stage, run_plan
+sys.exit(run_plan("t", [Stage("long", ["bash", "-c", "sleep 2; touch {marker}"], "cpu"),
+                        Stage("later", ["bash", "-c", "touch {marker}.later"], "cpu", ("long",))]))
+""")
+    env = {**os.environ, "MLOPS_CACHE_DIR": str(tmp_path / "cache"), "MLOPS_LOG_DIR": str(tmp_path / "logs")}
+    proc = subprocess.Popen([sys.executable, str(plan)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    time.sleep(1)
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=20)
+    time.sleep(2)
+    assert proc.returncode == 128 + signal.SIGTERM, out
+    assert "interrupted by SIGTERM: stopping the running stages" in out
+    assert "[1/2] long: stopped after" in out
+    assert not marker.exists(), "the running stage was stopped"
+    assert not Path(f"{marker}.later").exists(), "nothing new started"
+    report = json.loads((tmp_path / "logs" / "stages.json").read_text())
+    assert [s["status"] for s in report["stages"]] == ["cancelled", "cancelled"]
