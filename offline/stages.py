@@ -3,9 +3,9 @@
 Each stage is a command. Its output goes to a log file of its own; the terminal shows
 `[k/n] name: expected ~T` when it starts (T: the stage's last measured time, kept in the cache, or
 the committed reference from the last cold check when this machine has none), its elapsed time when
-it ends, and, every minute, which stages are still running. A failed stage is named with its exit
-status, the last 40 lines of its log and the log's path; stages still running are stopped and no
-new one starts. The run ends with a table of every stage's duration, also written as JSON.
+it ends, and, every minute, which stages are still running; a stage's WARNING lines come through
+too. A failed stage is named with its exit status, the last 40 lines of its log and the log's path;
+stages still running are stopped and no new one starts. The run ends with a table of every stage's duration, also written as JSON.
 
 Stages run in list order, at most one per lane at a time: a lane is a kind of work that would only
 slow itself down if doubled (`cpu`: Go compiles; `io`: downloads, package installs and image
@@ -252,6 +252,8 @@ class Runner:
                         log.flush()
                     if keep:
                         result.stdout.append(line.rstrip("\n"))
+                    elif "WARNING" in line:  # what a person must see comes through
+                        self.say(f"{self.index(stage.name)} {stage.name}: {line.rstrip()}")
 
             errors = threading.Thread(target=copy, args=(proc.stderr, False), daemon=True)
             errors.start()

@@ -49,6 +49,13 @@ def test_progress_lines_name_each_stage_with_its_expected_time(tmp_path):
     assert recorded["second"] < 5
 
 
+def test_warnings_of_a_stage_reach_the_terminal(tmp_path):
+    ok, _, out = run([Stage("noisy", sh("echo detail >&2; echo 'WARNING: cluster is stale' >&2"))], tmp_path)
+    assert ok
+    assert "[1/1] noisy: WARNING: cluster is stale" in out
+    assert "detail" not in out
+
+
 def test_stages_in_different_lanes_overlap_and_one_lane_runs_one_at_a_time(tmp_path):
     stages = [Stage("cpu-a", sh("sleep 0.6"), "cpu"), Stage("io-a", sh("sleep 0.6"), "io"),
               Stage("cpu-b", sh("sleep 0.6"), "cpu")]
