@@ -21,6 +21,12 @@ if [[ $(id -u) -ne 0 ]]; then
   log "ERROR: no Docker engine is running and starting one needs root; start dockerd and re-run"
   exit 1
 fi
+# Builders in parallel stages call this at the same time: one at a time (the first may start the
+# engine for all).
+mkdir -p /run/lock
+exec 9>/run/lock/mlops-platform-docker.lock
+flock 9
+docker info >/dev/null 2>&1 && running=true
 if ! command -v dockerd >/dev/null; then
   log "installing Debian's docker.io (engine) ..."
   apt-get update -qq
@@ -32,8 +38,11 @@ bounding=$(awk '/^CapBnd/ {print $2}' /proc/self/status)
 wrapper_needed=""
 if (( ((16#$bounding) >> 24) & 1 )); then :; else
   mkdir -p "$(dirname "$wrapper")"
-  sed "s|@RUNC@|$(command -v runc)|" "$here/runc-drop-sys-resource.py" >"$wrapper.tmp"
-  chmod 0755 "$wrapper.tmp" && mv "$wrapper.tmp" "$wrapper"
+  wanted=$(sed "s|@RUNC@|$(command -v runc)|" "$here/runc-drop-sys-resource.py")
+  if [[ ! -x $wrapper || $(cat "$wrapper") != "$wanted" ]]; then
+    printf '%s\n' "$wanted" >"$wrapper.tmp"
+    chmod 0755 "$wrapper.tmp" && mv "$wrapper.tmp" "$wrapper"
+  fi
   wrapper_needed=$wrapper
 fi
 
