@@ -13,6 +13,8 @@
 #                            MLOPS_COLD_CHECK_MIN_GB free (default 45)
 #   MLOPS_COLD_CHECK_REPORT  the JSON report (default build/cold-check/cold-check.json)
 #   MLOPS_COLD_CHECK_KEEP=1  keep the folder, daemon and cluster afterwards (to investigate)
+#   MLOPS_COLD_CHECK_NETNS   the network namespace's name (default mlops-cold-check); one cold check
+#                            at a time per machine (the veth pair and its subnet are fixed)
 set -euo pipefail
 # shellcheck source=offline/lib/build.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/build.sh"
@@ -21,7 +23,7 @@ builder_init cold-check
 work=${MLOPS_COLD_CHECK_DIR:-/var/tmp/mlops-cold-check}
 min_gb=${MLOPS_COLD_CHECK_MIN_GB:-45}
 report=${MLOPS_COLD_CHECK_REPORT:-$root/build/cold-check/cold-check.json}
-netns=mlops-cold-check
+netns=${MLOPS_COLD_CHECK_NETNS:-mlops-cold-check}
 subnet=10.231.0   # the veth pair between this host and the namespace: .1 here, .2 there
 host_if=mlops-cc-h
 ns_if=mlops-cc-n
@@ -122,6 +124,12 @@ export GOMODCACHE=$work/gomod GOCACHE=$work/gocache MLOPS_CACHE_DIR=$work/cache 
   PIP_CACHE_DIR=$work/pip npm_config_cache=$work/npm XDG_CACHE_HOME=$work/xdg TMPDIR=$work/tmp \
   MLOPS_STAGES_JSON=$work/up-stages.json
 unset KUBECONFIG MLOPS_LOG_DIR
+# Nothing of this machine's builds on PATH either (make puts its cache's bin/ and .venv/bin there):
+# a pinned tool found there would be used instead of built.
+PATH=$(printf '%s' "$PATH" | tr ':' '\n' | grep -vE "^($root|$cache)(/|$)" | paste -sd:)
+for tool in pulumi kind helm; do
+  if found=$(command -v "$tool"); then log "NOTE: $tool on this machine's PATH ($found) is used if it has the pinned version"; fi
+done
 # The folder's size, sampled every 30 s: the peak is the disk a cold machine needs.
 ( peak=0; while sleep 30; do
     used=$(du -sx --block-size=1M "$work" 2>/dev/null | cut -f1)

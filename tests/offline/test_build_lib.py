@@ -195,9 +195,14 @@ def test_the_pinned_kfp_frontend_lists_the_placeholder_that_the_builder_drops():
 
 # --- make cold-check's preflight: it refuses before it changes anything ---------------------------
 
+# A namespace name of the test's own: a real cold check may be running on this machine meanwhile.
+TEST_NETNS = f"mlops-cc-test-{os.getpid()}"
+
+
 def cold_check(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run(["bash", str(ROOT / "offline" / "cold-check.sh")], capture_output=True, text=True, timeout=60,
-                          env={**os.environ, "MLOPS_COLD_CHECK_DIR": str(tmp_path / "machine"), **env})
+                          env={**os.environ, "MLOPS_COLD_CHECK_DIR": str(tmp_path / "machine"),
+                               "MLOPS_COLD_CHECK_NETNS": TEST_NETNS, **env})
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="make cold-check runs as root; its preflight refuses others first")
@@ -208,7 +213,7 @@ def test_cold_check_refuses_too_little_disk_before_changing_anything(tmp_path):
     assert "MLOPS_COLD_CHECK_DIR" in done.stderr, "the message says how to fix it"
     assert not (tmp_path / "machine").exists()
     netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-    assert "mlops-cold-check" not in netns
+    assert TEST_NETNS not in netns
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="make cold-check runs as root; its preflight refuses others first")
