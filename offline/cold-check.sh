@@ -130,10 +130,12 @@ PATH=$(printf '%s' "$PATH" | tr ':' '\n' | grep -vE "^($root|$cache)(/|$)" | pas
 for tool in pulumi kind helm; do
   if found=$(command -v "$tool"); then log "NOTE: $tool on this machine's PATH ($found) is used if it has the pinned version"; fi
 done
-# The folder's size, sampled every 30 s: the peak is the disk a cold machine needs.
-( peak=0; while sleep 30; do
-    used=$(du -sx --block-size=1M "$work" 2>/dev/null | cut -f1)
-    (( used > peak )) && peak=$used && echo "$peak" >"$work/peak-mb"
+# The disk used since the start, sampled every 30 s from the file system's own count (a `du` of
+# millions of files lags minutes behind): the peak is the disk a cold machine needs.
+used_mb() { df -P -BM "$work" | awk 'NR == 2 {print int($3)}'; }
+( before=$(used_mb) peak=0; while sleep 30; do
+    used=$(( $(used_mb) - before ))
+    if (( used > peak )); then peak=$used; echo "$peak" >"$work/peak-mb"; fi
   done ) &
 sampler_pid=$!
 
