@@ -25,7 +25,10 @@ fi
 # engine for all).
 mkdir -p /run/lock
 exec 9>/run/lock/mlops-platform-docker.lock
-flock 9
+if ! flock -w 600 9; then
+  log "ERROR: another setup of the Docker engine has held /run/lock/mlops-platform-docker.lock for 10 minutes; its holder: $(fuser /run/lock/mlops-platform-docker.lock 2>/dev/null)"
+  exit 1
+fi
 docker info >/dev/null 2>&1 && running=true
 if ! command -v dockerd >/dev/null; then
   log "installing Debian's docker.io (engine) ..."
@@ -76,7 +79,8 @@ if $running; then
 fi
 
 log "starting dockerd (log: /var/log/dockerd.log)"
-nohup dockerd >>/var/log/dockerd.log 2>&1 &
+# Without the lock's descriptor: a daemon holding it would keep every later caller waiting.
+nohup dockerd >>/var/log/dockerd.log 2>&1 9>&- &
 for _ in $(seq 1 60); do
   if docker info >/dev/null 2>&1; then
     log "Docker engine ready ($(docker version --format '{{.Server.Version}}'), runtime $(docker info --format '{{.DefaultRuntime}}'))"

@@ -224,3 +224,12 @@ def test_cold_check_refuses_a_leftover_folder(tmp_path):
     assert done.returncode == 1
     assert "exists (an earlier cold check kept or interrupted?)" in done.stderr, done.stderr
     assert (tmp_path / "machine" / "keep-me").exists(), "nothing of it is removed"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="offline/docker.sh starts dockerd only as root")
+def test_docker_engine_setup_leaves_its_lock_free():
+    """A dockerd started by docker.sh must not inherit the lock: every later caller would wait forever."""
+    done = subprocess.run(["bash", str(ROOT / "offline" / "docker.sh")], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    free = subprocess.run(["flock", "-n", "/run/lock/mlops-platform-docker.lock", "true"], capture_output=True, timeout=10)
+    assert free.returncode == 0, "the Docker engine setup lock is still held after docker.sh returned"
