@@ -13,8 +13,10 @@
 #                            MLOPS_COLD_CHECK_MIN_GB free (default 45)
 #   MLOPS_COLD_CHECK_REPORT  the JSON report (default build/cold-check/cold-check.json)
 #   MLOPS_COLD_CHECK_KEEP=1  keep the folder, daemon and cluster afterwards (to investigate)
-#   MLOPS_COLD_CHECK_NETNS   the network namespace's name (default mlops-cold-check); one cold check
-#                            at a time per machine (the veth pair and its subnet are fixed)
+#   MLOPS_COLD_CHECK_NETNS   the network namespace's name (default mlops-cold-check); the veth pair's
+#                            names and its /30 subnet (in 10.231.0.0/16) are derived from it
+#   MLOPS_COLD_CHECK_STEPS   which of venv, up, smoke run (default "venv up smoke"; "" checks only
+#                            the fresh machine's setup and its cleanup)
 set -euo pipefail
 # shellcheck source=offline/lib/build.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/build.sh"
@@ -24,12 +26,21 @@ work=${MLOPS_COLD_CHECK_DIR:-/var/tmp/mlops-cold-check}
 min_gb=${MLOPS_COLD_CHECK_MIN_GB:-45}
 report=${MLOPS_COLD_CHECK_REPORT:-$root/build/cold-check/cold-check.json}
 netns=${MLOPS_COLD_CHECK_NETNS:-mlops-cold-check}
-subnet=10.231.0   # the veth pair between this host and the namespace: .1 here, .2 there
-host_if=mlops-cc-h
-ns_if=mlops-cc-n
+steps=${MLOPS_COLD_CHECK_STEPS-venv up smoke}
+# The veth pair between this host and the namespace (.1 here, .2 there), named after the namespace:
+# the default name gives the names and subnet of earlier versions.
+if [[ $netns == mlops-cold-check ]]; then
+  subnet=10.231.0 host_if=mlops-cc-h ns_if=mlops-cc-n
+else
+  tag=$(printf '%s' "$netns" | sha256sum | cut -c1-6)
+  subnet=10.231.$(( 16#${tag:0:2} )) host_if=mcc$tag-h ns_if=mcc$tag-n
+fi
 
 # --- preflight: nothing is changed before these pass --------------------------------------------
 [[ $(id -u) == 0 ]] || die "run as root: it starts a Docker daemon and a network namespace"
+for name in $steps; do
+  [[ $name == @(venv|up|smoke) ]] || die "MLOPS_COLD_CHECK_STEPS: unknown step '$name' (the steps are venv, up, smoke)"
+done
 for tool in git ip nsenter python3 go; do
   command -v "$tool" >/dev/null || die "$tool is needed (apt-get install git iproute2 util-linux python3; Go >= 1.26)"
 done
@@ -38,6 +49,8 @@ ip netns list | grep -qw "$netns" && die "network namespace $netns exists (an ea
 mkdir -p "$(dirname "$work")"
 free_gb=$(df -P -BG "$(dirname "$work")" | awk 'NR == 2 {print int($4)}')
 (( free_gb >= min_gb )) || die "$(dirname "$work") has ${free_gb} GB free; a cold check needs ${min_gb} GB (Go module and build caches, a Docker data root with every image, a kind cluster): free space or set MLOPS_COLD_CHECK_DIR to a larger disk"
+# containerd's sockets go under $work/docker-exec/containerd/: a Unix socket's path has at most 107 bytes.
+(( ${#work} <= 50 )) || die "MLOPS_COLD_CHECK_DIR=$work is too long (${#work} characters; at most 50): the second daemon's sockets live under it"
 if [[ -n $(git -C "$root" status --porcelain --untracked-files=no) ]]; then
   log "WARNING: uncommitted changes in $root are not part of the check (it clones HEAD $(git -C "$root" rev-parse --short HEAD))"
 fi
@@ -66,6 +79,7 @@ cleanup() {
     kill "$daemon_pid"
     for _ in $(seq 1 30); do kill -0 "$daemon_pid" 2>/dev/null || break; sleep 1; done
     kill -9 "$daemon_pid" 2>/dev/null
+    kill -0 "$daemon_pid" 2>/dev/null && log "WARNING: the second Docker daemon (pid $daemon_pid) is still running"
   fi
   iptables -t nat -D POSTROUTING -s "$subnet.0/30" ! -o "$host_if" -j MASQUERADE 2>/dev/null
   iptables -D FORWARD -i "$host_if" -j ACCEPT 2>/dev/null
@@ -110,12 +124,17 @@ else
   chmod 0755 "$work/runc-wrapper"
   printf '{"runtimes": {"mlops-runc": {"path": "%s"}}, "default-runtime": "mlops-runc"}\n' "$work/runc-wrapper" >"$daemon_json"
 fi
-in_ns dockerd --config-file "$daemon_json" --data-root "$work/docker" --exec-root "$work/docker-exec" \
-  --pidfile "$work/docker.pid" -H "unix://$work/docker.sock" >"$work/logs/dockerd.log" 2>&1 &
+# nsenter itself, not the in_ns function: in the background a function runs in a subshell, whose
+# pid is not the daemon's (stopping it left the daemon running). nsenter execs dockerd in place.
+nsenter --net="/var/run/netns/$netns" dockerd --config-file "$daemon_json" --data-root "$work/docker" \
+  --exec-root "$work/docker-exec" --pidfile "$work/docker.pid" -H "unix://$work/docker.sock" \
+  >"$work/logs/dockerd.log" 2>&1 &
 daemon_pid=$!
 export DOCKER_HOST=unix://$work/docker.sock
 for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
 docker info >/dev/null 2>&1 || { tail -n 40 "$work/logs/dockerd.log" >&2; die "the second Docker daemon did not start (log: $work/logs/dockerd.log)"; }
+[[ $(cat "$work/docker.pid") == "$daemon_pid" ]] \
+  || die "the second Docker daemon's pid file says $(cat "$work/docker.pid"), not $daemon_pid: it could not be stopped at the end"
 [[ -z $(docker images -q) ]] || die "the second Docker daemon has images: not a fresh machine"
 log "second Docker daemon ready: $DOCKER_HOST (data root $work/docker, network namespace $netns)"
 
@@ -177,9 +196,11 @@ with open(report_path, "w") as out:
 PY
 }
 
-step "make venv" make venv
-step "make up" make up
-step "make smoke" make smoke
+for name in $steps; do
+  case $name in
+    venv|up|smoke) step "make $name" make "$name" ;;
+  esac
+done
 write_report passed
 
 python3 - "$report" "$root/offline" <<'PY'

@@ -200,7 +200,7 @@ TEST_NETNS = f"mlops-cc-test-{os.getpid()}"
 
 
 def cold_check(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["bash", str(ROOT / "offline" / "cold-check.sh")], capture_output=True, text=True, timeout=60,
+    return subprocess.run(["bash", str(ROOT / "offline" / "cold-check.sh")], capture_output=True, text=True, timeout=300,
                           env={**os.environ, "MLOPS_COLD_CHECK_DIR": str(tmp_path / "machine"),
                                "MLOPS_COLD_CHECK_NETNS": TEST_NETNS, **env})
 
@@ -233,3 +233,34 @@ def test_docker_engine_setup_leaves_its_lock_free():
     assert done.returncode == 0, done.stderr
     free = subprocess.run(["flock", "-n", "/run/lock/mlops-platform-docker.lock", "true"], capture_output=True, timeout=10)
     assert free.returncode == 0, "the Docker engine setup lock is still held after docker.sh returned"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="make cold-check runs as root; its preflight refuses others first")
+def test_cold_check_refuses_an_unknown_step_before_changing_anything(tmp_path):
+    done = cold_check(tmp_path, MLOPS_COLD_CHECK_STEPS="venv deploy")
+    assert done.returncode == 1
+    assert "unknown step 'deploy'" in done.stderr and "venv, up, smoke" in done.stderr, done.stderr
+    assert not (tmp_path / "machine").exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="make cold-check runs as root; its preflight refuses others first")
+def test_cold_check_refuses_a_folder_path_too_long_for_sockets(tmp_path):
+    done = cold_check(tmp_path, MLOPS_COLD_CHECK_DIR="/var/tmp/" + "x" * 60, MLOPS_COLD_CHECK_MIN_GB="1")
+    assert done.returncode == 1
+    assert "is too long" in done.stderr, done.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="make cold-check runs as root: it starts a Docker daemon")
+def test_cold_check_setup_leaves_nothing_behind(tmp_path):
+    """The fresh machine without its steps: clone, namespace, second Docker daemon; then all of it gone
+    (an earlier version stopped a subshell instead of the daemon, which kept running)."""
+    machine = Path(f"/var/tmp/mcc-test-{os.getpid()}")  # short: the daemon's sockets live under it
+    done = cold_check(tmp_path, MLOPS_COLD_CHECK_STEPS="", MLOPS_COLD_CHECK_MIN_GB="5",
+                      MLOPS_COLD_CHECK_DIR=str(machine), MLOPS_COLD_CHECK_REPORT=str(tmp_path / "report.json"))
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "second Docker daemon ready" in done.stderr
+    assert json.loads((tmp_path / "report.json").read_text())["outcome"] == "passed"
+    left = subprocess.run(["pgrep", "-f", "--", f"--data-root {machine}/docker"], capture_output=True, text=True).stdout
+    assert not left.strip(), f"the second Docker daemon still runs: pid {left}"
+    assert TEST_NETNS not in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    assert not machine.exists()
