@@ -191,3 +191,16 @@ sys.exit(run_plan("t", [Stage("long", ["bash", "-c", "sleep 2; touch {marker}"],
     assert not Path(f"{marker}.later").exists(), "nothing new started"
     report = json.loads((tmp_path / "logs" / "stages.json").read_text())
     assert [s["status"] for s in report["stages"]] == ["cancelled", "cancelled"]
+
+
+def test_the_committed_cold_reference_names_make_ups_stages():
+    """offline/stage-times.cold.json (from `make cold-check`) gives a fresh machine its expected times:
+    it must name the stages `make up` runs (a renamed stage would silently lose its expectation)."""
+    import up  # offline/up.py
+
+    reference = json.loads((ROOT / "offline" / "stage-times.cold.json").read_text())
+    names = {stage.name for stage in up.plan()}
+    measured = {s["name"] for s in reference["stages"] if s["status"] == "ok"}
+    assert measured <= names, f"not stages of make up any more: {sorted(measured - names)}"
+    gpu_only = {"image: pipeline-torch", "image load: GPU nodes"}
+    assert names - gpu_only <= measured, f"make up stages without a cold reference: {sorted(names - gpu_only - measured)}"
