@@ -34,8 +34,18 @@ die() { printf '[%s] ERROR: %s\n' "$builder_name" "$*" >&2; exit 1; }
 
 # --- Go ----------------------------------------------------------------------------------------
 
+# Go on PATH, and the compiler's garbage collector relaxed: GOGC=400 built CoreDNS from an empty build
+# cache in a median of 121.8 s against 145.1 s at Go's default 100 (3 runs each, 2-core VM), with
+# byte-identical binaries, so it is no input of any hash. GOMEMLIMIT (a soft limit per compiler
+# process: memory / (2 x cores), two lanes of one compile per core) keeps a small machine's memory in
+# bounds. Both yield to values set in the environment.
 need_go() {
   command -v go >/dev/null || die "Go (>= 1.26) is needed to build $builder_name: install it (https://go.dev/doc/install or Debian backports)"
+  export GOGC=${GOGC:-400}
+  if [[ -z ${GOMEMLIMIT:-} ]]; then
+    GOMEMLIMIT=$(awk -v cores="$(nproc)" '/^MemTotal:/ {print int($2 / 1024 / (2 * cores)) "MiB"}' /proc/meminfo)
+    export GOMEMLIMIT
+  fi
 }
 
 # go_module FIELD WRAPPER MODULE: FIELD (Dir, Version, Time or Commit) of MODULE at the version the
