@@ -27,14 +27,9 @@ min_gb=${MLOPS_COLD_CHECK_MIN_GB:-45}
 report=${MLOPS_COLD_CHECK_REPORT:-$root/build/cold-check/cold-check.json}
 netns=${MLOPS_COLD_CHECK_NETNS:-mlops-cold-check}
 steps=${MLOPS_COLD_CHECK_STEPS-venv up smoke}
-# The veth pair between this host and the namespace (.1 here, .2 there), named after the namespace:
-# the default name gives the names and subnet of earlier versions.
-if [[ $netns == mlops-cold-check ]]; then
-  subnet=10.231.0 host_if=mlops-cc-h ns_if=mlops-cc-n
-else
-  tag=$(printf '%s' "$netns" | sha256sum | cut -c1-6)
-  subnet=10.231.$(( 16#${tag:0:2} )) host_if=mcc$tag-h ns_if=mcc$tag-n
-fi
+# The veth pair between this host and the namespace (.1 here, .2 there), named after the namespace.
+tag=$(printf '%s' "$netns" | sha256sum | cut -c1-6)
+subnet=10.231.$(( 16#${tag:0:2} )) host_if=mcc$tag-h ns_if=mcc$tag-n
 
 # --- preflight: nothing is changed before these pass --------------------------------------------
 [[ $(id -u) == 0 ]] || die "run as root: it starts a Docker daemon and a network namespace"
