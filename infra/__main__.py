@@ -9,10 +9,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import pulumi
 
 from infra import outputs
-from infra.config import load
+from infra.config import ConfigError, load
 from infra.deploy import deploy
 
-platform = deploy(load())
+try:
+    config = load()
+except ConfigError as exc:
+    # Nothing is declared yet, so nothing is changed; the message names every bad key.
+    # RunError ends the program with the message alone, without a Python traceback.
+    raise pulumi.RunError(str(exc)) from None
+platform = deploy(config)
 pulumi.export(outputs.OBJECT_STORE_ENDPOINT, platform.object_store.endpoint)
 pulumi.export(outputs.OBJECT_STORE_NAMESPACE, platform.object_store.namespace)
 pulumi.export(outputs.OBJECT_STORE_CREDENTIALS_SECRET, platform.object_store.credentials_secret_name)

@@ -35,6 +35,12 @@ _USERNAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{2,31}$")
 _DSN = re.compile(r"^postgres(ql)?://[^:/@\s]+:[^@\s]+@[^/\s]+/[^\s]+$")
 _SUBJECT = re.compile(r"^[^\s]{1,253}$")
 _RESOURCE_NAMES = ("cpu", "memory")
+# Namespaces that Kubernetes itself owns; `kube-` is reserved for it as a prefix too.
+KUBERNETES_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+# Namespaces the local kind cluster's own add-ons run in (offline/cluster.sh).
+CLUSTER_ADDON_NAMESPACES = ("local-path-storage",)
+# The only `system:` subjects a tenant may list: ServiceAccounts (system:serviceaccount:<ns>:<name>).
+_SERVICE_ACCOUNT_SUBJECT = re.compile(r"^system:serviceaccount:[a-z0-9]([-a-z0-9]*[a-z0-9])?:[a-z0-9]([-.a-z0-9]*[a-z0-9])?$")
 MIG_STRATEGIES = ("none", "single", "mixed")
 DATABASE_MODES = ("inCluster", "external")
 TENANT_BUCKET_SUFFIX = "-artifacts"
@@ -290,8 +296,8 @@ class _Checker:
     def dns_label(self, key: str, value: str) -> None:
         if len(value) > 63 or not _DNS_LABEL.match(value):
             self.fail(key, value, "must be a DNS label: lower-case letters, digits and '-', at most 63 characters")
-        elif value in ("default", "kube-system", "kube-public", "kube-node-lease"):
-            self.fail(key, value, "must not be a namespace that Kubernetes owns")
+        elif value in KUBERNETES_NAMESPACES or value.startswith("kube-"):
+            self.fail(key, value, "must not be a namespace that Kubernetes owns (default, kube-*)")
 
     def storage_size(self, key: str, value: str) -> None:
         if not _STORAGE_SIZE.match(value):
@@ -548,8 +554,10 @@ def _check_tenancy(check: _Checker, tenancy: dict[str, Any], items: list[dict[st
     container_defaults = check.resources("tenancy.containerDefaults", tenancy["containerDefaults"])
     # What one tenant can be granted: time-slicing advertises replicas x GPUs as nvidia.com/gpu.
     gpu_capacity = gpu.total_gpus * gpu.time_slicing_replicas
-    platform_namespaces = ({store["namespace"], mlflow["namespace"]} | ({gpu.namespace} if gpu.enabled else set())
-                           | ({kfp.namespace} if kfp.enabled else set()))
+    # Every namespace the platform uses or may use (a disabled component's too: enabling it later
+    # must not take over a tenant's namespace), with the key that names it.
+    platform_namespaces = {kfp.namespace: "kubeflowPipelines.namespace", gpu.namespace: "gpu.namespace",
+                           mlflow["namespace"]: "mlflow.namespace", store["namespace"]: "objectStore.namespace"}
     names = [item["name"] for item in items]
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
@@ -562,8 +570,15 @@ def _check_tenancy(check: _Checker, tenancy: dict[str, Any], items: list[dict[st
             check.fail(f"{key}.name", name, "must be a DNS label: lower-case letters, digits and '-'")
         elif len(namespace) > 63:
             check.fail(f"{key}.name", name, f"namespace {namespace!r} (tenancy.namespacePrefix + name) exceeds 63 characters")
+        elif namespace in KUBERNETES_NAMESPACES or namespace.startswith("kube-"):
+            check.fail(f"{key}.name", name, f"namespace {namespace!r} (tenancy.namespacePrefix + name) is a namespace "
+                       "that Kubernetes owns (default, kube-*); a tenant gets a default-deny policy and a quota there, "
+                       "so choose another name or set tenancy.namespacePrefix (e.g. research-)")
         elif namespace in platform_namespaces:
-            check.fail(f"{key}.name", name, f"namespace {namespace!r} is a platform namespace; choose another name")
+            check.fail(f"{key}.name", name, f"namespace {namespace!r} is a platform namespace "
+                       f"({platform_namespaces[namespace]}); choose another name")
+        elif namespace in CLUSTER_ADDON_NAMESPACES:
+            check.fail(f"{key}.name", name, f"namespace {namespace!r} belongs to a cluster add-on; choose another name")
         bucket = name + TENANT_BUCKET_SUFFIX
         check.bucket(f"{key}.name", bucket)
         if bucket in store["buckets"]:
@@ -576,6 +591,14 @@ def _check_tenancy(check: _Checker, tenancy: dict[str, Any], items: list[dict[st
             for subject in item[field]:
                 if not _SUBJECT.match(subject):
                     check.fail(f"{key}.{field}", subject, "expected a user or group name without spaces")
+                elif field == "groups" and subject.startswith("system:"):
+                    check.fail(f"{key}.groups", subject, "system: groups are Kubernetes' own (system:authenticated is "
+                               "every user, system:serviceaccounts every ServiceAccount); list the research group's "
+                               "directory group or its members instead")
+                elif field == "members" and subject.startswith("system:") and not _SERVICE_ACCOUNT_SUBJECT.match(subject):
+                    check.fail(f"{key}.members", subject, "system: users are Kubernetes' own (system:anonymous, "
+                               "system:kube-*); the only system: member allowed is a ServiceAccount, "
+                               "system:serviceaccount:<namespace>:<name>")
         quota = check.quota(f"{key}.quota", item["quota"])
         if quota.gpu > gpu.max_gpus_per_tenant:
             check.fail(f"{key}.quota.gpu", quota.gpu, f"exceeds gpu.maxGpusPerTenant ({gpu.max_gpus_per_tenant})")

@@ -204,6 +204,27 @@ BAD_CONFIGS = [
     ("tenant namespace is the pipelines namespace", {"tenancy": {"namespacePrefix": "mlops-"},
                                                      "tenants": [{**TENANT, "name": "pipelines"}]}, (),
      ["tenants[pipelines].name", "'mlops-pipelines' is a platform namespace"]),
+    ("tenant namespace kube-system", {"tenancy": {"namespacePrefix": ""}, "tenants": [{**TENANT, "name": "kube-system"}]},
+     (), ["tenants[kube-system].name", "'kube-system'", "Kubernetes owns", "tenancy.namespacePrefix"]),
+    ("tenant namespace default", {"tenancy": {"namespacePrefix": ""}, "tenants": [{**TENANT, "name": "default"}]},
+     (), ["tenants[default].name", "'default'", "Kubernetes owns"]),
+    ("tenant namespace kube-prefixed", {"tenancy": {"namespacePrefix": "kube-"}, "tenants": [TENANT]},
+     (), ["tenants[vision].name", "'kube-vision'", "Kubernetes owns"]),
+    ("tenant namespace of a disabled component", {"tenancy": {"namespacePrefix": ""}, "gpu": {"enabled": False},
+                                                  "tenants": [{**TENANT, "name": "mlops-gpu"}]},
+     (), ["tenants[mlops-gpu].name", "is a platform namespace (gpu.namespace)"]),
+    ("tenant namespace of the object store", {"tenancy": {"namespacePrefix": ""},
+                                              "tenants": [{**TENANT, "name": "mlops-storage"}]},
+     (), ["tenants[mlops-storage].name", "(objectStore.namespace)"]),
+    ("tenant namespace of a cluster add-on", {"tenancy": {"namespacePrefix": ""},
+                                              "tenants": [{**TENANT, "name": "local-path-storage"}]},
+     (), ["tenants[local-path-storage].name", "cluster add-on"]),
+    ("tenant group system:authenticated", {"tenants": [{**TENANT, "groups": ["system:authenticated"]}]},
+     (), ["tenants[vision].groups", "'system:authenticated'", "system: groups"]),
+    ("tenant group system:masters", {"tenants": [{**TENANT, "groups": ["vision-lab", "system:masters"]}]},
+     (), ["tenants[vision].groups", "'system:masters'"]),
+    ("tenant member system:anonymous", {"tenants": [{**TENANT, "members": ["system:anonymous"]}]},
+     (), ["tenants[vision].members", "'system:anonymous'", "system:serviceaccount:<namespace>:<name>"]),
     ("tenant bucket is the pipelines bucket", {"kubeflowPipelines": {"bucket": "vision-artifacts"}, "tenants": [TENANT]}, (),
      ["tenants[vision].name", "'vision-artifacts' is kubeflowPipelines.bucket"]),
 ]
@@ -216,6 +237,11 @@ def test_bad_config_is_refused_with_a_clear_message(raw, secret, fragments):
     message = str(caught.value)
     for fragment in fragments:
         assert fragment in message, f"message lacks {fragment!r}:\n{message}"
+
+
+def test_tenant_may_list_a_service_account_member():
+    cfg = parse({"tenants": [{**TENANT, "members": ["system:serviceaccount:ci:vision-bot"]}]})
+    assert cfg.tenancy.tenants[0].members == ("system:serviceaccount:ci:vision-bot",)
 
 
 def test_tenants_merge_quota_over_the_default_quota():

@@ -1,0 +1,50 @@
+"""A bad stack config, run through the real `pulumi preview` as a sysadmin would: the message names
+every bad key, shows no Python traceback, and nothing is declared (render mode, no cluster)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+pytestmark = pytest.mark.render
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _preview(tmp_path: Path, config: dict) -> subprocess.CompletedProcess:
+    if shutil.which("pulumi") is None:
+        pytest.fail("pulumi is not on PATH: run `make tools` (make test puts it on PATH)")
+    workspace, state, manifests = tmp_path / "ws", tmp_path / "state", tmp_path / "manifests"
+    state.mkdir()
+    env = {**os.environ, "PULUMI_BACKEND_URL": f"file://{state}", "PULUMI_CONFIG_PASSPHRASE": "test-only",
+           "KUBECONFIG": "/dev/null", "PULUMI_SKIP_UPDATE_CHECK": "true"}
+    subprocess.run([sys.executable, str(ROOT / "offline" / "workspace.py"), "local", str(workspace), "--drop-secrets",
+                    "--set", f"kubernetes:renderYamlToDirectory={manifests}"], check=True, env=env, capture_output=True)
+    stack_file = workspace / "Pulumi.local.yaml"
+    stack = yaml.safe_load(stack_file.read_text())
+    stack["config"].update({f"mlops-platform:{key}": value for key, value in config.items()})
+    stack_file.write_text(yaml.safe_dump(stack))
+    subprocess.run(["pulumi", "stack", "init", "local", "--secrets-provider", "passphrase", "--non-interactive"],
+                   cwd=workspace, env=env, check=True, capture_output=True)
+    return subprocess.run(["pulumi", "preview", "--non-interactive", "--stack", "local"], cwd=workspace, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_system_namespace_and_system_group_are_refused_without_a_traceback(tmp_path):
+    result = _preview(tmp_path, {
+        "tenancy": {"namespacePrefix": ""},
+        "tenants": [{"name": "kube-system", "members": ["alice"]},
+                    {"name": "nlp", "groups": ["system:authenticated"]}],
+    })
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, f"pulumi preview accepted a tenant in kube-system:\n{output}"
+    assert "mlops-platform:tenants[kube-system].name = 'kube-system' is invalid" in output, output
+    assert "mlops-platform:tenants[nlp].groups = 'system:authenticated' is invalid" in output, output
+    assert "Traceback" not in output, f"a config error must be a message, not a traceback:\n{output}"
+    assert not (tmp_path / "manifests").exists() or not any((tmp_path / "manifests").rglob("*.yaml")), \
+        "nothing may be declared when the config is invalid"
