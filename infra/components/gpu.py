@@ -25,9 +25,13 @@ TOLERATION = {"key": "nvidia.com/gpu", "operator": "Equal", "value": "present", 
 GPU_RESOURCE = "nvidia.com/gpu"
 _DCGM_PORT = 9400
 
-# Root without privilege escalation or capabilities: enough to create the kubelet socket.
-_PLUGIN_SECURITY = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]},
-                    "seccompProfile": {"type": "RuntimeDefault"}}
+# GPUs only on request (ansible/roles/nvidia_container_toolkit): the NVIDIA runtime ignores
+# NVIDIA_VISIBLE_DEVICES in unprivileged containers and reads the device list from volume mounts
+# under /var/run/nvidia-container-devices, which only the device plugin adds, for allocated GPUs.
+DEVICE_LIST_STRATEGY = "volume-mounts"
+# The node agents that must see every GPU (the device plugin enumerates them, the exporter reads
+# their counters) therefore run privileged; only this namespace admits privileged pods.
+_NODE_AGENT_SECURITY = {"privileged": True, "seccompProfile": {"type": "RuntimeDefault"}}
 
 
 @dataclass
@@ -45,7 +49,12 @@ class GpuArgs:
 
 def device_plugin_config(mig_strategy: str, time_slicing_replicas: int) -> str:
     """The device plugin's config file (its `--config-file` format, version v1)."""
-    config: dict = {"version": "v1", "flags": {"migStrategy": mig_strategy, "failOnInitError": True}}
+    config: dict = {"version": "v1", "flags": {
+        "migStrategy": mig_strategy, "failOnInitError": True,
+        # uuid: a pod's devices keep their identity across reboots and re-enumeration;
+        # passDeviceSpecs: the kubelet also gets the /dev/nvidia* nodes for the device cgroup.
+        "plugin": {"deviceListStrategy": DEVICE_LIST_STRATEGY, "deviceIDStrategy": "uuid", "passDeviceSpecs": True},
+    }}
     if time_slicing_replicas > 1:
         config["sharing"] = {"timeSlicing": {"resources": [{"name": GPU_RESOURCE, "replicas": time_slicing_replicas}]}}
     return yaml.safe_dump(config, sort_keys=False)
@@ -101,7 +110,7 @@ class Gpu(pulumi.ComponentResource):
                 "image": args.device_plugin_image,
                 "imagePullPolicy": args.image_pull_policy,
                 "env": [{"name": "CONFIG_FILE", "value": "/etc/nvidia-device-plugin/config.yaml"}],
-                "securityContext": _PLUGIN_SECURITY,
+                "securityContext": _NODE_AGENT_SECURITY,
                 "resources": args.resources.to_kubernetes(),
                 "volumeMounts": [
                     {"name": "device-plugin", "mountPath": "/var/lib/kubelet/device-plugins"},
@@ -123,9 +132,8 @@ class Gpu(pulumi.ComponentResource):
                     "image": args.dcgm_exporter_image,
                     "imagePullPolicy": args.image_pull_policy,
                     "ports": [{"name": "metrics", "containerPort": _DCGM_PORT}],
-                    # DCGM reads the GPUs' profiling counters, which needs CAP_SYS_ADMIN.
-                    "securityContext": {"allowPrivilegeEscalation": False,
-                                        "capabilities": {"drop": ["ALL"], "add": ["SYS_ADMIN"]}},
+                    # DCGM reads every GPU's (profiling) counters: it needs all devices, see above.
+                    "securityContext": _NODE_AGENT_SECURITY,
                     "resources": args.dcgm_exporter_resources.to_kubernetes(),
                     "volumeMounts": [{"name": "pod-resources", "mountPath": "/var/lib/kubelet/pod-resources",
                                       "readOnly": True}],

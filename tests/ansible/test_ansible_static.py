@@ -403,6 +403,48 @@ def test_nvidia_drop_in_adds_the_runtime_and_keeps_the_containerd_settings(tmp_p
     assert cri["sandbox_image"] == "registry.k8s.io/pause:3.10.1", "the nvidia drop-in dropped the sandbox image"
 
 
+# The shape of the config.toml that the toolkit's packages install (keys commented out at the top, then tables).
+_SHIPPED_RUNTIME_CONFIG = """#accept-nvidia-visible-devices-as-volume-mounts = false
+#accept-nvidia-visible-devices-envvar-when-unprivileged = true
+disable-require = false
+supported-driver-capabilities = "compat32,compute,display,graphics,ngx,utility,video"
+
+[nvidia-container-cli]
+environment = []
+ldconfig = "@/sbin/ldconfig.real"
+load-kmods = true
+
+[nvidia-container-runtime]
+log-level = "info"
+mode = "auto"
+"""
+
+
+def _apply_runtime_settings(config):
+    return run_tool(["ansible-playbook", "-i", "localhost,", "-c", "local",
+                     "-e", f"ansible_python_interpreter={sys.executable}", "-e", f"runtime_config={config}",
+                     str(TEST_DIR / "playbooks" / "nvidia_runtime_settings.yml")])
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("shipped", [True, False], ids=["package config", "no config yet"])
+def test_nvidia_runtime_gives_gpus_only_on_request(tmp_path, shipped):
+    config = tmp_path / "nvidia-container-runtime" / "config.toml"
+    if shipped:
+        config.parent.mkdir()
+        config.write_text(_SHIPPED_RUNTIME_CONFIG)
+    result = _apply_runtime_settings(config)
+    assert result.returncode == 0, result.stdout
+    settings = tomllib.loads(config.read_text())
+    assert settings["accept-nvidia-visible-devices-envvar-when-unprivileged"] is False, config.read_text()
+    assert settings["accept-nvidia-visible-devices-as-volume-mounts"] is True, config.read_text()
+    if shipped:
+        assert settings["nvidia-container-runtime"]["mode"] == "auto", "the package's other settings are kept"
+        assert settings["nvidia-container-cli"]["load-kmods"] is True
+    again = _apply_runtime_settings(config)
+    assert again.returncode == 0 and "changed=0" in again.stdout, f"a second run changes nothing:\n{again.stdout}"
+
+
 # --- make gpu-check ----------------------------------------------------------------------------------------
 
 GPU_CHECK = TEST_DIR.parents[1] / "ansible" / "gpu-check.sh"

@@ -131,7 +131,8 @@ def test_every_workload_has_requests_limits_and_runs_as_non_root(rendered):
     stack, objects = rendered
     cfg = parse(*stack_values(stack))
     # The device plugin and the DCGM exporter are node agents: root, to reach the kubelet's
-    # device-plugin socket and the driver (their namespace is the privileged one).
+    # device-plugin socket, and privileged, to see every GPU now that the NVIDIA runtime gives
+    # unprivileged containers only the GPUs allocated to them (their namespace is the privileged one).
     node_agents_namespace = cfg.gpu.namespace if cfg.gpu.enabled else None
     for obj in objects:
         if obj["kind"] not in WORKLOAD_KINDS:
@@ -143,8 +144,11 @@ def test_every_workload_has_requests_limits_and_runs_as_non_root(rendered):
             assert {"cpu", "memory"} <= set(resources.get("requests", {})), f"{where} lacks cpu/memory requests"
             assert {"cpu", "memory"} <= set(resources.get("limits", {})), f"{where} lacks cpu/memory limits"
             non_root = container.get("securityContext", {}).get("runAsNonRoot", spec.get("securityContext", {}).get("runAsNonRoot"))
-            if obj["metadata"]["namespace"] != node_agents_namespace:
-                assert non_root is True, f"{where} may run as root"
+            if obj["metadata"]["namespace"] == node_agents_namespace:
+                assert obj["kind"] == "DaemonSet", f"{where}: only the GPU node agents run in {node_agents_namespace}"
+                continue
+            assert non_root is True, f"{where} may run as root"
+            assert not container.get("securityContext", {}).get("privileged"), f"{where} is privileged"
             assert container.get("securityContext", {}).get("allowPrivilegeEscalation") is False, f"{where} allows escalation"
 
 
@@ -174,6 +178,11 @@ def test_gpu_device_plugin_only_when_enabled_and_on_gpu_nodes(rendered):
     assert spec["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
     assert {"key": "nvidia.com/gpu", "operator": "Equal", "value": "present", "effect": "NoSchedule"} in spec["tolerations"]
     assert spec["runtimeClassName"] == "nvidia"
+    # GPUs only on request: the plugin passes allocated GPUs as volume mounts, which the NVIDIA
+    # runtime (ansible/roles/nvidia_container_toolkit) accepts instead of NVIDIA_VISIBLE_DEVICES.
+    config_map = next(cm for cm in objects if cm["kind"] == "ConfigMap" and cm["metadata"]["name"].endswith("device-plugin-config"))
+    flags = yaml.safe_load(config_map["data"]["config.yaml"])["flags"]
+    assert flags["plugin"]["deviceListStrategy"] == "volume-mounts", flags
     namespace = next(ns for ns in objects if ns["kind"] == "Namespace" and ns["metadata"]["name"] == cfg.gpu.namespace)
     assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "privileged"
 

@@ -8,6 +8,7 @@ import asyncio
 
 import pulumi
 import pytest
+import yaml
 
 from infra.config import parse
 
@@ -248,6 +249,8 @@ def test_gpu_device_plugin_daemonset(mocks):
     config = mocks.named("gpu-device-plugin-config").inputs["data"]["config.yaml"]
     assert "migStrategy: single" in config
     assert "replicas: 4" in config, "time-slicing replicas reach the device plugin's config"
+    assert yaml.safe_load(config)["flags"]["plugin"]["deviceListStrategy"] == "volume-mounts", \
+        "GPUs reach containers as volume mounts only (the runtime ignores NVIDIA_VISIBLE_DEVICES from unprivileged pods)"
     assert not [r for r in mocks.resources if r.name == "gpu-dcgm-exporter"], "DCGM exporter is off by default"
 
 

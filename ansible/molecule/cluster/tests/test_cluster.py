@@ -108,3 +108,14 @@ def test_the_gpu_node_is_labelled_tainted_and_has_the_nvidia_runtime(host):
     assert "runtimes.nvidia]" in gpu_config
     assert 'default_runtime_name = "runc"' in gpu_config
     assert "runtimes.nvidia]" not in testinfra.get_host("docker://molecule-worker-01").check_output("containerd config dump")
+
+
+def test_the_gpu_node_gives_gpus_only_on_request():
+    """The NVIDIA runtime ignores NVIDIA_VISIBLE_DEVICES from unprivileged containers and takes the
+    device plugin's volume mounts instead (the runtime itself cannot run here: no GPU, no toolkit)."""
+    runtime_config = testinfra.get_host("docker://molecule-worker-02").file("/etc/nvidia-container-runtime/config.toml")
+    settings = dict(line.replace(" ", "").split("=", 1) for line in runtime_config.content_string.splitlines()
+                    if line.strip() and not line.lstrip().startswith(("#", "[")))
+    assert settings.get("accept-nvidia-visible-devices-envvar-when-unprivileged") == "false", settings
+    assert settings.get("accept-nvidia-visible-devices-as-volume-mounts") == "true", settings
+    assert not testinfra.get_host("docker://molecule-worker-01").file("/etc/nvidia-container-runtime").exists
