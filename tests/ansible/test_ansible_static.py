@@ -442,7 +442,8 @@ def test_nvidia_runtime_gives_gpus_only_on_request(tmp_path, shipped):
         assert settings["nvidia-container-runtime"]["mode"] == "auto", "the package's other settings are kept"
         assert settings["nvidia-container-cli"]["load-kmods"] is True
     again = _apply_runtime_settings(config)
-    assert again.returncode == 0 and "changed=0" in again.stdout, f"a second run changes nothing:\n{again.stdout}"
+    assert again.returncode == 0, again.stdout
+    assert "changed=0" in again.stdout, f"a second run changes nothing:\n{again.stdout}"
 
 
 # --- make gpu-check ----------------------------------------------------------------------------------------

@@ -239,13 +239,15 @@ def test_docker_engine_setup_leaves_its_lock_free():
 def test_cold_check_refuses_an_unknown_step_before_changing_anything(tmp_path):
     done = cold_check(tmp_path, MLOPS_COLD_CHECK_STEPS="venv deploy")
     assert done.returncode == 1
-    assert "unknown step 'deploy'" in done.stderr and "venv, up, smoke" in done.stderr, done.stderr
+    assert "unknown step 'deploy'" in done.stderr, done.stderr
+    assert "venv, up, smoke" in done.stderr, done.stderr
     assert not (tmp_path / "machine").exists()
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="make cold-check runs as root; its preflight refuses others first")
 def test_cold_check_refuses_a_folder_path_too_long_for_sockets(tmp_path):
-    done = cold_check(tmp_path, MLOPS_COLD_CHECK_DIR="/var/tmp/" + "x" * 60, MLOPS_COLD_CHECK_MIN_GB="1")
+    long_path = "/var/tmp/" + "x" * 60  # noqa: S108 (never created: refused first)
+    done = cold_check(tmp_path, MLOPS_COLD_CHECK_DIR=long_path, MLOPS_COLD_CHECK_MIN_GB="1")
     assert done.returncode == 1
     assert "is too long" in done.stderr, done.stderr
 
@@ -254,7 +256,8 @@ def test_cold_check_refuses_a_folder_path_too_long_for_sockets(tmp_path):
 def test_cold_check_setup_leaves_nothing_behind(tmp_path):
     """The fresh machine without its steps: clone, namespace, second Docker daemon; then all of it gone
     (an earlier version stopped a subshell instead of the daemon, which kept running)."""
-    machine = Path(f"/var/tmp/mcc-test-{os.getpid()}")  # short: the daemon's sockets live under it
+    # Short: the daemon's sockets live under it; removed by the check itself (asserted below).
+    machine = Path(f"/var/tmp/mcc-test-{os.getpid()}")  # noqa: S108
     done = cold_check(tmp_path, MLOPS_COLD_CHECK_STEPS="", MLOPS_COLD_CHECK_MIN_GB="5",
                       MLOPS_COLD_CHECK_DIR=str(machine), MLOPS_COLD_CHECK_REPORT=str(tmp_path / "report.json"))
     assert done.returncode == 0, done.stderr[-3000:]
