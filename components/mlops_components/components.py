@@ -22,18 +22,14 @@ from kfp import dsl
 from kfp.dsl import Dataset, Input, Metrics, Model, Output
 
 from mlops_components import DEFAULT_BASE_IMAGE, DEFAULT_TORCH_IMAGE
+from mlops_components.contract import GPU_RESOURCE, GPU_TOLERATION, PIPELINE_ENV_KEYS
+from mlops_components.contract import PIPELINE_ENV_SECRET as PLATFORM_ENV_SECRET
 
 BASE_IMAGE = os.environ.get("MLOPS_PIPELINE_IMAGE", DEFAULT_BASE_IMAGE)
 TORCH_IMAGE = os.environ.get("MLOPS_PIPELINE_TORCH_IMAGE", DEFAULT_TORCH_IMAGE)
-PLATFORM_ENV_SECRET = "mlops-pipeline-env"  # noqa: S105 - a name, not a value
-PLATFORM_ENV_KEYS = ("MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD",
-                     "MLFLOW_S3_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
-
-
-# The taint of the platform's GPU nodes (ansible role gpu_node; infra/components/gpu.py tolerates
-# the same): only pods that tolerate it are scheduled there.
-GPU_RESOURCE = "nvidia.com/gpu"
-GPU_TOLERATION = {"key": GPU_RESOURCE, "operator": "Equal", "value": "present", "effect": "NoSchedule"}
+PLATFORM_ENV_KEYS = PIPELINE_ENV_KEYS
+# GPU_TOLERATION: the taint of the platform's GPU nodes (ansible role gpu_node; the device plugin
+# tolerates the same), so only pods that tolerate it are scheduled there.
 
 
 def component(func):

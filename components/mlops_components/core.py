@@ -26,6 +26,8 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from mlops_components.contract import SERVING_LABEL, SERVING_PORT
+
 TARGET = "target"
 # Datasets that ship inside scikit-learn's wheel: they load without any network.
 DATASETS = {
@@ -191,8 +193,7 @@ def register(model_path: str, sample: pd.DataFrame, experiment: str, model_name:
 
 # --- serving --------------------------------------------------------------------------------------
 
-SERVING_PORT = 8080
-SERVING_LABEL = "mlops-platform/serving"
+# SERVING_PORT and SERVING_LABEL (mlops_components.contract): what the tenants' NetworkPolicy admits.
 
 
 def dns_name(value: str, prefix: str = "model-") -> str:

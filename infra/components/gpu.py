@@ -14,15 +14,15 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 import yaml
+from mlops_components.contract import GPU_NODE_LABEL, GPU_RESOURCE, GPU_TOLERATION
 
 from infra.components.common import labels
 from infra.config import MIG_STRATEGIES, Resources
 
 RUNTIME_CLASS = "nvidia"
-# ansible/roles/gpu_node/defaults/main.yml: gpu_node_labels and gpu_node_taint. Change both together.
-NODE_SELECTOR = {"nvidia.com/gpu.present": "true"}
-TOLERATION = {"key": "nvidia.com/gpu", "operator": "Equal", "value": "present", "effect": "NoSchedule"}
-GPU_RESOURCE = "nvidia.com/gpu"
+# ansible/roles/gpu_node/defaults/main.yml: gpu_node_labels and gpu_node_taint (tested equal).
+NODE_SELECTOR = GPU_NODE_LABEL
+TOLERATION = GPU_TOLERATION
 _DCGM_PORT = 9400
 
 # GPUs only on request (ansible/roles/nvidia_container_toolkit): the NVIDIA runtime ignores

@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 import pulumi
 import pulumi_kubernetes as k8s
 import yaml
+from mlops_components.contract import PIPELINE_ENV_KEYS, PIPELINE_ENV_SECRET
 
 from infra.components.common import CONTAINER_SECURITY, PART_OF, ingress_policy, labels, namespace, pod_security
 from infra.components.generated_password import GeneratedPassword
@@ -46,9 +47,8 @@ API_SERVICE = "ml-pipeline"
 METADATA_SERVICE = "metadata-grpc-service"
 METADATA_ENVOY_SERVICE = "metadata-envoy-service"
 UI_SERVICE = "ml-pipeline-ui"
-# Secret in the KFP namespace with MLflow's and the bucket's settings and credentials, for pipeline
-# components to load with kfp.kubernetes.use_secret_as_env.
-PIPELINE_ENV_SECRET = "mlops-pipeline-env"  # noqa: S105 (a name, not a value)
+# PIPELINE_ENV_SECRET (mlops_components.contract): in the KFP namespace, MLflow's and the bucket's
+# settings and credentials, for pipeline components to load with kfp.kubernetes.use_secret_as_env.
 # Upstream's name: the API server and the launcher's provider config read the bucket keys from it.
 ARTIFACT_SECRET = "mlpipeline-minio-artifact"  # noqa: S105 (a name, not a value)
 LAUNCHER_CONFIGMAP = "kfp-launcher"

@@ -12,14 +12,13 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_kubernetes as k8s
+from mlops_components.contract import GPU_RESOURCE, SERVING_LABEL, SERVING_PORT
 
 from infra.components.common import PART_OF, labels
 from infra.config import Resources, TenantConfig
 
 CREDENTIALS_SECRET_NAME = "mlops-credentials"  # noqa: S105 (a name, not a value)
 DEPLOYER_ROLE = "pipeline-deployer"
-SERVING_LABEL = "mlops-platform/serving"
-SERVING_PORT = 8080
 # What a pipeline's deploy step does in a tenant namespace: a model server's Deployment, Service
 # and MLflow read credentials (Secret), and the pods/events it reads when a rollout fails.
 DEPLOYER_RULES = [
@@ -30,7 +29,7 @@ DEPLOYER_RULES = [
 ]
 EDIT_CLUSTER_ROLE = "edit"
 EXPERIMENT_PREFIX_ANNOTATION = "mlops-platform/mlflow-experiment-prefix"
-GPU_QUOTA = "requests.nvidia.com/gpu"
+GPU_QUOTA = f"requests.{GPU_RESOURCE}"
 
 
 @dataclass

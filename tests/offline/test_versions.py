@@ -155,26 +155,39 @@ def test_platform_image_builds_match_the_images_the_platform_runs():
     assert "github.com/seaweedfs/seaweedfs" in seaweedfs, "the SeaweedFS wrapper pins the server module"
 
 
-def test_the_torch_pipelines_training_step_tolerates_the_gpu_nodes_taint():
-    """The toleration compiled into train_pipeline_torch.yaml (mlops_components, pipeline venv) is
-    the one the platform's GPU component uses for the taint the gpu_node role sets."""
+def test_the_gpu_nodes_label_and_taint_are_the_contracts():
+    """The label and taint that ansible's gpu_node role puts on GPU nodes are the ones the platform
+    (device plugin, RuntimeClass) and the pipeline components (GPU steps) take from
+    mlops_components.contract; the torch pipeline compiled here tolerates that taint."""
     import yaml
+    from mlops_components.contract import GPU_NODE_LABEL, GPU_TOLERATION
 
-    from infra.components.gpu import TOLERATION
-
+    role = yaml.safe_load((ROOT / "ansible" / "roles" / "gpu_node" / "defaults" / "main.yml").read_text())
+    assert role["gpu_node_labels"] == GPU_NODE_LABEL
+    taint = role["gpu_node_taint"]
+    assert {key: taint[key] for key in ("key", "value", "effect")} == {key: GPU_TOLERATION[key] for key in ("key", "value", "effect")}
     _, platform = yaml.safe_load_all((ROOT / "smoke_tests" / "pipelines" / "train_pipeline_torch.yaml").read_text())
     executors = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
-    assert executors["exec-train-torch"]["tolerations"] == [TOLERATION]
-    role = yaml.safe_load((ROOT / "ansible" / "roles" / "gpu_node" / "defaults" / "main.yml").read_text())["gpu_node_taint"]
-    assert {key: role[key] for key in ("key", "value", "effect")} == {key: TOLERATION[key] for key in ("key", "value", "effect")}
+    assert executors["exec-train-torch"]["tolerations"] == [GPU_TOLERATION]
 
 
-def test_the_tenants_serving_policy_matches_the_model_servers_that_deploy_model_makes():
-    """infra (Pulumi venv) and mlops_components (pipeline image) cannot import each other: the
-    serving label and port they share are checked here instead."""
-    from infra.components import tenants
+def test_infra_and_the_components_share_one_contract_module():
+    """infra/ takes the shared names from the module that the pipeline images carry, not from a copy."""
+    import sys
+    sys.path.insert(0, str(ROOT))
+    import mlops_components.contract as contract
 
-    core = (ROOT / "components" / "mlops_components" / "core.py").read_text()
-    assert f'SERVING_PORT = {tenants.SERVING_PORT}\n' in core
-    assert f'SERVING_LABEL = "{tenants.SERVING_LABEL}"\n' in core
+    from infra.components import gpu, kubeflow_pipelines, tenants
+
+    assert Path(contract.__file__).resolve() == ROOT / "components" / "mlops_components" / "contract.py"
+    assert tenants.SERVING_PORT is contract.SERVING_PORT
+    assert kubeflow_pipelines.PIPELINE_ENV_SECRET is contract.PIPELINE_ENV_SECRET
+    assert gpu.TOLERATION is contract.GPU_TOLERATION
+    for path in ("infra", "components/mlops_components", "smoke_tests"):
+        for source in (ROOT / path).rglob("*.py"):
+            if source.name != "contract.py":
+                text = source.read_text()
+                assert '= "mlops-pipeline-env"' not in text, f"{source} defines the pipeline env Secret's name again"
+                assert 'SERVING_PORT = ' not in text, f"{source} defines the serving port again"
+
 
