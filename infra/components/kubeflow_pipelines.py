@@ -230,14 +230,17 @@ class KubeflowPipelines(pulumi.ComponentResource):
         endpoint = pulumi.Output.from_input(args.s3_endpoint)
         self._artifact_secret = secret("artifact-credentials", ARTIFACT_SECRET, {
             "accesskey": args.s3_access_key, "secretkey": pulumi.Output.secret(args.s3_secret_key)})
-        env_secret = secret("pipeline-env", PIPELINE_ENV_SECRET, {
+        env = {
             "MLFLOW_TRACKING_URI": args.mlflow_tracking_uri,
             "MLFLOW_TRACKING_USERNAME": args.mlflow_username,
             "MLFLOW_TRACKING_PASSWORD": pulumi.Output.secret(args.mlflow_password),
             "MLFLOW_S3_ENDPOINT_URL": endpoint,
             "AWS_ACCESS_KEY_ID": args.s3_access_key,
             "AWS_SECRET_ACCESS_KEY": pulumi.Output.secret(args.s3_secret_key),
-        })
+        }
+        if set(env) != set(PIPELINE_ENV_KEYS):
+            raise ValueError(f"{PIPELINE_ENV_SECRET}: keys {sorted(env)} differ from the components' {sorted(PIPELINE_ENV_KEYS)}")
+        env_secret = secret("pipeline-env", PIPELINE_ENV_SECRET, env)
         db_data: dict[str, pulumi.Input[str]]
         if args.database_mode == "inCluster":
             password = GeneratedPassword(f"{name}-database-password", opts=child).value
@@ -367,11 +370,13 @@ class KubeflowPipelines(pulumi.ComponentResource):
 
     def _pipeline_runner(self) -> None:
         """Runs every pipeline pod: the driver (its pod, PVCs of kfp-kubernetes, the kfp-launcher
-        ConfigMap), the launcher (the bucket Secret) and Argo's executor (task results, pod patch)."""
+        ConfigMap), the launcher (the bucket Secret) and Argo's executor (task results, pod patch).
+        Of the Secrets it reads the bucket's only: the pipeline env Secret reaches a step through
+        its pod spec (the kubelet reads it), and the database's and the others stay out of reach."""
         self._service_account(PIPELINE_RUNNER, [
             _rule([""], ["pods"], ["get", "watch", "patch"]),
             _rule([""], ["configmaps"], ["get", "list", "watch"]),
-            _rule([""], ["secrets"], ["get"]),
+            {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"], "resourceNames": [ARTIFACT_SECRET]},
             _rule([""], ["persistentvolumeclaims"], ["create", "get", "delete"]),
             _rule(["argoproj.io"], ["workflowtaskresults"], ["create", "patch"]),
         ])

@@ -52,12 +52,13 @@ print("RESULT " + json.dumps({"anonymous": anonymous, "param": fetched.data.para
 
 def run_script_pod(namespace: str, prefix: str, image: str, script: str, env: list[dict],
                    env_from: list[dict] | None = None, timeout: int = 300,
-                   memory_limit: str = "1Gi") -> dict:
+                   memory_limit: str = "1Gi", service_account: str | None = None) -> dict:
     """Runs `script` with python in a restricted, non-root pod and returns the JSON it printed on
     its `RESULT ` line; the pod's phase and logs are in the error when it fails."""
     name = f"{prefix}-{uuid.uuid4().hex[:8]}"
     pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": {
         "restartPolicy": "Never",
+        **({"serviceAccountName": service_account} if service_account else {"automountServiceAccountToken": False}),
         "securityContext": {"runAsNonRoot": True, "runAsUser": 1000, "seccompProfile": {"type": "RuntimeDefault"}},
         "containers": [{
             "name": "client", "image": image, "imagePullPolicy": "IfNotPresent",
@@ -244,6 +245,47 @@ def test_kubeflow_pipelines_runs_a_one_step_pipeline_that_stores_its_artifact_in
         f"the run ended {result['state']}: {result['error']}\n{workflow_diagnostics(namespace)}"
     assert result["keys"], f"no object of the run in bucket {kfp_cfg.bucket}"
     assert result["has_marker"], f"no artifact with the marker among {result['keys']}"
+
+
+# Runs as a pipeline step does (the pipeline runner's ServiceAccount token, the pipeline image) and
+# asks the Kubernetes API for Secrets: prints each request's HTTP status.
+SECRETS_SCRIPT = r"""
+import json, os, ssl, urllib.error, urllib.request
+token = open("/var/run/secrets/kubernetes.io/serviceaccount/token").read()
+context = ssl.create_default_context(cafile="/var/run/secrets/kubernetes.io/serviceaccount/ca.crt")
+statuses = {}
+for path in json.loads(os.environ["PATHS"]):
+    request = urllib.request.Request("https://kubernetes.default.svc" + path, headers={"Authorization": "Bearer " + token})
+    try:
+        statuses[path] = urllib.request.urlopen(request, context=context, timeout=30).status
+    except urllib.error.HTTPError as error:
+        statuses[path] = error.code
+print("RESULT " + json.dumps(statuses))
+"""
+
+
+def test_a_pipeline_step_reads_only_the_bucket_secret_of_the_pipelines_namespace():
+    """The pipeline runner's token reads the launcher's bucket Secret (else no run could store an
+    artifact) and no other Secret: not the database's, not MLflow's or the object store's."""
+    kfp_cfg = CFG.kubeflow_pipelines
+    if not kfp_cfg.enabled:
+        pytest.skip("LOUD SKIP: kubeflowPipelines.enabled is false in the local stack")
+    from infra.components.kubeflow_pipelines import ARTIFACT_SECRET, PIPELINE_RUNNER
+
+    namespace = kfp_cfg.namespace
+    allowed = f"/api/v1/namespaces/{namespace}/secrets/{ARTIFACT_SECRET}"
+    forbidden = [f"/api/v1/namespaces/{namespace}/secrets"]
+    for ns in (namespace, MLFLOW_NS, STORE_NS):
+        names = kubectl("get", "secrets", "-n", ns, "-o", "jsonpath={.items[*].metadata.name}").split()
+        forbidden += [f"/api/v1/namespaces/{ns}/secrets/{name}" for name in names if ns != namespace or name != ARTIFACT_SECRET]
+    assert len(forbidden) > 3, f"expected the platform's Secrets, found {forbidden}"
+    image = resolve_image("pipeline-base", CFG.images.registry, CFG.images.overrides)
+    statuses = run_script_pod(namespace, "secrets-test", image, SECRETS_SCRIPT,
+                              [{"name": "PATHS", "value": json.dumps([allowed, *forbidden])}],
+                              service_account=PIPELINE_RUNNER)
+    assert statuses[allowed] == 200, f"the runner cannot read {allowed}: {statuses[allowed]} (every run would fail)"
+    readable = {path: status for path, status in statuses.items() if path != allowed and status != 403}
+    assert not readable, f"a pipeline step can read (or got no 403 for) these Secrets: {readable}"
 
 
 # Runs in the Kubeflow Pipelines namespace with the pipeline base image, against the web UI's

@@ -586,6 +586,9 @@ def test_kubeflow_pipelines_rbac_grants_what_the_programs_use(mocks):
     assert runner[("argoproj.io", "workflowtaskresults")] == {"create", "patch"}, "Argo's wait container reports outputs"
     assert {"get", "watch", "patch"} <= runner[("", "pods")]
     assert runner[("", "secrets")] == {"get"}, "the launcher reads the bucket keys"
+    runner_role = mocks.named("kubeflow-pipelines-role-pipeline-runner").inputs["rules"]
+    assert [rule.get("resourceNames") for rule in runner_role if "secrets" in rule["resources"]] == \
+        [["mlpipeline-minio-artifact"]], "pipeline steps read the bucket Secret only (not the database's)"
     assert {"get"} <= runner[("", "configmaps")], "the driver reads kfp-launcher"
     api = rules_of(mocks, "ml-pipeline")
     assert {"create", "get", "list", "watch", "delete"} <= api[("argoproj.io", "workflows")]
