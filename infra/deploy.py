@@ -14,7 +14,7 @@ from infra.components.kubeflow_pipelines import (
     KubeflowPipelinesImages,
 )
 from infra.components.mlflow import PORT as MLFLOW_PORT
-from infra.components.mlflow import Mlflow, MlflowArgs
+from infra.components.mlflow import Mlflow, MlflowArgs, tenant_identity
 from infra.components.object_store import BucketUser, ObjectStore, ObjectStoreArgs
 from infra.components.tenants import TenantCredentials, Tenants, TenantsArgs
 from infra.config import PlatformConfig
@@ -33,11 +33,22 @@ class Platform:
 
 # The object-store user (access key) of Kubeflow Pipelines, scoped to kubeflowPipelines.bucket.
 KFP_BUCKET_USER = "kubeflow-pipelines"
+# MLflow's object-store user, scoped to mlflow.artifactBucket: MLflow never holds the root key.
+MLFLOW_BUCKET_USER = "mlflow"
 
 
 def tenant_user(tenant_name: str) -> str:
     """The object-store user (access key) of a tenant."""
     return f"tenant-{tenant_name}"
+
+
+def _tenant_credentials(name: str, store: ObjectStore, mlflow: Mlflow) -> TenantCredentials:
+    identity = tenant_identity(name)
+    return TenantCredentials(
+        access_key=tenant_user(name), secret_key=store.user_secret_keys[tenant_user(name)],
+        mlflow_workspace=identity.workspace,
+        mlflow_editor=identity.editor, mlflow_editor_password=mlflow.tenant_passwords[identity.editor],
+        mlflow_reader=identity.reader, mlflow_reader_password=mlflow.tenant_passwords[identity.reader])
 
 
 def deploy(cfg: PlatformConfig) -> Platform:
@@ -51,6 +62,7 @@ def deploy(cfg: PlatformConfig) -> Platform:
     kfp_namespaces = [kfp_cfg.namespace] if kfp_cfg.enabled else []
     kfp_buckets = (kfp_cfg.bucket,) if kfp_cfg.enabled and kfp_cfg.bucket not in store_cfg.buckets else ()
     kfp_users = (BucketUser(KFP_BUCKET_USER, kfp_cfg.bucket),) if kfp_cfg.enabled else ()
+    mlflow_user = BucketUser(MLFLOW_BUCKET_USER, mlflow_cfg.artifact_bucket)
     store = ObjectStore("object-store", ObjectStoreArgs(
         backend=store_cfg.backend,
         namespace=store_cfg.namespace,
@@ -63,7 +75,7 @@ def deploy(cfg: PlatformConfig) -> Platform:
         resources=store_cfg.resources,
         client_namespaces=[mlflow_cfg.namespace, *kfp_namespaces, *tenant_namespaces],
         client_cidrs=cfg.platform.allowed_ingress_cidrs,
-        bucket_users=kfp_users + tuple(BucketUser(tenant_user(tenant.name), tenant.bucket) for tenant in tenants),
+        bucket_users=(mlflow_user, *kfp_users, *(BucketUser(tenant_user(tenant.name), tenant.bucket) for tenant in tenants)),
     ))
     mlflow = Mlflow("mlflow", MlflowArgs(
         namespace=mlflow_cfg.namespace,
@@ -72,8 +84,8 @@ def deploy(cfg: PlatformConfig) -> Platform:
         image_pull_policy=cfg.images.pull_policy,
         artifact_bucket=mlflow_cfg.artifact_bucket,
         s3_endpoint=store.endpoint,
-        s3_access_key=store.access_key,
-        s3_secret_key=store.secret_key,
+        s3_access_key=MLFLOW_BUCKET_USER,
+        s3_secret_key=store.user_secret_keys[MLFLOW_BUCKET_USER],
         admin_username=mlflow_cfg.admin_username,
         resources=mlflow_cfg.resources,
         database_mode=mlflow_cfg.database.mode,
@@ -84,7 +96,10 @@ def deploy(cfg: PlatformConfig) -> Platform:
         ingress_host=mlflow_cfg.ingress_host,
         ingress_class=cfg.platform.ingress_class,
         client_namespaces=[*kfp_namespaces, *tenant_namespaces],
-    ))
+        tenants=[tenant_identity(tenant.name) for tenant in tenants],
+    ),
+        # MLflow's scoped user exists once the object store's bucket Job has made it.
+        opts=pulumi.ResourceOptions(depends_on=[store]))
     gpu = None
     if gpu_cfg.enabled:
         dcgm = gpu_cfg.dcgm_exporter
@@ -103,9 +118,7 @@ def deploy(cfg: PlatformConfig) -> Platform:
         tenant_component = Tenants("tenants", TenantsArgs(
             tenants=tenants,
             container_defaults=cfg.tenancy.container_defaults,
-            credentials={tenant.name: TenantCredentials(tenant_user(tenant.name),
-                                                        store.user_secret_keys[tenant_user(tenant.name)])
-                         for tenant in tenants},
+            credentials={tenant.name: _tenant_credentials(tenant.name, store, mlflow) for tenant in tenants},
             object_store_namespace=store_cfg.namespace,
             object_store_port=store.port,
             s3_endpoint=store.endpoint,

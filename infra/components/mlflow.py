@@ -15,6 +15,22 @@ from infra.config import Resources
 CHART_PATH = Path(__file__).resolve().parents[2] / "charts" / "mlflow"
 DATABASE_MODES = ("inCluster", "external")
 PORT = 5000
+# Every tenant's MLflow users start with this; the chart's Job deletes the ones no tenant names.
+TENANT_USER_PREFIX = "tenant-"
+
+
+@dataclass(frozen=True)
+class TenantIdentity:
+    """A tenant's MLflow workspace and its two users (editor: pipelines and researchers; reader:
+    model servers), both limited to that workspace."""
+    workspace: str
+    editor: str
+    reader: str
+
+
+def tenant_identity(tenant_name: str) -> TenantIdentity:
+    return TenantIdentity(workspace=tenant_name, editor=f"{TENANT_USER_PREFIX}{tenant_name}",
+                          reader=f"{TENANT_USER_PREFIX}{tenant_name}-reader")
 
 
 @dataclass
@@ -39,6 +55,8 @@ class MlflowArgs:
     ingress_class: str = ""
     # Namespaces whose pods may call the tracking server (pipelines, tenants).
     client_namespaces: list[str] = field(default_factory=list)
+    # One MLflow workspace and two users per tenant (workspaces are on when any is given).
+    tenants: list[TenantIdentity] = field(default_factory=list)
 
 
 def _split(image: str) -> dict[str, str]:
@@ -57,6 +75,8 @@ class Mlflow(pulumi.ComponentResource):
     namespace: pulumi.Output[str]
     admin_secret_name: pulumi.Output[str]
     admin_password: pulumi.Output[str]
+    # MLflow user name (a tenant's editor or reader) -> its generated password.
+    tenant_passwords: dict[str, pulumi.Output[str]]
 
     def __init__(self, name: str, args: MlflowArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlops-platform:platform:Mlflow", name, None, opts)
@@ -93,6 +113,16 @@ class Mlflow(pulumi.ComponentResource):
             db_secret = secret("database", {"postgres-password": db_password.value})
         s3_secret = secret("s3", {"AWS_ACCESS_KEY_ID": args.s3_access_key,
                                   "AWS_SECRET_ACCESS_KEY": pulumi.Output.secret(args.s3_secret_key)})
+        users = [user for tenant in args.tenants for user in (tenant.editor, tenant.reader)]
+        if len(set(users)) != len(users) or not all(user.startswith(TENANT_USER_PREFIX) for user in users):
+            raise ValueError(f"Mlflow {name}: tenant users must be unique and start with {TENANT_USER_PREFIX!r}: {users}")
+        self.tenant_passwords = {user: GeneratedPassword(f"{name}-user-{user}", opts=child).value for user in users}
+        tenants_values: dict = {}
+        if args.tenants:
+            passwords_secret = secret("tenant-passwords", dict(self.tenant_passwords))
+            tenants_values = {"identities": [{"workspace": t.workspace, "editor": t.editor, "reader": t.reader}
+                                             for t in args.tenants],
+                              "passwordsSecret": passwords_secret, "userPrefix": TENANT_USER_PREFIX}
 
         values = {
             "image": {**_split(args.image), "pullPolicy": args.image_pull_policy},
@@ -110,6 +140,8 @@ class Mlflow(pulumi.ComponentResource):
             },
             "artifacts": {"bucket": args.artifact_bucket, "s3EndpointUrl": args.s3_endpoint, "existingSecret": s3_secret},
             "networkPolicy": {"enabled": True, "allowedNamespaces": list(args.client_namespaces)},
+            "workspaces": {"enabled": bool(args.tenants)},
+            **({"tenants": tenants_values} if tenants_values else {}),
             "ingress": {"enabled": bool(args.ingress_host), "host": args.ingress_host, "className": args.ingress_class},
         }
         chart = k8s.helm.v4.Chart(

@@ -1,9 +1,11 @@
 """Research groups (tenants): one namespace each with quotas, default container resources,
 access for its members, NetworkPolicies and credentials scoped to its own bucket.
 
-The object store makes each tenant's S3 user (ObjectStoreArgs.bucket_users): this component
-receives the keys and stores them, with the endpoints, in a Secret `mlops-credentials` in the
-tenant namespace that pipeline pods load with `envFrom`.
+The object store makes each tenant's S3 user (ObjectStoreArgs.bucket_users) and MLflow each
+tenant's workspace and users (MlflowArgs.tenants): this component receives their credentials and
+stores them, with the endpoints, in the tenant namespace: `mlops-credentials` (the bucket's keys
+and MLflow's editor user, for pipeline pods with `envFrom` and for the group's researchers) and
+`mlflow-reader` (MLflow's read-only user of the tenant, for its model servers).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from infra.components.common import PART_OF, labels
 from infra.config import Resources, TenantConfig
 
 CREDENTIALS_SECRET_NAME = "mlops-credentials"  # noqa: S105 (a name, not a value)
+MLFLOW_READER_SECRET_NAME = "mlflow-reader"  # noqa: S105 (a name, not a value)
 DEPLOYER_ROLE = "pipeline-deployer"
 # What a pipeline's deploy step does in a tenant namespace: a model server's Deployment, Service
 # and MLflow read credentials (Secret), and the pods/events it reads when a rollout fails.
@@ -36,6 +39,12 @@ GPU_QUOTA = f"requests.{GPU_RESOURCE}"
 class TenantCredentials:
     access_key: str
     secret_key: pulumi.Input[str]
+    # The tenant's MLflow workspace and users (editor, reader) with their passwords.
+    mlflow_workspace: str
+    mlflow_editor: str
+    mlflow_editor_password: pulumi.Input[str]
+    mlflow_reader: str
+    mlflow_reader_password: pulumi.Input[str]
 
 
 @dataclass
@@ -151,11 +160,32 @@ class Tenants(pulumi.ComponentResource):
                 "MLFLOW_TRACKING_URI": args.tracking_uri,
                 "MLOPS_ARTIFACT_BUCKET": tenant.bucket,
                 "MLOPS_EXPERIMENT_PREFIX": tenant.experiment_prefix,
+                # MLflow as the tenant: its workspace only (mlflow 3.17 clients read these).
+                "MLFLOW_WORKSPACE": credentials.mlflow_workspace,
+                "MLFLOW_TRACKING_USERNAME": credentials.mlflow_editor,
+                "MLFLOW_TRACKING_PASSWORD": pulumi.Output.secret(credentials.mlflow_editor_password),
+                # Downloads through MLflow's artifact proxy, not presigned URLs of the in-cluster
+                # object store that a client outside the cluster cannot reach.
+                "MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD": "false",
+            },
+            opts=child,
+        )
+        k8s.core.v1.Secret(
+            f"{prefix}-mlflow-reader",
+            metadata=meta(MLFLOW_READER_SECRET_NAME),
+            string_data={
+                "MLFLOW_TRACKING_URI": args.tracking_uri,
+                "MLFLOW_WORKSPACE": credentials.mlflow_workspace,
+                "MLFLOW_TRACKING_USERNAME": credentials.mlflow_reader,
+                "MLFLOW_TRACKING_PASSWORD": pulumi.Output.secret(credentials.mlflow_reader_password),
+                "MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD": "false",
             },
             opts=child,
         )
         return {"namespace": ns_name, "bucket": tenant.bucket, "experimentPrefix": tenant.experiment_prefix,
-                "credentialsSecret": secret.metadata.apply(lambda m: m["name"])}
+                "credentialsSecret": secret.metadata.apply(lambda m: m["name"]),
+                "mlflowWorkspace": credentials.mlflow_workspace, "mlflowUser": credentials.mlflow_editor,
+                "mlflowReaderSecret": MLFLOW_READER_SECRET_NAME}
 
     def _pipeline_deployer(self, prefix: str, meta) -> None:
         """Lets the pipeline runner deploy model servers here (DEPLOYER_RULES, nothing else)."""

@@ -397,3 +397,44 @@ def test_test_hook_pod_carries_the_hook_annotations_and_checks_auth(render):
         "name": AUTH_SECRET,
         "key": "admin-password",
     }
+
+
+TENANT_VALUES = {
+    "workspaces": {"enabled": True},
+    "tenants": {"passwordsSecret": "fake-tenant-passwords", "identities": [
+        {"workspace": "vision", "editor": "tenant-vision", "reader": "tenant-vision-reader"},
+        {"workspace": "nlp", "editor": "tenant-nlp", "reader": "tenant-nlp-reader"}]},
+}
+
+
+def test_tenants_get_a_provisioning_job_that_reruns_on_every_change(render):
+    objects = render(TENANT_VALUES)
+    assert "--enable-workspaces" in server_container(objects)["command"]
+    (job,) = [o for o in objects if o["kind"] == "Job"]
+    (container,) = pod_spec(job)["containers"]
+    env = env_of(container)
+    assert json.loads(env["TENANTS"]["value"]) == TENANT_VALUES["tenants"]["identities"]
+    assert env["ADMIN_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": AUTH_SECRET, "key": "admin-password"}
+    volumes = {v["name"]: v for v in pod_spec(job)["volumes"]}
+    assert volumes["passwords"]["secret"]["secretName"] == "fake-tenant-passwords"
+    script = find(objects, "ConfigMap", f"{FULLNAME}-tenants-script")["data"]["provision_tenants.py"]
+    assert script == (CHART / "files" / "provision_tenants.py").read_text()
+    assert pod_spec(job)["automountServiceAccountToken"] is False
+    assert container["securityContext"]["allowPrivilegeEscalation"] is False
+    # One tenant more: a Job of another name, so that Pulumi runs it again.
+    more = merged(TENANT_VALUES, {"tenants": {"identities": [
+        *TENANT_VALUES["tenants"]["identities"], {"workspace": "bio", "editor": "tenant-bio", "reader": "tenant-bio-reader"}]}})
+    (other,) = [o for o in render(more) if o["kind"] == "Job"]
+    assert other["metadata"]["name"] != job["metadata"]["name"]
+    assert not [o for o in render() if o["kind"] == "Job"], "no tenants, no Job"
+    assert "--enable-workspaces" not in server_container(render())["command"]
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    ({"workspaces": {"enabled": False}}, "needs workspaces.enabled"),
+    ({"tenants": {"passwordsSecret": ""}}, "needs tenants.passwordsSecret"),
+    ({"tenants": {"identities": [{"workspace": "vision", "editor": "vision", "reader": "tenant-vision-reader"}]}},
+     "must start with tenants.userPrefix"),
+], ids=["workspaces off", "no passwords", "user without prefix"])
+def test_bad_tenant_values_are_refused(render_error, overrides, message):
+    assert message in render_error(merged(TENANT_VALUES, overrides))

@@ -150,7 +150,8 @@ def test_generated_passwords_are_secret_outputs(mocks):
     generated = mocks.of_type("pulumi-python:dynamic:Resource")
     assert {r.name for r in generated} == {"object-store-root-password", "mlflow-admin-password",
                                            "mlflow-flask-secret-key", "mlflow-database-password",
-                                           "object-store-user-kubeflow-pipelines", "kubeflow-pipelines-database-password",
+                                           "object-store-user-kubeflow-pipelines", "object-store-user-mlflow",
+                                           "kubeflow-pipelines-database-password",
                                            "kubeflow-pipelines-database-root-password"}
 
 
@@ -269,7 +270,21 @@ def test_gpu_dcgm_exporter_and_image_override(mocks):
 def test_tenants_resources(mocks):
     facts = run({"gpu": {"totalGpus": 2}, "tenants": TENANTS})
     assert facts["tenants"]["vision"] == {"namespace": "research-vision", "bucket": "vision-artifacts",
-                                          "experimentPrefix": "/vision/", "credentialsSecret": "mlops-credentials"}
+                                          "experimentPrefix": "/vision/", "credentialsSecret": "mlops-credentials",
+                                          "mlflowWorkspace": "vision", "mlflowUser": "tenant-vision",
+                                          "mlflowReaderSecret": "mlflow-reader"}
+    credentials = unsecret(mocks.named("tenants-vision-credentials").inputs["stringData"])
+    assert credentials["MLFLOW_TRACKING_USERNAME"] == "tenant-vision", "pipelines and researchers log as the tenant"
+    assert credentials["MLFLOW_WORKSPACE"] == "vision"
+    assert credentials["MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD"] == "false", "downloads go through MLflow's proxy"
+    reader = unsecret(mocks.named("tenants-vision-mlflow-reader").inputs["stringData"])
+    assert reader["MLFLOW_TRACKING_USERNAME"] == "tenant-vision-reader"
+    values = mocks.of_type("kubernetes:helm.sh/v4:Chart")[0].inputs["values"]
+    assert values["workspaces"] == {"enabled": True}
+    assert {"workspace": "vision", "editor": "tenant-vision", "reader": "tenant-vision-reader"} in \
+        values["tenants"]["identities"]
+    passwords = unsecret(mocks.named("mlflow-tenant-passwords").inputs["stringData"])
+    assert set(passwords) == {"tenant-vision", "tenant-vision-reader", "tenant-nlp", "tenant-nlp-reader"}
 
     ns = mocks.named("tenants-vision-ns")
     assert ns.inputs["metadata"]["name"] == "research-vision"
@@ -335,7 +350,9 @@ def test_seaweedfs_identities_scope_each_tenant_to_its_bucket(mocks):
     run({"tenants": TENANTS[1:]})
     store_secret = unsecret(mocks.named("object-store-credentials").inputs["stringData"])
     identities = {i["name"]: i for i in json.loads(store_secret["s3.json"])["identities"]}
-    assert set(identities) == {"platform-admin", "kubeflow-pipelines", "tenant-nlp"}
+    assert set(identities) == {"platform-admin", "kubeflow-pipelines", "mlflow", "tenant-nlp"}
+    assert identities["mlflow"]["actions"] == ["Read:mlflow-artifacts", "Write:mlflow-artifacts", "List:mlflow-artifacts"], \
+        "MLflow's key reaches its artifact bucket only"
     assert identities["tenant-nlp"]["actions"] == ["Read:nlp-artifacts", "Write:nlp-artifacts", "List:nlp-artifacts"]
     assert identities["tenant-nlp"]["credentials"] == [{"accessKey": "tenant-nlp", "secretKey": MOCK_PASSWORD}]
 
@@ -344,7 +361,8 @@ def test_minio_tenants_get_users_and_bucket_policies_from_the_bucket_job(mocks):
     run({"objectStore": {"backend": "minio"}, "tenants": TENANTS[1:]})
     users = mocks.named("object-store-users")
     assert SECRET_SIG in users.inputs["stringData"]
-    assert unsecret(users.inputs["stringData"]) == {"kubeflow-pipelines": MOCK_PASSWORD, "tenant-nlp": MOCK_PASSWORD}
+    assert unsecret(users.inputs["stringData"]) == {"kubeflow-pipelines": MOCK_PASSWORD, "mlflow": MOCK_PASSWORD,
+                                                    "tenant-nlp": MOCK_PASSWORD}
     spec = mocks.named("object-store-buckets").inputs["spec"]["template"]["spec"]
     script = spec["containers"][0]["args"][0]
     assert "mc admin user add store tenant-nlp \"$(cat /users/tenant-nlp)\"" in script

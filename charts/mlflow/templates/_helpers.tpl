@@ -55,6 +55,17 @@ app.kubernetes.io/managed-by: {{ .context.Release.Service }}
 Stops rendering with a message saying how to fix each required value that is missing.
 */}}
 {{- define "mlflow.validateValues" -}}
+{{- if and .Values.tenants.identities (not .Values.workspaces.enabled) }}
+{{- fail "tenants.identities needs workspaces.enabled: true (each tenant is a workspace)" }}
+{{- end }}
+{{- if and .Values.tenants.identities (not .Values.tenants.passwordsSecret) }}
+{{- fail "tenants.identities needs tenants.passwordsSecret: a Secret with one key per editor and reader user (its password)" }}
+{{- end }}
+{{- range .Values.tenants.identities }}
+{{- if not (and (hasPrefix $.Values.tenants.userPrefix .editor) (hasPrefix $.Values.tenants.userPrefix .reader)) }}
+{{- fail (printf "tenants.identities: users %s and %s must start with tenants.userPrefix %q" .editor .reader $.Values.tenants.userPrefix) }}
+{{- end }}
+{{- end }}
 {{- if not .Values.auth.existingSecret }}
 {{- fail "auth.existingSecret is required: set it to the name of a Secret with keys admin-username, admin-password and flask-secret-key" }}
 {{- end }}
