@@ -164,6 +164,87 @@ def test_a_tenant_uses_its_own_bucket_and_cannot_read_or_write_another_tenants_b
             f"tenant {tenant.name} {operation} on {other.bucket}: {result[operation]} (expected AccessDenied)"
 
 
+# Runs in a tenant's namespace with the MLflow image, as that tenant (its mlops-credentials: the
+# editor user of its MLflow workspace); OTHER_* are another tenant's editor, READER_* this tenant's
+# reader. Logs a run with an artifact and a registered model, then prints the HTTP status of what
+# each identity tries.
+MLFLOW_TENANT_SCRIPT = r"""
+import json, os, uuid
+import mlflow, requests
+from mlflow import MlflowClient
+
+uri, workspace, marker = os.environ["MLFLOW_TRACKING_URI"].rstrip("/"), os.environ["MLFLOW_WORKSPACE"], os.environ["MARKER"]
+own = (os.environ["MLFLOW_TRACKING_USERNAME"], os.environ["MLFLOW_TRACKING_PASSWORD"])
+other = (os.environ["OTHER_USERNAME"], os.environ["OTHER_PASSWORD"])
+reader = (os.environ["READER_USERNAME"], os.environ["READER_PASSWORD"])
+mlflow.set_tracking_uri(uri)
+experiment = mlflow.set_experiment(f"/{workspace}/platform-test-{marker}")
+with open("/tmp/artifact.bin", "wb") as f:
+    f.write(marker.encode() * 1024)
+with mlflow.start_run() as run:
+    mlflow.log_metric("accuracy", 0.5)
+    mlflow.log_artifact("/tmp/artifact.bin")
+model = f"platform-test-{marker}"
+MlflowClient().create_registered_model(model)
+downloaded = open(mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path="artifact.bin",
+                                                      dst_path="/tmp/dl"), "rb").read()
+run_id, ws = run.info.run_id, {"X-MLFLOW-WORKSPACE": workspace}
+
+def status(method, path, auth, body=None, params=None):
+    return requests.request(method, uri + path, auth=auth, json=body, params=params, headers=ws, timeout=30).status_code
+
+metric = {"run_id": run_id, "key": "accuracy", "value": 0.9, "timestamp": 0, "step": 1}
+result = {
+    "downloaded": downloaded == marker.encode() * 1024,
+    "anonymous": status("GET", "/api/2.0/mlflow/runs/get", None, params={"run_id": run_id}),
+    "own_create_user": status("POST", "/api/2.0/mlflow/users/create", own, {"username": "x" + marker, "password": "x" * 16}),
+    "other_get_run": status("GET", "/api/2.0/mlflow/runs/get", other, params={"run_id": run_id}),
+    "other_get_experiment": status("GET", "/api/2.0/mlflow/experiments/get", other, params={"experiment_id": experiment.experiment_id}),
+    "other_log_metric": status("POST", "/api/2.0/mlflow/runs/log-metric", other, metric),
+    "other_create_experiment": status("POST", "/api/2.0/mlflow/experiments/create", other, {"name": f"/{workspace}/intruder-{marker}"}),
+    "other_get_model": status("GET", "/api/2.0/mlflow/registered-models/get", other, params={"name": model}),
+    "other_get_artifact": status("GET", "/get-artifact", other, params={"run_id": run_id, "path": "artifact.bin"}),
+    "other_delete_experiment": status("POST", "/api/2.0/mlflow/experiments/delete", other, {"experiment_id": experiment.experiment_id}),
+    "other_create_user": status("POST", "/api/2.0/mlflow/users/create", other, {"username": "y" + marker, "password": "y" * 16}),
+    "reader_get_run": status("GET", "/api/2.0/mlflow/runs/get", reader, params={"run_id": run_id}),
+    "reader_get_model": status("GET", "/api/2.0/mlflow/registered-models/get", reader, params={"name": model}),
+    "reader_log_metric": status("POST", "/api/2.0/mlflow/runs/log-metric", reader, metric),
+}
+print("RESULT " + json.dumps(result))
+"""
+
+
+def secret_values(namespace: str, name: str) -> dict[str, str]:
+    import base64
+    data = json.loads(kubectl("get", "secret", "-n", namespace, name, "-o", "json"))["data"]
+    return {key: base64.b64decode(value).decode() for key, value in data.items()}
+
+
+def test_each_tenant_reaches_only_its_own_mlflow_workspace():
+    """vision logs a run, an artifact and a model as its own MLflow identity (not the admin); nlp's
+    identity is refused each of them (403), vision's reader may read but not write, neither tenant
+    may create MLflow users, and a request without credentials is refused (401)."""
+    from infra.components.tenants import CREDENTIALS_SECRET_NAME, MLFLOW_READER_SECRET_NAME
+
+    vision, nlp = CFG.tenancy.tenants[:2]
+    other = secret_values(nlp.namespace, CREDENTIALS_SECRET_NAME)
+    reader = secret_values(vision.namespace, MLFLOW_READER_SECRET_NAME)
+    assert other["MLFLOW_TRACKING_USERNAME"] != CFG.mlflow.admin_username
+    image = resolve_image("mlflow", CFG.images.registry, CFG.images.overrides)
+    result = run_script_pod(vision.namespace, "mlflow-tenant-test", image, MLFLOW_TENANT_SCRIPT, [
+        {"name": "MARKER", "value": uuid.uuid4().hex[:10]},
+        {"name": "OTHER_USERNAME", "value": other["MLFLOW_TRACKING_USERNAME"]},
+        {"name": "OTHER_PASSWORD", "value": other["MLFLOW_TRACKING_PASSWORD"]},
+        {"name": "READER_USERNAME", "value": reader["MLFLOW_TRACKING_USERNAME"]},
+        {"name": "READER_PASSWORD", "value": reader["MLFLOW_TRACKING_PASSWORD"]}],
+        env_from=[{"secretRef": {"name": CREDENTIALS_SECRET_NAME}}], timeout=300)
+    assert result.pop("downloaded"), "the tenant could not download its own artifact through MLflow"
+    expected = {"anonymous": 401, "own_create_user": 403, "reader_get_run": 200, "reader_get_model": 200,
+                "reader_log_metric": 403}
+    expected.update({key: 403 for key in result if key.startswith("other_")})
+    assert result == expected, f"MLflow answered {result}, expected {expected}"
+
+
 # Runs in the Kubeflow Pipelines namespace with the pipeline base image (kfp SDK 2.14.3, boto3):
 # lists pipelines through the KFP API, compiles and submits a one-step pipeline whose component
 # writes an output artifact, waits for the run, and reads the artifact back from the bucket with

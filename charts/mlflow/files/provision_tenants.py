@@ -7,12 +7,12 @@ tenant, and in it two users, each through a role of that workspace only:
   tenant's model servers load models with.
 
 No tenant role grants workspace MANAGE (whose holders may create users). Passwords come from
-files named after the users in PASSWORDS_DIR (a Secret the platform generates) and are set on
+files named after the users in CREDENTIALS_DIR (a Secret the platform generates) and are set on
 every run. Users of tenants no longer configured (the `tenant-` prefix) are deleted; their
 workspaces and data stay. Idempotent: everything is looked up before it is created.
 
 Environment: MLFLOW_URL, ADMIN_USERNAME, ADMIN_PASSWORD, TENANTS (JSON list of
-{"workspace", "editor", "reader"}), PASSWORDS_DIR, TENANT_USER_PREFIX. Standard library only.
+{"workspace", "editor", "reader"}), CREDENTIALS_DIR, TENANT_USER_PREFIX. Standard library only.
 Error bodies of MLflow are not printed: for a user they can carry a password hash.
 """
 
@@ -126,7 +126,7 @@ def main() -> int:
     env = os.environ
     mlflow = Mlflow(env["MLFLOW_URL"], env["ADMIN_USERNAME"], env["ADMIN_PASSWORD"])
     tenants = json.loads(env["TENANTS"])
-    passwords = Path(env["PASSWORDS_DIR"])
+    passwords = Path(env["CREDENTIALS_DIR"])
     prefix = env["TENANT_USER_PREFIX"]
     wait_until_up(mlflow)
     wanted = set()
