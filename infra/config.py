@@ -37,6 +37,12 @@ _SUBJECT = re.compile(r"^[^\s]{1,253}$")
 _RESOURCE_NAMES = ("cpu", "memory")
 # Namespaces that Kubernetes itself owns; `kube-` is reserved for it as a prefix too.
 KUBERNETES_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+
+
+def kubernetes_owned(namespace: str) -> bool:
+    return namespace in KUBERNETES_NAMESPACES or namespace.startswith("kube-")
+
+
 # Namespaces the local kind cluster's own add-ons run in (offline/cluster.sh).
 CLUSTER_ADDON_NAMESPACES = ("local-path-storage",)
 # The only `system:` subjects a tenant may list: ServiceAccounts (system:serviceaccount:<ns>:<name>).
@@ -296,7 +302,7 @@ class _Checker:
     def dns_label(self, key: str, value: str) -> None:
         if len(value) > 63 or not _DNS_LABEL.match(value):
             self.fail(key, value, "must be a DNS label: lower-case letters, digits and '-', at most 63 characters")
-        elif value in KUBERNETES_NAMESPACES or value.startswith("kube-"):
+        elif kubernetes_owned(value):
             self.fail(key, value, "must not be a namespace that Kubernetes owns (default, kube-*)")
 
     def storage_size(self, key: str, value: str) -> None:
@@ -570,7 +576,7 @@ def _check_tenancy(check: _Checker, tenancy: dict[str, Any], items: list[dict[st
             check.fail(f"{key}.name", name, "must be a DNS label: lower-case letters, digits and '-'")
         elif len(namespace) > 63:
             check.fail(f"{key}.name", name, f"namespace {namespace!r} (tenancy.namespacePrefix + name) exceeds 63 characters")
-        elif namespace in KUBERNETES_NAMESPACES or namespace.startswith("kube-"):
+        elif kubernetes_owned(namespace):
             check.fail(f"{key}.name", name, f"namespace {namespace!r} (tenancy.namespacePrefix + name) is a namespace "
                        "that Kubernetes owns (default, kube-*); a tenant gets a default-deny policy and a quota there, "
                        "so choose another name or set tenancy.namespacePrefix (e.g. research-)")

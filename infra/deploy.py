@@ -46,9 +46,8 @@ def _tenant_credentials(name: str, store: ObjectStore, mlflow: Mlflow) -> Tenant
     identity = tenant_identity(name)
     return TenantCredentials(
         access_key=tenant_user(name), secret_key=store.user_secret_keys[tenant_user(name)],
-        mlflow_workspace=identity.workspace,
-        mlflow_editor=identity.editor, mlflow_editor_password=mlflow.tenant_passwords[identity.editor],
-        mlflow_reader=identity.reader, mlflow_reader_password=mlflow.tenant_passwords[identity.reader])
+        mlflow=identity, mlflow_editor_password=mlflow.tenant_passwords[identity.editor],
+        mlflow_reader_password=mlflow.tenant_passwords[identity.reader])
 
 
 def deploy(cfg: PlatformConfig) -> Platform:

@@ -17,6 +17,7 @@ import pulumi_kubernetes as k8s
 from mlops_components.contract import GPU_RESOURCE, SERVING_LABEL, SERVING_PORT
 
 from infra.components.common import PART_OF, labels
+from infra.components.mlflow import TenantIdentity
 from infra.config import Resources, TenantConfig
 
 CREDENTIALS_SECRET_NAME = "mlops-credentials"  # noqa: S105 (a name, not a value)
@@ -39,11 +40,9 @@ GPU_QUOTA = f"requests.{GPU_RESOURCE}"
 class TenantCredentials:
     access_key: str
     secret_key: pulumi.Input[str]
-    # The tenant's MLflow workspace and users (editor, reader) with their passwords.
-    mlflow_workspace: str
-    mlflow_editor: str
+    # The tenant's MLflow workspace and users, and the users' passwords.
+    mlflow: TenantIdentity
     mlflow_editor_password: pulumi.Input[str]
-    mlflow_reader: str
     mlflow_reader_password: pulumi.Input[str]
 
 
@@ -161,8 +160,8 @@ class Tenants(pulumi.ComponentResource):
                 "MLOPS_ARTIFACT_BUCKET": tenant.bucket,
                 "MLOPS_EXPERIMENT_PREFIX": tenant.experiment_prefix,
                 # MLflow as the tenant: its workspace only (mlflow 3.17 clients read these).
-                "MLFLOW_WORKSPACE": credentials.mlflow_workspace,
-                "MLFLOW_TRACKING_USERNAME": credentials.mlflow_editor,
+                "MLFLOW_WORKSPACE": credentials.mlflow.workspace,
+                "MLFLOW_TRACKING_USERNAME": credentials.mlflow.editor,
                 "MLFLOW_TRACKING_PASSWORD": pulumi.Output.secret(credentials.mlflow_editor_password),
                 # Downloads through MLflow's artifact proxy, not presigned URLs of the in-cluster
                 # object store that a client outside the cluster cannot reach.
@@ -175,8 +174,8 @@ class Tenants(pulumi.ComponentResource):
             metadata=meta(MLFLOW_READER_SECRET_NAME),
             string_data={
                 "MLFLOW_TRACKING_URI": args.tracking_uri,
-                "MLFLOW_WORKSPACE": credentials.mlflow_workspace,
-                "MLFLOW_TRACKING_USERNAME": credentials.mlflow_reader,
+                "MLFLOW_WORKSPACE": credentials.mlflow.workspace,
+                "MLFLOW_TRACKING_USERNAME": credentials.mlflow.reader,
                 "MLFLOW_TRACKING_PASSWORD": pulumi.Output.secret(credentials.mlflow_reader_password),
                 "MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD": "false",
             },
@@ -184,7 +183,7 @@ class Tenants(pulumi.ComponentResource):
         )
         return {"namespace": ns_name, "bucket": tenant.bucket, "experimentPrefix": tenant.experiment_prefix,
                 "credentialsSecret": secret.metadata.apply(lambda m: m["name"]),
-                "mlflowWorkspace": credentials.mlflow_workspace, "mlflowUser": credentials.mlflow_editor,
+                "mlflowWorkspace": credentials.mlflow.workspace, "mlflowUser": credentials.mlflow.editor,
                 "mlflowReaderSecret": MLFLOW_READER_SECRET_NAME}
 
     def _pipeline_deployer(self, prefix: str, meta) -> None:
