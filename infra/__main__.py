@@ -31,5 +31,4 @@ pulumi.export(outputs.TENANTS, platform.tenants.tenants if platform.tenants else
 kfp = platform.kubeflow_pipelines
 pulumi.export(outputs.KFP_ENDPOINT, kfp.endpoint if kfp else "")
 pulumi.export(outputs.KFP_NAMESPACE, kfp.namespace if kfp else "")
-pulumi.export(outputs.KFP_PIPELINE_ENV_SECRET, kfp.pipeline_env_secret_name if kfp else "")
 pulumi.export(outputs.KFP_UI_ENDPOINT, kfp.ui_endpoint if kfp else "")

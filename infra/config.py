@@ -115,7 +115,8 @@ def _resources(cpu_request: str, memory_request: str, cpu_limit: str, memory_lim
 # Requests and limits of every Kubeflow Pipelines workload, per kubeflowPipelines.resourceProfile.
 # `lean` fits the whole platform on one 2-core, 8 GiB kind node; `production` follows upstream's
 # requests with headroom. `argo-executor` is the init/wait container Argo adds to each pipeline
-# pod; `pipeline-step` the LimitRange default for pipeline containers that set no resources.
+# pod. Pipeline containers that set no resources get the tenants' tenancy.containerDefaults
+# (pipelines run in the tenant namespaces).
 KFP_RESOURCE_PROFILES: dict[str, dict[str, Resources]] = {
     "lean": {
         "api-server": _resources("25m", "128Mi", "500m", "512Mi"),
@@ -125,7 +126,6 @@ KFP_RESOURCE_PROFILES: dict[str, dict[str, Resources]] = {
         "workflow-controller": _resources("25m", "96Mi", "500m", "512Mi"),
         "database": _resources("25m", "96Mi", "500m", "384Mi"),
         "argo-executor": _resources("10m", "32Mi", "500m", "256Mi"),
-        "pipeline-step": _resources("50m", "128Mi", "1", "1Gi"),
         "ui": _resources("10m", "96Mi", "500m", "384Mi"),
         "metadata-envoy": _resources("5m", "32Mi", "200m", "128Mi"),
     },
@@ -137,7 +137,6 @@ KFP_RESOURCE_PROFILES: dict[str, dict[str, Resources]] = {
         "workflow-controller": _resources("100m", "512Mi", "2", "2Gi"),
         "database": _resources("250m", "512Mi", "2", "4Gi"),
         "argo-executor": _resources("10m", "64Mi", "1", "512Mi"),
-        "pipeline-step": _resources("100m", "256Mi", "4", "8Gi"),
         "ui": _resources("50m", "256Mi", "1", "1Gi"),
         "metadata-envoy": _resources("25m", "64Mi", "500m", "256Mi"),
     },

@@ -7,12 +7,7 @@ from dataclasses import dataclass
 import pulumi
 
 from infra.components.gpu import Gpu, GpuArgs
-from infra.components.kubeflow_pipelines import (
-    PIPELINE_RUNNER,
-    KubeflowPipelines,
-    KubeflowPipelinesArgs,
-    KubeflowPipelinesImages,
-)
+from infra.components.kubeflow_pipelines import KubeflowPipelines, KubeflowPipelinesArgs, KubeflowPipelinesImages
 from infra.components.mlflow import PORT as MLFLOW_PORT
 from infra.components.mlflow import Mlflow, MlflowArgs, tenant_identity
 from infra.components.object_store import BucketUser, ObjectStore, ObjectStoreArgs
@@ -56,8 +51,9 @@ def deploy(cfg: PlatformConfig) -> Platform:
 
     store_cfg, mlflow_cfg, gpu_cfg, tenants = cfg.object_store, cfg.mlflow, cfg.gpu, cfg.tenancy.tenants
     kfp_cfg = cfg.kubeflow_pipelines
+    # Pipelines run in the tenant namespaces (KFP's multi-user mode); the KFP namespace's API
+    # server reaches the object store (pipeline packages), its UI too (artifacts, logs).
     tenant_namespaces = [tenant.namespace for tenant in tenants]
-    # Pipeline pods reach the object store and MLflow from the KFP namespace.
     kfp_namespaces = [kfp_cfg.namespace] if kfp_cfg.enabled else []
     kfp_buckets = (kfp_cfg.bucket,) if kfp_cfg.enabled and kfp_cfg.bucket not in store_cfg.buckets else ()
     kfp_users = (BucketUser(KFP_BUCKET_USER, kfp_cfg.bucket),) if kfp_cfg.enabled else ()
@@ -94,7 +90,7 @@ def deploy(cfg: PlatformConfig) -> Platform:
         storage_class=cfg.platform.storage_class,
         ingress_host=mlflow_cfg.ingress_host,
         ingress_class=cfg.platform.ingress_class,
-        client_namespaces=[*kfp_namespaces, *tenant_namespaces],
+        client_namespaces=tenant_namespaces,
         tenants=[tenant_identity(tenant.name) for tenant in tenants],
     ),
         # MLflow's scoped user exists once the object store's bucket Job has made it.
@@ -111,20 +107,6 @@ def deploy(cfg: PlatformConfig) -> Platform:
             mig_strategy=gpu_cfg.mig_strategy,
             dcgm_exporter_image=image("dcgm-exporter") if dcgm.enabled else "",
             dcgm_exporter_resources=dcgm.resources if dcgm.enabled else None,
-        ))
-    tenant_component = None
-    if tenants:
-        tenant_component = Tenants("tenants", TenantsArgs(
-            tenants=tenants,
-            container_defaults=cfg.tenancy.container_defaults,
-            credentials={tenant.name: _tenant_credentials(tenant.name, store, mlflow) for tenant in tenants},
-            object_store_namespace=store_cfg.namespace,
-            object_store_port=store.port,
-            s3_endpoint=store.endpoint,
-            mlflow_namespace=mlflow_cfg.namespace,
-            mlflow_port=MLFLOW_PORT,
-            tracking_uri=mlflow.tracking_uri,
-            pipeline_runner=(kfp_cfg.namespace, PIPELINE_RUNNER) if kfp_cfg.enabled else None,
         ))
     kfp = None
     if kfp_cfg.enabled:
@@ -149,10 +131,7 @@ def deploy(cfg: PlatformConfig) -> Platform:
             s3_endpoint=store.endpoint,
             s3_access_key=KFP_BUCKET_USER,
             s3_secret_key=store.user_secret_keys[KFP_BUCKET_USER],
-            # Pipeline components log to MLflow as its admin: MLflow has no other user yet.
-            mlflow_tracking_uri=mlflow.tracking_uri,
-            mlflow_username=mlflow_cfg.admin_username,
-            mlflow_password=mlflow.admin_password,
+            pipelines_namespaces=tuple(tenant_namespaces),
             database_mode=database.mode,
             database_volume_size=database.volume_size,
             database_host=database.host,
@@ -167,4 +146,18 @@ def deploy(cfg: PlatformConfig) -> Platform:
             # The API server creates its bucket unless it exists, which the scoped user may not
             # do: start once the object store's bucket Job has made it.
             opts=pulumi.ResourceOptions(depends_on=[store]))
+    tenant_component = None
+    if tenants:
+        tenant_component = Tenants("tenants", TenantsArgs(
+            tenants=tenants,
+            container_defaults=cfg.tenancy.container_defaults,
+            credentials={tenant.name: _tenant_credentials(tenant.name, store, mlflow) for tenant in tenants},
+            object_store_namespace=store_cfg.namespace,
+            object_store_port=store.port,
+            s3_endpoint=store.endpoint,
+            mlflow_namespace=mlflow_cfg.namespace,
+            mlflow_port=MLFLOW_PORT,
+            tracking_uri=mlflow.tracking_uri,
+            pipelines_namespace=kfp_cfg.namespace if kfp_cfg.enabled else None,
+        ))
     return Platform(object_store=store, mlflow=mlflow, gpu=gpu, tenants=tenant_component, kubeflow_pipelines=kfp)

@@ -15,7 +15,6 @@ TENANTS = "tenants"
 # its namespace and the Secret with MLflow's and the bucket's settings for components ("" when disabled)
 KFP_ENDPOINT = "kubeflowPipelinesEndpoint"
 KFP_NAMESPACE = "kubeflowPipelinesNamespace"
-KFP_PIPELINE_ENV_SECRET = "kubeflowPipelinesEnvSecret"
 # in-cluster URL of the Kubeflow Pipelines web UI (http://ml-pipeline-ui.<namespace>.svc.cluster.local:80;
 # "" when Kubeflow Pipelines or its `ui` is off)
 KFP_UI_ENDPOINT = "kubeflowPipelinesUiEndpoint"

@@ -73,14 +73,17 @@ The platform is up (kubeconfig: $KUBECONFIG).
 EOT
   if [[ -n $kfp_ns ]]; then
     cat <<EOT
-  Pipelines:     kubectl -n $kfp_ns port-forward svc/ml-pipeline 8888:8888 -> kfp.Client(host="http://localhost:8888")
-                 no login (single-user mode): reachable only by port-forward, from its namespace or
-                 from allowedIngressCidrs; components run in the pipeline-base image and load MLflow
-                 and S3 settings from the Secret mlops-pipeline-env (kfp.kubernetes.use_secret_as_env)
+  Pipelines:     kubectl -n $kfp_ns port-forward svc/ml-pipeline 8888:8888
+                 -> kfp.Client(host="http://localhost:8888", existing_token=TOKEN, namespace="research-<group>")
+                 multi-user: runs execute in the group's namespace; TOKEN: a member's Kubernetes token,
+                 audience pipelines.kubeflow.org (local stack: the ServiceAccounts of mlops-people,
+                 kubectl -n mlops-people create serviceaccount alice;
+                 kubectl -n mlops-people create token alice --audience pipelines.kubeflow.org)
 EOT
     [[ -z $kfp_ui ]] || cat <<EOT
   Pipelines UI:  kubectl -n $kfp_ns port-forward svc/ml-pipeline-ui 8080:80 -> http://localhost:8080
-                 runs, their graphs, step logs, artifacts and ML Metadata lineage; no login (as the API)
+                 runs, their graphs, step logs, artifacts and ML Metadata lineage; no login page yet:
+                 the API answers only requests with a member's token (Authorization: Bearer)
 EOT
   fi
   ;;

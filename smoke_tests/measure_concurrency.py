@@ -11,7 +11,7 @@ import time
 import uuid
 from pathlib import Path
 
-from smoke_tests.measure_overhead import CFG, COMPILED, image_and_env, machine
+from smoke_tests.measure_overhead import CFG, COMPILED, image_and_env, machine, submitter_env
 from tests.cluster.test_local_cluster import kubectl
 from tests.platform.test_platform import run_script_pod
 
@@ -21,12 +21,14 @@ from concurrent.futures import ThreadPoolExecutor
 import kfp
 with open("/tmp/pipeline.yaml", "w") as f:
     f.write(os.environ["PIPELINE_YAML"])
-client = kfp.Client(host=os.environ["KFP_HOST"])
+namespace = os.environ["NAMESPACE"]
+client = kfp.Client(host=os.environ["KFP_HOST"], existing_token=os.environ["KFP_TOKEN"], namespace=namespace)
 count = int(os.environ["COUNT"])
 arguments = json.loads(os.environ["ARGUMENTS"])
 ids = [client.create_run_from_pipeline_package("/tmp/pipeline.yaml", arguments=arguments,
                                                run_name=f"concurrency-{os.environ['MARKER']}-{i}",
-                                               experiment_name="measurements", enable_caching=False).run_id
+                                               experiment_name="measurements", namespace=namespace,
+                                               enable_caching=False).run_id
        for i in range(count)]
 with ThreadPoolExecutor(count) as pool:
     done = list(pool.map(lambda run_id: client.wait_for_run_completion(run_id, timeout=1800), ids))
@@ -36,9 +38,9 @@ print("RESULT " + json.dumps(runs))
 """
 
 
-def failure_reasons(run_ids: list[str]) -> dict[str, str]:
+def failure_reasons(namespace: str, run_ids: list[str]) -> dict[str, str]:
     """Per failed KFP run, the first failed workflow node and its message (from Argo)."""
-    workflows = json.loads(kubectl("get", "workflows.argoproj.io", "-n", CFG.kubeflow_pipelines.namespace, "-o", "json"))
+    workflows = json.loads(kubectl("get", "workflows.argoproj.io", "-n", namespace, "-o", "json"))
     reasons = {}
     for workflow in workflows["items"]:
         run_id = workflow["metadata"].get("labels", {}).get("pipeline/runid")
@@ -58,13 +60,13 @@ def measure(count: int) -> dict:
         {"name": "ARGUMENTS", "value": json.dumps({"deploy_mode": "manifest", "model_name": "vision-iris-concurrency",
                                                    "experiment_name": "/vision/concurrency"})},
         {"name": "COUNT", "value": str(count)}, {"name": "MARKER", "value": uuid.uuid4().hex[:8]},
-        {"name": "KFP_HOST", "value": f"http://ml-pipeline.{namespace}.svc.cluster.local.:8888"}],
+        *submitter_env(namespace)],
         env_from=env_from, timeout=2400)
     finished = [run["finished_at"] for run in runs if run["finished_at"]]
     makespan = round(max(finished) - min(run["created_at"] for run in runs), 1) if finished else None
     for run in runs:
         run["duration_s"] = round(run["finished_at"] - run["created_at"], 1) if run["finished_at"] else None
-    reasons = failure_reasons([run["run_id"] for run in runs if run["state"] != "SUCCEEDED"])
+    reasons = failure_reasons(namespace, [run["run_id"] for run in runs if run["state"] != "SUCCEEDED"])
     for run in runs:
         if run["run_id"] in reasons:
             run["failure"] = reasons[run["run_id"]]

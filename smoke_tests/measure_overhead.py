@@ -13,9 +13,11 @@ import time
 import uuid
 from pathlib import Path
 
+from mlops_components.contract import PIPELINE_ENV_SECRET
+
 from infra.config import parse
 from infra.images import resolve_image
-from tests.platform.test_platform import run_script_pod
+from tests.platform.test_platform import kfp_api, person_token, run_script_pod, tenant_named
 from tests.unit.test_config import stack_values
 
 CFG = parse(*stack_values("local"))
@@ -26,10 +28,11 @@ import json, os
 import kfp
 with open("/tmp/pipeline.yaml", "w") as f:
     f.write(os.environ["PIPELINE_YAML"])
-client = kfp.Client(host=os.environ["KFP_HOST"])
+namespace = os.environ["NAMESPACE"]
+client = kfp.Client(host=os.environ["KFP_HOST"], existing_token=os.environ["KFP_TOKEN"], namespace=namespace)
 run = client.create_run_from_pipeline_package("/tmp/pipeline.yaml", arguments=json.loads(os.environ["ARGUMENTS"]),
                                               run_name="overhead-" + os.environ["MARKER"], experiment_name="measurements",
-                                              enable_caching=False)
+                                              namespace=namespace, enable_caching=False)
 done = client.wait_for_run_completion(run.run_id, timeout=900)
 print("RESULT " + json.dumps({"state": str(done.state), "seconds": (done.finished_at - done.created_at).total_seconds()}))
 """
@@ -47,7 +50,7 @@ scores = core.evaluate(model, test)
 core.quality_gate(scores, 0.85)
 registered = core.register("/tmp/model.joblib", test, "/vision/overhead-direct", "vision-iris-direct",
                            {"dataset": "iris", "seed": 42}, scores, {"measurement": "direct"})
-core.serving_manifests("vision-iris-direct", registered["model_version"], "research-vision", "x", "y", "z")
+core.serving_manifests("vision-iris-direct", registered["model_version"], "research-vision", "x")
 print("RESULT " + json.dumps({"in_process_s": round(time.monotonic() - started, 2), "accuracy": scores["accuracy"]}))
 """
 
@@ -64,10 +67,20 @@ def machine() -> str:
     return f"{os.cpu_count()} x {cpu}, {mem_kib / 2**20:.0f} GiB memory, Linux {platform.release()}"
 
 
+PERSON = "alice"  # a member of the tenant vision on the local stack
+
+
 def image_and_env() -> tuple[str, str, list[dict]]:
-    """The pipelines' namespace, the pipeline base image and the env of `mlops-pipeline-env`."""
+    """vision's namespace (where alice's runs execute), the pipeline base image and the env of
+    the tenant's Secret `mlops-credentials`."""
     image = resolve_image("pipeline-base", CFG.images.registry, CFG.images.overrides)
-    return CFG.kubeflow_pipelines.namespace, image, [{"secretRef": {"name": "mlops-pipeline-env"}}]
+    return tenant_named("vision").namespace, image, [{"secretRef": {"name": PIPELINE_ENV_SECRET}}]
+
+
+def submitter_env(namespace: str) -> list[dict]:
+    """How a script pod reaches the KFP API as alice: host, her token and her group's namespace."""
+    return [{"name": "KFP_HOST", "value": kfp_api()}, {"name": "KFP_TOKEN", "value": person_token(PERSON)},
+            {"name": "NAMESPACE", "value": namespace}]
 
 
 def main(count: int = 3, output: Path | None = None) -> dict:
@@ -78,8 +91,7 @@ def main(count: int = 3, output: Path | None = None) -> dict:
             {"name": "PIPELINE_YAML", "value": COMPILED.read_text()},
             {"name": "ARGUMENTS", "value": json.dumps({"deploy_mode": "manifest", "model_name": "vision-iris-overhead",
                                                        "experiment_name": "/vision/overhead-pipeline"})},
-            {"name": "MARKER", "value": uuid.uuid4().hex[:8]},
-            {"name": "KFP_HOST", "value": f"http://ml-pipeline.{namespace}.svc.cluster.local.:8888"}],
+            {"name": "MARKER", "value": uuid.uuid4().hex[:8]}, *submitter_env(namespace)],
             env_from=env_from, timeout=1200)
         if result["state"] != "SUCCEEDED":
             raise SystemExit(f"pipeline run {i + 1} ended {result['state']}")

@@ -1,7 +1,9 @@
 """The end-to-end smoke test on what `make up` deployed (`make smoke`; `make test` runs it on its
-throwaway cluster): the compiled training pipeline (pipelines/train_pipeline.yaml) is submitted
-twice with the same inputs to Kubeflow Pipelines, one after the other and without KFP's cache;
-both runs must reach SUCCEEDED within
+throwaway cluster): alice, a member of research group vision, submits the compiled training
+pipeline (pipelines/train_pipeline.yaml) with her token to Kubeflow Pipelines (multi-user mode),
+from a pod in her group's namespace, twice with the same inputs, one after the other and without
+KFP's cache; the runs execute in research-vision as its pipeline runner and log to MLflow as
+vision's identity (both asserted); both runs must reach SUCCEEDED within
 RUN_TIMEOUT_S; each must have an MLflow run with the expected params, metrics and provenance tags
 and a registered model version whose files come back from MLflow's artifact store; the runs'
 KFP artifacts must be in the pipelines' bucket; the two runs' metrics must be identical; and the
@@ -26,12 +28,14 @@ import uuid
 from pathlib import Path
 
 import pytest
+from mlops_components.contract import PIPELINE_ENV_SECRET
 
 from infra.components.gpu import TOLERATION as GPU_TOLERATION
 from infra.config import parse
 from infra.images import resolve_image
 from tests.cluster.test_local_cluster import kubectl, nodes
 from tests.platform.test_platform import (
+    person_token,
     run_script_pod,
     test_every_platform_pod_is_ready,  # noqa: F401 - the platform must be healthy first: runs here too
     workflow_diagnostics,
@@ -46,15 +50,17 @@ RUN_TIMEOUT_S = 600
 # The compiled pipeline's defaults target the local stack's first research group.
 TENANT = CFG.tenancy.tenants[0] if CFG.tenancy.tenants else None
 MODEL_NAME = "vision-iris-classifier"
+PERSON = "alice"  # a member of TENANT
 TORCH_MODEL_NAME = "vision-iris-mlp"
 GPU = "nvidia.com/gpu"
 MIN_ACCURACY = 0.85
 # How Argo reports a pod whose container the node could not start.
 INFRASTRUCTURE_FAILURE = "StartError (exit code 128)"
 
-# Runs in the pipelines' namespace with the pipeline base image and the `mlops-pipeline-env`
-# Secret (MLflow and the pipelines' bucket): submits the pipeline RUNS times, waits, collects what
-# the runs left in KFP, MLflow and the bucket, and asks the deployed model server for predictions.
+# Runs in the research group's namespace with the pipeline base image, its `mlops-credentials`
+# Secret (MLflow as the group, the group's bucket) and a person's KFP token: submits the pipeline
+# RUNS times, waits, collects what the runs left in KFP, MLflow and the bucket, and asks the
+# deployed model server for predictions.
 SMOKE_SCRIPT = r"""
 import json, os, tempfile, time
 import boto3, kfp, mlflow, requests
@@ -64,7 +70,8 @@ from sklearn.datasets import load_iris
 with open("/tmp/pipeline.yaml", "w") as f:
     f.write(os.environ["PIPELINE_YAML"])
 arguments = json.loads(os.environ["ARGUMENTS"])
-client = kfp.Client(host=os.environ["KFP_HOST"])
+client = kfp.Client(host=os.environ["KFP_HOST"], existing_token=os.environ["KFP_TOKEN"],
+                    namespace=os.environ["NAMESPACE"])
 started = time.time()
 timeout = int(os.environ["RUN_TIMEOUT"])
 runs, finished = [], []
@@ -72,7 +79,8 @@ runs, finished = [], []
 for i in range(1, int(os.environ["RUNS"]) + 1):
     run_id = client.create_run_from_pipeline_package("/tmp/pipeline.yaml", arguments=arguments,
                                                      run_name=f"smoke-{os.environ['MARKER']}-{i}",
-                                                     experiment_name="smoke-tests", enable_caching=False).run_id
+                                                     experiment_name="smoke-tests", namespace=os.environ["NAMESPACE"],
+                                                     enable_caching=False).run_id
     print(f"submitted run {run_id}", flush=True)
     runs.append(run_id)
     finished.append(client.wait_for_run_completion(run_id, timeout=timeout))
@@ -95,7 +103,7 @@ for run_id, run in zip(runs, finished):
         continue
     mlrun = found[0]
     entry.update(metrics=mlrun.data.metrics, params=mlrun.data.params, tags=mlrun.data.tags,
-                 mlflow_run_id=mlrun.info.run_id)
+                 mlflow_run_id=mlrun.info.run_id, mlflow_user=mlrun.info.user_id)
     versions = mlflow_client.search_model_versions(f"name='{arguments['model_name']}' and run_id='{mlrun.info.run_id}'")
     entry["versions"] = [v.version for v in versions]
     if versions:
@@ -143,9 +151,9 @@ def _record(result: dict, arguments: dict) -> None:
 
 
 def _submit(compiled: Path, arguments: dict, serving_url: str, runs: int) -> dict:
-    """Submits `compiled` `runs` times from a pod in the pipelines' namespace (SMOKE_SCRIPT) and
-    returns what the runs left in KFP, MLflow, the bucket and the model server."""
-    namespace = CFG.kubeflow_pipelines.namespace
+    """Submits `compiled` `runs` times as alice from a pod in her group's namespace (SMOKE_SCRIPT)
+    and returns what the runs left in KFP, MLflow, the bucket and the model server."""
+    namespace, kfp_namespace = TENANT.namespace, CFG.kubeflow_pipelines.namespace
     image = resolve_image("pipeline-base", CFG.images.registry, CFG.images.overrides)
     started = time.monotonic()
     try:
@@ -154,10 +162,11 @@ def _submit(compiled: Path, arguments: dict, serving_url: str, runs: int) -> dic
             {"name": "ARGUMENTS", "value": json.dumps(arguments)},
             {"name": "RUNS", "value": str(runs)},
             {"name": "MARKER", "value": uuid.uuid4().hex[:8]},
-            {"name": "KFP_HOST", "value": f"http://ml-pipeline.{namespace}.svc.cluster.local.:8888"},
-            {"name": "BUCKET", "value": CFG.kubeflow_pipelines.bucket}, {"name": "RUN_TIMEOUT", "value": str(RUN_TIMEOUT_S)},
+            {"name": "KFP_HOST", "value": f"http://ml-pipeline.{kfp_namespace}.svc.cluster.local.:8888"},
+            {"name": "KFP_TOKEN", "value": person_token(PERSON)}, {"name": "NAMESPACE", "value": namespace},
+            {"name": "BUCKET", "value": TENANT.bucket}, {"name": "RUN_TIMEOUT", "value": str(RUN_TIMEOUT_S)},
             {"name": "SERVING_URL", "value": serving_url}],
-            env_from=[{"secretRef": {"name": "mlops-pipeline-env"}}], timeout=runs * RUN_TIMEOUT_S + 300)
+            env_from=[{"secretRef": {"name": PIPELINE_ENV_SECRET}}], timeout=runs * RUN_TIMEOUT_S + 300)
     except AssertionError as error:
         pytest.fail(f"{error}\n{workflow_diagnostics(namespace)}\nevents in {namespace}:\n{_events(namespace)}")
     print(f"[smoke] {runs} run(s) of {compiled.name} in {result['wall_s']} s (test {time.monotonic() - started:.0f} s): "
@@ -169,7 +178,7 @@ def _run_pipeline(compiled: Path, arguments: dict, serving_url: str, runs: int) 
     """`_submit`, once more when a run failed only because the node could not start one of its pods."""
     result = _submit(compiled, arguments, serving_url, runs)
     failed = [run["run_id"] for run in result["runs"] if run["state"] != "SUCCEEDED"]
-    diagnostics = workflow_diagnostics(CFG.kubeflow_pipelines.namespace, failed) if failed else ""
+    diagnostics = workflow_diagnostics(TENANT.namespace, failed) if failed else ""
     if failed and INFRASTRUCTURE_FAILURE in diagnostics:
         # A pod that the node could not start (runc: "unable to freeze" under load on kind) is the
         # node's failure, not the platform's: said loudly, and the test runs once more.
@@ -180,15 +189,17 @@ def _run_pipeline(compiled: Path, arguments: dict, serving_url: str, runs: int) 
 
 
 def _pipelines_namespace() -> str:
-    """The KFP namespace the compiled pipelines run in; skips (loudly) when KFP is off, and checks
-    that the research group their defaults serve into is the local stack's first."""
+    """The namespace the runs execute in, the research group's (KFP's multi-user mode); skips
+    (loudly) when KFP is off, and checks that the group is the local stack's first."""
     kfp_cfg = CFG.kubeflow_pipelines
     if not kfp_cfg.enabled:
         pytest.skip("LOUD SKIP: kubeflowPipelines.enabled is false in the local stack: no pipeline to run")
     assert TENANT is not None, "the local stack declares no research group to serve the model in"
     assert TENANT.name == "vision", \
-        "the compiled pipeline's defaults serve into research group 'vision': keep it first in stacks/Pulumi.local.yaml"
-    return kfp_cfg.namespace
+        "the compiled pipeline's defaults log to research group 'vision': keep it first in stacks/Pulumi.local.yaml"
+    assert f"system:serviceaccount:mlops-people:{PERSON}" in TENANT.members, \
+        f"{PERSON} is no member of {TENANT.name} in stacks/Pulumi.local.yaml"
+    return TENANT.namespace
 
 
 def test_the_training_pipeline_trains_registers_and_serves_a_model_reproducibly():
@@ -208,6 +219,8 @@ def test_the_training_pipeline_trains_registers_and_serves_a_model_reproducibly(
     for run in runs:
         assert run["state"] == "SUCCEEDED", f"run {run['run_id']} ended {run['state']}: {run['error']}\n{context()}"
         assert run["mlflow_runs"] == 1, f"run {run['run_id']}: {run['mlflow_runs']} MLflow runs tagged with it\n{context()}"
+        assert run["mlflow_user"] == f"tenant-{TENANT.name}", \
+            f"MLflow recorded run {run['mlflow_run_id']} as {run['mlflow_user']!r}, not as the group's identity"
         assert run["metrics"]["accuracy"] >= MIN_ACCURACY, context()
         assert run["metrics"]["test_rows"] == 38, context()
         assert set(run["metrics"]) >= {"accuracy", "f1_macro"}, context()
@@ -225,6 +238,12 @@ def test_the_training_pipeline_trains_registers_and_serves_a_model_reproducibly(
         outputs = {key.rsplit("/", 1)[-1] for key in run["bucket_keys"]}
         assert {"data", "train_data", "test_data", "model", "manifests"} <= outputs, \
             f"the pipelines' bucket lacks artifacts of run {run['run_id']}: {run['bucket_keys']}"
+    for run in runs:
+        # Multi-user mode: the run's pods are the group's, under its quota, as its pipeline runner.
+        pods = _pods_of_run(namespace, run["run_id"])
+        assert pods, f"no pod of run {run['run_id']} in {namespace}\n{context()}"
+        accounts = {pod["spec"].get("serviceAccountName") for pod in pods}
+        assert accounts == {"pipeline-runner"}, f"run {run['run_id']}'s pods ran as {accounts}"
     first, second = runs
     assert first["metrics"] == second["metrics"], f"same inputs, different metrics: {first['metrics']} vs {second['metrics']}"
     assert first["tags"]["dataset.sha256"] == second["tags"]["dataset.sha256"]

@@ -12,7 +12,8 @@ artifact carries provenance in its metadata (dataset SHA-256, the image and dige
 The image is `MLOPS_PIPELINE_IMAGE` at import time (compile time), else DEFAULT_BASE_IMAGE;
 train_torch's is `MLOPS_PIPELINE_TORCH_IMAGE`, else DEFAULT_TORCH_IMAGE.
 Components that talk to MLflow need its address and credentials in their environment: in the
-cluster, `with_platform_env(task)` loads them from the Secret `mlops-pipeline-env`.
+cluster, `with_platform_env(task)` loads them from the research group's Secret `mlops-credentials`
+in the namespace the pipeline runs in (MLflow as the group's own identity and workspace).
 """
 
 import os
@@ -22,12 +23,10 @@ from kfp import dsl
 from kfp.dsl import Dataset, Input, Metrics, Model, Output
 
 from mlops_components import DEFAULT_BASE_IMAGE, DEFAULT_TORCH_IMAGE
-from mlops_components.contract import GPU_RESOURCE, GPU_TOLERATION, PIPELINE_ENV_KEYS
-from mlops_components.contract import PIPELINE_ENV_SECRET as PLATFORM_ENV_SECRET
+from mlops_components.contract import GPU_RESOURCE, GPU_TOLERATION, PIPELINE_ENV_KEYS, PIPELINE_ENV_SECRET
 
 BASE_IMAGE = os.environ.get("MLOPS_PIPELINE_IMAGE", DEFAULT_BASE_IMAGE)
 TORCH_IMAGE = os.environ.get("MLOPS_PIPELINE_TORCH_IMAGE", DEFAULT_TORCH_IMAGE)
-PLATFORM_ENV_KEYS = PIPELINE_ENV_KEYS
 # GPU_TOLERATION: the taint of the platform's GPU nodes (ansible role gpu_node; the device plugin
 # tolerates the same), so only pods that tolerate it are scheduled there.
 
@@ -41,11 +40,11 @@ def torch_component(func):
 
 
 def with_platform_env(task: dsl.PipelineTask) -> dsl.PipelineTask:
-    """Gives `task` MLflow's address and credentials from the platform's Secret."""
+    """Gives `task` MLflow's address and the research group's credentials from its Secret."""
     from kfp import kubernetes
 
-    return kubernetes.use_secret_as_env(task, secret_name=PLATFORM_ENV_SECRET,
-                                        secret_key_to_env={key: key for key in PLATFORM_ENV_KEYS})
+    return kubernetes.use_secret_as_env(task, secret_name=PIPELINE_ENV_SECRET,
+                                        secret_key_to_env={key: key for key in PIPELINE_ENV_KEYS})
 
 
 def on_gpu(task: dsl.PipelineTask, gpus: int = 1) -> dsl.PipelineTask:
@@ -166,34 +165,30 @@ def register_model(model: Input[Model], data: Input[Dataset], test_data: Input[D
 
 
 @component
-def deploy_model(model_name: str, model_version: str, experiment_id: str, namespace: str, mode: str,
+def deploy_model(model_name: str, model_version: str, namespace: str, mode: str,
                  serving_image: str, test_data: Input[Dataset], manifests: Output[dsl.Artifact]) -> str:
     """mode='kubernetes': serves models:/<model_name>/<model_version> with MLflow's model server
-    in `namespace` (Deployment + Service), waits for it and checks its predictions; returns the
-    endpoint. mode='manifest': only writes the manifests (runs without a cluster)."""
+    in `namespace` (Deployment + Service; "" is the namespace the pipeline runs in, the research
+    group's own, the only one it may deploy into), waits for it and checks its predictions;
+    returns the endpoint. mode='manifest': only writes the manifests (runs without a cluster)."""
     import json
 
-    from mlops_components import core
+    from mlops_components import core, deploy
 
     if mode not in ("kubernetes", "manifest"):
         raise ValueError(f"mode={mode!r}; allowed: kubernetes, manifest")
     image = serving_image or core.running_image()["image"]
     if image == core.NOT_IN_A_POD:
         image = "<serving image: set serving_image>"
-    import os
-
-    tracking_uri = os.environ.get("MLFLOW_TRACKING_URI", "")
-    rendered = core.serving_manifests(model_name, model_version, namespace, image, tracking_uri,
-                                      f"{core.dns_name(model_name)}-mlflow-reader")
+    namespace = namespace or deploy.own_namespace() or "<namespace: set serving_namespace>"
+    rendered = core.serving_manifests(model_name, model_version, namespace, image)
     with open(manifests.path, "w") as handle:
         json.dump(rendered, handle, indent=2, sort_keys=True)
     url = core.endpoint(model_name, namespace)
     if mode == "manifest":
         manifests.metadata["applied"] = False
         return url
-    from mlops_components import deploy
-
     sample = core.read_csv(test_data.path).head(5)
-    result = deploy.deploy(model_name, model_version, experiment_id, namespace, image, sample)
+    result = deploy.deploy(model_name, model_version, namespace, image, sample)
     manifests.metadata.update({"applied": True, "predictions": json.dumps(result["predictions"])})
     return result["endpoint"]

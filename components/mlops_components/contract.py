@@ -7,11 +7,18 @@ Change a value here and both sides follow; the Ansible roles (gpu_node's label a
 checked against it by tests/offline/test_versions.py.
 """
 
-# The Secret from which pipeline steps get MLflow's address and credentials and the object
-# store's (kfp.kubernetes.use_secret_as_env), and the keys it holds.
-PIPELINE_ENV_SECRET = "mlops-pipeline-env"  # noqa: S105 (a name, not a value)
-PIPELINE_ENV_KEYS = ("MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD",
-                     "MLFLOW_S3_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+# The Secret in each research group's (tenant's) namespace from which pipeline steps get MLflow's
+# address, the group's MLflow workspace and identity, and the object store's endpoint and the
+# group's bucket keys (kfp.kubernetes.use_secret_as_env), and the keys it holds.
+PIPELINE_ENV_SECRET = "mlops-credentials"  # noqa: S105 (a name, not a value)
+PIPELINE_ENV_KEYS = ("MLFLOW_TRACKING_URI", "MLFLOW_WORKSPACE", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD",
+                     "MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD", "MLFLOW_S3_ENDPOINT_URL", "AWS_ACCESS_KEY_ID",
+                     "AWS_SECRET_ACCESS_KEY", "MLOPS_ARTIFACT_BUCKET", "MLOPS_EXPERIMENT_PREFIX")
+# The Secret in the same namespace with the group's read-only MLflow user, made by the platform,
+# for the model servers that deploy_model makes (they load their model from MLflow with it).
+MLFLOW_READER_SECRET = "mlflow-reader"  # noqa: S105 (a name, not a value)
+MLFLOW_READER_KEYS = ("MLFLOW_TRACKING_URI", "MLFLOW_WORKSPACE", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD",
+                      "MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD")
 
 # Model servers that deploy_model makes in a tenant namespace: the label that the tenant's
 # NetworkPolicy admits traffic to, and their port.

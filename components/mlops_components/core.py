@@ -26,7 +26,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from mlops_components.contract import SERVING_LABEL, SERVING_PORT
+from mlops_components.contract import MLFLOW_READER_KEYS, MLFLOW_READER_SECRET, SERVING_LABEL, SERVING_PORT
 
 TARGET = "target"
 # Datasets that ship inside scikit-learn's wheel: they load without any network.
@@ -170,7 +170,7 @@ def register(model_path: str, sample: pd.DataFrame, experiment: str, model_name:
 
     if not os.environ.get("MLFLOW_TRACKING_URI"):
         raise RuntimeError("MLFLOW_TRACKING_URI is not set: the step needs MLflow's address "
-                           "(in the cluster the Secret mlops-pipeline-env provides it)")
+                           "(in the cluster the research group's Secret mlops-credentials provides it)")
     model = load_model(model_path)
     inputs = features(sample)
     signature = infer_signature(inputs, model.predict(inputs))
@@ -202,22 +202,24 @@ def dns_name(value: str, prefix: str = "model-") -> str:
     return name[:63].rstrip("-")
 
 
-def serving_manifests(model_name: str, model_version: str, namespace: str, image: str, tracking_uri: str,
-                      credentials_secret: str, cpu: str = "500m", memory: str = "768Mi") -> list[dict]:
+def serving_manifests(model_name: str, model_version: str, namespace: str, image: str,
+                      credentials_secret: str = MLFLOW_READER_SECRET, cpu: str = "500m",
+                      memory: str = "768Mi") -> list[dict]:
     """A Deployment running MLflow's model server for `models:/<model_name>/<model_version>` and
     its Service, for a namespace with the `restricted` Pod Security level and a ResourceQuota.
-    The server reads the model from MLflow with the read-only credentials in `credentials_secret`."""
+    The server reads the model from MLflow with the research group's read-only identity, which
+    the platform keeps in `credentials_secret` (its address, workspace, user and password)."""
     name = dns_name(model_name)
     labels = {"app.kubernetes.io/name": name, "app.kubernetes.io/component": "model-server",
               "app.kubernetes.io/part-of": "mlops-platform", SERVING_LABEL: "true"}
     secret_env = [{"name": key, "valueFrom": {"secretKeyRef": {"name": credentials_secret, "key": key}}}
-                  for key in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")]
+                  for key in MLFLOW_READER_KEYS]
     container = {
         "name": "server",
         "image": image,
         "command": ["mlflow", "models", "serve", "--model-uri", f"models:/{model_name}/{model_version}",
                     "--env-manager", "local", "--host", "0.0.0.0", "--port", str(SERVING_PORT), "--workers", "1"],  # noqa: S104
-        "env": [{"name": "MLFLOW_TRACKING_URI", "value": tracking_uri}, *secret_env,
+        "env": [*secret_env,
                 {"name": "HOME", "value": "/tmp"}, {"name": "MLFLOW_DISABLE_TELEMETRY", "value": "true"}],  # noqa: S108
         "ports": [{"name": "http", "containerPort": SERVING_PORT}],
         "readinessProbe": {"httpGet": {"path": "/ping", "port": "http"}, "periodSeconds": 5, "failureThreshold": 3},

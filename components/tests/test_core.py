@@ -92,8 +92,7 @@ def test_registering_without_mlflow_settings_names_what_is_missing(monkeypatch, 
 
 
 def test_serving_manifests_meet_the_restricted_pod_security_level_and_set_resources():
-    deployment, service = core.serving_manifests("Vision Iris_Classifier", "3", "research-vision", DEFAULT_BASE_IMAGE,
-                                                 "http://mlflow:5000", "reader")
+    deployment, service = core.serving_manifests("Vision Iris_Classifier", "3", "research-vision", DEFAULT_BASE_IMAGE)
     assert deployment["metadata"]["name"] == service["metadata"]["name"] == "model-vision-iris-classifier"
     pod = deployment["spec"]["template"]["spec"]
     container = pod["containers"][0]
@@ -105,8 +104,13 @@ def test_serving_manifests_meet_the_restricted_pod_security_level_and_set_resour
     assert security["seccompProfile"]["type"] == "RuntimeDefault"
     assert set(container["resources"]) == {"requests", "limits"}
     assert "models:/Vision Iris_Classifier/3" in container["command"]
-    secret_keys = {e["valueFrom"]["secretKeyRef"]["key"] for e in container["env"] if "valueFrom" in e}
-    assert secret_keys == {"MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"}
+    from_secret = {e["valueFrom"]["secretKeyRef"]["name"]: set() for e in container["env"] if "valueFrom" in e}
+    for e in container["env"]:
+        if "valueFrom" in e:
+            from_secret[e["valueFrom"]["secretKeyRef"]["name"]].add(e["valueFrom"]["secretKeyRef"]["key"])
+    assert from_secret == {"mlflow-reader": {"MLFLOW_TRACKING_URI", "MLFLOW_WORKSPACE", "MLFLOW_TRACKING_USERNAME",
+                                             "MLFLOW_TRACKING_PASSWORD", "MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD"}}, \
+        "the server reads its model as the research group's read-only MLflow user, which the platform keeps"
     assert not any("PASSWORD" in e["name"] and "value" in e for e in container["env"])
     assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
     assert core.endpoint("Vision Iris_Classifier", "research-vision") == \

@@ -1,25 +1,38 @@
-"""Kubeflow Pipelines 2.14.3 (standalone, single-user: runs execute in its own namespace) on Argo
-Workflows 3.6.18, defined here from what the KFP and Argo programs read, not from their manifests.
+"""Kubeflow Pipelines 2.14.3 in multi-user mode on Argo Workflows 3.6.18, defined here from what
+the KFP and Argo programs read, not from their manifests.
+
+Multi-user: every research group's namespace is a pipelines namespace. A run executes in the
+namespace of its experiment, as that namespace's `pipeline-runner` ServiceAccount, under its
+ResourceQuota, LimitRange and NetworkPolicies, with its own bucket and S3 keys. The objects that
+upstream's profile controller would make in each such namespace are declared by the Tenants
+component from `pipelines_namespace_objects()` here (no metacontroller).
+
+Who the caller is: the API server authorizes every request with a SubjectAccessReview on the
+resources of `pipelines.kubeflow.org` (ClusterRoles EDIT_CLUSTER_ROLE and VIEW_CLUSTER_ROLE, bound
+per tenant to its members and groups). It authenticates callers by their bearer token only
+(TokenReview, audience `pipelines.kubeflow.org`): upstream also trusts a user-id header, which any
+pod that reaches the API server could set without a service mesh, so the header is configured to
+a name that no HTTP or gRPC request can carry (IDENTITY_HEADER_DISABLED).
 
 Workloads, all in one namespace: the KFP API server (`ml-pipeline`), persistence agent and
-scheduled-workflow controller; the ML Metadata gRPC server (`metadata-grpc-service`) that the
-driver and launcher of every pipeline step record lineage in; Argo's workflow controller in
-namespaced mode (a Role, no ClusterRole); MySQL (in-cluster StatefulSet or external) with the
-databases `mlpipeline` (API server) and `metadb` (metadata server), which both programs create;
-and, with `ui`, the web UI (`ml-pipeline-ui`: static app plus a Node server that proxies the API,
-reads artifacts and logs from the bucket) with the gRPC-Web proxy (`metadata-envoy-service`)
-through which the browser reads ML Metadata.
+scheduled-workflow controller (watching every namespace); the ML Metadata gRPC server
+(`metadata-grpc-service`) that the driver and launcher of every pipeline step record lineage in;
+Argo's workflow controller for the whole cluster (ClusterRole); MySQL (in-cluster StatefulSet or
+external) with the databases `mlpipeline` (API server) and `metadb` (metadata server), which both
+programs create; and, with `ui`, the web UI (`ml-pipeline-ui`) with the gRPC-Web proxy
+(`metadata-envoy-service`) through which the browser reads ML Metadata.
 
-Names the KFP programs look up are kept: the Services `ml-pipeline` (ports named http/grpc, whose
-service-link variables the driver reads) and `metadata-grpc-service`, the ConfigMaps `kfp-launcher`
-(pipeline root and the S3 provider the launcher writes artifacts with), `metadata-grpc-configmap`
-and `workflow-controller-configmap`, the Secret `mlpipeline-minio-artifact` and the ServiceAccount
-`pipeline-runner` that runs every pipeline pod.
+Names the KFP programs look up are kept: the Services `ml-pipeline` and `metadata-grpc-service`,
+and per pipelines namespace the ConfigMaps `kfp-launcher` (pipeline root and the S3 provider the
+launcher writes artifacts with) and `metadata-grpc-configmap` (where the driver and launcher find
+the metadata server and the API server), Argo's `artifact-repositories`, the Secret
+`mlpipeline-minio-artifact` and the ServiceAccount `pipeline-runner`.
 
 Pod Security: the platform's own workloads meet the restricted standard. Pipeline pods get a
 restricted pod security context and container security contexts for Argo's executor and the main
 container through the workflow controller's defaults, but the `kfp-launcher` init container that
-KFP's compiler adds sets none, so the namespace enforces `baseline` and warns/audits `restricted`.
+KFP's compiler adds sets none, so pipelines namespaces enforce `baseline` and warn/audit
+`restricted`.
 """
 
 from __future__ import annotations
@@ -30,7 +43,6 @@ from urllib.parse import urlsplit
 import pulumi
 import pulumi_kubernetes as k8s
 import yaml
-from mlops_components.contract import PIPELINE_ENV_KEYS, PIPELINE_ENV_SECRET
 
 from infra.components.common import CONTAINER_SECURITY, PART_OF, ingress_policy, labels, namespace, pod_security
 from infra.components.generated_password import GeneratedPassword
@@ -47,13 +59,21 @@ API_SERVICE = "ml-pipeline"
 METADATA_SERVICE = "metadata-grpc-service"
 METADATA_ENVOY_SERVICE = "metadata-envoy-service"
 UI_SERVICE = "ml-pipeline-ui"
-# PIPELINE_ENV_SECRET (mlops_components.contract): in the KFP namespace, MLflow's and the bucket's
-# settings and credentials, for pipeline components to load with kfp.kubernetes.use_secret_as_env.
-# Upstream's name: the API server and the launcher's provider config read the bucket keys from it.
+# Upstream's name: the API server and, in each pipelines namespace, the launcher's provider config
+# and Argo's artifact repository read the bucket keys from it.
 ARTIFACT_SECRET = "mlpipeline-minio-artifact"  # noqa: S105 (a name, not a value)
 LAUNCHER_CONFIGMAP = "kfp-launcher"
 METADATA_CONFIGMAP = "metadata-grpc-configmap"
 INSTALL_CONFIGMAP = "pipeline-install-config"
+ARTIFACT_REPOSITORIES_CONFIGMAP = "artifact-repositories"  # Argo's per-namespace repositories
+ARTIFACT_REPOSITORIES_ANNOTATIONS = {"workflows.argoproj.io/default-artifact-repository": "default"}
+# The ClusterRoles that the API server's SubjectAccessReviews check; Tenants binds them.
+EDIT_CLUSTER_ROLE = "mlops-pipelines-edit"
+VIEW_CLUSTER_ROLE = "mlops-pipelines-view"
+# KUBEFLOW_USERID_HEADER: spaces and parentheses are not allowed in HTTP or HTTP/2 header names,
+# so no request can carry it and the API server's header authenticator never succeeds: callers
+# are known by their token alone.
+IDENTITY_HEADER_DISABLED = "(no identity header: bearer tokens only)"
 WORKFLOW_CONTROLLER_CONFIGMAP = "workflow-controller-configmap"
 PIPELINE_RUNNER = "pipeline-runner"
 PIPELINE_DATABASE = "mlpipeline"
@@ -64,13 +84,14 @@ S3_REGION = "us-east-1"
 # /.cache and /.config so that pip and friends work for a uid without a home directory.
 PIPELINE_UID = 1000
 WORKLOADS = ("api-server", "persistence-agent", "scheduled-workflow", "metadata-grpc", "workflow-controller",
-             "database", "argo-executor", "pipeline-step")
+             "database", "argo-executor")
 UI_WORKLOADS = ("ui", "metadata-envoy")  # needed in `resources` when `ui` is on
 _KFP_UID = 1000       # upstream's KFP images (and the offline ones)
 _ARGO_UID = 8737      # upstream's non-root Argo user (the offline images' USER)
 _MYSQL_UID = 999      # the mysql image's user (and the offline MariaDB image's)
 _DB_USER_IN_CLUSTER = "mlpipeline"
-_TOKEN_AUDIENCE = "pipelines.kubeflow.org"  # noqa: S105 (an audience, not a value)
+TOKEN_AUDIENCE = "pipelines.kubeflow.org"  # noqa: S105 (an audience, not a value)
+PIPELINES_GROUP = "pipelines.kubeflow.org"
 # Custom resources KFP needs: Argo's (group argoproj.io, v1alpha1) and KFP's ScheduledWorkflow.
 # (kind, plural, short names, scope, has a status subresource)
 _ARGO_CRDS = (
@@ -109,14 +130,13 @@ class KubeflowPipelinesArgs:
     images: KubeflowPipelinesImages
     # Workload name (WORKLOADS) -> requests/limits.
     resources: dict[str, Resources]
-    # The object store: http(s)://host:port, and the S3 user scoped to `bucket`.
+    # The object store: http(s)://host:port, and the S3 user scoped to `bucket` (the API server's
+    # pipeline packages and the UI's reads).
     s3_endpoint: pulumi.Input[str]
     s3_access_key: str
     s3_secret_key: pulumi.Input[str]
-    # MLflow, for the pipeline components' environment Secret.
-    mlflow_tracking_uri: pulumi.Input[str]
-    mlflow_username: str
-    mlflow_password: pulumi.Input[str]
+    # The pipelines namespaces (the tenants'): they reach the API server and the metadata server.
+    pipelines_namespaces: tuple[str, ...] = ()
     database_mode: str = "inCluster"
     database_volume_size: str = "10Gi"
     # External MySQL (database_mode="external"); the user needs all privileges on the databases
@@ -167,46 +187,107 @@ def launcher_providers(endpoint: str) -> str:
     }}}, sort_keys=False)
 
 
-def workflow_controller_config(endpoint: str, bucket: str, executor: Resources) -> dict[str, str]:
+def kfp_service_env(kfp_namespace: str) -> dict[str, str]:
+    """Where the driver and launcher of a step find the metadata server and the API server's task
+    API: by these variables (backend/src/v2/metadata/env.go, cacheutils/cache.go), which the
+    Services' links would set in their own namespace; elsewhere they fall back to `*.kubeflow`.
+    The driver passes METADATA_GRPC_SERVICE_HOST/PORT to the launcher's flags (v2/driver/driver.go)."""
+    return {
+        "METADATA_GRPC_SERVICE_HOST": f"{METADATA_SERVICE}.{kfp_namespace}.svc.cluster.local",
+        "METADATA_GRPC_SERVICE_PORT": str(METADATA_GRPC_PORT),
+        "METADATA_GRPC_SERVICE_SERVICE_HOST": f"{METADATA_SERVICE}.{kfp_namespace}.svc.cluster.local",
+        "METADATA_GRPC_SERVICE_SERVICE_PORT": str(METADATA_GRPC_PORT),
+        "ML_PIPELINE_SERVICE_HOST": f"{API_SERVICE}.{kfp_namespace}.svc.cluster.local",
+        "ML_PIPELINE_SERVICE_PORT_GRPC": str(API_GRPC_PORT),
+    }
+
+
+def workflow_controller_config(executor: Resources, kfp_namespace: str) -> dict[str, str]:
     """The workflow-controller-configmap (Argo's config/config.go; one YAML document per key).
 
     Every pipeline pod runs as PIPELINE_UID with the restricted pod security context, and Argo's
-    executor and the main container drop every capability; logs are archived in the bucket."""
-    parts = urlsplit(endpoint)
+    executor and the main container drop every capability. Every main container (the drivers',
+    which KFP's compiler gives no ConfigMap, and the steps') gets kfp_service_env(). No artifact
+    repository: each pipelines namespace has its own (artifact_repositories()), with its own bucket
+    and keys."""
     container_defaults = {"securityContext": CONTAINER_SECURITY}
+    service_env = [{"name": name, "value": value} for name, value in kfp_service_env(kfp_namespace).items()]
     config = {
         # Image and pull policy: the controller's --executor-image* flags.
         "executor": {"resources": executor.to_kubernetes(), **container_defaults},
-        "mainContainer": container_defaults,
+        "mainContainer": {**container_defaults, "env": service_env},
         "workflowDefaults": {"spec": {"securityContext": pod_security(PIPELINE_UID)}},
-        "artifactRepository": {
-            "archiveLogs": True,
-            "s3": {
-                "endpoint": parts.netloc,
-                "bucket": bucket,
-                "region": S3_REGION,
-                "insecure": parts.scheme != "https",
-                "keyFormat": "artifacts/{{workflow.name}}/{{workflow.creationTimestamp.Y}}/"
-                             "{{workflow.creationTimestamp.m}}/{{workflow.creationTimestamp.d}}/{{pod.name}}",
-                "accessKeySecret": {"name": ARTIFACT_SECRET, "key": "accesskey"},
-                "secretKeySecret": {"name": ARTIFACT_SECRET, "key": "secretkey"},
-            },
-        },
     }
     return {key: yaml.safe_dump(value, sort_keys=False) for key, value in config.items()}
 
 
+VIEW_RULES = [
+    _rule([PIPELINES_GROUP], ["pipelines", "pipelines/versions", "experiments", "jobs"], ["get", "list"]),
+    _rule([PIPELINES_GROUP], ["runs"], ["get", "list", "readArtifact"]),
+]
+EDIT_RULES = [
+    *VIEW_RULES,
+    _rule([PIPELINES_GROUP], ["pipelines", "pipelines/versions"], ["create", "delete", "update"]),
+    _rule([PIPELINES_GROUP], ["experiments"], ["archive", "create", "delete", "unarchive"]),
+    _rule([PIPELINES_GROUP], ["runs"], ["archive", "create", "delete", "retry", "terminate", "unarchive",
+                                        "reportMetrics"]),
+    _rule([PIPELINES_GROUP], ["jobs"], ["create", "delete", "disable", "enable"]),
+]
+# The pipeline runner of a pipelines namespace: the driver (its pod, PVCs of kfp-kubernetes, the
+# ConfigMaps it reads), the launcher and Argo's executor (the bucket Secret, task results). Of the
+# Secrets it reads the bucket's only: other Secrets reach a step through its pod spec (the kubelet
+# reads them). The deploy step's model servers: Deployments and Services, and the pods and events
+# it reads when a rollout fails. No Secret writes, no pod changes.
+RUNNER_RULES = [
+    _rule([""], ["pods"], ["get", "watch"]),
+    _rule([""], ["configmaps"], ["get", "list", "watch"]),
+    {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"], "resourceNames": [ARTIFACT_SECRET]},
+    _rule([""], ["persistentvolumeclaims"], ["create", "get", "delete"]),
+    _rule(["argoproj.io"], ["workflowtaskresults"], ["create", "patch"]),
+    _rule(["apps"], ["deployments"], ["get", "list", "watch", "create", "update", "patch", "delete"]),
+    _rule([""], ["services"], ["get", "create", "update", "patch", "delete"]),
+    _rule([""], ["pods/log", "events"], ["get", "list"]),
+]
+
+
+def artifact_repositories(endpoint: str, bucket: str) -> dict[str, str]:
+    """Argo's `artifact-repositories` ConfigMap of a pipelines namespace: step logs archived in
+    the namespace's own bucket with its own keys."""
+    parts = urlsplit(endpoint)
+    return {"default": yaml.safe_dump({"archiveLogs": True, "s3": {
+        "endpoint": parts.netloc,
+        "bucket": bucket,
+        "region": S3_REGION,
+        "insecure": parts.scheme != "https",
+        "keyFormat": "artifacts/{{workflow.name}}/{{workflow.creationTimestamp.Y}}/"
+                     "{{workflow.creationTimestamp.m}}/{{workflow.creationTimestamp.d}}/{{pod.name}}",
+        "accessKeySecret": {"name": ARTIFACT_SECRET, "key": "accesskey"},
+        "secretKeySecret": {"name": ARTIFACT_SECRET, "key": "secretkey"},
+    }}, sort_keys=False)}
+
+
+def pipelines_namespace_config(kfp_namespace: str, endpoint: str, bucket: str) -> dict[str, dict[str, str]]:
+    """The ConfigMaps of a pipelines namespace (what upstream's profile controller writes):
+    name -> data. KFP's compiler gives the launcher and importer `metadata-grpc-configmap` as
+    environment: kfp_service_env() (the workflow controller also sets it on every main container)."""
+    return {
+        LAUNCHER_CONFIGMAP: {"defaultPipelineRoot": f"s3://{bucket}/v2/artifacts",
+                             "providers": launcher_providers(endpoint)},
+        METADATA_CONFIGMAP: kfp_service_env(kfp_namespace),
+        ARTIFACT_REPOSITORIES_CONFIGMAP: artifact_repositories(endpoint, bucket),
+    }
+
+
 class KubeflowPipelines(pulumi.ComponentResource):
-    """Namespace (Pod Security baseline enforced, restricted warned), the CRDs, ServiceAccounts
-    and Roles, the generated database password and the bucket credentials in Secrets, the
-    ConfigMaps the KFP programs read, the five workloads plus the database, their Services, a
-    LimitRange for pipeline containers and NetworkPolicies (ingress denied except the API server
-    from the namespace and the client CIDRs, the metadata server from the namespace and the
-    database from the API and metadata servers)."""
+    """Namespace, the CRDs, ServiceAccounts with their (Cluster)Roles, the ClusterRoles that
+    users are bound to, the generated database password and the bucket credentials in Secrets,
+    the ConfigMaps the KFP programs read, the five workloads plus the database, their Services
+    and NetworkPolicies (ingress denied except the API server from the namespace, the pipelines
+    namespaces and the client CIDRs, the metadata server from the namespace and the pipelines
+    namespaces, and the database from the API and metadata servers)."""
 
     endpoint: pulumi.Output[str]
     namespace: pulumi.Output[str]
-    pipeline_env_secret_name: pulumi.Output[str]
     ui_endpoint: pulumi.Output[str]  # "" without the UI
 
     def __init__(self, name: str, args: KubeflowPipelinesArgs, opts: pulumi.ResourceOptions | None = None) -> None:
@@ -230,17 +311,6 @@ class KubeflowPipelines(pulumi.ComponentResource):
         endpoint = pulumi.Output.from_input(args.s3_endpoint)
         self._artifact_secret = secret("artifact-credentials", ARTIFACT_SECRET, {
             "accesskey": args.s3_access_key, "secretkey": pulumi.Output.secret(args.s3_secret_key)})
-        env = {
-            "MLFLOW_TRACKING_URI": args.mlflow_tracking_uri,
-            "MLFLOW_TRACKING_USERNAME": args.mlflow_username,
-            "MLFLOW_TRACKING_PASSWORD": pulumi.Output.secret(args.mlflow_password),
-            "MLFLOW_S3_ENDPOINT_URL": endpoint,
-            "AWS_ACCESS_KEY_ID": args.s3_access_key,
-            "AWS_SECRET_ACCESS_KEY": pulumi.Output.secret(args.s3_secret_key),
-        }
-        if set(env) != set(PIPELINE_ENV_KEYS):
-            raise ValueError(f"{PIPELINE_ENV_SECRET}: keys {sorted(env)} differ from the components' {sorted(PIPELINE_ENV_KEYS)}")
-        env_secret = secret("pipeline-env", PIPELINE_ENV_SECRET, env)
         db_data: dict[str, pulumi.Input[str]]
         if args.database_mode == "inCluster":
             password = GeneratedPassword(f"{name}-database-password", opts=child).value
@@ -269,27 +339,13 @@ class KubeflowPipelines(pulumi.ComponentResource):
             "autoUpdatePipelineDefaultVersion": "true",
             "cronScheduleTimezone": "UTC",
         }, opts=child)
-        k8s.core.v1.ConfigMap(f"{name}-launcher-config", metadata=meta(LAUNCHER_CONFIGMAP), data={
-            "defaultPipelineRoot": f"s3://{args.bucket}/v2/artifacts",
-            "providers": endpoint.apply(launcher_providers),
-        }, opts=child)
-        k8s.core.v1.ConfigMap(f"{name}-metadata-config", metadata=meta(METADATA_CONFIGMAP), data={
-            "METADATA_GRPC_SERVICE_HOST": pulumi.Output.concat(METADATA_SERVICE, ".", self._ns, ".svc.cluster.local"),
-            "METADATA_GRPC_SERVICE_PORT": str(METADATA_GRPC_PORT),
-        }, opts=child)
-        k8s.core.v1.LimitRange(f"{name}-container-defaults", metadata=meta("container-defaults"), spec={"limits": [{
-            "type": "Container",
-            "defaultRequest": dict(args.resources["pipeline-step"].requests),
-            "default": dict(args.resources["pipeline-step"].limits),
-        }]}, opts=child)
-
         database = self._database() if args.database_mode == "inCluster" else []
-        self._pipeline_runner()
+        self._user_cluster_roles()
         api_server = self._api_server(crds + database)
         metadata_server = self._metadata_server(database)
         self._persistence_agent(crds)
         self._scheduled_workflow(crds)
-        controller = self._workflow_controller(crds, endpoint)
+        controller = self._workflow_controller(crds)
         ui = self._ui(api_server, metadata_server, store_url) if args.ui else None
         self._network_policies()
 
@@ -297,9 +353,8 @@ class KubeflowPipelines(pulumi.ComponentResource):
         self.endpoint = pulumi.Output.concat(f"http://{API_SERVICE}.", self._ns, f".svc.cluster.local:{API_HTTP_PORT}")
         self.ui_endpoint = (pulumi.Output.concat(f"http://{UI_SERVICE}.", self._ns, f".svc.cluster.local:{UI_SERVICE_PORT}")
                             if args.ui else pulumi.Output.from_input(""))
-        self.pipeline_env_secret_name = env_secret
         self.register_outputs({
-            "endpoint": self.endpoint, "namespace": self.namespace, "pipeline_env_secret_name": env_secret,
+            "endpoint": self.endpoint, "namespace": self.namespace,
             "ui_endpoint": self.ui_endpoint,
             "api_server": api_server.urn, "metadata_server": metadata_server.urn, "workflow_controller": controller.urn,
             **({"ui": ui.urn} if ui else {}),
@@ -350,12 +405,16 @@ class KubeflowPipelines(pulumi.ComponentResource):
 
     # --- RBAC ---------------------------------------------------------------------------------------
 
-    def _service_account(self, account: str, rules: list[dict], automount: bool = True) -> pulumi.Output[str]:
-        """A ServiceAccount and, when `rules` are given, a Role of the same name bound to it."""
+    def _service_account(self, account: str, rules: list[dict], automount: bool = True,
+                         cluster_rules: list[dict] | None = None) -> pulumi.Output[str]:
+        """A ServiceAccount; when `rules` are given, a Role of the same name bound to it (this
+        namespace), and when `cluster_rules` are, a ClusterRole `<namespace>-<account>` bound to
+        it (every namespace: the controllers of multi-user mode)."""
         child = pulumi.ResourceOptions(parent=self)
         meta = {"name": account, "namespace": self._ns, "labels": labels(account, "pipelines")}
         sa = k8s.core.v1.ServiceAccount(f"{self._name}-sa-{account}", metadata=meta,
                                         automount_service_account_token=automount, opts=child)
+        subjects = [{"kind": "ServiceAccount", "name": account, "namespace": self._ns}]
         if rules:
             role = k8s.rbac.v1.Role(f"{self._name}-role-{account}", metadata=meta, rules=rules, opts=child)
             k8s.rbac.v1.RoleBinding(
@@ -363,23 +422,31 @@ class KubeflowPipelines(pulumi.ComponentResource):
                 metadata=meta,
                 role_ref={"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
                           "name": role.metadata.apply(lambda m: m["name"])},
-                subjects=[{"kind": "ServiceAccount", "name": account, "namespace": self._ns}],
+                subjects=subjects,
+                opts=child,
+            )
+        if cluster_rules:
+            cluster_meta = {"name": f"{self._args.namespace}-{account}", "labels": labels(account, "pipelines")}
+            role = k8s.rbac.v1.ClusterRole(f"{self._name}-clusterrole-{account}", metadata=cluster_meta,
+                                           rules=cluster_rules, opts=child)
+            k8s.rbac.v1.ClusterRoleBinding(
+                f"{self._name}-clusterbinding-{account}",
+                metadata=cluster_meta,
+                role_ref={"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                          "name": role.metadata.apply(lambda m: m["name"])},
+                subjects=subjects,
                 opts=child,
             )
         return sa.metadata.apply(lambda m: m["name"])
 
-    def _pipeline_runner(self) -> None:
-        """Runs every pipeline pod: the driver (its pod, PVCs of kfp-kubernetes, the kfp-launcher
-        ConfigMap), the launcher (the bucket Secret) and Argo's executor (task results, pod patch).
-        Of the Secrets it reads the bucket's only: the pipeline env Secret reaches a step through
-        its pod spec (the kubelet reads it), and the database's and the others stay out of reach."""
-        self._service_account(PIPELINE_RUNNER, [
-            _rule([""], ["pods"], ["get", "watch", "patch"]),
-            _rule([""], ["configmaps"], ["get", "list", "watch"]),
-            {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"], "resourceNames": [ARTIFACT_SECRET]},
-            _rule([""], ["persistentvolumeclaims"], ["create", "get", "delete"]),
-            _rule(["argoproj.io"], ["workflowtaskresults"], ["create", "patch"]),
-        ])
+    def _user_cluster_roles(self) -> None:
+        """What people and programs may do through the API server, checked by its
+        SubjectAccessReviews (verbs of KFP 2.14's resource manager): EDIT_CLUSTER_ROLE runs and
+        manages pipelines, VIEW_CLUSTER_ROLE reads. Tenants binds them in each tenant namespace."""
+        for role_name, rules in ((EDIT_CLUSTER_ROLE, EDIT_RULES), (VIEW_CLUSTER_ROLE, VIEW_RULES)):
+            k8s.rbac.v1.ClusterRole(f"{self._name}-{role_name}", metadata={
+                "name": role_name, "labels": labels(role_name, "pipelines")}, rules=rules,
+                opts=pulumi.ResourceOptions(parent=self))
 
     # --- workloads ----------------------------------------------------------------------------------
 
@@ -480,11 +547,14 @@ class KubeflowPipelines(pulumi.ComponentResource):
         """The API server (backend/src/apiserver): viper maps each config key to an environment
         variable, dots to underscores and upper-cased (DBDriverName -> DBDRIVERNAME)."""
         args = self._args
-        account = self._service_account(API_SERVICE, [
+        account = self._service_account(API_SERVICE, [], cluster_rules=[
             _rule([""], ["pods", "pods/log"], ["get", "list", "delete"]),
             _rule(["argoproj.io"], ["workflows"], ["create", "get", "list", "watch", "update", "patch", "delete"]),
             _rule(["kubeflow.org"], ["scheduledworkflows"], ["create", "get", "list", "update", "patch", "delete"]),
             _rule(["kubeflow.org"], ["scheduledworkflows/finalizers"], ["update"]),
+            # Who the caller is, and what it may do.
+            _rule(["authentication.k8s.io"], ["tokenreviews"], ["create"]),
+            _rule(["authorization.k8s.io"], ["subjectaccessreviews"], ["create"]),
         ])
         health = {"httpGet": {"path": "/apis/v1beta1/healthz", "port": API_HTTP_PORT}, "periodSeconds": 5, "timeoutSeconds": 2}
         self._service(API_SERVICE, API_SERVICE, [("http", API_HTTP_PORT), ("grpc", API_GRPC_PORT)])
@@ -518,6 +588,13 @@ class KubeflowPipelines(pulumi.ComponentResource):
                 {"name": "ML_PIPELINE_VISUALIZATIONSERVER_SERVICE_HOST", "value": "ml-pipeline-visualizationserver"},
                 {"name": "ML_PIPELINE_VISUALIZATIONSERVER_SERVICE_PORT", "value": "8888"},
                 {"name": "PUBLISH_LOGS", "value": "true"},
+                # Multi-user mode: runs in their experiment's namespace, as its pipeline runner;
+                # callers known by their token only (IDENTITY_HEADER_DISABLED).
+                {"name": "MULTIUSER", "value": "true"},
+                {"name": "DEFAULTPIPELINERUNNERSERVICEACCOUNT", "value": PIPELINE_RUNNER},
+                {"name": "KUBEFLOW_USERID_HEADER", "value": IDENTITY_HEADER_DISABLED},
+                {"name": "KUBEFLOW_USERID_PREFIX", "value": ""},
+                {"name": "TOKEN_REVIEW_AUDIENCE", "value": TOKEN_AUDIENCE},
                 {"name": "PIPELINE_LOG_LEVEL", "value": "1"},
             ],
             "ports": [{"name": "http", "containerPort": API_HTTP_PORT}, {"name": "grpc", "containerPort": API_GRPC_PORT}],
@@ -579,7 +656,7 @@ class KubeflowPipelines(pulumi.ComponentResource):
             "resources": args.resources["metadata-envoy"].to_kubernetes(),
         }], depends_on=[metadata_server])
 
-        account = self._service_account(UI_SERVICE, [
+        account = self._service_account(UI_SERVICE, [], cluster_rules=[
             _rule([""], ["pods", "pods/log", "events"], ["get", "list"]),
             {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"], "resourceNames": [ARTIFACT_SECRET]},
             _rule(["argoproj.io"], ["workflows"], ["get", "list"]),
@@ -621,24 +698,27 @@ class KubeflowPipelines(pulumi.ComponentResource):
     def _token_volume(self, file_name: str) -> tuple[dict, dict]:
         """The projected token the agent and the scheduler present to the API server."""
         volume = {"name": "api-token", "projected": {"sources": [{"serviceAccountToken": {
-            "path": file_name, "expirationSeconds": 3600, "audience": _TOKEN_AUDIENCE}}]}}
+            "path": file_name, "expirationSeconds": 3600, "audience": TOKEN_AUDIENCE}}]}}
         return volume, {"name": "api-token", "mountPath": "/var/run/secrets/kubeflow/tokens", "readOnly": True}
 
     def _persistence_agent(self, depends_on: list[pulumi.Resource]) -> pulumi.CustomResource:
         """Reports Workflow status to the API server; deletes finished Workflows after a day."""
         args, workload = self._args, "ml-pipeline-persistenceagent"
-        account = self._service_account(workload, [
+        account = self._service_account(workload, [], cluster_rules=[
             _rule(["argoproj.io"], ["workflows"], ["get", "list", "watch"]),
             _rule(["kubeflow.org"], ["scheduledworkflows"], ["get", "list", "watch"]),
+            # Checked by the API server when the agent reports.
+            _rule([PIPELINES_GROUP], ["scheduledworkflows", "workflows"], ["report"]),
+            _rule([PIPELINES_GROUP], ["runs"], ["reportMetrics", "readArtifact"]),
         ])
         volume, mount = self._token_volume("persistenceagent-sa-token")
         return self._workload("Deployment", workload, "persistence-agent", _KFP_UID, [{
             "name": "ml-pipeline-persistenceagent",
             "image": args.images.persistence_agent,
             "command": ["/bin/persistence_agent"],
-            "args": ["--logtostderr=true", "--namespace=$(NAMESPACE)", "--ttlSecondsAfterWorkflowFinish=86400",
+            # No --namespace: every namespace (multi-user mode).
+            "args": ["--logtostderr=true", "--ttlSecondsAfterWorkflowFinish=86400",
                      "--numWorker=2", "--executionType=Workflow", "--logLevel=info"],
-            "env": [_env_from_field("NAMESPACE", "metadata.namespace")],
             "resources": args.resources["persistence-agent"].to_kubernetes(),
             "volumeMounts": [mount],
         }], service_account=account, volumes=[volume], depends_on=depends_on)
@@ -646,37 +726,40 @@ class KubeflowPipelines(pulumi.ComponentResource):
     def _scheduled_workflow(self, depends_on: list[pulumi.Resource]) -> pulumi.CustomResource:
         """Starts the runs of recurring jobs (ScheduledWorkflow objects) through the API server."""
         args, workload = self._args, "ml-pipeline-scheduledworkflow"
-        account = self._service_account(workload, [
+        account = self._service_account(workload, [], cluster_rules=[
             _rule(["argoproj.io"], ["workflows"], ["create", "get", "list", "watch", "update", "patch", "delete"]),
             _rule(["kubeflow.org"], ["scheduledworkflows", "scheduledworkflows/finalizers"],
                   ["create", "get", "list", "watch", "update", "patch", "delete"]),
             _rule([""], ["events"], ["create", "patch"]),
+            _rule([PIPELINES_GROUP], ["runs"], ["create"]),
         ])
         volume, mount = self._token_volume("scheduledworkflow-sa-token")
         return self._workload("Deployment", workload, "scheduled-workflow", _KFP_UID, [{
             "name": "ml-pipeline-scheduledworkflow",
             "image": args.images.scheduled_workflow,
             "command": ["/bin/controller"],
-            "args": ["--logtostderr=true", "--namespace=$(NAMESPACE)", "--logLevel=info"],
-            "env": [_env_from_field("NAMESPACE", "metadata.namespace"),
-                    _env_from_config("CRON_SCHEDULE_TIMEZONE", "cronScheduleTimezone")],
+            "args": ["--logtostderr=true", "--logLevel=info"],  # every namespace
+            "env": [_env_from_config("CRON_SCHEDULE_TIMEZONE", "cronScheduleTimezone")],
             "resources": args.resources["scheduled-workflow"].to_kubernetes(),
             "volumeMounts": [mount],
         }], service_account=account, volumes=[volume], depends_on=depends_on)
 
-    def _workflow_controller(self, depends_on: list[pulumi.Resource], endpoint: pulumi.Output[str]) -> pulumi.CustomResource:
-        """Argo's controller, watching only this namespace (--namespaced), so a Role suffices
-        (Argo's namespace-install RBAC); its config is workflow_controller_config()."""
+    def _workflow_controller(self, depends_on: list[pulumi.Resource]) -> pulumi.CustomResource:
+        """Argo's controller for every namespace (multi-user mode runs workflows in the tenants'):
+        a ClusterRole as Argo's cluster install has, but Secrets read by name (the bucket's of each
+        pipelines namespace), and its leader lease in this namespace (a Role); its config is
+        workflow_controller_config()."""
         args, workload = self._args, "workflow-controller"
         config = k8s.core.v1.ConfigMap(
             f"{self._name}-workflow-controller-config",
             metadata={"name": WORKFLOW_CONTROLLER_CONFIGMAP, "namespace": self._ns, "labels": labels(workload, "pipelines")},
-            data=endpoint.apply(lambda url: workflow_controller_config(url, args.bucket, args.resources["argo-executor"])),
+            data=workflow_controller_config(args.resources["argo-executor"], args.namespace),
             opts=pulumi.ResourceOptions(parent=self),
         )
         crud = ["get", "list", "watch", "update", "patch", "delete", "create"]
         account = self._service_account("argo", [
             _rule(["coordination.k8s.io"], ["leases"], ["create", "get", "update"]),
+        ], cluster_rules=[
             _rule([""], ["pods", "pods/exec"], ["create", "get", "list", "watch", "update", "patch", "delete"]),
             _rule([""], ["configmaps"], ["get", "watch", "list"]),
             _rule([""], ["persistentvolumeclaims", "persistentvolumeclaims/finalizers"], ["create", "update", "delete", "get"]),
@@ -685,7 +768,7 @@ class KubeflowPipelines(pulumi.ComponentResource):
             _rule(["argoproj.io"], ["workflowtemplates", "workflowtemplates/finalizers"], ["get", "list", "watch"]),
             _rule(["argoproj.io"], ["workflowtaskresults"], ["list", "watch", "deletecollection"]),
             _rule([""], ["serviceaccounts"], ["get", "list"]),
-            _rule([""], ["secrets"], ["get"]),
+            {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"], "resourceNames": [ARTIFACT_SECRET]},
             _rule(["argoproj.io"], ["cronworkflows", "cronworkflows/finalizers"], ["get", "list", "watch", "update", "patch", "delete"]),
             _rule([""], ["events"], ["create", "patch"]),
             _rule(["policy"], ["poddisruptionbudgets"], ["create", "get", "delete"]),
@@ -696,8 +779,7 @@ class KubeflowPipelines(pulumi.ComponentResource):
             "command": ["workflow-controller"],
             "args": ["--configmap", WORKFLOW_CONTROLLER_CONFIGMAP,
                      "--executor-image", args.images.argoexec,
-                     "--executor-image-pull-policy", args.image_pull_policy,
-                     "--namespaced", "--managed-namespace", self._ns],
+                     "--executor-image-pull-policy", args.image_pull_policy],
             "env": [_env_from_field("LEADER_ELECTION_IDENTITY", "metadata.name")],
             "ports": [{"name": "metrics", "containerPort": 9090}, {"name": "healthz", "containerPort": 6060}],
             "livenessProbe": {"httpGet": {"path": "/healthz", "port": 6060}, "initialDelaySeconds": 90,
@@ -716,10 +798,13 @@ class KubeflowPipelines(pulumi.ComponentResource):
             spec={"podSelector": {}, "policyTypes": ["Ingress"]},
             opts=child,
         )
+        # The pipelines namespaces: programs call the API server, the driver and launcher of each
+        # step its task API and the metadata server.
+        pipelines = list(args.pipelines_namespaces)
         ingress_policy(f"{self._name}-allow-api-server", self._ns, _selector(API_SERVICE), (API_HTTP_PORT, API_GRPC_PORT),
-                       [], args.client_cidrs, self)
+                       pipelines, args.client_cidrs, self)
         ingress_policy(f"{self._name}-allow-metadata-grpc", self._ns, _selector("metadata-grpc-deployment"), METADATA_GRPC_PORT,
-                       [], (), self)
+                       pipelines, (), self)
         if args.ui:
             ingress_policy(f"{self._name}-allow-ui", self._ns, _selector(UI_SERVICE), UI_PORT, [], args.client_cidrs, self)
             k8s.networking.v1.NetworkPolicy(

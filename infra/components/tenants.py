@@ -4,8 +4,14 @@ access for its members, NetworkPolicies and credentials scoped to its own bucket
 The object store makes each tenant's S3 user (ObjectStoreArgs.bucket_users) and MLflow each
 tenant's workspace and users (MlflowArgs.tenants): this component receives their credentials and
 stores them, with the endpoints, in the tenant namespace: `mlops-credentials` (the bucket's keys
-and MLflow's editor user, for pipeline pods with `envFrom` and for the group's researchers) and
-`mlflow-reader` (MLflow's read-only user of the tenant, for its model servers).
+and MLflow's editor user, for pipeline steps and for the group's researchers) and `mlflow-reader`
+(MLflow's read-only user of the tenant, for its model servers).
+
+With Kubeflow Pipelines (multi-user mode), each tenant namespace is a pipelines namespace: this
+component declares there what upstream's profile controller would (the `pipeline-runner`
+ServiceAccount with its Role, the launcher's and Argo's ConfigMaps, the bucket Secret the
+launcher and Argo's executor read, all with the tenant's own bucket and keys) and binds the
+tenant's members and groups to the pipelines ClusterRole that the KFP API server checks.
 """
 
 from __future__ import annotations
@@ -14,23 +20,15 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_kubernetes as k8s
-from mlops_components.contract import GPU_RESOURCE, SERVING_LABEL, SERVING_PORT
+from mlops_components.contract import GPU_RESOURCE, MLFLOW_READER_SECRET, PIPELINE_ENV_KEYS, PIPELINE_ENV_SECRET
 
+from infra.components import kubeflow_pipelines as kfp
 from infra.components.common import PART_OF, labels
 from infra.components.mlflow import TenantIdentity
 from infra.config import Resources, TenantConfig
 
-CREDENTIALS_SECRET_NAME = "mlops-credentials"  # noqa: S105 (a name, not a value)
-MLFLOW_READER_SECRET_NAME = "mlflow-reader"  # noqa: S105 (a name, not a value)
-DEPLOYER_ROLE = "pipeline-deployer"
-# What a pipeline's deploy step does in a tenant namespace: a model server's Deployment, Service
-# and MLflow read credentials (Secret), and the pods/events it reads when a rollout fails.
-DEPLOYER_RULES = [
-    {"apiGroups": ["apps"], "resources": ["deployments"],
-     "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]},
-    {"apiGroups": [""], "resources": ["services", "secrets"], "verbs": ["get", "create", "update", "patch", "delete"]},
-    {"apiGroups": [""], "resources": ["pods", "pods/log", "events"], "verbs": ["get", "list"]},
-]
+CREDENTIALS_SECRET_NAME = PIPELINE_ENV_SECRET
+MLFLOW_READER_SECRET_NAME = MLFLOW_READER_SECRET
 EDIT_CLUSTER_ROLE = "edit"
 EXPERIMENT_PREFIX_ANNOTATION = "mlops-platform/mlflow-experiment-prefix"
 GPU_QUOTA = f"requests.{GPU_RESOURCE}"
@@ -59,9 +57,18 @@ class TenantsArgs:
     mlflow_namespace: str
     mlflow_port: int
     tracking_uri: pulumi.Input[str]
-    # (namespace, service account) of Kubeflow Pipelines' pipeline runner: it may deploy model
-    # servers into every tenant namespace (components' deploy_model). None: no pipelines.
-    pipeline_runner: tuple[str, str] | None = None
+    # Kubeflow Pipelines' namespace: each tenant namespace becomes a pipelines namespace.
+    # None: no pipelines.
+    pipelines_namespace: str | None = None
+
+
+def pod_security_labels(pipelines: bool) -> dict[str, str]:
+    """`restricted`, or with pipelines `baseline` enforced and `restricted` warned and audited:
+    KFP's compiler adds an init container (kfp-launcher) without a security context."""
+    if not pipelines:
+        return {"pod-security.kubernetes.io/enforce": "restricted"}
+    return {"pod-security.kubernetes.io/enforce": "baseline", "pod-security.kubernetes.io/warn": "restricted",
+            "pod-security.kubernetes.io/audit": "restricted"}
 
 
 def _namespace_peer(namespace: str) -> dict:
@@ -69,11 +76,11 @@ def _namespace_peer(namespace: str) -> dict:
 
 
 class Tenants(pulumi.ComponentResource):
-    """Per tenant: Namespace (restricted Pod Security, MLflow experiment prefix annotation),
-    ResourceQuota, LimitRange, RoleBinding to `edit`, NetworkPolicies (default deny; DNS, the
-    object store, MLflow and the own namespace allowed) and the credentials Secret; with
-    pipelines, a Role that lets the pipeline runner deploy model servers, which the pipelines'
-    namespace may reach on port 8080."""
+    """Per tenant: Namespace (Pod Security, MLflow experiment prefix annotation), ResourceQuota,
+    LimitRange, RoleBinding to `edit`, NetworkPolicies (default deny; DNS, the object store,
+    MLflow and the own namespace allowed) and the credentials Secrets; with pipelines, the
+    pipelines namespace's objects (pipeline runner, ConfigMaps, bucket Secret), the members'
+    binding to the pipelines ClusterRole and egress to the KFP API and metadata servers."""
 
     # tenant name -> {namespace, bucket, experimentPrefix, credentialsSecret}
     tenants: pulumi.Output[dict]
@@ -98,7 +105,7 @@ class Tenants(pulumi.ComponentResource):
             f"{prefix}-ns",
             metadata={
                 "name": tenant.namespace,
-                "labels": {**tenant_labels, "pod-security.kubernetes.io/enforce": "restricted"},
+                "labels": {**tenant_labels, **pod_security_labels(args.pipelines_namespace is not None)},
                 "annotations": {EXPERIMENT_PREFIX_ANNOTATION: tenant.experiment_prefix},
             },
             opts=child,
@@ -145,30 +152,30 @@ class Tenants(pulumi.ComponentResource):
             opts=child,
         )
         self._network_policies(prefix, ns_name)
-        if args.pipeline_runner:
-            self._pipeline_deployer(prefix, meta)
 
         credentials = args.credentials[tenant.name]
-        secret = k8s.core.v1.Secret(
-            f"{prefix}-credentials",
-            metadata=meta(CREDENTIALS_SECRET_NAME),
-            string_data={
-                "AWS_ACCESS_KEY_ID": credentials.access_key,
-                "AWS_SECRET_ACCESS_KEY": pulumi.Output.secret(credentials.secret_key),
-                "MLFLOW_S3_ENDPOINT_URL": args.s3_endpoint,
-                "MLFLOW_TRACKING_URI": args.tracking_uri,
-                "MLOPS_ARTIFACT_BUCKET": tenant.bucket,
-                "MLOPS_EXPERIMENT_PREFIX": tenant.experiment_prefix,
-                # MLflow as the tenant: its workspace only (mlflow 3.17 clients read these).
-                "MLFLOW_WORKSPACE": credentials.mlflow.workspace,
-                "MLFLOW_TRACKING_USERNAME": credentials.mlflow.editor,
-                "MLFLOW_TRACKING_PASSWORD": pulumi.Output.secret(credentials.mlflow_editor_password),
-                # Downloads through MLflow's artifact proxy, not presigned URLs of the in-cluster
-                # object store that a client outside the cluster cannot reach.
-                "MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD": "false",
-            },
-            opts=child,
-        )
+        if args.pipelines_namespace:
+            self._pipelines_namespace(prefix, tenant, meta, subjects, credentials)
+        env = {
+            "AWS_ACCESS_KEY_ID": credentials.access_key,
+            "AWS_SECRET_ACCESS_KEY": pulumi.Output.secret(credentials.secret_key),
+            "MLFLOW_S3_ENDPOINT_URL": args.s3_endpoint,
+            "MLFLOW_TRACKING_URI": args.tracking_uri,
+            "MLOPS_ARTIFACT_BUCKET": tenant.bucket,
+            "MLOPS_EXPERIMENT_PREFIX": tenant.experiment_prefix,
+            # MLflow as the tenant: its workspace only (mlflow 3.17 clients read these).
+            "MLFLOW_WORKSPACE": credentials.mlflow.workspace,
+            "MLFLOW_TRACKING_USERNAME": credentials.mlflow.editor,
+            "MLFLOW_TRACKING_PASSWORD": pulumi.Output.secret(credentials.mlflow_editor_password),
+            # Downloads through MLflow's artifact proxy, not presigned URLs of the in-cluster
+            # object store that a client outside the cluster cannot reach.
+            "MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD": "false",
+        }
+        if set(env) != set(PIPELINE_ENV_KEYS):
+            raise ValueError(f"{CREDENTIALS_SECRET_NAME}: keys {sorted(env)} differ from the pipeline components' "
+                             f"{sorted(PIPELINE_ENV_KEYS)} (mlops_components.contract)")
+        secret = k8s.core.v1.Secret(f"{prefix}-credentials", metadata=meta(CREDENTIALS_SECRET_NAME), string_data=env,
+                                    opts=child)
         k8s.core.v1.Secret(
             f"{prefix}-mlflow-reader",
             metadata=meta(MLFLOW_READER_SECRET_NAME),
@@ -186,17 +193,36 @@ class Tenants(pulumi.ComponentResource):
                 "mlflowWorkspace": credentials.mlflow.workspace, "mlflowUser": credentials.mlflow.editor,
                 "mlflowReaderSecret": MLFLOW_READER_SECRET_NAME}
 
-    def _pipeline_deployer(self, prefix: str, meta) -> None:
-        """Lets the pipeline runner deploy model servers here (DEPLOYER_RULES, nothing else)."""
-        runner_namespace, runner = self._args.pipeline_runner
-        child = pulumi.ResourceOptions(parent=self)
-        role = k8s.rbac.v1.Role(f"{prefix}-deployer", metadata=meta(DEPLOYER_ROLE), rules=DEPLOYER_RULES, opts=child)
+    def _pipelines_namespace(self, prefix: str, tenant: TenantConfig, meta, subjects: list[dict],
+                             credentials: TenantCredentials) -> None:
+        """What Kubeflow Pipelines' multi-user mode needs in the tenant namespace: the runner
+        that runs every pipeline pod (kfp.RUNNER_RULES), the bucket Secret (the tenant's keys), the
+        launcher's, the metadata and Argo's ConfigMaps (the tenant's bucket as pipeline root and
+        log archive), and the members' and groups' binding to the pipelines edit ClusterRole."""
+        args, child = self._args, pulumi.ResourceOptions(parent=self)
+        runner = kfp.PIPELINE_RUNNER
+        k8s.core.v1.ServiceAccount(f"{prefix}-pipeline-runner", metadata=meta(runner), opts=child)
+        k8s.rbac.v1.Role(f"{prefix}-pipeline-runner", metadata=meta(runner), rules=kfp.RUNNER_RULES, opts=child)
         k8s.rbac.v1.RoleBinding(
-            f"{prefix}-deployer",
-            metadata=meta(DEPLOYER_ROLE),
-            role_ref={"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
-                      "name": role.metadata.apply(lambda m: m["name"])},
-            subjects=[{"kind": "ServiceAccount", "name": runner, "namespace": runner_namespace}],
+            f"{prefix}-pipeline-runner",
+            metadata=meta(runner),
+            role_ref={"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": runner},
+            subjects=[{"kind": "ServiceAccount", "name": runner, "namespace": tenant.namespace}],
+            opts=child,
+        )
+        k8s.core.v1.Secret(f"{prefix}-artifact-credentials", metadata=meta(kfp.ARTIFACT_SECRET), string_data={
+            "accesskey": credentials.access_key, "secretkey": pulumi.Output.secret(credentials.secret_key)}, opts=child)
+        config = pulumi.Output.from_input(args.s3_endpoint).apply(
+            lambda endpoint: kfp.pipelines_namespace_config(args.pipelines_namespace, endpoint, tenant.bucket))
+        for config_map in (kfp.LAUNCHER_CONFIGMAP, kfp.METADATA_CONFIGMAP, kfp.ARTIFACT_REPOSITORIES_CONFIGMAP):
+            annotations = kfp.ARTIFACT_REPOSITORIES_ANNOTATIONS if config_map == kfp.ARTIFACT_REPOSITORIES_CONFIGMAP else {}
+            k8s.core.v1.ConfigMap(f"{prefix}-{config_map}", metadata={**meta(config_map), "annotations": annotations},
+                                  data=config.apply(lambda maps, name=config_map: maps[name]), opts=child)
+        k8s.rbac.v1.RoleBinding(
+            f"{prefix}-pipelines-edit",
+            metadata=meta("pipelines-edit"),
+            role_ref={"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": kfp.EDIT_CLUSTER_ROLE},
+            subjects=subjects,
             opts=child,
         )
 
@@ -226,19 +252,19 @@ class Tenants(pulumi.ComponentResource):
                             "ports": [{"protocol": "TCP", "port": args.mlflow_port}]}],
             },
         }
-        selectors = {}
-        if args.pipeline_runner:
-            # The deploy step checks the model server it deployed, from the pipelines' namespace.
-            policies["allow-model-serving-from-pipelines"] = {
-                "policyTypes": ["Ingress"],
-                "ingress": [{"from": [_namespace_peer(args.pipeline_runner[0])],
-                             "ports": [{"protocol": "TCP", "port": SERVING_PORT}]}],
+        if args.pipelines_namespace:
+            # Pipeline steps: the driver and launcher reach the metadata server and the API
+            # server's task API; programs submit runs through the API server.
+            policies["allow-kubeflow-pipelines"] = {
+                "policyTypes": ["Egress"],
+                "egress": [{"to": [_namespace_peer(args.pipelines_namespace)],
+                            "ports": [{"protocol": "TCP", "port": port}
+                                      for port in (kfp.API_HTTP_PORT, kfp.API_GRPC_PORT, kfp.METADATA_GRPC_PORT)]}],
             }
-            selectors["allow-model-serving-from-pipelines"] = {"matchLabels": {SERVING_LABEL: "true"}}
         for policy, spec in policies.items():
             k8s.networking.v1.NetworkPolicy(
                 f"{prefix}-{policy}",
                 metadata={"name": policy, "namespace": ns_name, "labels": {"app.kubernetes.io/part-of": PART_OF}},
-                spec={"podSelector": selectors.get(policy, {}), **spec},
+                spec={"podSelector": {}, **spec},
                 opts=pulumi.ResourceOptions(parent=self),
             )

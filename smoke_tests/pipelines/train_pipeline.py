@@ -41,7 +41,7 @@ def evaluate_register_and_deploy(model: dsl.PipelineTask, data: dsl.PipelineTask
         kfp_run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER)).set_caching_options(False)
     c.with_platform_env(c.deploy_model(
         model_name=model_name, model_version=registered.outputs["model_version"],
-        experiment_id=registered.outputs["experiment_id"], namespace=serving_namespace, mode=deploy_mode,
+        namespace=serving_namespace, mode=deploy_mode,
         serving_image=serving_image, test_data=parts.outputs["test_data"])).set_caching_options(False)
 
 
@@ -57,7 +57,7 @@ def train_pipeline(
     min_accuracy: float = 0.85,
     experiment_name: str = "/vision/smoke-train",
     model_name: str = "vision-iris-classifier",
-    serving_namespace: str = "research-vision",
+    serving_namespace: str = "",
     deploy_mode: str = "kubernetes",
     serving_image: str = "",
     git_commit: str = "unknown",

@@ -45,7 +45,7 @@ def train_pipeline_torch(
     min_accuracy: float = 0.85,
     experiment_name: str = "/vision/smoke-train-torch",
     model_name: str = "vision-iris-mlp",
-    serving_namespace: str = "research-vision",
+    serving_namespace: str = "",
     deploy_mode: str = "kubernetes",
     serving_image: str = "",
     git_commit: str = "unknown",

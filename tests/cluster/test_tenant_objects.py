@@ -84,9 +84,18 @@ def test_pods_without_resources_get_the_tenant_defaults(tenant):
     assert resources["limits"]["memory"], f"LimitRange default limits applied: {resources}"
 
 
-def test_restricted_pod_security_refuses_a_root_pod(tenant):
-    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "root"}, "spec": {
-        "containers": [{"name": "main", "image": TOOL_IMAGE, "imagePullPolicy": "Never", "command": ["true"]}]}}
-    refused = kubectl("apply", "-n", tenant.namespace, "-f", "-", stdin=json.dumps(pod), check=False, capture_stderr=True)
+def test_pod_security_refuses_a_privileged_pod_and_warns_about_a_root_pod(tenant):
+    """A pipelines namespace enforces `baseline` (KFP's launcher init container sets no security
+    context) and warns at `restricted`: a privileged pod is refused, a root pod admitted with a
+    warning (server-side dry run: nothing is created)."""
+    container = {"name": "main", "image": TOOL_IMAGE, "imagePullPolicy": "Never", "command": ["true"]}
+    privileged = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "privileged"}, "spec": {
+        "containers": [{**container, "securityContext": {"privileged": True}}]}}
+    refused = kubectl("apply", "--dry-run=server", "-n", tenant.namespace, "-f", "-", stdin=json.dumps(privileged),
+                      check=False, capture_stderr=True)
     assert "violates PodSecurity" in refused, refused
-    assert '"restricted:latest"' in refused, refused
+    assert '"baseline:latest"' in refused, refused
+    root = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "root"}, "spec": {"containers": [container]}}
+    warned = kubectl("apply", "--dry-run=server", "-n", tenant.namespace, "-f", "-", stdin=json.dumps(root),
+                     capture_stderr=True)
+    assert 'would violate PodSecurity "restricted:latest"' in warned, warned

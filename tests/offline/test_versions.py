@@ -177,17 +177,18 @@ def test_infra_and_the_components_share_one_contract_module():
     sys.path.insert(0, str(ROOT))
     import mlops_components.contract as contract
 
-    from infra.components import gpu, kubeflow_pipelines, tenants
+    from infra.components import gpu, tenants
 
     assert Path(contract.__file__).resolve() == ROOT / "components" / "mlops_components" / "contract.py"
-    assert tenants.SERVING_PORT is contract.SERVING_PORT
-    assert kubeflow_pipelines.PIPELINE_ENV_SECRET is contract.PIPELINE_ENV_SECRET
+    assert tenants.CREDENTIALS_SECRET_NAME is contract.PIPELINE_ENV_SECRET
+    assert tenants.MLFLOW_READER_SECRET_NAME is contract.MLFLOW_READER_SECRET
     assert gpu.TOLERATION is contract.GPU_TOLERATION
     for path in ("infra", "components/mlops_components", "smoke_tests"):
         for source in (ROOT / path).rglob("*.py"):
             if source.name != "contract.py":
                 text = source.read_text()
-                assert '= "mlops-pipeline-env"' not in text, f"{source} defines the pipeline env Secret's name again"
+                for name in (contract.PIPELINE_ENV_SECRET, contract.MLFLOW_READER_SECRET):
+                    assert f'= "{name}"' not in text, f"{source} defines the Secret name {name} again"
                 assert 'SERVING_PORT = ' not in text, f"{source} defines the serving port again"
 
 

@@ -10,6 +10,7 @@ import json
 import uuid
 
 import pytest
+from mlops_components.contract import PIPELINE_ENV_SECRET
 
 from infra.config import parse
 from infra.images import resolve_image
@@ -48,6 +49,27 @@ body = s3.get_object(Bucket=os.environ["BUCKET"], Key=keys[0])["Body"].read().de
 print("RESULT " + json.dumps({"anonymous": anonymous, "param": fetched.data.params.get("marker"),
                               "metric": fetched.data.metrics.get("accuracy"), "keys": keys, "body": body}))
 """
+
+
+# The local cluster has no identity provider yet: the people of the local stack's research groups
+# (stacks/Pulumi.local.yaml: members system:serviceaccount:mlops-people:<name>) act through the
+# token of a ServiceAccount of this namespace, made here.
+PEOPLE_NAMESPACE = "mlops-people"
+KFP_AUDIENCE = "pipelines.kubeflow.org"
+
+
+def person_token(name: str) -> str:
+    """A one-hour token of person `name` for the Kubeflow Pipelines API (its audience)."""
+    kubectl("apply", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": PEOPLE_NAMESPACE, "labels": {
+            "pod-security.kubernetes.io/enforce": "restricted", "app.kubernetes.io/part-of": "mlops-platform-tests"}}},
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name, "namespace": PEOPLE_NAMESPACE}}]}))
+    return kubectl("create", "token", name, "-n", PEOPLE_NAMESPACE, "--audience", KFP_AUDIENCE,
+                   "--duration", "3600s").strip()
+
+
+def tenant_named(name: str):
+    return next(tenant for tenant in CFG.tenancy.tenants if tenant.name == name)
 
 
 def run_script_pod(namespace: str, prefix: str, image: str, script: str, env: list[dict],
@@ -245,10 +267,10 @@ def test_each_tenant_reaches_only_its_own_mlflow_workspace():
     assert result == expected, f"MLflow answered {result}, expected {expected}"
 
 
-# Runs in the Kubeflow Pipelines namespace with the pipeline base image (kfp SDK 2.14.3, boto3):
-# lists pipelines through the KFP API, compiles and submits a one-step pipeline whose component
-# writes an output artifact, waits for the run, and reads the artifact back from the bucket with
-# the credentials of the `mlops-pipeline-env` Secret.
+# Runs in research group vision's namespace with the pipeline base image (kfp SDK 2.14.3, boto3),
+# as alice (her token): lists the group's pipelines through the KFP API, compiles and submits a
+# one-step pipeline whose component writes an output artifact, waits for the run, and reads the
+# artifact back from the group's bucket with the group's keys (Secret `mlops-credentials`).
 PIPELINE_SCRIPT = r"""
 import json, os
 import boto3, kfp
@@ -266,19 +288,20 @@ def one_step(marker: str):
     write_marker(marker=marker)
 
 compiler.Compiler().compile(one_step, "/tmp/one_step.yaml")
-client = kfp.Client(host=os.environ["KFP_HOST"])
-listed = client.list_pipelines(page_size=5)
+namespace = os.environ["NAMESPACE"]
+client = kfp.Client(host=os.environ["KFP_HOST"], existing_token=os.environ["KFP_TOKEN"], namespace=namespace)
+listed = client.list_pipelines(page_size=5, namespace=namespace)
 marker = os.environ["MARKER"]
 run = client.create_run_from_pipeline_package("/tmp/one_step.yaml", arguments={"marker": marker},
                                               run_name="platform-test-" + marker,
-                                              experiment_name="platform-tests")
+                                              experiment_name="platform-tests", namespace=namespace)
 finished = client.wait_for_run_completion(run.run_id, timeout=int(os.environ["RUN_TIMEOUT"]))
 s3 = boto3.client("s3", endpoint_url=os.environ["MLFLOW_S3_ENDPOINT_URL"])
 bucket = os.environ["BUCKET"]
 keys = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
         for o in page.get("Contents", []) if run.run_id in o["Key"]]
 bodies = [s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode(errors="replace") for key in keys]
-print("RESULT " + json.dumps({"listed": type(listed).__name__, "state": str(finished.state),
+print("RESULT " + json.dumps({"listed": type(listed).__name__, "state": str(finished.state), "run_id": run.run_id,
                               "error": str(finished.error) if finished.error else "",
                               "keys": keys, "has_marker": any(body == marker for body in bodies)}))
 """
@@ -310,71 +333,249 @@ def workflow_diagnostics(namespace: str, run_ids: list[str] | None = None) -> st
     return "\n".join(lines)
 
 
-def test_kubeflow_pipelines_runs_a_one_step_pipeline_that_stores_its_artifact_in_the_bucket():
-    kfp_cfg = CFG.kubeflow_pipelines
-    if not kfp_cfg.enabled:
+def _kfp_enabled():
+    if not CFG.kubeflow_pipelines.enabled:
         pytest.skip("LOUD SKIP: kubeflowPipelines.enabled is false in the local stack")
-    namespace = kfp_cfg.namespace
+    return CFG.kubeflow_pipelines
+
+
+def kfp_api() -> str:
+    return f"http://ml-pipeline.{CFG.kubeflow_pipelines.namespace}.svc.cluster.local.:8888"
+
+
+def test_kubeflow_pipelines_runs_a_one_step_pipeline_that_stores_its_artifact_in_the_bucket():
+    """alice (vision) submits with her token: the run executes in research-vision as its pipeline
+    runner (so under its quota) and stores its artifact in vision's bucket with vision's keys."""
+    _kfp_enabled()
+    vision = tenant_named("vision")
+    namespace = vision.namespace
     image = resolve_image("pipeline-base", CFG.images.registry, CFG.images.overrides)
     marker = uuid.uuid4().hex[:12]
     result = run_script_pod(namespace, "pipeline-test", image, PIPELINE_SCRIPT, [
         {"name": "PIPELINE_IMAGE", "value": image}, {"name": "MARKER", "value": marker},
-        {"name": "KFP_HOST", "value": f"http://ml-pipeline.{namespace}.svc.cluster.local.:8888"},
-        {"name": "BUCKET", "value": kfp_cfg.bucket}, {"name": "RUN_TIMEOUT", "value": "600"}],
-        env_from=[{"secretRef": {"name": "mlops-pipeline-env"}}], timeout=720)
+        {"name": "KFP_HOST", "value": kfp_api()}, {"name": "KFP_TOKEN", "value": person_token("alice")},
+        {"name": "NAMESPACE", "value": namespace},
+        {"name": "BUCKET", "value": vision.bucket}, {"name": "RUN_TIMEOUT", "value": "600"}],
+        env_from=[{"secretRef": {"name": PIPELINE_ENV_SECRET}}], timeout=720)
     assert result["state"] == "SUCCEEDED", \
         f"the run ended {result['state']}: {result['error']}\n{workflow_diagnostics(namespace)}"
-    assert result["keys"], f"no object of the run in bucket {kfp_cfg.bucket}"
+    assert result["keys"], f"no object of the run in bucket {vision.bucket}"
     assert result["has_marker"], f"no artifact with the marker among {result['keys']}"
+    pods = json.loads(kubectl("get", "pods", "-n", namespace, "-l", "pipeline/runid", "-o", "json"))["items"]
+    mine = [pod for pod in pods if pod["metadata"]["labels"].get("pipeline/runid") == result["run_id"]]
+    assert mine, f"no pod of run {result['run_id']} in {namespace}"
+    assert {pod["spec"]["serviceAccountName"] for pod in mine} == {"pipeline-runner"}
+
+
+# alice submits a one-step pipeline whose step asks for GPUS GPUs, and only submits it.
+GPU_QUOTA_SCRIPT = r"""
+import json, os
+import kfp
+from kfp import compiler, dsl
+
+@dsl.component(base_image=os.environ["PIPELINE_IMAGE"])
+def wants_gpus() -> str:
+    return "never runs"
+
+@dsl.pipeline(name="platform-test-gpu-quota")
+def over_quota():
+    wants_gpus().set_accelerator_type("nvidia.com/gpu").set_accelerator_limit(int(os.environ["GPUS"]))
+
+compiler.Compiler().compile(over_quota, "/tmp/over_quota.yaml")
+namespace = os.environ["NAMESPACE"]
+client = kfp.Client(host=os.environ["KFP_HOST"], existing_token=os.environ["KFP_TOKEN"], namespace=namespace)
+run = client.create_run_from_pipeline_package("/tmp/over_quota.yaml", arguments={}, run_name="gpu-over-quota",
+                                              experiment_name="platform-tests", namespace=namespace,
+                                              enable_caching=False)
+print("RESULT " + json.dumps({"run_id": run.run_id}))
+"""
+
+
+def test_a_pipeline_step_over_its_groups_gpu_quota_is_refused_with_the_quota_named():
+    """Pipeline pods count in the group's ResourceQuota: a step asking for one GPU more than
+    vision's quota never starts; Argo keeps it pending with the API server's refusal, which names
+    the quota (whatever GPUs the nodes have: admission refuses before scheduling)."""
+    _kfp_enabled()
+    vision = tenant_named("vision")
+    namespace = vision.namespace
+    image = resolve_image("pipeline-base", CFG.images.registry, CFG.images.overrides)
+    gpus = vision.quota.gpu + 1
+    result = run_script_pod(namespace, "gpu-quota", image, GPU_QUOTA_SCRIPT, [
+        {"name": "PIPELINE_IMAGE", "value": image}, {"name": "GPUS", "value": str(gpus)},
+        {"name": "KFP_HOST", "value": kfp_api()}, {"name": "KFP_TOKEN", "value": person_token("alice")},
+        {"name": "NAMESPACE", "value": namespace}], timeout=300)
+    selector = f"pipeline/runid={result['run_id']}"
+    try:
+        def refused():
+            workflows = json.loads(kubectl("get", "workflows.argoproj.io", "-n", namespace, "-l", selector,
+                                           "-o", "json"))["items"]
+            messages = [node.get("message", "") for workflow in workflows
+                        for node in workflow.get("status", {}).get("nodes", {}).values()]
+            return any("exceeded quota" in message for message in messages), messages
+        messages = wait_for(f"the GPU step of run {result['run_id']} refused by the quota", refused, timeout=300)
+        message = next(message for message in messages if "exceeded quota" in message)
+        assert "tenant-quota" in message, message
+        assert "nvidia.com/gpu" in message, message
+        pods = json.loads(kubectl("get", "pods", "-n", namespace, "-l", selector, "-o", "json"))["items"]
+        gpu_pods = [pod["metadata"]["name"] for pod in pods for container in pod["spec"]["containers"]
+                    if "nvidia.com/gpu" in container.get("resources", {}).get("limits", {})]
+        assert not gpu_pods, f"a pod asking for {gpus} GPUs exists in {namespace}: {gpu_pods}"
+    finally:
+        kubectl("delete", "workflows.argoproj.io", "-n", namespace, "-l", selector, "--wait=false", check=False)
+
+
+# As a person with a token (or none): what the KFP API answers. Prints the HTTP status of each call.
+KFP_AUTHZ_SCRIPT = r"""
+import json, os, urllib.error, urllib.request
+api = os.environ["KFP_HOST"]
+
+def call(method, path, token=None, body=None, headers=None):
+    request = urllib.request.Request(api + path, method=method, data=json.dumps(body).encode() if body is not None else None,
+                                     headers={"Content-Type": "application/json", **(headers or {}),
+                                              **({"Authorization": "Bearer " + token} if token else {})})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return answer.status, json.loads(answer.read() or b"{}")
+    except urllib.error.HTTPError as error:
+        return error.code, {}
+
+alice, bob = os.environ["ALICE"], os.environ["BOB"]
+vision, nlp = os.environ["VISION"], os.environ["NLP"]
+status, body = call("GET", f"/apis/v2beta1/runs?namespace={vision}&page_size=5", alice)
+runs = body.get("runs", [])
+run_id = runs[0]["run_id"] if runs else ""
+status_exp, body_exp = call("GET", f"/apis/v2beta1/experiments?namespace={vision}&page_size=5", alice)
+experiment_id = (body_exp.get("experiments") or [{}])[0].get("experiment_id", "")
+result = {
+    "alice_lists_vision_runs": status, "vision_runs": len(runs), "alice_lists_vision_experiments": status_exp,
+    "bob_lists_vision_runs": call("GET", f"/apis/v2beta1/runs?namespace={vision}", bob)[0],
+    "bob_gets_alice_run": call("GET", f"/apis/v2beta1/runs/{run_id}", bob)[0],
+    "bob_deletes_alice_run": call("DELETE", f"/apis/v2beta1/runs/{run_id}", bob)[0],
+    "bob_lists_vision_experiments": call("GET", f"/apis/v2beta1/experiments?namespace={vision}", bob)[0],
+    "bob_gets_alice_experiment": call("GET", f"/apis/v2beta1/experiments/{experiment_id}", bob)[0],
+    "bob_creates_experiment_in_vision": call("POST", "/apis/v2beta1/experiments", bob,
+                                             {"display_name": "bob-was-here", "namespace": vision})[0],
+    "bob_lists_nlp_runs": call("GET", f"/apis/v2beta1/runs?namespace={nlp}", bob)[0],
+    "no_token_lists_vision_runs": call("GET", f"/apis/v2beta1/runs?namespace={vision}")[0],
+    "forged_token_lists_vision_runs": call("GET", f"/apis/v2beta1/runs?namespace={vision}", "not-a-token")[0],
+    # Upstream trusts this header without a mesh; here no header names a user.
+    "header_claims_alice": call("GET", f"/apis/v2beta1/runs?namespace={vision}",
+                                headers={"kubeflow-userid": "system:serviceaccount:mlops-people:alice"})[0],
+    "run_id": run_id, "experiment_id": experiment_id,
+}
+print("RESULT " + json.dumps(result))
+"""
+
+
+def test_a_person_reaches_only_the_pipelines_of_the_groups_they_belong_to():
+    """bob (nlp) cannot list, get or delete alice's (vision's) runs and experiments, nor create one
+    in vision: 403 from the API server's SubjectAccessReview; without a valid token: 401; a
+    user-id header names nobody. Runs after the one-step pipeline test (alice's run)."""
+    _kfp_enabled()
+    vision, nlp = tenant_named("vision"), tenant_named("nlp")
+    image = resolve_image("pipeline-base", CFG.images.registry, CFG.images.overrides)
+    result = run_script_pod(nlp.namespace, "kfp-authz-test", image, KFP_AUTHZ_SCRIPT, [
+        {"name": "KFP_HOST", "value": kfp_api()}, {"name": "ALICE", "value": person_token("alice")},
+        {"name": "BOB", "value": person_token("bob")}, {"name": "VISION", "value": vision.namespace},
+        {"name": "NLP", "value": nlp.namespace}])
+    assert (result["alice_lists_vision_runs"], result["alice_lists_vision_experiments"]) == (200, 200), result
+    assert result["run_id"], f"alice sees no run in {vision.namespace}: {result}"
+    assert result["experiment_id"], f"alice sees no experiment in {vision.namespace}: {result}"
+    assert result["bob_lists_nlp_runs"] == 200, f"bob cannot use his own group's pipelines: {result}"
+    refused = {key: result[key] for key in ("bob_lists_vision_runs", "bob_gets_alice_run", "bob_deletes_alice_run",
+                                            "bob_lists_vision_experiments", "bob_gets_alice_experiment",
+                                            "bob_creates_experiment_in_vision")}
+    assert set(refused.values()) == {403}, f"bob reached vision's pipelines: {refused}"
+    anonymous = {key: result[key] for key in ("no_token_lists_vision_runs", "forged_token_lists_vision_runs",
+                                              "header_claims_alice")}
+    assert set(anonymous.values()) == {401}, f"a caller without a valid token was not refused with 401: {anonymous}"
 
 
 # Runs as a pipeline step does (the pipeline runner's ServiceAccount token, the pipeline image) and
-# asks the Kubernetes API for Secrets: prints each request's HTTP status.
-SECRETS_SCRIPT = r"""
+# makes the Kubernetes API calls CALLS ([method, path, body]): prints each call's HTTP status.
+API_SCRIPT = r"""
 import json, os, ssl, urllib.error, urllib.request
 token = open("/var/run/secrets/kubernetes.io/serviceaccount/token").read()
 context = ssl.create_default_context(cafile="/var/run/secrets/kubernetes.io/serviceaccount/ca.crt")
 statuses = {}
-for path in json.loads(os.environ["PATHS"]):
-    request = urllib.request.Request("https://kubernetes.default.svc" + path, headers={"Authorization": "Bearer " + token})
+for method, path, body in json.loads(os.environ["CALLS"]):
+    content = "application/merge-patch+json" if method == "PATCH" else "application/json"
+    request = urllib.request.Request("https://kubernetes.default.svc" + path, method=method,
+                                     data=json.dumps(body).encode() if body is not None else None,
+                                     headers={"Authorization": "Bearer " + token, "Content-Type": content})
     try:
-        statuses[path] = urllib.request.urlopen(request, context=context, timeout=30).status
+        statuses[f"{method} {path}"] = urllib.request.urlopen(request, context=context, timeout=30).status
     except urllib.error.HTTPError as error:
-        statuses[path] = error.code
+        statuses[f"{method} {path}"] = error.code
 print("RESULT " + json.dumps(statuses))
 """
 
 
-def test_a_pipeline_step_reads_only_the_bucket_secret_of_the_pipelines_namespace():
-    """The pipeline runner's token reads the launcher's bucket Secret (else no run could store an
-    artifact) and no other Secret: not the database's, not MLflow's or the object store's."""
-    kfp_cfg = CFG.kubeflow_pipelines
-    if not kfp_cfg.enabled:
-        pytest.skip("LOUD SKIP: kubeflowPipelines.enabled is false in the local stack")
+def test_a_pipeline_step_reads_only_the_bucket_secret_of_its_own_namespace():
+    """The pipeline runner of research-vision (every step of vision's pipelines runs as it) reads
+    its namespace's bucket Secret (else no run could store an artifact) and no other Secret: not
+    its group's others, not research-nlp's, not the platform's."""
+    _kfp_enabled()
     from infra.components.kubeflow_pipelines import ARTIFACT_SECRET, PIPELINE_RUNNER
 
-    namespace = kfp_cfg.namespace
+    vision, nlp = tenant_named("vision"), tenant_named("nlp")
+    namespace = vision.namespace
     allowed = f"/api/v1/namespaces/{namespace}/secrets/{ARTIFACT_SECRET}"
-    forbidden = [f"/api/v1/namespaces/{namespace}/secrets"]
-    for ns in (namespace, MLFLOW_NS, STORE_NS):
+    forbidden = [f"/api/v1/namespaces/{namespace}/secrets", f"/api/v1/namespaces/{nlp.namespace}/secrets"]
+    for ns in (namespace, nlp.namespace, CFG.kubeflow_pipelines.namespace, MLFLOW_NS, STORE_NS):
         names = kubectl("get", "secrets", "-n", ns, "-o", "jsonpath={.items[*].metadata.name}").split()
         forbidden += [f"/api/v1/namespaces/{ns}/secrets/{name}" for name in names if ns != namespace or name != ARTIFACT_SECRET]
-    assert len(forbidden) > 3, f"expected the platform's Secrets, found {forbidden}"
+    assert f"/api/v1/namespaces/{nlp.namespace}/secrets/{ARTIFACT_SECRET}" in forbidden, forbidden
     image = resolve_image("pipeline-base", CFG.images.registry, CFG.images.overrides)
-    statuses = run_script_pod(namespace, "secrets-test", image, SECRETS_SCRIPT,
-                              [{"name": "PATHS", "value": json.dumps([allowed, *forbidden])}],
+    statuses = run_script_pod(namespace, "secrets-test", image, API_SCRIPT,
+                              [{"name": "CALLS", "value": json.dumps([["GET", path, None] for path in [allowed, *forbidden]])}],
                               service_account=PIPELINE_RUNNER)
-    assert statuses[allowed] == 200, f"the runner cannot read {allowed}: {statuses[allowed]} (every run would fail)"
-    readable = {path: status for path, status in statuses.items() if path != allowed and status != 403}
+    assert statuses[f"GET {allowed}"] == 200, f"the runner cannot read {allowed}: {statuses} (every run would fail)"
+    readable = {call: status for call, status in statuses.items() if call != f"GET {allowed}" and status != 403}
     assert not readable, f"a pipeline step can read (or got no 403 for) these Secrets: {readable}"
 
 
-# Runs in the Kubeflow Pipelines namespace with the pipeline base image, against the web UI's
-# Service, as a browser would: the app's page and bundle, the UI server's health (which asks the API
-# server), the runs through its API proxy, ML Metadata through its gRPC-Web path (the proxy in front
-# of the metadata server), and a run's artifact through its artifact handler, both with the UI's own
-# bucket keys (source=minio) and as the UI reads a v2 artifact: with the launcher's provider info,
-# whose Secret the UI reads from the cluster.
+def test_a_pipeline_step_deploys_only_into_its_own_namespace_and_cannot_patch_pods():
+    """As vision's pipeline runner: deploying a model server (Deployment, Service) into
+    research-nlp, writing a Secret anywhere, patching a pod or exec-ing into one is refused (403);
+    creating a Deployment in its own namespace is allowed (dry run)."""
+    _kfp_enabled()
+    from infra.components.kubeflow_pipelines import PIPELINE_RUNNER
+
+    vision, nlp = tenant_named("vision"), tenant_named("nlp")
+    deployment = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "intruder"}, "spec": {
+        "selector": {"matchLabels": {"app": "intruder"}}, "template": {"metadata": {"labels": {"app": "intruder"}},
+        "spec": {"containers": [{"name": "c", "image": "intruder"}]}}}}
+    service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "intruder"},
+               "spec": {"selector": {"app": "intruder"}, "ports": [{"port": 8080}]}}
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "intruder"}, "stringData": {"a": "b"}}
+    pod = kubectl("get", "pods", "-n", vision.namespace, "-o", "jsonpath={.items[0].metadata.name}")
+    calls = {
+        "own_deployment": ["POST", f"/apis/apps/v1/namespaces/{vision.namespace}/deployments?dryRun=All", deployment],
+        "nlp_deployment": ["POST", f"/apis/apps/v1/namespaces/{nlp.namespace}/deployments?dryRun=All", deployment],
+        "nlp_service": ["POST", f"/api/v1/namespaces/{nlp.namespace}/services?dryRun=All", service],
+        "nlp_model_server_patch": ["PATCH", f"/apis/apps/v1/namespaces/{nlp.namespace}/deployments/model-x?dryRun=All", {}],
+        "own_secret": ["POST", f"/api/v1/namespaces/{vision.namespace}/secrets?dryRun=All", secret],
+        "own_pod_patch": ["PATCH", f"/api/v1/namespaces/{vision.namespace}/pods/{pod}?dryRun=All", {}],
+        "own_pod_exec": ["POST", f"/api/v1/namespaces/{vision.namespace}/pods/{pod}/exec?command=id", None],
+    }
+    image = resolve_image("pipeline-base", CFG.images.registry, CFG.images.overrides)
+    statuses = run_script_pod(vision.namespace, "deploy-test", image, API_SCRIPT,
+                              [{"name": "CALLS", "value": json.dumps(list(calls.values()))}],
+                              service_account=PIPELINE_RUNNER)
+    result = {name: statuses[f"{method} {path}"] for name, (method, path, _) in calls.items()}
+    assert result["own_deployment"] == 201, f"the runner cannot deploy a model server in its own namespace: {result}"
+    refused = {name: status for name, status in result.items() if name != "own_deployment"}
+    assert set(refused.values()) == {403}, f"vision's runner was not refused: {refused}"
+
+
+# Runs in a research group's namespace with the pipeline base image, against the web UI's Service,
+# as a browser with a person's token would (no login yet: the token goes in the Authorization
+# header, which the UI forwards to the API server): the app's page and bundle, the UI server's
+# health (which asks the API server), the group's runs through its API proxy, ML Metadata through
+# its gRPC-Web path (the proxy in front of the metadata server), and a run's v2 artifact through
+# its artifact handler, with the launcher's provider info, whose Secret (the group's bucket keys)
+# the UI reads from the group's namespace.
 UI_SCRIPT = r"""
 import json, os, re, struct, urllib.parse, urllib.request
 import boto3
@@ -382,7 +583,8 @@ import boto3
 ui, bucket = os.environ["UI"], os.environ["BUCKET"]
 
 def get(path, data=None, headers=None):
-    request = urllib.request.Request(ui + path, data=data, headers=headers or {}, method="POST" if data is not None else "GET")
+    headers = {"Authorization": "Bearer " + os.environ["KFP_TOKEN"], **(headers or {})}
+    request = urllib.request.Request(ui + path, data=data, headers=headers, method="POST" if data is not None else "GET")
     try:
         with urllib.request.urlopen(request, timeout=60) as answer:
             return answer.status, dict(answer.headers), answer.read()
@@ -408,7 +610,7 @@ result["page"] = [status, "<title>Kubeflow Pipelines</title>" in page.decode()]
 bundle = re.search(r'src="\./(static/js/main\.[0-9a-f]+\.js)"', page.decode())
 result["bundle"] = get("/" + bundle.group(1))[0] if bundle else "no main bundle in the page"
 result["healthz"] = json.loads(get("/apis/v1beta1/healthz")[2])
-status, _, body = get("/apis/v2beta1/runs?page_size=50&sort_by=created_at%20desc")
+status, _, body = get("/apis/v2beta1/runs?page_size=50&sort_by=created_at%20desc&namespace=" + os.environ["NAMESPACE"])
 runs = json.loads(body).get("runs", []) if status == 200 else []
 done = [r for r in runs if r.get("state") == "SUCCEEDED"]
 result["runs"] = [status, len(runs), len(done)]
@@ -426,9 +628,6 @@ keys = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket
 result["keys"] = keys
 if keys:
     expected = s3.get_object(Bucket=bucket, Key=keys[0])["Body"].read()
-    query = urllib.parse.urlencode({"source": "minio", "bucket": bucket, "key": keys[0]})
-    status, _, body = get("/artifacts/get?" + query)
-    result["artifact_minio"] = [status, body == expected, body[:200].decode(errors="replace")]
     query = urllib.parse.urlencode({"source": "s3", "bucket": bucket, "key": keys[0], "providerInfo": os.environ["PROVIDER_INFO"],
                                     "namespace": os.environ["NAMESPACE"]})
     status, _, body = get("/artifacts/get?" + query)
@@ -447,7 +646,8 @@ def test_kubeflow_pipelines_ui_serves_the_app_runs_metadata_and_artifacts():
     kfp_cfg = CFG.kubeflow_pipelines
     if not (kfp_cfg.enabled and kfp_cfg.ui):
         pytest.skip("LOUD SKIP: kubeflowPipelines.enabled or .ui is false in the local stack")
-    namespace = kfp_cfg.namespace
+    vision = tenant_named("vision")
+    namespace = vision.namespace  # the one-step run's, alice's group's
     # The provider info the launcher records with each v2 artifact (backend/src/v2/config/s3.go),
     # from the kfp-launcher ConfigMap the component wrote.
     providers = yaml.safe_load(kubectl("get", "configmap", "-n", namespace, "kfp-launcher", "-o", "jsonpath={.data.providers}"))
@@ -464,11 +664,12 @@ def test_kubeflow_pipelines_ui_serves_the_app_runs_metadata_and_artifacts():
     assert step_pods, f"no finished pipeline step pod in {namespace}: the one-step pipeline test runs first"
     image = resolve_image("pipeline-base", CFG.images.registry, CFG.images.overrides)
     result = run_script_pod(namespace, "ui-test", image, UI_SCRIPT, [
-        {"name": "UI", "value": f"http://ml-pipeline-ui.{namespace}.svc.cluster.local."},
-        {"name": "BUCKET", "value": kfp_cfg.bucket}, {"name": "NAMESPACE", "value": namespace},
+        {"name": "UI", "value": f"http://ml-pipeline-ui.{kfp_cfg.namespace}.svc.cluster.local."},
+        {"name": "KFP_TOKEN", "value": person_token("alice")},
+        {"name": "BUCKET", "value": vision.bucket}, {"name": "NAMESPACE", "value": namespace},
         {"name": "PROVIDER_INFO", "value": provider_info}, {"name": "STEP_POD", "value": step_pods[-1]}],
-        env_from=[{"secretRef": {"name": "mlops-pipeline-env"}}], timeout=300)
-    logs = kubectl("logs", "-n", namespace, "deployment/ml-pipeline-ui", "--tail=40", check=False)
+        env_from=[{"secretRef": {"name": PIPELINE_ENV_SECRET}}], timeout=300)
+    logs = kubectl("logs", "-n", kfp_cfg.namespace, "deployment/ml-pipeline-ui", "--tail=40", check=False)
     where = f"\nUI result: {json.dumps(result, indent=1)}\nUI server log (last lines):\n{logs}"
     assert result["page"] == [200, True], f"the app's page{where}"
     assert result["bundle"] == 200, f"the app's JavaScript bundle{where}"
@@ -482,8 +683,7 @@ def test_kubeflow_pipelines_ui_serves_the_app_runs_metadata_and_artifacts():
     assert "system.Dataset" in types, f"the one-step run's output type among the artifact types{where}"
     assert result["run_context"] == [200, "0", True], f"the newest SUCCEEDED run's pipeline-run context in ML Metadata{where}"
     assert result["unimplemented"] == "12", f"an RPC the metadata server lacks comes back UNIMPLEMENTED{where}"
-    assert result["keys"], f"no v2 artifact of the newest SUCCEEDED run in bucket {kfp_cfg.bucket}{where}"
-    assert result["artifact_minio"][:2] == [200, True], f"artifact through the UI (its bucket keys){where}"
+    assert result["keys"], f"no v2 artifact of the newest SUCCEEDED run in bucket {vision.bucket}{where}"
     assert result["artifact_v2"][:2] == [200, True], f"artifact through the UI (the launcher's provider info){where}"
     status, size, _ = result["step_logs"]
     assert (status, size > 0) == (200, True), f"step pod {step_pods[-1]}'s log through the UI{where}"

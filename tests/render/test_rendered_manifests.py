@@ -203,7 +203,12 @@ def test_every_tenant_namespace_is_fenced(rendered):
                          ("Secret", "mlops-credentials")):
             assert expected in kinds, f"tenant namespace {tenant.namespace} lacks {expected[0]} {expected[1]}"
         namespace = next(ns for ns in objects if ns["kind"] == "Namespace" and ns["metadata"]["name"] == tenant.namespace)
-        assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+        # A pipelines namespace enforces baseline (KFP's launcher init container sets no security
+        # context) and warns at restricted; a tenant without pipelines enforces restricted.
+        levels = namespace["metadata"]["labels"]
+        expected = "baseline" if cfg.kubeflow_pipelines.enabled else "restricted"
+        assert levels["pod-security.kubernetes.io/enforce"] == expected, tenant.namespace
+        assert levels["pod-security.kubernetes.io/warn"] == "restricted", tenant.namespace
     store_policy = next(obj for obj in objects if obj["kind"] == "NetworkPolicy"
                         and obj["metadata"]["name"] == "object-store-ingress")
     admitted = {peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
@@ -228,34 +233,56 @@ def test_kubeflow_pipelines_objects(rendered):
     assert ("kubeflow-pipelines-db" in by_kind.get("StatefulSet", {})) == (kfp.database.mode == "inCluster")
     assert [(p["name"], p["port"]) for p in by_kind["Service"]["ml-pipeline"]["spec"]["ports"]] == [("http", 8888), ("grpc", 8887)]
     assert by_kind["Service"]["metadata-grpc-service"]["spec"]["ports"][0]["port"] == 8080
-    assert {"mlpipeline-minio-artifact", "mlops-pipeline-env"} <= set(by_kind["Secret"])
-    assert {"pipeline-runner", "ml-pipeline", "argo"} <= set(by_kind["ServiceAccount"])
-    for kind in ("ClusterRole", "ClusterRoleBinding"):
-        cluster_wide = [name for name, obj in by_kind.get(kind, {}).items()
-                        if obj["metadata"].get("labels", {}).get("app.kubernetes.io/component") == "pipelines"]
-        assert not cluster_wide, f"Argo and KFP run namespaced, yet {kind} {cluster_wide} is rendered"
+    assert "mlpipeline-minio-artifact" in by_kind["Secret"]
+    assert {"ml-pipeline", "argo"} <= set(by_kind["ServiceAccount"])
+    assert "pipeline-runner" not in by_kind["ServiceAccount"], "runs execute in the tenants' namespaces"
+    assert not any(obj["kind"] == "Secret" and "MLFLOW_TRACKING_PASSWORD" in {**obj.get("stringData", {}), **obj.get("data", {})}
+                   and obj["metadata"].get("namespace") == ns for obj in objects), \
+        "no MLflow credentials in the pipelines' namespace"
+    # Multi-user mode: Argo and the controllers watch every namespace; no ClusterRole of theirs
+    # reads Secrets beyond the one named artifact Secret.
+    cluster_roles = by_kind.get("ClusterRole", {})
+    assert {"mlops-pipelines-edit", "mlops-pipelines-view"} <= set(cluster_roles)
+    for name, role in cluster_roles.items():
+        for rule in role.get("rules", []):
+            if "secrets" in rule.get("resources", []):
+                assert rule.get("resourceNames"), f"ClusterRole {name} reads every Secret of the cluster"
+                assert set(rule["verbs"]) <= {"get"}, f"ClusterRole {name} may {rule['verbs']} Secrets"
     crds = by_kind["CustomResourceDefinition"]
     assert {"workflows.argoproj.io", "workflowtaskresults.argoproj.io", "scheduledworkflows.kubeflow.org"} <= set(crds)
     assert len(crds) == 9
 
-    launcher = by_kind["ConfigMap"]["kfp-launcher"]["data"]
-    assert launcher["defaultPipelineRoot"] == f"s3://{kfp.bucket}/v2/artifacts"
-    provider = yaml.safe_load(launcher["providers"])["s3"]["default"]
     store_port = 9000 if cfg.object_store.backend == "minio" else 8333
-    assert provider["endpoint"] == f"object-store.{cfg.object_store.namespace}.svc.cluster.local:{store_port}"
-    assert provider["credentials"]["secretRef"]["secretName"] == "mlpipeline-minio-artifact"
+    for tenant in cfg.tenancy.tenants:
+        mine = {(obj["kind"], obj["metadata"]["name"]): obj for obj in objects
+                if obj["metadata"].get("namespace") == tenant.namespace}
+        for expected in (("ServiceAccount", "pipeline-runner"), ("RoleBinding", "pipelines-edit"),
+                         ("Secret", "mlpipeline-minio-artifact"), ("ConfigMap", "metadata-grpc-configmap"),
+                         ("ConfigMap", "artifact-repositories")):
+            assert expected in mine, f"pipelines namespace {tenant.namespace} lacks {expected[0]} {expected[1]}"
+        launcher = mine[("ConfigMap", "kfp-launcher")]["data"]
+        assert launcher["defaultPipelineRoot"] == f"s3://{tenant.bucket}/v2/artifacts"
+        provider = yaml.safe_load(launcher["providers"])["s3"]["default"]
+        assert provider["endpoint"] == f"object-store.{cfg.object_store.namespace}.svc.cluster.local:{store_port}"
+        assert provider["credentials"]["secretRef"]["secretName"] == "mlpipeline-minio-artifact"
+        repository = yaml.safe_load(mine[("ConfigMap", "artifact-repositories")]["data"]["default"])
+        assert repository["s3"]["bucket"] == tenant.bucket
+        binding = mine[("RoleBinding", "pipelines-edit")]
+        assert binding["roleRef"]["name"] == "mlops-pipelines-edit"
+        assert {s["name"] for s in binding["subjects"]} == set(tenant.members) | set(tenant.groups)
 
     controller = by_kind["Deployment"]["workflow-controller"]["spec"]["template"]["spec"]["containers"][0]
-    assert "--namespaced" in controller["args"]
-    assert controller["args"][controller["args"].index("--managed-namespace") + 1] == ns
+    assert "--namespaced" not in controller["args"], "Argo watches every pipelines namespace"
+    assert "--managed-namespace" not in controller["args"], "Argo watches every pipelines namespace"
     assert controller["args"][controller["args"].index("--executor-image") + 1].startswith(REGISTRY[stack])
     api = by_kind["Deployment"]["ml-pipeline"]["spec"]["template"]["spec"]["containers"][0]
     env = {e["name"]: e for e in api["env"]}
     for name in ("V2_DRIVER_IMAGE", "V2_LAUNCHER_IMAGE"):
         assert env[name]["value"].startswith(REGISTRY[stack]), f"pipeline pods run {name} from the stack's registry"
+    assert env["MULTIUSER"]["value"] == "true"
+    assert env["DEFAULTPIPELINERUNNERSERVICEACCOUNT"]["value"] == "pipeline-runner"
 
     namespace = next(obj for obj in objects if obj["kind"] == "Namespace" and obj["metadata"]["name"] == ns)
     assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "baseline"
     assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/warn"] == "restricted"
     assert by_kind["NetworkPolicy"]["default-deny-ingress"]["spec"] == {"podSelector": {}, "policyTypes": ["Ingress"]}
-    assert "container-defaults" in by_kind["LimitRange"], "pipeline containers without resources get the profile's"

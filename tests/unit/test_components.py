@@ -72,7 +72,6 @@ def run(raw: dict) -> dict:
             if platform.kubeflow_pipelines:
                 facts["kfp_endpoint"] = await platform.kubeflow_pipelines.endpoint.future()
                 facts["kfp_namespace"] = await platform.kubeflow_pipelines.namespace.future()
-                facts["kfp_env_secret"] = await platform.kubeflow_pipelines.pipeline_env_secret_name.future()
 
         return pulumi.Output.from_input(asyncio.ensure_future(collect()))
 
@@ -166,7 +165,7 @@ def test_no_password_is_passed_in_plain_text_to_any_resource(mocks):
     secrets = {r.name: r for r in mocks.of_type("kubernetes:core/v1:Secret")}
     for name in ("mlflow-auth", "mlflow-database", "object-store-credentials", "mlflow-s3",
                  "kubeflow-pipelines-database-credentials", "kubeflow-pipelines-artifact-credentials",
-                 "kubeflow-pipelines-pipeline-env"):
+                 "tenants-nlp-credentials", "tenants-nlp-mlflow-reader", "tenants-nlp-artifact-credentials"):
         assert SECRET_SIG in secrets[name].inputs["stringData"], f"Secret {name}: stringData is passed as a secret"
     assert unsecret(secrets["mlflow-auth"].inputs["stringData"])["admin-password"] == MOCK_PASSWORD
     assert unsecret(secrets["mlflow-database"].inputs["stringData"])["postgres-password"] == MOCK_PASSWORD
@@ -288,7 +287,9 @@ def test_tenants_resources(mocks):
 
     ns = mocks.named("tenants-vision-ns")
     assert ns.inputs["metadata"]["name"] == "research-vision"
-    assert ns.inputs["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    assert ns.inputs["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "baseline", \
+        "a pipelines namespace: KFP's kfp-launcher init container sets no security context"
+    assert ns.inputs["metadata"]["labels"]["pod-security.kubernetes.io/warn"] == "restricted"
     assert ns.inputs["metadata"]["annotations"]["mlops-platform/mlflow-experiment-prefix"] == "/vision/"
     hard = mocks.named("tenants-vision-quota").inputs["spec"]["hard"]
     assert hard["requests.nvidia.com/gpu"] == "2", "tenant GPU quota is the extended-resource request"
@@ -326,22 +327,80 @@ def test_tenants_resources(mocks):
     peers = mocks.named("object-store-ingress").inputs["spec"]["ingress"][0]["from"]
     assert {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "research-vision"}}} in peers
     values = mocks.of_type("kubernetes:helm.sh/v4:Chart")[0].inputs["values"]
-    assert values["networkPolicy"]["allowedNamespaces"] == ["mlops-pipelines", "research-vision", "research-nlp"]
+    assert values["networkPolicy"]["allowedNamespaces"] == ["research-vision", "research-nlp"], \
+        "pipelines run in the tenant namespaces: no pipeline pod calls MLflow from the KFP namespace"
 
-    # Kubeflow Pipelines is on by default: its pipeline runner may deploy model servers here.
-    deployer = [r for r in mocks.of_type("kubernetes:rbac.authorization.k8s.io/v1:Role") if r.name == "tenants-vision-deployer"]
-    assert deployer, "no deployer Role in the tenant namespace"
-    rules = {(tuple(r["apiGroups"]), r2) for r in deployer[0].inputs["rules"] for r2 in r["resources"]}
-    assert {(("apps",), "deployments"), (("",), "services"), (("",), "secrets")} <= rules
-    assert not any(r in rules for r in ((("",), "pods/exec"), (("rbac.authorization.k8s.io",), "roles")))
-    bindings = [r for r in mocks.of_type("kubernetes:rbac.authorization.k8s.io/v1:RoleBinding")
-                if r.name == "tenants-vision-deployer"]
-    assert bindings[0].inputs["subjects"] == [
-        {"kind": "ServiceAccount", "name": "pipeline-runner", "namespace": "mlops-pipelines"}]
-    assert deployer[0].inputs["metadata"]["namespace"] == "research-vision"
-    serving = mocks.named("tenants-vision-allow-model-serving-from-pipelines").inputs["spec"]
-    assert serving["podSelector"] == {"matchLabels": {"mlops-platform/serving": "true"}}
-    assert serving["ingress"][0]["ports"] == [{"protocol": "TCP", "port": 8080}]
+
+def test_each_tenant_namespace_is_a_pipelines_namespace_with_its_own_bucket_and_keys(mocks):
+    import yaml
+
+    run({"gpu": {"totalGpus": 2}, "tenants": TENANTS})
+    role = [r for r in mocks.of_type("kubernetes:rbac.authorization.k8s.io/v1:Role") if r.name == "tenants-vision-pipeline-runner"]
+    assert role
+    assert role[0].inputs["metadata"] == {**role[0].inputs["metadata"], "name": "pipeline-runner",
+                                                   "namespace": "research-vision"}
+    rules = role[0].inputs["rules"]
+    granted = {(g, res): set(rule["verbs"]) for rule in rules for g in rule["apiGroups"] for res in rule["resources"]}
+    assert granted[("argoproj.io", "workflowtaskresults")] == {"create", "patch"}, "Argo's wait container reports outputs"
+    assert granted[("", "pods")] == {"get", "watch"}, "the runner reads pods and cannot patch them"
+    assert [rule.get("resourceNames") for rule in rules if "secrets" in rule["resources"]] == \
+        [["mlpipeline-minio-artifact"]], "pipeline steps read the bucket Secret only"
+    assert granted[("", "secrets")] == {"get"}, "no Secret writes: the model server's identity is the platform's"
+    assert {"create", "patch", "delete"} <= granted[("apps", "deployments")], "the deploy step serves models here"
+    assert not any(res in ("pods/exec", "roles", "rolebindings") for (_, res) in granted)
+    bindings = {r.name: r.inputs for r in mocks.of_type("kubernetes:rbac.authorization.k8s.io/v1:RoleBinding")}
+    assert bindings["tenants-vision-pipeline-runner"]["subjects"] == [
+        {"kind": "ServiceAccount", "name": "pipeline-runner", "namespace": "research-vision"}]
+    edit = bindings["tenants-vision-pipelines-edit"]
+    assert edit["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "mlops-pipelines-edit"}
+    assert {(s["kind"], s["name"]) for s in edit["subjects"]} == {("User", "alice"), ("Group", "ml-vision")}
+    assert not [name for name in bindings if "deployer" in name], "no runner of another namespace deploys here"
+
+    artifact = mocks.named("tenants-vision-artifact-credentials").inputs
+    assert (artifact["metadata"]["name"], artifact["metadata"]["namespace"]) == ("mlpipeline-minio-artifact", "research-vision")
+    assert unsecret(artifact["stringData"]) == {"accesskey": "tenant-vision", "secretkey": MOCK_PASSWORD}, \
+        "the tenant's own S3 user, scoped to its bucket"
+    launcher = mocks.named("tenants-vision-kfp-launcher").inputs
+    assert launcher["metadata"]["name"] == "kfp-launcher"
+    assert launcher["data"]["defaultPipelineRoot"] == "s3://vision-artifacts/v2/artifacts", "the tenant's bucket"
+    assert yaml.safe_load(launcher["data"]["providers"]) == {"s3": {"default": {
+        "endpoint": "object-store.mlops-storage.svc.cluster.local:8333",
+        "region": "us-east-1",
+        "disableSSL": True,
+        "forcePathStyle": True,
+        "credentials": {"fromEnv": False, "secretRef": {
+            "secretName": "mlpipeline-minio-artifact", "accessKeyKey": "accesskey", "secretKeyKey": "secretkey"}},
+    }}}, "backend/src/v2/config/s3.go's schema, pointing at the platform's object store"
+    metadata = mocks.named("tenants-vision-metadata-grpc-configmap").inputs
+    assert metadata["data"] == {
+        "METADATA_GRPC_SERVICE_HOST": f"metadata-grpc-service.{KFP_NS}.svc.cluster.local",
+        "METADATA_GRPC_SERVICE_PORT": "8080",
+        "METADATA_GRPC_SERVICE_SERVICE_HOST": f"metadata-grpc-service.{KFP_NS}.svc.cluster.local",
+        "METADATA_GRPC_SERVICE_SERVICE_PORT": "8080",
+        "ML_PIPELINE_SERVICE_HOST": f"ml-pipeline.{KFP_NS}.svc.cluster.local",
+        "ML_PIPELINE_SERVICE_PORT_GRPC": "8887",
+    }, "the driver and launcher find KFP's servers in another namespace (else they try *.kubeflow)"
+    repositories = mocks.named("tenants-vision-artifact-repositories").inputs
+    assert repositories["metadata"]["annotations"] == {"workflows.argoproj.io/default-artifact-repository": "default"}
+    repository = yaml.safe_load(repositories["data"]["default"])
+    assert repository["archiveLogs"] is True
+    assert (repository["s3"]["bucket"], repository["s3"]["accessKeySecret"]["name"]) == \
+        ("vision-artifacts", "mlpipeline-minio-artifact"), "step logs go to the tenant's bucket with its keys"
+    egress = mocks.named("tenants-vision-allow-kubeflow-pipelines").inputs["spec"]["egress"][0]
+    assert egress["to"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": KFP_NS}}}]
+    assert [p["port"] for p in egress["ports"]] == [8888, 8887, 8080]
+    credentials = unsecret(mocks.named("tenants-vision-credentials").inputs["stringData"])
+    from mlops_components.contract import PIPELINE_ENV_KEYS
+    assert set(credentials) == set(PIPELINE_ENV_KEYS), "the Secret pipeline steps load is the tenant's"
+
+
+def test_tenants_without_pipelines_are_restricted_and_declare_no_pipelines_objects(mocks):
+    run({"kubeflowPipelines": {"enabled": False}, "gpu": {"totalGpus": 2}, "tenants": TENANTS})
+    ns = mocks.named("tenants-vision-ns")
+    assert ns.inputs["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    names = {r.name for r in mocks.resources}
+    assert not {"tenants-vision-pipeline-runner", "tenants-vision-kfp-launcher",
+                "tenants-vision-allow-kubeflow-pipelines"} & names
 
 
 def test_seaweedfs_identities_scope_each_tenant_to_its_bucket(mocks):
@@ -402,10 +461,10 @@ def env_of(container: dict) -> dict[str, dict]:
     return {e["name"]: e for e in container.get("env", [])}
 
 
-def rules_of(mocks, role: str) -> dict[tuple[str, str], set[str]]:
-    """(api group, resource) -> verbs of the named Role."""
+def rules_of(mocks, role: str, cluster: bool = False) -> dict[tuple[str, str], set[str]]:
+    """(api group, resource) -> verbs of the named Role (or ClusterRole) of KFP."""
     granted: dict[tuple[str, str], set[str]] = {}
-    for rule in mocks.named(f"kubeflow-pipelines-role-{role}").inputs["rules"]:
+    for rule in mocks.named(f"kubeflow-pipelines-{'clusterrole' if cluster else 'role'}-{role}").inputs["rules"]:
         for group in rule["apiGroups"]:
             for resource in rule["resources"]:
                 granted.setdefault((group, resource), set()).update(rule["verbs"])
@@ -419,13 +478,9 @@ def test_kubeflow_pipelines_workloads_images_resources_and_security(mocks):
     facts = run({"images": {"registry": registry, "overrides": {"mlmd-server": "r.example.edu/mlmd:1"}}})
     assert facts["kfp_endpoint"] == "http://ml-pipeline.mlops-pipelines.svc.cluster.local:8888"
     assert facts["kfp_namespace"] == KFP_NS
-    assert facts["kfp_env_secret"] == "mlops-pipeline-env"
 
     ns = mocks.named("kubeflow-pipelines-ns").inputs["metadata"]
     assert ns["name"] == KFP_NS
-    assert ns["labels"]["pod-security.kubernetes.io/enforce"] == "baseline", \
-        "KFP's kfp-launcher init container sets no security context: restricted would refuse pipeline pods"
-    assert ns["labels"]["pod-security.kubernetes.io/warn"] == "restricted"
     overrides = {"mlmd-server": "r.example.edu/mlmd:1"}
     workloads = {**KFP_DEPLOYMENTS, "kubeflow-pipelines-database": ("kubeflow-pipelines-db", "mysql")}
     for resource, (k8s_name, image_name) in workloads.items():
@@ -447,8 +502,29 @@ def test_kubeflow_pipelines_workloads_images_resources_and_security(mocks):
     assert api["command"] == ["/bin/apiserver"]
     assert "--config=/config" in api["args"]
     assert not any(arg.startswith("--sampleconfig") for arg in api["args"]), "no samples: they pull public images"
-    limits = mocks.named("kubeflow-pipelines-container-defaults").inputs["spec"]["limits"][0]
-    assert limits["defaultRequest"] == {"cpu": "100m", "memory": "256Mi"}, "pipeline containers get the profile's defaults"
+
+
+def test_kubeflow_pipelines_runs_multi_user_and_knows_callers_by_token_only(mocks):
+    run({})
+    env = env_of(containers(mocks.named("kubeflow-pipelines-api-server"))[0])
+    assert env["MULTIUSER"]["value"] == "true"
+    assert env["DEFAULTPIPELINERUNNERSERVICEACCOUNT"]["value"] == "pipeline-runner"
+    assert env["TOKEN_REVIEW_AUDIENCE"]["value"] == "pipelines.kubeflow.org"
+    header = env["KUBEFLOW_USERID_HEADER"]["value"]
+    # RFC 9110 token characters: a header name with any other character cannot be sent.
+    allowed = set("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+    assert set(header) - allowed, f"KUBEFLOW_USERID_HEADER={header!r} is a valid header name: any pod could claim a user"
+    api = rules_of(mocks, "ml-pipeline", cluster=True)
+    assert api[("authentication.k8s.io", "tokenreviews")] == {"create"}
+    assert api[("authorization.k8s.io", "subjectaccessreviews")] == {"create"}
+    roles = {r.inputs["metadata"]["name"]: r.inputs["rules"] for r in mocks.of_type("kubernetes:rbac.authorization.k8s.io/v1:ClusterRole")}
+    edit = {(res, verb) for rule in roles["mlops-pipelines-edit"] for res in rule["resources"] for verb in rule["verbs"]}
+    view = {(res, verb) for rule in roles["mlops-pipelines-view"] for res in rule["resources"] for verb in rule["verbs"]}
+    assert {("runs", "create"), ("runs", "delete"), ("experiments", "create"), ("runs", "get")} <= edit
+    assert ("runs", "get") in view
+    assert ("runs", "list") in view
+    assert not {verb for (_, verb) in view} - {"get", "list", "readArtifact"}, "view reads only"
+    assert all(rule["apiGroups"] == ["pipelines.kubeflow.org"] for rule in roles["mlops-pipelines-edit"])
 
 
 def test_kubeflow_pipelines_lean_profile_is_small(mocks):
@@ -472,16 +548,8 @@ def test_kubeflow_pipelines_secrets_are_referenced_never_inlined(mocks):
     artifact = mocks.named("kubeflow-pipelines-artifact-credentials").inputs
     assert artifact["metadata"]["name"] == "mlpipeline-minio-artifact", "upstream's name, which KFP's programs read"
     assert unsecret(artifact["stringData"]) == {"accesskey": "kubeflow-pipelines", "secretkey": MOCK_PASSWORD}
-    pipeline_env = mocks.named("kubeflow-pipelines-pipeline-env").inputs
-    assert pipeline_env["metadata"] == {**pipeline_env["metadata"], "name": "mlops-pipeline-env", "namespace": KFP_NS}
-    assert unsecret(pipeline_env["stringData"]) == {
-        "MLFLOW_TRACKING_URI": "http://mlflow.mlops-mlflow.svc.cluster.local:5000",
-        "MLFLOW_TRACKING_USERNAME": "admin",
-        "MLFLOW_TRACKING_PASSWORD": MOCK_PASSWORD,
-        "MLFLOW_S3_ENDPOINT_URL": "http://object-store.mlops-storage.svc.cluster.local:8333",
-        "AWS_ACCESS_KEY_ID": "kubeflow-pipelines",
-        "AWS_SECRET_ACCESS_KEY": MOCK_PASSWORD,
-    }
+    assert not [r for r in mocks.of_type("kubernetes:core/v1:Secret") if "admin" in repr(unsecret(r.inputs.get("stringData")))
+                and r.inputs["metadata"]["namespace"] == KFP_NS], "no MLflow admin credentials for pipelines"
     mlmd = containers(mocks.named("kubeflow-pipelines-metadata-server"))[0]
     assert mlmd["command"] == ["/bin/metadata_store_server"]
     assert "--mysql_config_password=$(DB_PASSWORD)" in mlmd["args"], "the password is expanded from the env at start"
@@ -529,41 +597,18 @@ def test_kubeflow_pipelines_api_server_reads_database_and_object_store_settings(
     metadata_service = mocks.named("kubeflow-pipelines-svc-metadata-grpc-service").inputs
     assert metadata_service["metadata"]["name"] == "metadata-grpc-service", "the driver reads METADATA_GRPC_SERVICE_SERVICE_HOST"
     assert [p["port"] for p in metadata_service["spec"]["ports"]] == [8080]
-    metadata_config = mocks.named("kubeflow-pipelines-metadata-config").inputs
-    assert metadata_config["metadata"]["name"] == "metadata-grpc-configmap"
-    assert metadata_config["data"] == {"METADATA_GRPC_SERVICE_HOST": "metadata-grpc-service.mlops-pipelines.svc.cluster.local",
-                                       "METADATA_GRPC_SERVICE_PORT": "8080"}
     agent = containers(mocks.named("kubeflow-pipelines-persistence-agent"))[0]
-    assert "--namespace=$(NAMESPACE)" in agent["args"], "the agent watches the KFP namespace only (a Role suffices)"
+    assert not [arg for arg in agent["args"] if arg.startswith("--namespace")], "the agent watches every namespace"
     assert agent["volumeMounts"][0]["mountPath"] == "/var/run/secrets/kubeflow/tokens"
 
 
-def test_kubeflow_pipelines_launcher_writes_artifacts_to_the_platform_store(mocks):
-    import yaml
-
-    run({"kubeflowPipelines": {"bucket": "kfp-artifacts-x"}})
-    launcher = mocks.named("kubeflow-pipelines-launcher-config").inputs
-    assert launcher["metadata"]["name"] == "kfp-launcher"
-    assert launcher["data"]["defaultPipelineRoot"] == "s3://kfp-artifacts-x/v2/artifacts"
-    providers = yaml.safe_load(launcher["data"]["providers"])
-    assert providers == {"s3": {"default": {
-        "endpoint": "object-store.mlops-storage.svc.cluster.local:8333",
-        "region": "us-east-1",
-        "disableSSL": True,
-        "forcePathStyle": True,
-        "credentials": {"fromEnv": False, "secretRef": {
-            "secretName": "mlpipeline-minio-artifact", "accessKeyKey": "accesskey", "secretKeyKey": "secretkey"}},
-    }}}, "backend/src/v2/config/s3.go's schema, pointing at the platform's object store"
-
-
-def test_argo_runs_namespaced_with_restricted_pipeline_pods(mocks):
+def test_argo_runs_cluster_wide_with_restricted_pipeline_pods(mocks):
     import yaml
 
     run({"images": {"registry": "mirror.example.edu:5000"}})
     controller = containers(mocks.named("kubeflow-pipelines-workflow-controller"))[0]
     args = controller["args"]
-    assert "--namespaced" in args
-    assert args[args.index("--managed-namespace") + 1] == KFP_NS
+    assert "--namespaced" not in args, "multi-user mode: workflows run in the tenant namespaces"
     assert args[args.index("--executor-image") + 1] == "mirror.example.edu:5000/argoproj/argoexec:v3.6.18"
     assert args[args.index("--configmap") + 1] == "workflow-controller-configmap"
     config = mocks.named("kubeflow-pipelines-workflow-controller-config").inputs
@@ -575,16 +620,21 @@ def test_argo_runs_namespaced_with_restricted_pipeline_pods(mocks):
         assert data[part]["securityContext"]["allowPrivilegeEscalation"] is False, f"Argo {part} cannot escalate"
         assert data[part]["securityContext"]["capabilities"] == {"drop": ["ALL"]}
     assert data["executor"]["resources"]["limits"]["memory"], "Argo's init and wait containers have limits"
-    s3 = data["artifactRepository"]["s3"]
-    assert (s3["endpoint"], s3["bucket"], s3["insecure"]) == ("object-store.mlops-storage.svc.cluster.local:8333", "mlpipeline", True)
+    assert "artifactRepository" not in data, "each pipelines namespace has its own (artifact-repositories)"
+    main_env = {e["name"]: e["value"] for e in data["mainContainer"]["env"]}
+    assert main_env["METADATA_GRPC_SERVICE_SERVICE_HOST"] == f"metadata-grpc-service.{KFP_NS}.svc.cluster.local", \
+        "drivers run in the tenant namespaces, where no Service link names KFP's servers"
+    assert main_env["ML_PIPELINE_SERVICE_PORT_GRPC"] == "8887"
 
-    kinds = {r.typ for r in mocks.resources}
-    assert "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole" not in kinds, "namespaced: no cluster-wide rights"
-    assert "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding" not in kinds
-    argo = rules_of(mocks, "argo")
+    argo = rules_of(mocks, "argo", cluster=True)
     assert {"create", "delete", "patch"} <= argo[("", "pods")]
     assert {"list", "watch", "deletecollection"} <= argo[("argoproj.io", "workflowtaskresults")]
-    assert {"create", "get", "update"} <= argo[("coordination.k8s.io", "leases")], "leader election"
+    secret_rules = [r for r in mocks.named("kubeflow-pipelines-clusterrole-argo").inputs["rules"] if "secrets" in r["resources"]]
+    assert [r.get("resourceNames") for r in secret_rules] == [["mlpipeline-minio-artifact"]], \
+        "Argo reads the bucket Secret of each namespace, no other Secret"
+    assert rules_of(mocks, "argo")[("coordination.k8s.io", "leases")] == {"create", "get", "update"}, \
+        "leader election in its own namespace only"
+    assert ("coordination.k8s.io", "leases") not in argo
 
     crds = {r.inputs["metadata"]["name"]: r.inputs["spec"] for r in mocks.of_type("kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition")}
     assert set(crds) == {f"{plural}.argoproj.io" for plural in (
@@ -600,21 +650,20 @@ def test_argo_runs_namespaced_with_restricted_pipeline_pods(mocks):
 
 def test_kubeflow_pipelines_rbac_grants_what_the_programs_use(mocks):
     run({})
-    runner = rules_of(mocks, "pipeline-runner")
-    assert runner[("argoproj.io", "workflowtaskresults")] == {"create", "patch"}, "Argo's wait container reports outputs"
-    assert {"get", "watch", "patch"} <= runner[("", "pods")]
-    assert runner[("", "secrets")] == {"get"}, "the launcher reads the bucket keys"
-    runner_role = mocks.named("kubeflow-pipelines-role-pipeline-runner").inputs["rules"]
-    assert [rule.get("resourceNames") for rule in runner_role if "secrets" in rule["resources"]] == \
-        [["mlpipeline-minio-artifact"]], "pipeline steps read the bucket Secret only (not the database's)"
-    assert {"get"} <= runner[("", "configmaps")], "the driver reads kfp-launcher"
-    api = rules_of(mocks, "ml-pipeline")
+    api = rules_of(mocks, "ml-pipeline", cluster=True)
     assert {"create", "get", "list", "watch", "delete"} <= api[("argoproj.io", "workflows")]
     assert {"create", "delete"} <= api[("kubeflow.org", "scheduledworkflows")]
-    assert {"get", "list", "watch"} == rules_of(mocks, "ml-pipeline-persistenceagent")[("argoproj.io", "workflows")]
-    assert "create" in rules_of(mocks, "ml-pipeline-scheduledworkflow")[("argoproj.io", "workflows")]
-    binding = mocks.named("kubeflow-pipelines-binding-pipeline-runner").inputs
-    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "pipeline-runner", "namespace": KFP_NS}]
+    agent = rules_of(mocks, "ml-pipeline-persistenceagent", cluster=True)
+    assert agent[("argoproj.io", "workflows")] == {"get", "list", "watch"}
+    assert agent[("pipelines.kubeflow.org", "workflows")] == {"report"}, "the API server checks the agent's reports"
+    scheduler = rules_of(mocks, "ml-pipeline-scheduledworkflow", cluster=True)
+    assert "create" in scheduler[("argoproj.io", "workflows")]
+    assert scheduler[("pipelines.kubeflow.org", "runs")] == {"create"}
+    bindings = {r.inputs["metadata"]["name"]: r.inputs for r in
+                mocks.of_type("kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding")}
+    assert bindings["mlops-pipelines-ml-pipeline"]["subjects"] == [
+        {"kind": "ServiceAccount", "name": "ml-pipeline", "namespace": KFP_NS}]
+    assert not [name for name in bindings if "runner" in name], "no pipeline runner holds cluster-wide rights"
     api_pod = mocks.named("kubeflow-pipelines-api-server").inputs["spec"]["template"]["spec"]
     assert api_pod["serviceAccountName"] == "ml-pipeline"
     db_pod = mocks.named("kubeflow-pipelines-database").inputs["spec"]["template"]["spec"]
@@ -629,9 +678,12 @@ def test_kubeflow_pipelines_network_and_platform_wiring(mocks):
     assert deny == {"podSelector": {}, "policyTypes": ["Ingress"]}
     rule = mocks.named("kubeflow-pipelines-allow-api-server").inputs["spec"]["ingress"][0]
     assert rule["ports"] == [{"protocol": "TCP", "port": 8888}, {"protocol": "TCP", "port": 8887}]
-    assert {"podSelector": {}} in rule["from"], "pipeline pods and the agents call the API server"
+    assert {"podSelector": {}} in rule["from"], "the agents call the API server"
     assert {"ipBlock": {"cidr": "10.20.0.0/24"}} in rule["from"], "clients outside the cluster: platform.allowedIngressCidrs"
-    assert not [peer for peer in rule["from"] if "namespaceSelector" in peer], "no tenant runs pipelines in the KFP namespace"
+    tenant_peer = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "research-nlp"}}}
+    assert tenant_peer in rule["from"], "programs and pipeline steps of the tenants call the API server"
+    metadata_rule = mocks.named("kubeflow-pipelines-allow-metadata-grpc").inputs["spec"]["ingress"][0]
+    assert tenant_peer in metadata_rule["from"], "the driver and launcher record lineage"
     database = mocks.named("kubeflow-pipelines-database").inputs
     db_policy = mocks.named("kubeflow-pipelines-allow-database").inputs["spec"]
     assert db_policy["podSelector"]["matchLabels"]["app.kubernetes.io/name"] == database["metadata"]["name"]
@@ -646,7 +698,7 @@ def test_kubeflow_pipelines_network_and_platform_wiring(mocks):
     peers = mocks.named("object-store-ingress").inputs["spec"]["ingress"][0]["from"]
     assert {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": KFP_NS}}} in peers
     values = mocks.of_type("kubernetes:helm.sh/v4:Chart")[0].inputs["values"]
-    assert KFP_NS in values["networkPolicy"]["allowedNamespaces"], "pipeline pods may call MLflow"
+    assert values["networkPolicy"]["allowedNamespaces"] == ["research-nlp"], "pipeline pods call MLflow from their tenant's"
 
 
 def test_kubeflow_pipelines_ui_and_its_metadata_proxy(mocks):
@@ -679,7 +731,7 @@ def test_kubeflow_pipelines_ui_and_its_metadata_proxy(mocks):
     assert container["readinessProbe"]["httpGet"] == {"path": "/apis/v2beta1/healthz", "port": 3000}
     service = mocks.named("kubeflow-pipelines-svc-ml-pipeline-ui").inputs["spec"]
     assert service["ports"] == [{"name": "http", "port": 80, "targetPort": 3000, "protocol": "TCP"}]
-    rules = mocks.named("kubeflow-pipelines-role-ml-pipeline-ui").inputs["rules"]
+    rules = mocks.named("kubeflow-pipelines-clusterrole-ml-pipeline-ui").inputs["rules"]
     secret_rules = [rule for rule in rules if "secrets" in rule["resources"]]
     assert secret_rules == [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"],
                              "resourceNames": ["mlpipeline-minio-artifact"]}], "the UI reads only the artifact Secret"
@@ -745,8 +797,7 @@ def test_kubeflow_pipelines_validates_its_arguments():
 
     images = KubeflowPipelinesImages(*["i:1"] * 9)
     base = {"namespace": "p", "bucket": "b", "images": images, "resources": KFP_RESOURCE_PROFILES["lean"],
-            "s3_endpoint": "http://s3:9000", "s3_access_key": "u", "s3_secret_key": "k", "mlflow_tracking_uri": "http://m",
-            "mlflow_username": "admin", "mlflow_password": "pw"}
+            "s3_endpoint": "http://s3:9000", "s3_access_key": "u", "s3_secret_key": "k"}
     with pytest.raises(ValueError, match="database_mode='mysql'; allowed values: inCluster, external"):
         KubeflowPipelines("bad", KubeflowPipelinesArgs(**base, database_mode="mysql"))
     with pytest.raises(ValueError, match="database_mode='external' needs database_host, database_user, database_password"):
@@ -756,9 +807,9 @@ def test_kubeflow_pipelines_validates_its_arguments():
             k: v for k, v in KFP_RESOURCE_PROFILES["lean"].items() if k not in ("ui", "metadata-envoy")}}))
     with pytest.raises(ValueError, match=r"ui=True needs images\.ui and images\.metadata_envoy"):
         KubeflowPipelines("bad", KubeflowPipelinesArgs(**base, ui=True))
-    with pytest.raises(ValueError, match="resources lacks pipeline-step"):
+    with pytest.raises(ValueError, match="resources lacks argo-executor"):
         KubeflowPipelines("bad", KubeflowPipelinesArgs(**{**base, "resources": {
-            k: v for k, v in KFP_RESOURCE_PROFILES["lean"].items() if k != "pipeline-step"}}))
+            k: v for k, v in KFP_RESOURCE_PROFILES["lean"].items() if k != "argo-executor"}}))
 
 
 def test_seaweedfs_divides_its_claim_into_volumes_and_grows_one_per_bucket(mocks):
