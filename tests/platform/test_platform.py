@@ -1,26 +1,32 @@
 """The platform that `make up` deployed with `pulumi up --stack local`, checked for real: every
-platform pod Ready; MLflow refuses anonymous requests, accepts an authenticated run with an
-artifact, and the artifact lands in the object-store bucket; a tenant uses its own bucket and is
-refused another tenant's; Kubeflow Pipelines runs a one-step pipeline whose artifact lands in its
-bucket."""
+platform pod Ready; MLflow refuses anonymous requests and keeps each research group in its own
+workspace, also for a researcher outside the cluster; a group uses its own bucket and is refused
+another's; Kubeflow Pipelines runs a researcher's pipeline in the group's namespace, as its runner,
+under its quota (a GPU step over quota is refused), and refuses other groups' members, callers
+without a token and pipeline steps that reach for another namespace; the UI shows the run."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import subprocess
 import uuid
+from pathlib import Path
 
 import pytest
 from mlops_components.contract import PIPELINE_ENV_SECRET
 
 from infra.config import parse
 from infra.images import resolve_image
-from tests.cluster.test_local_cluster import kubectl, wait_for
+from tests.cluster.test_local_cluster import kubeconfig, kubectl, wait_for
 from tests.unit.test_config import stack_values
 
 pytestmark = pytest.mark.e2e
 CFG = parse(*stack_values("local"))
 MLFLOW_NS = CFG.mlflow.namespace
 STORE_NS = CFG.object_store.namespace
+ROOT = Path(__file__).resolve().parents[2]
 
 # Runs inside the cluster, in MLflow's namespace, with the MLflow image (client, boto3).
 CLIENT_SCRIPT = r"""
@@ -265,6 +271,72 @@ def test_each_tenant_reaches_only_its_own_mlflow_workspace():
                 "reader_log_metric": 403}
     expected.update({key: 403 for key in result if key.startswith("other_")})
     assert result == expected, f"MLflow answered {result}, expected {expected}"
+
+
+# Runs on this machine, outside the cluster, as a researcher's laptop would: the public mlflow
+# client (the pipelines' virtualenv, the same packages as the pipeline image) with only the MLFLOW_*
+# settings of the group's Secret, through a port-forward to MLflow. No S3 keys: every byte goes
+# through MLflow's proxy. Logs a 12 MiB artifact and a model, downloads the one, loads the other.
+LAPTOP_SCRIPT = r"""
+import hashlib, json, os, sys, tempfile
+import mlflow, numpy
+from sklearn.linear_model import LogisticRegression
+
+marker = os.environ["MARKER"]
+work = tempfile.mkdtemp()
+payload = os.urandom(12 * 2**20)
+with open(os.path.join(work, "weights.bin"), "wb") as f:
+    f.write(payload)
+features = numpy.array([[0.0], [1.0], [2.0], [3.0]])
+model = LogisticRegression().fit(features, [0, 0, 1, 1])
+mlflow.set_experiment(os.environ["MLOPS_EXPERIMENT_PREFIX"] + "laptop-" + marker)
+with mlflow.start_run() as run:
+    mlflow.log_artifact(os.path.join(work, "weights.bin"))
+    mlflow.sklearn.log_model(model, name="model", registered_model_name="laptop-" + marker)
+downloaded = mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path="weights.bin",
+                                                 dst_path=os.path.join(work, "down"))
+with open(downloaded, "rb") as f:
+    same = hashlib.sha256(f.read()).hexdigest() == hashlib.sha256(payload).hexdigest()
+loaded = mlflow.pyfunc.load_model(f"models:/laptop-{marker}/1")
+print("RESULT " + json.dumps({"same_bytes": same, "predictions": [int(p) for p in loaded.predict(features)]}))
+"""
+
+
+@contextlib.contextmanager
+def port_forward(namespace: str, service: str, port: int):
+    """`kubectl port-forward` to `service`:`port` on a free local port; yields that port."""
+    process = subprocess.Popen(["kubectl", "--kubeconfig", kubeconfig(), "port-forward", "-n", namespace,
+                                f"svc/{service}", f":{port}"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        line = process.stdout.readline()  # "Forwarding from 127.0.0.1:<local> -> <port>"
+        assert line.startswith("Forwarding from 127.0.0.1:"), f"port-forward to {namespace}/{service}: {line}"
+        yield int(line.split(":")[1].split()[0])
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def test_a_researcher_outside_the_cluster_downloads_artifacts_and_loads_models_through_mlflow():
+    """From outside the cluster (a port-forward, as from a laptop), with vision's MLflow settings
+    only: a 12 MiB artifact comes back byte for byte and a registered model loads and predicts.
+    (Before the platform proxied downloads, the client got presigned URLs for the in-cluster object
+    store host and retried until it timed out.)"""
+    python = ROOT / ".venv-pipelines" / "bin" / "python"
+    assert python.exists(), f"{python} is missing: run `make pipelines-venv` (the researcher's mlflow client)"
+    vision = tenant_named("vision")
+    settings = {key: value for key, value in secret_values(vision.namespace, PIPELINE_ENV_SECRET).items()
+                if key.startswith(("MLFLOW_", "MLOPS_EXPERIMENT"))}
+    assert "AWS_SECRET_ACCESS_KEY" not in settings
+    with port_forward(MLFLOW_NS, "mlflow", 5000) as local_port:
+        env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"), **settings,  # noqa: S108
+               "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{local_port}", "MARKER": uuid.uuid4().hex[:10],
+               "MLFLOW_HTTP_REQUEST_TIMEOUT": "60", "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2"}
+        done = subprocess.run([str(python), "-c", LAPTOP_SCRIPT], env=env, capture_output=True, text=True,
+                              timeout=600, check=False)
+    assert done.returncode == 0, f"the laptop client failed ({done.returncode}):\n{done.stderr[-3000:]}"
+    result = json.loads(next(line for line in done.stdout.splitlines() if line.startswith("RESULT "))[7:])
+    assert result["same_bytes"], "the downloaded artifact differs from the logged one"
+    assert result["predictions"] == [0, 0, 1, 1], result
 
 
 # Runs in research group vision's namespace with the pipeline base image (kfp SDK 2.14.3, boto3),
