@@ -110,10 +110,8 @@ def deploy(cfg: PlatformConfig) -> Platform:
         ))
     kfp = None
     if kfp_cfg.enabled:
-        database = kfp_cfg.database
         kfp = KubeflowPipelines("kubeflow-pipelines", KubeflowPipelinesArgs(
-            namespace=kfp_cfg.namespace,
-            bucket=kfp_cfg.bucket,
+            config=kfp_cfg,
             images=KubeflowPipelinesImages(
                 api_server=image("kfp-api-server"),
                 persistence_agent=image("kfp-persistence-agent"),
@@ -127,21 +125,14 @@ def deploy(cfg: PlatformConfig) -> Platform:
                 ui=image("kfp-frontend"),
                 metadata_envoy=image("kfp-metadata-envoy"),
             ),
-            resources=kfp_cfg.resources,
             s3_endpoint=store.endpoint,
             s3_access_key=KFP_BUCKET_USER,
             s3_secret_key=store.user_secret_keys[KFP_BUCKET_USER],
             pipelines_namespaces=tuple(tenant_namespaces),
-            database_mode=database.mode,
-            database_volume_size=database.volume_size,
-            database_host=database.host,
-            database_port=database.port,
-            database_user=database.user,
             database_password=cfg.kubeflow_pipelines_database_password or None,
             image_pull_policy=cfg.images.pull_policy,
             storage_class=cfg.platform.storage_class,
             client_cidrs=cfg.platform.allowed_ingress_cidrs,
-            ui=kfp_cfg.ui,
         ),
             # The API server creates its bucket unless it exists, which the scoped user may not
             # do: start once the object store's bucket Job has made it.

@@ -792,24 +792,84 @@ def test_kubeflow_pipelines_external_database(mocks):
 
 
 def test_kubeflow_pipelines_validates_its_arguments():
+    from dataclasses import replace
+
     from infra.components.kubeflow_pipelines import KubeflowPipelines, KubeflowPipelinesArgs, KubeflowPipelinesImages
-    from infra.config import KFP_RESOURCE_PROFILES
+    from infra.config import KFP_RESOURCE_PROFILES, KfpDatabaseConfig, KubeflowPipelinesConfig
 
     images = KubeflowPipelinesImages(*["i:1"] * 9)
-    base = {"namespace": "p", "bucket": "b", "images": images, "resources": KFP_RESOURCE_PROFILES["lean"],
-            "s3_endpoint": "http://s3:9000", "s3_access_key": "u", "s3_secret_key": "k"}
-    with pytest.raises(ValueError, match="database_mode='mysql'; allowed values: inCluster, external"):
-        KubeflowPipelines("bad", KubeflowPipelinesArgs(**base, database_mode="mysql"))
-    with pytest.raises(ValueError, match="database_mode='external' needs database_host, database_user, database_password"):
-        KubeflowPipelines("bad", KubeflowPipelinesArgs(**base, database_mode="external"))
+    config = KubeflowPipelinesConfig(enabled=True, namespace="p", bucket="b", resource_profile="lean",
+                                     resources=KFP_RESOURCE_PROFILES["lean"],
+                                     database=KfpDatabaseConfig("inCluster", "10Gi", "", 3306, ""))
+    base = {"images": images, "s3_endpoint": "http://s3:9000", "s3_access_key": "u", "s3_secret_key": "k"}
+
+    def database(mode: str) -> KubeflowPipelinesConfig:
+        return replace(config, database=replace(config.database, mode=mode))
+
+    def without(*workloads: str, ui: bool = False) -> KubeflowPipelinesConfig:
+        return replace(config, ui=ui, resources={k: v for k, v in config.resources.items() if k not in workloads})
+
+    with pytest.raises(ValueError, match=r"database\.mode='mysql'; allowed values: inCluster, external"):
+        KubeflowPipelines("bad", KubeflowPipelinesArgs(config=database("mysql"), **base))
+    with pytest.raises(ValueError, match=r"database\.mode='external' needs config\.database\.host, "
+                                         r"config\.database\.user, database_password"):
+        KubeflowPipelines("bad", KubeflowPipelinesArgs(config=database("external"), **base))
     with pytest.raises(ValueError, match="resources lacks ui, metadata-envoy"):
-        KubeflowPipelines("bad", KubeflowPipelinesArgs(**{**base, "ui": True, "resources": {
-            k: v for k, v in KFP_RESOURCE_PROFILES["lean"].items() if k not in ("ui", "metadata-envoy")}}))
+        KubeflowPipelines("bad", KubeflowPipelinesArgs(config=without("ui", "metadata-envoy", ui=True), **base))
     with pytest.raises(ValueError, match=r"ui=True needs images\.ui and images\.metadata_envoy"):
-        KubeflowPipelines("bad", KubeflowPipelinesArgs(**base, ui=True))
+        KubeflowPipelines("bad", KubeflowPipelinesArgs(config=replace(config, ui=True), **base))
     with pytest.raises(ValueError, match="resources lacks argo-executor"):
-        KubeflowPipelines("bad", KubeflowPipelinesArgs(**{**base, "resources": {
-            k: v for k, v in KFP_RESOURCE_PROFILES["lean"].items() if k != "argo-executor"}}))
+        KubeflowPipelines("bad", KubeflowPipelinesArgs(config=without("argo-executor"), **base))
+
+
+KFP_PARTS = {"mlops-platform:platform:KubeflowPipelinesDatabase", "mlops-platform:platform:KubeflowPipelinesApiServer",
+             "mlops-platform:platform:KubeflowPipelinesMetadata", "mlops-platform:platform:KubeflowPipelinesArgo",
+             "mlops-platform:platform:KubeflowPipelinesUi"}
+
+
+@pytest.mark.parametrize("database", [{}, {"mode": "external", "host": "db.example.edu", "user": "kfp"}])
+def test_kubeflow_pipelines_parts_keep_the_urns_objects_had_before_the_split(database):
+    """Until the split, KubeflowPipelines was the parent of every object its child components now
+    declare: each such object must carry an alias to that parent under its unchanged name and
+    type, or `pulumi up` on an existing stack would create a same-named Kubernetes object (and
+    fail, or delete the old one afterwards)."""
+    from pulumi.runtime.mocks import MockMonitor
+
+    class AliasRecordingMonitor(MockMonitor):
+        def __init__(self, recorder: RecordingMocks) -> None:
+            super().__init__(recorder)
+            self.requests: list = []
+
+        def RegisterResource(self, request):
+            self.requests.append(request)
+            return super().RegisterResource(request)
+
+    monitor = AliasRecordingMonitor(RecordingMocks())
+    pulumi.runtime.set_mocks(monitor.mocks, project="mlops-platform", stack="unit", preview=False, monitor=monitor)
+    secret = {"kubeflowPipelinesDatabasePassword": "pw"} if database else {}
+    run({"kubeflowPipelines": {"ui": True, "database": database}, **secret})
+
+    urns = [monitor.make_urn(r.parent, r.type, r.name) for r in monitor.requests]
+    (kfp,) = [urn for r, urn in zip(monitor.requests, urns, strict=True) if r.type == "mlops-platform:platform:KubeflowPipelines"]
+    parts = {urn: r.type for r, urn in zip(monitor.requests, urns, strict=True) if r.parent == kfp and r.type in KFP_PARTS}
+    assert set(parts.values()) == KFP_PARTS, "database, API server, metadata, Argo and UI are child components"
+    old_urns = []
+    for request in monitor.requests:
+        if request.parent not in parts:
+            continue
+        where = f"{request.type} {request.name} (in {parts[request.parent]})"
+        # Besides ours, the Kubernetes SDK adds aliases to former API versions of the type (same parent).
+        moved = [(a.spec.parentUrn, a.spec.name, a.spec.type, a.spec.noParent) for a in request.aliases
+                 if a.WhichOneof("alias") != "spec" or a.spec.parentUrn or a.spec.noParent or a.spec.name]
+        assert moved == [(kfp, "", "", False)], \
+            f"{where}: one alias, to KubeflowPipelines as parent with its own name and type; got {request.aliases}"
+        old_urns.append(monitor.make_urn(kfp, request.type, request.name))
+    assert len(old_urns) >= 2 * len(KFP_PARTS), f"the parts declare their objects: {old_urns}"
+    assert len(set(old_urns)) == len(old_urns), "no two objects claim the same old URN"
+    assert not set(old_urns) & set(urns), "no object of this program holds an old URN of a moved object"
+    for request, urn in zip(monitor.requests, urns, strict=True):
+        if request.type in KFP_PARTS:
+            assert not request.aliases, f"{urn}: a child component is new, it has no old URN"
 
 
 def test_seaweedfs_divides_its_claim_into_volumes_and_grows_one_per_bucket(mocks):
