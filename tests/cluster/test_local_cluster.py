@@ -108,13 +108,19 @@ def wait_succeeded(namespace: str, name: str, timeout: int = 180) -> str:
     def probe():
         phase = pod_phase(namespace, name)
         if phase == "Failed":
-            raise AssertionError(f"pod {name} failed: {kubectl('logs', '-n', namespace, name, check=False)}")
+            status = kubectl("get", "pod", "-n", namespace, name, "-o", "jsonpath={.status.containerStatuses}", check=False)
+            raise AssertionError(f"pod {name} failed: {kubectl('logs', '-n', namespace, name, check=False)}\n"
+                                 f"container status: {status}")
         return phase == "Succeeded", phase
     wait_for(f"pod {name} to succeed", probe, timeout)
     return kubectl("logs", "-n", namespace, name)
 
 
 def test_dns_resolves_a_service_name_from_a_pod(namespace):
+    # On a cluster made seconds ago CoreDNS may run without being Ready yet (no endpoints behind
+    # the DNS Service): wait for it, so that a failure below is DNS's, not the start's.
+    kubectl("wait", "-n", "kube-system", "pods", "-l", "k8s-app=kube-dns", "--for=condition=Ready", "--timeout=120s",
+            timeout=150)
     run_pod(namespace, "dns", "getent hosts kubernetes.default.svc.cluster.local")
     logs = wait_succeeded(namespace, "dns")
     assert "kubernetes.default.svc.cluster.local" in logs, logs
