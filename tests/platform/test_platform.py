@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from mlops_components.contract import PIPELINE_ENV_SECRET
 
+from infra.components.kubeflow_pipelines import TOKEN_AUDIENCE
 from infra.config import parse
 from infra.images import resolve_image
 from tests.cluster.test_local_cluster import kubeconfig, kubectl, wait_for
@@ -61,7 +62,6 @@ print("RESULT " + json.dumps({"anonymous": anonymous, "param": fetched.data.para
 # (stacks/Pulumi.local.yaml: members system:serviceaccount:mlops-people:<name>) act through the
 # token of a ServiceAccount of this namespace, made here.
 PEOPLE_NAMESPACE = "mlops-people"
-KFP_AUDIENCE = "pipelines.kubeflow.org"
 
 
 def person_token(name: str) -> str:
@@ -70,7 +70,7 @@ def person_token(name: str) -> str:
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": PEOPLE_NAMESPACE, "labels": {
             "pod-security.kubernetes.io/enforce": "restricted", "app.kubernetes.io/part-of": "mlops-platform-tests"}}},
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name, "namespace": PEOPLE_NAMESPACE}}]}))
-    return kubectl("create", "token", name, "-n", PEOPLE_NAMESPACE, "--audience", KFP_AUDIENCE,
+    return kubectl("create", "token", name, "-n", PEOPLE_NAMESPACE, "--audience", TOKEN_AUDIENCE,
                    "--duration", "3600s").strip()
 
 
