@@ -46,6 +46,9 @@ if kind get clusters 2>/dev/null | grep -qx "$name"; then
   fi
   log "cluster $name exists; refreshing its kubeconfig (make cluster-delete to start over)"
 else
+  cgroup_driver=$(docker image inspect -f '{{index .Config.Labels "org.mlops-platform.cgroup-driver"}}' "$image")
+  [[ $cgroup_driver == systemd || $cgroup_driver == cgroupfs ]] \
+    || die "node image $image has no cgroup driver label (got '$cgroup_driver'): rebuild it with make node-image"
   config=$(mktemp)
   trap 'rm -f "$config"' EXIT
   {
@@ -60,8 +63,10 @@ else
     echo "  - |"
     echo "    kind: KubeletConfiguration"
     echo "    failCgroupV1: false"
+    # The driver the node image's containerd uses (offline/images/kind-node.sh chose it).
+    echo "    cgroupDriver: $cgroup_driver"
   } >"$config"
-  log "creating cluster $name from $image (1 control plane, $workers worker(s))"
+  log "creating cluster $name from $image (1 control plane, $workers worker(s), cgroup driver $cgroup_driver)"
   start=$SECONDS
   kind create cluster --name "$name" --image "$image" --config "$config" --wait 5m --kubeconfig "$kubeconfig"
   log "cluster created in $((SECONDS - start)) s"

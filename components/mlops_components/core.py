@@ -174,8 +174,11 @@ def register(model_path: str, sample: pd.DataFrame, experiment: str, model_name:
     model = load_model(model_path)
     inputs = features(sample)
     signature = infer_signature(inputs, model.predict(inputs))
-    mlflow.set_experiment(experiment)
-    with mlflow.start_run(run_name=tags.get("kfp.run_name") or None) as run:
+    # The experiment's id, not the active experiment: when two steps create the same experiment at
+    # once, the loser's set_experiment returns it without making it active (MLflow 3's fluent API),
+    # and its run would go to the default experiment, outside the group's workspace (403).
+    experiment_id = mlflow.set_experiment(experiment).experiment_id
+    with mlflow.start_run(experiment_id=experiment_id, run_name=tags.get("kfp.run_name") or None) as run:
         mlflow.set_tags(tags)
         mlflow.log_params(params)
         mlflow.log_metrics(metrics)

@@ -91,6 +91,36 @@ def test_registering_without_mlflow_settings_names_what_is_missing(monkeypatch, 
         core.register(str(tmp_path / "none"), core.load_dataset("iris"), "/x/e", "m", {}, {}, {})
 
 
+def test_a_step_that_loses_the_race_to_create_the_experiment_logs_into_it(monkeypatch, tmp_path):
+    """Two steps of concurrent runs create one experiment: the one whose create fails because the
+    other's just landed must still log into it (MLflow 3's set_experiment then returns it without
+    making it active; a run in the default experiment is outside the group's workspace: 403)."""
+    import mlflow
+    from mlflow.tracking._tracking_service.client import TrackingServiceClient
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", (tmp_path / "mlruns").as_uri())
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # the pipeline image has no SQL store
+    lookup = TrackingServiceClient.get_experiment_by_name
+    raced = []
+
+    def lookup_then_lose_the_race(self, name):
+        if not raced:  # the other step creates the experiment right after this step looked
+            raced.append(mlflow.MlflowClient().create_experiment(name))
+            return None
+        return lookup(self, name)
+
+    monkeypatch.setattr(TrackingServiceClient, "get_experiment_by_name", lookup_then_lose_the_race)
+    train, test = core.split(core.load_dataset("iris"), 0.25, seed=42)
+    path = str(tmp_path / "model.joblib")
+    core.save_model(core.train(train, "logistic_regression", seed=42), path)
+    result = core.register(path, test, "/vision/raced", "raced-model", {"seed": "42"}, {"accuracy": 1.0}, {})
+    assert raced, "the race was not staged"
+    run = mlflow.MlflowClient().get_run(result["run_id"])
+    assert run.info.experiment_id == raced[0], \
+        f"the run went to experiment {run.info.experiment_id}, not to /vision/raced ({raced[0]})"
+
+
 def test_serving_manifests_meet_the_restricted_pod_security_level_and_set_resources():
     deployment, service = core.serving_manifests("Vision Iris_Classifier", "3", "research-vision", DEFAULT_BASE_IMAGE)
     assert deployment["metadata"]["name"] == service["metadata"]["name"] == "model-vision-iris-classifier"

@@ -158,11 +158,9 @@ def render(out_dir: Path) -> Path:
               if run["state"] != "SUCCEEDED"]
     failures = ("Failed runs, with the first failed step and Argo's message:\n\n" + "\n".join(
         f"- {count} at once, run `{run['run_id'][:8]}`: {run.get('failure', 'reason not recorded')}"
-        for count, run in failed) + "\n\nA pod whose container the node could not start fails its run: "
-        "on this kind cluster (nodes are containers) runc fails to freeze the cgroup when many pods start "
-        "at once. Nodes of a real cluster are machines, not containers (not measured there yet); the smoke "
-        "test runs once more when a run failed this way.\n"
-        if failed else "Every run succeeded.\n")
+        for count, run in failed) + "\n\nNothing is resubmitted: a failed run is counted as failed here and "
+        "fails the smoke test.\n"
+        if failed else "Every run succeeded; nothing is resubmitted (neither here nor in the smoke test).\n")
     machine = resources.get("machine") or overhead.get("machine") or "(machine not recorded)"
     text = f"""# Implementation report: reuse, reproducibility, scalability
 

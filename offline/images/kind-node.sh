@@ -77,8 +77,24 @@ preload+=("$helper_image")
 
 # --- 3. The node --------------------------------------------------------------------------
 manifests=$images_dir/manifests
+# The cgroup driver of the node's containerd and kubelet. On a cgroup v1 host, runc's systemd driver
+# freezes a container's cgroup before it changes the systemd unit's device rules, and a v1 freezer
+# cannot freeze while processes keep appearing: under load containers then fail to start
+# ("error setting cgroup config for procHooks process: unable to freeze", Argo's StartError;
+# opencontainers/cgroups systemd/v1.go Set -> fs/freezer.go). The cgroupfs driver writes the cgroup
+# files directly and never freezes. On cgroup v2 hosts systemd stays, as kubeadm recommends.
+# MLOPS_CGROUP_DRIVER=systemd|cgroupfs overrides the choice (to measure one against the other).
+if [[ -n ${MLOPS_CGROUP_DRIVER:-} ]]; then
+  cgroup_driver=$MLOPS_CGROUP_DRIVER
+elif [[ $(stat -fc %T /sys/fs/cgroup) == cgroup2fs ]]; then
+  cgroup_driver=systemd
+else
+  cgroup_driver=cgroupfs
+fi
+[[ $cgroup_driver == systemd || $cgroup_driver == cgroupfs ]] \
+  || die "MLOPS_CGROUP_DRIVER must be systemd or cgroupfs, got '$cgroup_driver'"
 node_hash=$(inputs_hash -r image "$manifests/cni-agent.yaml" "$manifests/local-path-storage.yaml" \
-  -s "$binaries $kind_dir $(docker image inspect -f '{{.Id}}' "${preload[@]}")")
+  -s "$binaries $kind_dir $cgroup_driver $(docker image inspect -f '{{.Id}}' "${preload[@]}")")
 node_image=mlops.local/kind-node:$version-$node_hash
 if docker image inspect "$node_image" >/dev/null 2>&1; then
   echo "$node_image"
@@ -103,6 +119,10 @@ sed -i "s|sandbox_image = .*|sandbox_image = \"$pause_image\"|" "$root/etc/conta
 # hosts like this project's CI VMs (see offline/docker.sh): let containerd clamp pods' values to
 # its own instead of failing every sandbox. On other hosts this only keeps pods from going below it.
 sed -i "s|restrict_oom_score_adj = .*|restrict_oom_score_adj = true|" "$root/etc/containerd/config.toml"
+systemd_cgroup=$([[ $cgroup_driver == systemd ]] && echo true || echo false)
+sed -i "s|SystemdCgroup = .*|SystemdCgroup = $systemd_cgroup|" "$root/etc/containerd/config.toml"
+grep -q "SystemdCgroup = $systemd_cgroup" "$root/etc/containerd/config.toml" \
+  || die "kind's containerd config has no SystemdCgroup setting to set to $systemd_cgroup"
 # containerd's default OCI spec plus kind's product-files hook, without rlimits (kind does the same).
 "$components/ctr" oci spec | python3 -c '
 import json, sys
@@ -133,10 +153,10 @@ mkdir -p "$work/final"
 # The node's own files on top of the base image (no second copy of the root file system).
 tar -C "$root" -cf "$work/final/node-files.tar" .
 printf '%s\n' "FROM $base_ref" "ADD node-files.tar /" "RUN ln -sf /usr/lib/systemd/systemd /sbin/init" \
-  "ENV container=docker" "STOPSIGNAL SIGRTMIN+3" 'ENTRYPOINT ["/usr/local/bin/entrypoint", "/sbin/init"]' >"$work/final/Dockerfile"
+  "ENV container=docker" "LABEL org.mlops-platform.cgroup-driver=$cgroup_driver" "STOPSIGNAL SIGRTMIN+3" 'ENTRYPOINT ["/usr/local/bin/entrypoint", "/sbin/init"]' >"$work/final/Dockerfile"
 docker build -q -t "$node_image" "$work/final" >/dev/null 2>"$cache/logs/node-image-final.log" \
   || { cat "$cache/logs/node-image-final.log" >&2; die "node image build failed"; }
-log "node image $node_image ($(docker image inspect -f '{{.Size}}' "$node_image" | awk '{printf "%.0f MB", $1/1e6}'))"
+log "node image $node_image ($(docker image inspect -f '{{.Size}}' "$node_image" | awk '{printf "%.0f MB", $1/1e6}'), cgroup driver $cgroup_driver)"
 # Older node images are superseded (a cluster still running from one keeps it: removal then fails).
 for stale in $(docker images --format '{{.Repository}}:{{.Tag}}' mlops.local/kind-node | grep -vxF "$node_image"); do
   docker rmi "$stale" >/dev/null 2>&1 && log "removed superseded $stale"

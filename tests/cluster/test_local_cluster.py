@@ -171,3 +171,53 @@ def test_fake_gpu_is_schedulable_when_advertised(namespace):
     wait_succeeded(namespace, "gpu")
     node = kubectl("get", "pod", "-n", namespace, "gpu", "-o", "jsonpath={.spec.nodeName}")
     assert node in gpu_nodes, f"GPU pod ran on {node}, not on a GPU node {gpu_nodes}"
+
+
+def _host_cgroup_v1() -> bool:
+    # kind's nodes are containers on this host's kernel: they see its cgroup version.
+    return Path("/sys/fs/cgroup").exists() and not Path("/sys/fs/cgroup/cgroup.controllers").exists()
+
+
+def test_the_kubelet_uses_the_cgroup_driver_that_starts_pods_reliably_on_this_host():
+    """On a cgroup v1 host runc's systemd driver freezes each new container's cgroup, which fails
+    under load ("unable to freeze"); the node image uses cgroupfs there (offline/images/kind-node.sh)."""
+    expected = "cgroupfs" if _host_cgroup_v1() else "systemd"
+    for node in nodes():
+        name = node["metadata"]["name"]
+        config = json.loads(kubectl("get", "--raw", f"/api/v1/nodes/{name}/proxy/configz"))["kubeletconfig"]
+        assert config["cgroupDriver"] == expected, \
+            f"node {name}: the kubelet's cgroup driver is {config['cgroupDriver']}, expected {expected} on this host"
+
+
+# Pods started at once, each with init containers that fork while the next container is created:
+# the load under which runc's systemd driver failed on cgroup v1 (Argo's StartError).
+STORM_PODS = 40
+STORM_STEP = "for i in $(seq 300); do /bin/true & done; wait"
+
+
+def test_many_pods_started_at_once_all_start(namespace):
+    containers = [{"name": f"step{i}", "image": TOOL_IMAGE, "imagePullPolicy": "Never",
+                   "command": ["/bin/bash", "-c", STORM_STEP],
+                   "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"memory": "256Mi"}}}
+                  for i in range(3)]
+    pods = [{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": f"storm-{n}", "labels": {"app": "storm"}},
+             "spec": {"restartPolicy": "Never", "initContainers": containers[:2], "containers": containers[2:]}}
+            for n in range(STORM_PODS)]
+    kubectl("apply", "-n", namespace, "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": pods}))
+
+    def probe():
+        items = json.loads(kubectl("get", "pods", "-n", namespace, "-l", "app=storm", "-o", "json"))["items"]
+        phases = {p["metadata"]["name"]: p["status"].get("phase") for p in items}
+        return sum(phase in ("Succeeded", "Failed") for phase in phases.values()) == STORM_PODS, phases
+    wait_for(f"{STORM_PODS} pods to finish", probe, timeout=300)
+    items = json.loads(kubectl("get", "pods", "-n", namespace, "-l", "app=storm", "-o", "json"))["items"]
+    failed = {}
+    for pod in items:
+        for status in pod["status"].get("initContainerStatuses", []) + pod["status"].get("containerStatuses", []):
+            terminated = status.get("state", {}).get("terminated") or {}
+            if terminated.get("exitCode", 0) != 0:
+                failed[f"{pod['metadata']['name']}/{status['name']}"] = \
+                    f"{terminated.get('reason')}: {(terminated.get('message') or '')[:300]}"
+    reasons = sorted({reason.split(":")[0] for reason in failed.values()})
+    assert not failed, (f"{len(failed)} container(s) of {STORM_PODS} pods started at once did not run "
+                        f"(reasons: {', '.join(reasons)}): {failed}")
