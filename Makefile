@@ -122,6 +122,7 @@ report: venv ## Measure on what `make up` deployed (about 40 min) and regenerate
 	@MLOPS_MEASUREMENTS_DIR=$(CURDIR)/$(REPORT_DATA) $(VENV)/bin/pytest -m e2e smoke_tests/test_smoke.py $(PYTEST_ARGS)
 	@$(VENV)/bin/python -m smoke_tests.measure_overhead 3 $(REPORT_DATA)/overhead.json
 	@$(VENV)/bin/python -m smoke_tests.measure_concurrency 2,4 $(REPORT_DATA)/concurrency.json
+	@$(VENV)/bin/python -m smoke_tests.measure_network_policy 8 $(REPORT_DATA)/network_policy.json
 	@$(VENV)/bin/python docs/report/generate.py
 
 cold-check: ## A fresh machine on this one: fresh clone, empty caches, own Docker daemon; make up + make smoke, timed.

@@ -49,12 +49,14 @@ else
   cgroup_driver=$(docker image inspect -f '{{index .Config.Labels "org.mlops-platform.cgroup-driver"}}' "$image")
   [[ $cgroup_driver == systemd || $cgroup_driver == cgroupfs ]] \
     || die "node image $image has no cgroup driver label (got '$cgroup_driver'): rebuild it with make node-image"
+  service_cidr=$(docker image inspect -f '{{index .Config.Labels "org.mlops-platform.service-cidr"}}' "$image")
+  [[ -n $service_cidr ]] || die "node image $image has no Service range label: rebuild it with make node-image"
   config=$(mktemp)
   trap 'rm -f "$config"' EXIT
   {
     echo "kind: Cluster"
     echo "apiVersion: kind.x-k8s.io/v1alpha4"
-    echo "networking: {podSubnet: 10.244.0.0/16, serviceSubnet: 10.96.0.0/16}"
+    echo "networking: {podSubnet: 10.244.0.0/16, serviceSubnet: $service_cidr}"
     echo "nodes:"
     echo "  - role: control-plane"
     for _ in $(seq 1 "$workers"); do echo "  - role: worker"; done

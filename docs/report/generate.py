@@ -5,6 +5,7 @@ docs/report/data/ (written by `make report`, which measures on what `make up` de
   overhead.json     pipeline vs. the same code in one pod (smoke_tests/measure_overhead.py)
   concurrency.json  N runs at once (smoke_tests/measure_concurrency.py)
   resources.json    the platform's requests and the nodes' memory (smoke_tests/measure_resources.py)
+  network_policy.json  the NetworkPolicy engine's cost, on and off (smoke_tests/measure_network_policy.py)
 
 and from the code itself (the components, the compiled pipeline). Nothing in the report is typed
 by hand: rerun to regenerate.
@@ -29,6 +30,7 @@ SOURCES = {
     "overhead.json": ".venv/bin/python -m smoke_tests.measure_overhead 3 docs/report/data/overhead.json",
     "concurrency.json": ".venv/bin/python -m smoke_tests.measure_concurrency 2,4 docs/report/data/concurrency.json",
     "resources.json": ".venv/bin/python -m smoke_tests.measure_resources docs/report/data/resources.json",
+    "network_policy.json": ".venv/bin/python -m smoke_tests.measure_network_policy 8 docs/report/data/network_policy.json",
 }
 
 
@@ -124,6 +126,7 @@ def render(out_dir: Path) -> Path:
     matplotlib.use("Agg")
     smoke, overhead = load("smoke.json"), load("overhead.json")
     concurrency, resources = load("concurrency.json"), load("resources.json")
+    netpol = load("network_policy.json")
     reuse = reuse_facts()
     images = out_dir / "report"
     images.mkdir(parents=True, exist_ok=True)
@@ -161,6 +164,9 @@ def render(out_dir: Path) -> Path:
         for count, run in failed) + "\n\nNothing is resubmitted: a failed run is counted as failed here and "
         "fails the smoke test.\n"
         if failed else "Every run succeeded; nothing is resubmitted (neither here nor in the smoke test).\n")
+    netpol_rows = "\n".join(
+        f"| {state} | {netpol[state]['start_s_median']} | {netpol[state]['first_connection_s_median']} / "
+        f"{netpol[state]['first_connection_s_max']} | {netpol[state]['engine_memory_mib'] or '-'} |" for state in ("on", "off"))
     machine = resources.get("machine") or overhead.get("machine") or "(machine not recorded)"
     text = f"""# Implementation report: reuse, reproducibility, scalability
 
@@ -171,7 +177,8 @@ comes from those files or from the code; none is typed by hand.
 Where: {machine}; the local kind cluster of `make up`
 ({concurrency['nodes']} node(s), Kubeflow Pipelines resource profile `{concurrency['resource_profile']}`).
 Measured at: smoke {smoke['measured_at']}, overhead {overhead['measured_at']},
-concurrency {concurrency['measured_at']}, resources {resources['measured_at']}.
+concurrency {concurrency['measured_at']}, resources {resources['measured_at']},
+NetworkPolicy engine {netpol['measured_at']}.
 Not measured yet: GPU steps (no GPU machine was available), the university's kubeadm cluster.
 
 ## Reuse
@@ -235,6 +242,20 @@ own pod).
 The platform requests {totals['cpu_request_m']:.0f} millicores and {totals['memory_request_mib']:.0f} MiB in all
 (profile `{resources['resource_profile']}`); the kind node containers used {node_rows} of memory
 (Kubernetes itself included).
+
+## The cost of enforcing NetworkPolicies
+
+The kind cluster's engine, {netpol['engine']} (firewall only), measured with it on and then switched
+off (its DaemonSet on no node, its rules removed), {netpol['pods_per_state']} pods each, one after the other,
+in a research group's namespace (medians):
+
+| engine | pod created to its process running (s) | its process to its first connection to S3 (s), median / max | engine memory (MiB) |
+| --- | --- | --- | --- |
+{netpol_rows}
+
+Starting a pod costs about the same; a new pod's connections are refused until the engine has
+seen its address, the second column. Pods that need a service at once wait for it (the tests'
+pods do) or retry.
 """
     path = out_dir / "report.md"
     path.write_text(text)

@@ -71,6 +71,12 @@ def pod_security_labels(pipelines: bool) -> dict[str, str]:
             "pod-security.kubernetes.io/audit": "restricted"}
 
 
+# kubeadm's secure port of the API server (kind's and ansible's control_plane_api_server_port).
+KUBERNETES_API_PORT = 6443
+# The label Argo puts on every pod of a workflow: the pipeline steps.
+ARGO_WORKFLOW_LABEL = "workflows.argoproj.io/workflow"
+
+
 def _namespace_peer(namespace: str) -> dict:
     return {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}}}
 
@@ -260,6 +266,15 @@ class Tenants(pulumi.ComponentResource):
                 "egress": [{"to": [_namespace_peer(args.pipelines_namespace)],
                             "ports": [{"protocol": "TCP", "port": port}
                                       for port in (kfp.API_HTTP_PORT, kfp.API_GRPC_PORT, kfp.METADATA_GRPC_PORT)]}],
+            }
+            # The steps' driver and launcher read the namespace's launcher ConfigMap and artifact
+            # Secret, and a deploying step creates its model server, through the Kubernetes API
+            # (as the pipeline runner, under RBAC). Policies see the API server's own address after
+            # the Service is translated, which no pod selector matches: its port, for step pods only.
+            policies["allow-kubernetes-api-for-steps"] = {
+                "podSelector": {"matchExpressions": [{"key": ARGO_WORKFLOW_LABEL, "operator": "Exists"}]},
+                "policyTypes": ["Egress"],
+                "egress": [{"ports": [{"protocol": "TCP", "port": KUBERNETES_API_PORT}]}],
             }
         for policy, spec in policies.items():
             k8s.networking.v1.NetworkPolicy(

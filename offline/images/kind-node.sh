@@ -2,7 +2,8 @@
 # Builds the kind node image offline, from Debian packages and binaries built from Go modules:
 #   1. the Debian base image (offline/images/debian-base.sh),
 #   2. the images every node needs, tagged exactly as kubeadm and kind expect (control plane,
-#      kube-proxy, etcd, CoreDNS, pause, the CNI agent, local-path-provisioner and its helper),
+#      kube-proxy, etcd, CoreDNS, pause, the CNI agent, the NetworkPolicy engine kube-router,
+#      local-path-provisioner and its helper),
 #      each rebuilt when its inputs changed (offline/ansible-artifacts.sh exports them too),
 #   3. the node itself: the base's root file system + containerd, runc, crictl, CNI plugins,
 #      kubeadm/kubelet/kubectl, kind's node files (from the kind module), the images of step 2
@@ -70,6 +71,9 @@ cni_agent_image=mlops.local/cni-agent:$version
 component_image "$cni_agent_image" "$base_ref" "$k8s_bin/kubectl"
 local_path_image=mlops.local/local-path-provisioner:$("$components/local-path-provisioner" --version 2>/dev/null | grep -Eo 'v[0-9][0-9.]*' | head -n 1 || echo latest)
 component_image "$local_path_image" "$base_ref" "$components/local-path-provisioner"
+# The NetworkPolicy engine (kube-router, firewall only), built from its Go module.
+kube_router_image=$(bash "$images_dir/kube-router.sh") || die "offline/images/kube-router.sh failed"
+preload+=("$kube_router_image")
 # The provisioner's helper pods only need a shell and coreutils.
 helper_image=mlops.local/local-path-helper:bookworm
 docker tag "$base_ref" "$helper_image"
@@ -93,8 +97,11 @@ else
 fi
 [[ $cgroup_driver == systemd || $cgroup_driver == cgroupfs ]] \
   || die "MLOPS_CGROUP_DRIVER must be systemd or cgroupfs, got '$cgroup_driver'"
-node_hash=$(inputs_hash -r image "$manifests/cni-agent.yaml" "$manifests/local-path-storage.yaml" \
-  -s "$binaries $kind_dir $cgroup_driver $(docker image inspect -f '{{.Id}}' "${preload[@]}")")
+# The cluster's Service range: the NetworkPolicy engine's manifest needs it; recorded as an image
+# label, which offline/cluster.sh gives kubeadm (serviceSubnet), so the two cannot disagree.
+service_cidr=10.96.0.0/16
+node_hash=$(inputs_hash -r image "$manifests/cni-agent.yaml" "$manifests/network-policy.yaml" "$manifests/local-path-storage.yaml" \
+  -s "$binaries $kind_dir $cgroup_driver $service_cidr $(docker image inspect -f '{{.Id}}' "${preload[@]}")")
 node_image=mlops.local/kind-node:$version-$node_hash
 if docker image inspect "$node_image" >/dev/null 2>&1; then
   echo "$node_image"
@@ -144,7 +151,12 @@ cat >"$root/etc/systemd/system/containerd.service.d/10-import-images.conf" <<'UN
 ExecStartPost=/bin/sh -c 'for f in /kind/images/*.tar; do /usr/local/bin/ctr -n k8s.io images import --local "$f" >/dev/null; done'
 UNIT
 
-sed -e "s|@CNI_AGENT_IMAGE@|$cni_agent_image|g" "$manifests/cni-agent.yaml" >"$root/kind/manifests/default-cni.yaml"
+# kind applies one network manifest: the CNI agent and the NetworkPolicy engine.
+{
+  sed -e "s|@CNI_AGENT_IMAGE@|$cni_agent_image|g" "$manifests/cni-agent.yaml"
+  echo "---"
+  sed -e "s|@KUBE_ROUTER_IMAGE@|$kube_router_image|g" -e "s|@SERVICE_CIDR@|$service_cidr|g" "$manifests/network-policy.yaml"
+} >"$root/kind/manifests/default-cni.yaml"
 sed -e "s|@PROVISIONER_IMAGE@|$local_path_image|g" -e "s|@HELPER_IMAGE@|$helper_image|g" \
   "$manifests/local-path-storage.yaml" >"$root/kind/manifests/default-storage.yaml"
 
@@ -153,7 +165,7 @@ mkdir -p "$work/final"
 # The node's own files on top of the base image (no second copy of the root file system).
 tar -C "$root" -cf "$work/final/node-files.tar" .
 printf '%s\n' "FROM $base_ref" "ADD node-files.tar /" "RUN ln -sf /usr/lib/systemd/systemd /sbin/init" \
-  "ENV container=docker" "LABEL org.mlops-platform.cgroup-driver=$cgroup_driver" "STOPSIGNAL SIGRTMIN+3" 'ENTRYPOINT ["/usr/local/bin/entrypoint", "/sbin/init"]' >"$work/final/Dockerfile"
+  "ENV container=docker" "LABEL org.mlops-platform.cgroup-driver=$cgroup_driver org.mlops-platform.service-cidr=$service_cidr" "STOPSIGNAL SIGRTMIN+3" 'ENTRYPOINT ["/usr/local/bin/entrypoint", "/sbin/init"]' >"$work/final/Dockerfile"
 docker build -q -t "$node_image" "$work/final" >/dev/null 2>"$cache/logs/node-image-final.log" \
   || { cat "$cache/logs/node-image-final.log" >&2; die "node image build failed"; }
 log "node image $node_image ($(docker image inspect -f '{{.Size}}' "$node_image" | awk '{printf "%.0f MB", $1/1e6}'), cgroup driver $cgroup_driver)"

@@ -173,6 +173,23 @@ def test_fake_gpu_is_schedulable_when_advertised(namespace):
     assert node in gpu_nodes, f"GPU pod ran on {node}, not on a GPU node {gpu_nodes}"
 
 
+def test_a_service_without_endpoints_is_refused_at_once_not_sent_out_of_the_node(namespace):
+    """kube-proxy refuses a connection to a Service that has no endpoints; the NetworkPolicy engine
+    (kube-router) ACCEPTs allowed traffic before kube-proxy's REJECT can, so without the routing
+    rules of its manifest (offline/images/manifests/network-policy.yaml) the connection leaves the
+    node: it hangs, or something on the host's network answers it (on CI: an HTTP 404)."""
+    service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "nobody"},
+               "spec": {"selector": {"app": "no-such-pod"}, "ports": [{"port": 8888}]}}
+    kubectl("apply", "-n", namespace, "-f", "-", stdin=json.dumps(service))
+    host = f"nobody.{namespace}.svc.cluster.local."
+    run_pod(namespace, "no-endpoints", f"getent hosts {host} || exit 3; "
+            f"timeout 5 bash -c 'exec 3<>/dev/tcp/{host}/8888' 2>&1; echo \"exit=$?\"")
+    logs = wait_succeeded(namespace, "no-endpoints")
+    assert "exit=0" not in logs, f"a connection to a Service without endpoints was accepted by something: {logs}"
+    assert "exit=124" not in logs, f"a connection to a Service without endpoints hung instead of being refused: {logs}"
+    assert "unreachable" in logs.lower() or "refused" in logs.lower(), logs
+
+
 def _host_cgroup_v1() -> bool:
     # kind's nodes are containers on this host's kernel: they see its cgroup version.
     return Path("/sys/fs/cgroup").exists() and not Path("/sys/fs/cgroup/cgroup.controllers").exists()

@@ -7,6 +7,7 @@ without a token and pipeline steps that reach for another namespace; the UI show
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -18,6 +19,7 @@ import pytest
 from mlops_components.contract import PIPELINE_ENV_SECRET
 
 from infra.components.kubeflow_pipelines import TOKEN_AUDIENCE
+from infra.components.tenants import ARGO_WORKFLOW_LABEL
 from infra.config import parse
 from infra.images import resolve_image
 from tests.cluster.test_local_cluster import kubeconfig, kubectl, wait_for
@@ -78,21 +80,49 @@ def tenant_named(name: str):
     return next(tenant for tenant in CFG.tenancy.tenants if tenant.name == name)
 
 
+# A new pod's connections are refused for about a second after it starts: the NetworkPolicy engine
+# (kube-router on the local cluster) learns the pod's address from the API server, and until then
+# the destinations' ingress rules do not count it among their peers (Kubernetes' NetworkPolicy docs,
+# "Pod lifecycle": pods must tolerate this, for example by waiting for what they need). The engine
+# programs every policy in one sync, so once one destination answers, all that the pod may reach do.
+# Every script pod first waits (up to 60 s) for the object store's S3 port, which every namespace the
+# tests run in may reach; its TCP connections only, no request.
+WAIT_FOR_NETWORK = r"""
+import json, os, socket, sys, time
+deadline = time.monotonic() + 60
+for host, port in json.loads(os.environ["WAIT_FOR"]):
+    while True:
+        try:
+            socket.create_connection((host, port), timeout=2).close()
+            break
+        except OSError as error:
+            if time.monotonic() > deadline:
+                sys.exit(f"{host}:{port} did not answer within 60 s of the pod's start: {error}")
+            time.sleep(0.2)
+"""
+S3_TARGET = (f"object-store.{STORE_NS}.svc.cluster.local.", 8333)
+
+
 def run_script_pod(namespace: str, prefix: str, image: str, script: str, env: list[dict],
                    env_from: list[dict] | None = None, timeout: int = 300,
-                   memory_limit: str = "1Gi", service_account: str | None = None) -> dict:
+                   memory_limit: str = "1Gi", service_account: str | None = None,
+                   needs: tuple[tuple[str, int], ...] = (S3_TARGET,), labels: dict | None = None) -> dict:
     """Runs `script` with python in a restricted, non-root pod and returns the JSON it printed on
-    its `RESULT ` line; the pod's phase and logs are in the error when it fails."""
+    its `RESULT ` line; the pod's phase and logs are in the error when it fails. The script starts
+    once every (host, port) of `needs` accepts a TCP connection (WAIT_FOR_NETWORK)."""
     name = f"{prefix}-{uuid.uuid4().hex[:8]}"
-    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": {
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": labels or {}}, "spec": {
         "restartPolicy": "Never",
         **({"serviceAccountName": service_account} if service_account else {"automountServiceAccountToken": False}),
         "securityContext": {"runAsNonRoot": True, "runAsUser": 1000, "seccompProfile": {"type": "RuntimeDefault"}},
         "containers": [{
             "name": "client", "image": image, "imagePullPolicy": "IfNotPresent",
             # From a file, not `python3 -c`: kfp's @dsl.component reads its function's source.
-            "command": ["sh", "-c", 'printf "%s" "$SCRIPT" >/tmp/script.py && exec python3 /tmp/script.py'],
+            "command": ["sh", "-c", 'python3 -c "$WAIT_SCRIPT" && printf "%s" "$SCRIPT" >/tmp/script.py'
+                                    ' && exec python3 /tmp/script.py'],
             "env": [*env, {"name": "SCRIPT", "value": script},
+                    {"name": "WAIT_SCRIPT", "value": WAIT_FOR_NETWORK},
+                    {"name": "WAIT_FOR", "value": json.dumps(needs)},
                     {"name": "HOME", "value": "/tmp"}],  # noqa: S108 - the pod's own /tmp
             "envFrom": env_from or [],
             "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
@@ -583,6 +613,11 @@ print("RESULT " + json.dumps(statuses))
 """
 
 
+# Argo's label on every pod of a workflow: the tenants' NetworkPolicies let pipeline steps, and no
+# other pod, reach the Kubernetes API (allow-kubernetes-api-for-steps).
+AS_A_PIPELINE_STEP = {ARGO_WORKFLOW_LABEL: "platform-test"}
+
+
 def test_a_pipeline_step_reads_only_the_bucket_secret_of_its_own_namespace():
     """The pipeline runner of research-vision (every step of vision's pipelines runs as it) reads
     its namespace's bucket Secret (else no run could store an artifact) and no other Secret: not
@@ -601,7 +636,7 @@ def test_a_pipeline_step_reads_only_the_bucket_secret_of_its_own_namespace():
     image = resolve_image("pipeline-base", CFG.images.registry, CFG.images.overrides)
     statuses = run_script_pod(namespace, "secrets-test", image, API_SCRIPT,
                               [{"name": "CALLS", "value": json.dumps([["GET", path, None] for path in [allowed, *forbidden]])}],
-                              service_account=PIPELINE_RUNNER)
+                              service_account=PIPELINE_RUNNER, labels=AS_A_PIPELINE_STEP)
     assert statuses[f"GET {allowed}"] == 200, f"the runner cannot read {allowed}: {statuses} (every run would fail)"
     readable = {call: status for call, status in statuses.items() if call != f"GET {allowed}" and status != 403}
     assert not readable, f"a pipeline step can read (or got no 403 for) these Secrets: {readable}"
@@ -634,15 +669,15 @@ def test_a_pipeline_step_deploys_only_into_its_own_namespace_and_cannot_patch_po
     image = resolve_image("pipeline-base", CFG.images.registry, CFG.images.overrides)
     statuses = run_script_pod(vision.namespace, "deploy-test", image, API_SCRIPT,
                               [{"name": "CALLS", "value": json.dumps(list(calls.values()))}],
-                              service_account=PIPELINE_RUNNER)
+                              service_account=PIPELINE_RUNNER, labels=AS_A_PIPELINE_STEP)
     result = {name: statuses[f"{method} {path}"] for name, (method, path, _) in calls.items()}
     assert result["own_deployment"] == 201, f"the runner cannot deploy a model server in its own namespace: {result}"
     refused = {name: status for name, status in result.items() if name != "own_deployment"}
     assert set(refused.values()) == {403}, f"vision's runner was not refused: {refused}"
 
 
-# Runs in a research group's namespace with the pipeline base image, against the web UI's Service,
-# as a browser with a person's token would (no login yet: the token goes in the Authorization
+# Runs in the UI's namespace with the pipeline base image, against the web UI's Service, as a
+# browser with a person's token would (no login yet: the token goes in the Authorization
 # header, which the UI forwards to the API server): the app's page and bundle, the UI server's
 # health (which asks the API server), the group's runs through its API proxy, ML Metadata through
 # its gRPC-Web path (the proxy in front of the metadata server), and a run's v2 artifact through
@@ -735,12 +770,17 @@ def test_kubeflow_pipelines_ui_serves_the_app_runs_metadata_and_artifacts():
                  and "main" in [c["name"] for c in pod["spec"]["containers"]]]
     assert step_pods, f"no finished pipeline step pod in {namespace}: the one-step pipeline test runs first"
     image = resolve_image("pipeline-base", CFG.images.registry, CFG.images.overrides)
-    result = run_script_pod(namespace, "ui-test", image, UI_SCRIPT, [
+    # From the UI's own namespace: its NetworkPolicy admits only that namespace's pods (people reach
+    # the UI through `kubectl port-forward`, which no policy filters), not research groups' pods.
+    # The group's bucket keys, to find the run's artifact, come from the group's Secret.
+    group_env = json.loads(kubectl("get", "secret", "-n", namespace, PIPELINE_ENV_SECRET, "-o", "jsonpath={.data}"))
+    result = run_script_pod(kfp_cfg.namespace, "ui-test", image, UI_SCRIPT, [
         {"name": "UI", "value": f"http://ml-pipeline-ui.{kfp_cfg.namespace}.svc.cluster.local."},
         {"name": "KFP_TOKEN", "value": person_token("alice")},
         {"name": "BUCKET", "value": vision.bucket}, {"name": "NAMESPACE", "value": namespace},
-        {"name": "PROVIDER_INFO", "value": provider_info}, {"name": "STEP_POD", "value": step_pods[-1]}],
-        env_from=[{"secretRef": {"name": PIPELINE_ENV_SECRET}}], timeout=300)
+        {"name": "PROVIDER_INFO", "value": provider_info}, {"name": "STEP_POD", "value": step_pods[-1]},
+        *({"name": key, "value": base64.b64decode(value).decode()} for key, value in group_env.items())],
+        timeout=300)
     logs = kubectl("logs", "-n", kfp_cfg.namespace, "deployment/ml-pipeline-ui", "--tail=40", check=False)
     where = f"\nUI result: {json.dumps(result, indent=1)}\nUI server log (last lines):\n{logs}"
     assert result["page"] == [200, True], f"the app's page{where}"

@@ -389,6 +389,10 @@ def test_each_tenant_namespace_is_a_pipelines_namespace_with_its_own_bucket_and_
     egress = mocks.named("tenants-vision-allow-kubeflow-pipelines").inputs["spec"]["egress"][0]
     assert egress["to"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": KFP_NS}}}]
     assert [p["port"] for p in egress["ports"]] == [8888, 8887, 8080]
+    api = mocks.named("tenants-vision-allow-kubernetes-api-for-steps").inputs["spec"]
+    assert api["podSelector"] == {"matchExpressions": [{"key": "workflows.argoproj.io/workflow", "operator": "Exists"}]}, \
+        "only pipeline steps (Argo's pods) reach the Kubernetes API"
+    assert api["egress"] == [{"ports": [{"protocol": "TCP", "port": 6443}]}]
     credentials = unsecret(mocks.named("tenants-vision-credentials").inputs["stringData"])
     from mlops_components.contract import PIPELINE_ENV_KEYS
     assert set(credentials) == set(PIPELINE_ENV_KEYS), "the Secret pipeline steps load is the tenant's"
@@ -400,7 +404,7 @@ def test_tenants_without_pipelines_are_restricted_and_declare_no_pipelines_objec
     assert ns.inputs["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
     names = {r.name for r in mocks.resources}
     assert not {"tenants-vision-pipeline-runner", "tenants-vision-kfp-launcher",
-                "tenants-vision-allow-kubeflow-pipelines"} & names
+                "tenants-vision-allow-kubeflow-pipelines", "tenants-vision-allow-kubernetes-api-for-steps"} & names
 
 
 def test_seaweedfs_identities_scope_each_tenant_to_its_bucket(mocks):

@@ -1,0 +1,117 @@
+"""The NetworkPolicies the platform declares are enforced (the local cluster's engine: kube-router,
+offline/images/manifests/network-policy.yaml), shown by traffic: TCP connections from pods in the
+research groups' namespaces to what they may and may not reach. A connection that is refused or
+times out counts as blocked; the allowed targets must answer, so a broken network cannot pass."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+
+from infra.images import resolve_image
+from tests.cluster.test_local_cluster import kubectl
+from tests.platform.test_platform import CFG, MLFLOW_NS, STORE_NS, run_script_pod
+
+pytestmark = pytest.mark.e2e
+LISTENER_PORT = 8080
+
+# Each target is tried once; run_script_pod starts the script only once the engine has programmed
+# the new pod (WAIT_FOR_NETWORK), so a refusal here is the policy's, not the engine's lag.
+PROBE_SCRIPT = r"""
+import json, os, socket
+def connect(host, port):
+    try:
+        with socket.create_connection((host, port), timeout=4):
+            return "open"
+    except socket.timeout:
+        return "timeout"
+    except OSError as error:
+        return f"refused ({error.__class__.__name__})"
+targets = {**json.loads(os.environ["ALLOWED"]), **json.loads(os.environ["BLOCKED"])}
+results = {name: connect(host, port) for name, (host, port) in targets.items()}
+print("RESULT " + json.dumps(results))
+"""
+
+
+def _image() -> str:
+    return resolve_image("pipeline-base", CFG.images.registry, CFG.images.overrides)
+
+
+def _tenants():
+    tenants = CFG.tenancy.tenants
+    if len(tenants) < 2:
+        pytest.skip("LOUD SKIP: the local stack declares fewer than two research groups: nothing to isolate")
+    return tenants[0], tenants[1]
+
+
+@pytest.fixture(scope="module")
+def listeners():
+    """A TCP listener in each of the first two research groups' namespaces: {namespace: pod IP}."""
+    first, second = _tenants()
+    name = f"listener-{uuid.uuid4().hex[:6]}"
+    pods = {}
+    for tenant in (first, second):
+        pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": {"app": name}}, "spec": {
+            "automountServiceAccountToken": False,
+            "securityContext": {"runAsNonRoot": True, "runAsUser": 1000, "seccompProfile": {"type": "RuntimeDefault"}},
+            "containers": [{
+                "name": "listener", "image": _image(), "imagePullPolicy": "IfNotPresent",
+                "command": ["python3", "-m", "http.server", str(LISTENER_PORT), "--directory", "/etc"],  # nothing to serve: a TCP listener
+                "ports": [{"containerPort": LISTENER_PORT}],
+                "readinessProbe": {"tcpSocket": {"port": LISTENER_PORT}, "periodSeconds": 2},
+                "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+                "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"cpu": "200m", "memory": "128Mi"}}}]}}
+        kubectl("apply", "-n", tenant.namespace, "-f", "-", stdin=json.dumps(pod))
+    try:
+        for tenant in (first, second):
+            kubectl("wait", "-n", tenant.namespace, f"pod/{name}", "--for=condition=Ready", "--timeout=120s", timeout=150)
+            pods[tenant.namespace] = kubectl("get", "pod", "-n", tenant.namespace, name, "-o", "jsonpath={.status.podIP}")
+        yield pods
+    finally:
+        for tenant in (first, second):
+            kubectl("delete", "pod", "-n", tenant.namespace, name, "--wait=false", check=False)
+
+
+def _probe(namespace: str, allowed: dict[str, tuple[str, int]], blocked: dict[str, tuple[str, int]]) -> dict[str, str]:
+    return run_script_pod(namespace, "netprobe", _image(), PROBE_SCRIPT,
+                          [{"name": "ALLOWED", "value": json.dumps(allowed)},
+                           {"name": "BLOCKED", "value": json.dumps(blocked)}], timeout=240)
+
+
+def _svc(name: str, namespace: str) -> str:
+    return f"{name}.{namespace}.svc.cluster.local."
+
+
+def test_a_research_group_reaches_s3_and_mlflow_and_nothing_else_of_the_platform_or_other_groups(listeners):
+    first, second = _tenants()
+    blocked = {
+        f"{first.name}'s pod": (listeners[first.namespace], LISTENER_PORT),
+        "object store filer (8888)": (_svc("object-store", STORE_NS), 8888),
+        "object store master (9333)": (_svc("object-store", STORE_NS), 9333),
+        "MLflow's PostgreSQL": (_svc("mlflow-postgres", MLFLOW_NS), 5432),
+        "the Kubernetes API (from a pod that is no pipeline step)": (_svc("kubernetes", "default"), 443),
+    }
+    if CFG.kubeflow_pipelines.enabled:
+        blocked["the KFP database"] = (_svc("kubeflow-pipelines-db", CFG.kubeflow_pipelines.namespace), 3306)
+    allowed = {
+        "S3 (8333)": (_svc("object-store", STORE_NS), 8333),
+        "MLflow (5000)": (_svc("mlflow", MLFLOW_NS), 5000),
+        "its own group's pod": (listeners[second.namespace], LISTENER_PORT),
+    }
+    if CFG.kubeflow_pipelines.enabled:
+        allowed["the KFP API (8888)"] = (_svc("ml-pipeline", CFG.kubeflow_pipelines.namespace), 8888)
+    results = _probe(second.namespace, allowed, blocked)
+    opened = {name: results[name] for name in blocked if results[name] == "open"}
+    assert not opened, f"from {second.namespace}, reachable although no policy allows it: {opened} (all: {results})"
+    closed = {name: results[name] for name in allowed if results[name] != "open"}
+    assert not closed, f"from {second.namespace}, blocked although allowed: {closed} (all: {results})"
+
+
+def test_the_other_research_group_is_isolated_the_other_way_too(listeners):
+    first, second = _tenants()
+    results = _probe(first.namespace, {"own": (listeners[first.namespace], LISTENER_PORT)},
+                     {"other": (listeners[second.namespace], LISTENER_PORT)})
+    assert results["own"] == "open", f"{first.namespace} cannot reach its own pod: {results}"
+    assert results["other"] != "open", f"{first.namespace} reaches {second.namespace}'s pod: {results}"
