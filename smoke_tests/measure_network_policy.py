@@ -52,6 +52,10 @@ echo "kube-router rules left: $left"; [ "$left" = 0 ]
 """
 
 
+def finished(phase: str) -> tuple[bool, str]:
+    return phase in ("Succeeded", "Failed"), phase
+
+
 def one_pod(namespace: str) -> dict:
     name = f"netpol-cost-{uuid.uuid4().hex[:6]}"
     pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": {
@@ -65,10 +69,8 @@ def one_pod(namespace: str) -> dict:
     created = time.time()
     kubectl("create", "-n", namespace, "-f", "-", stdin=json.dumps(pod))
     try:
-        def done():
-            phase = kubectl("get", "pod", "-n", namespace, name, "-o", "jsonpath={.status.phase}", check=False)
-            return phase in ("Succeeded", "Failed"), phase
-        phase = wait_for(f"pod {name}", done, timeout=120, interval=0.5)
+        phase = wait_for(f"pod {name}", lambda: finished(kubectl(
+            "get", "pod", "-n", namespace, name, "-o", "jsonpath={.status.phase}", check=False)), timeout=120, interval=0.5)
         logs = kubectl("logs", "-n", namespace, name)
         if phase != "Succeeded":
             raise RuntimeError(f"pod {namespace}/{name} {phase}: {logs}")
@@ -87,10 +89,6 @@ def engine_memory_mib() -> float | None:
         if pod["podRef"]["namespace"] == "kube-system" and pod["podRef"]["name"].startswith(ENGINE):
             return round(sum(c["memory"]["workingSetBytes"] for c in pod["containers"]) / 2**20, 1)
     return None
-
-
-def finished(phase: str) -> tuple[bool, str]:
-    return phase in ("Succeeded", "Failed"), phase
 
 
 def switch(on: bool) -> None:
