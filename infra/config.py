@@ -27,6 +27,7 @@ _FREE_MAPS = {"images.overrides", "requests", "limits"}
 _SECRET_KEYS = {"mlflowExternalDsn", "kubeflowPipelinesDatabasePassword"}
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DNS_SUBDOMAIN = re.compile(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _STORAGE_SIZE = re.compile(r"^[1-9][0-9]*(Mi|Gi|Ti)$")
 _CPU = re.compile(r"^([1-9][0-9]*m|[0-9]+(\.[0-9]+)?)$")
 _MEMORY = re.compile(r"^[1-9][0-9]*(Ki|Mi|Gi|Ti)?$")
@@ -75,10 +76,26 @@ class ImagesConfig:
 
 
 @dataclass(frozen=True)
+class IngressTls:
+    """How every Ingress gets its certificate: signed by a cert-manager ClusterIssuer, or from a TLS
+    Secret the site creates. Neither set means no Ingress may exist (config validation)."""
+
+    cluster_issuer: str = ""
+    secret_name: str = ""
+
+    def for_component(self, component: str) -> tuple[str, dict[str, str]]:
+        """(the TLS Secret's name, the Ingress's annotations) of one component's Ingress."""
+        if self.cluster_issuer:
+            return f"{component}-tls", {"cert-manager.io/cluster-issuer": self.cluster_issuer}
+        return self.secret_name, {}
+
+
+@dataclass(frozen=True)
 class PlatformSettings:
     storage_class: str
     ingress_class: str
     allowed_ingress_cidrs: tuple[str, ...]
+    ingress_tls: IngressTls = IngressTls()
 
 
 @dataclass(frozen=True)
@@ -424,6 +441,13 @@ def parse(raw: dict[str, Any], secret_keys: frozenset[str] = frozenset()) -> Pla
         check.fail("platform.storageClass", platform["storageClass"], "expected a StorageClass name or '' for the default")
     for i, cidr in enumerate(platform["allowedIngressCidrs"]):
         check.cidr(f"platform.allowedIngressCidrs[{i}]", cidr)
+    tls = platform["ingressTls"]
+    for name in ("clusterIssuer", "secretName"):
+        if tls[name] and not _DNS_SUBDOMAIN.match(tls[name]):
+            check.fail(f"platform.ingressTls.{name}", tls[name], "expected a Kubernetes object name (lower-case letters, digits, '-' and '.')")
+    if tls["clusterIssuer"] and tls["secretName"]:
+        check.fail("platform.ingressTls", tls, "set clusterIssuer (cert-manager signs each Ingress's certificate) or secretName "
+                   "(your own TLS Secret), not both")
 
     check.one_of("objectStore.backend", store["backend"], ("minio", "seaweedfs"))
     check.dns_label("objectStore.namespace", store["namespace"])
@@ -449,6 +473,11 @@ def parse(raw: dict[str, Any], secret_keys: frozenset[str] = frozenset()) -> Pla
         check.hostname("mlflow.ingressHost", mlflow["ingressHost"])
         if not platform["ingressClass"]:
             check.fail("mlflow.ingressHost", mlflow["ingressHost"], "needs platform.ingressClass to be set (the IngressClass that serves it)")
+        if not (tls["clusterIssuer"] or tls["secretName"]):
+            check.fail("mlflow.ingressHost", mlflow["ingressHost"],
+                       "needs TLS: MLflow's logins (basic auth) must not cross the network in clear; set "
+                       "platform.ingressTls.clusterIssuer to a cert-manager ClusterIssuer, or platform.ingressTls.secretName "
+                       f"to a TLS Secret for {mlflow['ingressHost']} that you create in namespace {mlflow['namespace']}")
     database = mlflow["database"]
     check.one_of("mlflow.database.mode", database["mode"], DATABASE_MODES)
     check.storage_size("mlflow.database.volumeSize", database["volumeSize"])
@@ -471,7 +500,8 @@ def parse(raw: dict[str, Any], secret_keys: frozenset[str] = frozenset()) -> Pla
         raise ConfigError(_report(check.errors))
     return PlatformConfig(
         images=ImagesConfig(images["registry"], images["pullPolicy"], dict(images["overrides"])),
-        platform=PlatformSettings(platform["storageClass"], platform["ingressClass"], tuple(platform["allowedIngressCidrs"])),
+        platform=PlatformSettings(platform["storageClass"], platform["ingressClass"], tuple(platform["allowedIngressCidrs"]),
+                                  IngressTls(tls["clusterIssuer"], tls["secretName"])),
         object_store=ObjectStoreConfig(
             backend=store["backend"], namespace=store["namespace"], volume_size=store["volumeSize"],
             root_user=store["rootUser"], buckets=tuple(store["buckets"]), resources=store_resources),

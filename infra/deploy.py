@@ -72,6 +72,7 @@ def deploy(cfg: PlatformConfig) -> Platform:
         client_cidrs=cfg.platform.allowed_ingress_cidrs,
         bucket_users=(mlflow_user, *kfp_users, *(BucketUser(tenant_user(tenant.name), tenant.bucket) for tenant in tenants)),
     ))
+    mlflow_tls_secret, mlflow_ingress_annotations = cfg.platform.ingress_tls.for_component("mlflow")
     mlflow = Mlflow("mlflow", MlflowArgs(
         namespace=mlflow_cfg.namespace,
         image=image("mlflow"),
@@ -90,7 +91,10 @@ def deploy(cfg: PlatformConfig) -> Platform:
         storage_class=cfg.platform.storage_class,
         ingress_host=mlflow_cfg.ingress_host,
         ingress_class=cfg.platform.ingress_class,
+        ingress_tls_secret=mlflow_tls_secret,
+        ingress_annotations=mlflow_ingress_annotations,
         client_namespaces=tenant_namespaces,
+        client_cidrs=cfg.platform.allowed_ingress_cidrs,
         tenants=[tenant_identity(tenant.name) for tenant in tenants],
     ),
         # MLflow's scoped user exists once the object store's bucket Job has made it.

@@ -5,9 +5,12 @@
 #   <dir>/kubeadm kubelet kubectl        Kubernetes binaries (offline/build-kubernetes.sh)
 #   <dir>/crictl                         the CRI client kubeadm needs (offline/images/build-node-components.sh)
 #   <dir>/cni/                           CNI plugins (offline/images/build-node-components.sh)
-#   <dir>/images/*.tar                   control-plane, kube-proxy, CoreDNS, pause and CNI agent images, tagged
-#                                        as kubeadm expects; kubernetes_node imports them into containerd
+#   <dir>/images/*.tar                   control-plane, kube-proxy, CoreDNS, pause, CNI agent and NetworkPolicy
+#                                        engine (kube-router) images, tagged as kubeadm and the manifests expect;
+#                                        kubernetes_node imports them into containerd
 #   <dir>/cni-agent.yaml                 the pod network manifest (control_plane_cni_manifest)
+#   <dir>/network-policy-image           the engine's image name (control_plane_network_policy_image); the engine's
+#                                        manifest is the control_plane role's own (files/kube-router.yaml)
 # Copy the directory to the Ansible controller and point kubernetes_node_artifact_dir at it.
 # Cached by the inputs' hash: a second run only prints the directory.
 #   offline/ansible-artifacts.sh          prints the directory
@@ -26,7 +29,8 @@ components=$(bash "$here/images/build-node-components.sh" | tail -n 1)
 version=$("$k8s_bin/kubeadm" version -o short)
 mapfile -t kubeadm_images < <("$k8s_bin/kubeadm" config images list --kubernetes-version "$version" 2>/dev/null)
 cni_agent_image=mlops.local/cni-agent:$version
-images=("${kubeadm_images[@]}" "$cni_agent_image")
+kube_router_image=$(bash "$here/images/kube-router.sh") || die "offline/images/kube-router.sh failed"
+images=("${kubeadm_images[@]}" "$cni_agent_image" "$kube_router_image")
 for image in "${images[@]}"; do
   docker image inspect "$image" >/dev/null 2>&1 || die "image $image is missing after offline/images/kind-node.sh ran"
 done
@@ -51,6 +55,7 @@ chmod 0644 "$dir.tmp/images/kubernetes-$version.tar"
 sed -e "s|@CNI_AGENT_IMAGE@|$cni_agent_image|g" -e 's|{{ .PodSubnet }}|10.244.0.0/16|g' \
   -e 's|^# kind renders this file as a template.*$|# Pod network: POD_SUBNET below must equal control_plane_pod_cidr.|' \
   "$here/images/manifests/cni-agent.yaml" >"$dir.tmp/cni-agent.yaml"
+echo "$kube_router_image" >"$dir.tmp/network-policy-image"
 cache_dir_commit "$dir"
 log "assembled $dir in $((SECONDS - started)) s"
 echo "$dir"

@@ -53,8 +53,14 @@ class MlflowArgs:
     storage_class: str = ""
     ingress_host: str = ""
     ingress_class: str = ""
+    # The Ingress's TLS Secret and annotations (IngressTls.for_component); the config refuses an
+    # ingress host without TLS.
+    ingress_tls_secret: str = ""
+    ingress_annotations: dict[str, str] = field(default_factory=dict)
     # Namespaces whose pods may call the tracking server (pipelines, tenants).
     client_namespaces: list[str] = field(default_factory=list)
+    # CIDRs outside the cluster's pods (the ingress controller's nodes) that may call it.
+    client_cidrs: tuple[str, ...] = ()
     # One MLflow workspace and two users per tenant (workspaces are on when any is given).
     tenants: list[TenantIdentity] = field(default_factory=list)
 
@@ -139,10 +145,12 @@ class Mlflow(pulumi.ComponentResource):
                 },
             },
             "artifacts": {"bucket": args.artifact_bucket, "s3EndpointUrl": args.s3_endpoint, "existingSecret": s3_secret},
-            "networkPolicy": {"enabled": True, "allowedNamespaces": list(args.client_namespaces)},
+            "networkPolicy": {"enabled": True, "allowedNamespaces": list(args.client_namespaces),
+                              "allowedCidrs": list(args.client_cidrs)},
             "workspaces": {"enabled": bool(args.tenants)},
             **({"tenants": tenants_values} if tenants_values else {}),
-            "ingress": {"enabled": bool(args.ingress_host), "host": args.ingress_host, "className": args.ingress_class},
+            "ingress": {"enabled": bool(args.ingress_host), "host": args.ingress_host, "className": args.ingress_class,
+                        "tlsSecretName": args.ingress_tls_secret, "annotations": dict(args.ingress_annotations)},
         }
         chart = k8s.helm.v4.Chart(
             name,

@@ -210,7 +210,9 @@ class ObjectStore(pulumi.ComponentResource):
             env = [{"name": env_name, "valueFrom": {"secretKeyRef": {"name": credentials, "key": key}}}
                    for env_name, key in (("MINIO_ROOT_USER", "AWS_ACCESS_KEY_ID"),
                                          ("MINIO_ROOT_PASSWORD", "AWS_SECRET_ACCESS_KEY"))]
-            return {"args": ["server", "/data", "--address", ":9000"], "env": env}
+            # The console (root login, every bucket) listens inside the pod only: reachable by
+            # `kubectl port-forward` (RBAC on pods/portforward), not by any other pod.
+            return {"args": ["server", "/data", "--address", ":9000", "--console-address", "127.0.0.1:9001"], "env": env}
         # One process runs master, volume server, filer and the S3 gateway: lean for a lab.
         # The master advertises -ip to clients (the bucket Job's `weed shell`), so it must be the
         # pod's address: with 127.0.0.1 clients outside the pod are sent to themselves.

@@ -81,6 +81,8 @@ preload+=("$helper_image")
 
 # --- 3. The node --------------------------------------------------------------------------
 manifests=$images_dir/manifests
+# The NetworkPolicy engine's manifest is the Ansible control_plane role's: one manifest for both clusters.
+engine_manifest=$root/ansible/roles/control_plane/files/kube-router.yaml
 # The cgroup driver of the node's containerd and kubelet. On a cgroup v1 host, runc's systemd driver
 # freezes a container's cgroup before it changes the systemd unit's device rules, and a v1 freezer
 # cannot freeze while processes keep appearing: under load containers then fail to start
@@ -100,7 +102,7 @@ fi
 # The cluster's Service range: the NetworkPolicy engine's manifest needs it; recorded as an image
 # label, which offline/cluster.sh gives kubeadm (serviceSubnet), so the two cannot disagree.
 service_cidr=10.96.0.0/16
-node_hash=$(inputs_hash -r image "$manifests/cni-agent.yaml" "$manifests/network-policy.yaml" "$manifests/local-path-storage.yaml" \
+node_hash=$(inputs_hash -r image "$manifests/cni-agent.yaml" "$engine_manifest" "$manifests/local-path-storage.yaml" \
   -s "$binaries $kind_dir $cgroup_driver $service_cidr $(docker image inspect -f '{{.Id}}' "${preload[@]}")")
 node_image=mlops.local/kind-node:$version-$node_hash
 if docker image inspect "$node_image" >/dev/null 2>&1; then
@@ -155,7 +157,7 @@ UNIT
 {
   sed -e "s|@CNI_AGENT_IMAGE@|$cni_agent_image|g" "$manifests/cni-agent.yaml"
   echo "---"
-  sed -e "s|@KUBE_ROUTER_IMAGE@|$kube_router_image|g" -e "s|@SERVICE_CIDR@|$service_cidr|g" "$manifests/network-policy.yaml"
+  sed -e "s|@KUBE_ROUTER_IMAGE@|$kube_router_image|g" -e "s|@SERVICE_CIDR@|$service_cidr|g" "$engine_manifest"
 } >"$root/kind/manifests/default-cni.yaml"
 sed -e "s|@PROVISIONER_IMAGE@|$local_path_image|g" -e "s|@HELPER_IMAGE@|$helper_image|g" \
   "$manifests/local-path-storage.yaml" >"$root/kind/manifests/default-storage.yaml"

@@ -122,6 +122,7 @@ def test_molecule_converge_idempotence_verify(scenario, molecule_env):
             [str(REPO / "offline" / "ansible-artifacts.sh")], check=True, stdout=subprocess.PIPE, text=True
         ).stdout.strip()
         env["MLOPS_ANSIBLE_ARTIFACT_DIR"] = artifacts
+        env["MLOPS_ANSIBLE_NETWORK_POLICY_IMAGE"] = (Path(artifacts) / "network-policy-image").read_text().strip()
     started = time.monotonic()
     result = run_tool(["molecule", "test", "--scenario-name", name], cwd=directory, env=env, timeout=3600)
     total = round(time.monotonic() - started, 1)

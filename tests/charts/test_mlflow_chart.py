@@ -438,3 +438,20 @@ def test_tenants_get_a_provisioning_job_that_reruns_on_every_change(render):
 ], ids=["workspaces off", "no passwords", "user without prefix"])
 def test_bad_tenant_values_are_refused(render_error, overrides, message):
     assert message in render_error(merged(TENANT_VALUES, overrides))
+
+
+def test_network_policy_admits_the_allowed_cidrs(render):
+    objects = render({"networkPolicy": {"allowedNamespaces": [], "allowedCidrs": ["10.20.0.0/24"]}})
+    [rule] = find(objects, "NetworkPolicy", FULLNAME)["spec"]["ingress"]
+    assert {"ipBlock": {"cidr": "10.20.0.0/24"}} in rule["from"], rule["from"]
+    [rule] = find(render(), "NetworkPolicy", FULLNAME)["spec"]["ingress"]
+    assert not [peer for peer in rule["from"] if "ipBlock" in peer], "no CIDR is admitted unless listed"
+
+
+def test_ingress_serves_tls_with_the_given_secret_and_annotations(render):
+    objects = render({"ingress": {"enabled": True, "host": "mlflow.example.org", "tlsSecretName": "mlflow-tls",
+                                  "annotations": {"cert-manager.io/cluster-issuer": "campus-ca"}}})
+    ingress = find(objects, "Ingress", FULLNAME)
+    assert ingress["spec"]["tls"] == [{"hosts": ["mlflow.example.org"], "secretName": "mlflow-tls"}]
+    assert ingress["metadata"]["annotations"] == {"cert-manager.io/cluster-issuer": "campus-ca"}
+

@@ -176,7 +176,7 @@ def test_fake_gpu_is_schedulable_when_advertised(namespace):
 def test_a_service_without_endpoints_is_refused_at_once_not_sent_out_of_the_node(namespace):
     """kube-proxy refuses a connection to a Service that has no endpoints; the NetworkPolicy engine
     (kube-router) ACCEPTs allowed traffic before kube-proxy's REJECT can, so without the routing
-    rules of its manifest (offline/images/manifests/network-policy.yaml) the connection leaves the
+    rules of its manifest (ansible/roles/control_plane/files/kube-router.yaml) the connection leaves the
     node: it hangs, or something on the host's network answers it (on CI: an HTTP 404)."""
     service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "nobody"},
                "spec": {"selector": {"app": "no-such-pod"}, "ports": [{"port": 8888}]}}

@@ -247,9 +247,21 @@ def pinned_versions() -> dict[str, str]:
         "Pipeline base image (kfp SDK)": UPSTREAM_IMAGES["pipeline-base"].tag,
         "mlflow chart (version, appVersion)": f"{chart['version']}, {chart['appVersion']}",
         "NVIDIA Container Toolkit": _role_default("nvidia_container_toolkit", "nvidia_container_toolkit_version"),
+        "kube-router, NetworkPolicy engine (both clusters)": _kube_router_version(),
         "Flannel CNI manifest (kubeadm clusters)": flannel.group(1) if flannel else "no release in control_plane_cni_manifest",
         "pause sandbox image (kubeadm nodes)": _role_default("containerd", "containerd_sandbox_image").rsplit(":", 1)[-1],
     }
+
+
+def _kube_router_version() -> str:
+    """The engine's tag in the Ansible role, which must be the version the offline build pins."""
+    tag = _role_default("control_plane", "control_plane_network_policy_image").rsplit(":", 1)[-1]
+    go_mod = (ROOT / "offline" / "go" / "kube-router" / "go.mod").read_text()
+    pinned = re.search(r"github\.com/cloudnativelabs/kube-router/v2 (v\S+)", go_mod)
+    assert pinned, "offline/go/kube-router/go.mod pins no github.com/cloudnativelabs/kube-router/v2"
+    assert pinned.group(1) == tag, \
+        f"control_plane_network_policy_image's tag {tag} differs from offline/go/kube-router/go.mod's {pinned.group(1)}"
+    return tag
 
 
 def version_matrix() -> dict[str, str]:

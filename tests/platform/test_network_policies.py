@@ -1,5 +1,5 @@
 """The NetworkPolicies the platform declares are enforced (the local cluster's engine: kube-router,
-offline/images/manifests/network-policy.yaml), shown by traffic: TCP connections from pods in the
+ansible/roles/control_plane/files/kube-router.yaml), shown by traffic: TCP connections from pods in the
 research groups' namespaces to what they may and may not reach. A connection that is refused or
 times out counts as blocked; the allowed targets must answer, so a broken network cannot pass."""
 

@@ -88,6 +88,35 @@ def test_expected_objects_are_rendered(rendered):
         assert hosts == [cfg.mlflow.ingress_host]
 
 
+def test_every_ingress_serves_tls_and_its_backend_admits_the_ingress_cidrs(rendered):
+    """Issue 17 item 3: no Ingress without TLS; allowedIngressCidrs reaches each Ingress's backend pods."""
+    stack, objects = rendered
+    cfg = parse(*stack_values(stack))
+    ingresses = [obj for obj in objects if obj["kind"] == "Ingress"]
+    assert bool(ingresses) == bool(cfg.mlflow.ingress_host), [name_of(obj) for obj in ingresses]
+    policies = [obj for obj in objects if obj["kind"] == "NetworkPolicy"]
+    for ingress in ingresses:
+        hosts = {rule["host"] for rule in ingress["spec"]["rules"]}
+        tls = ingress["spec"].get("tls", [])
+        assert tls, f"{name_of(ingress)} serves plain HTTP"
+        assert hosts <= {host for entry in tls for host in entry["hosts"]}, f"{name_of(ingress)}: a host without TLS"
+        secret, annotations = cfg.platform.ingress_tls.for_component("mlflow")
+        assert [entry["secretName"] for entry in tls] == [secret]
+        assert annotations.items() <= ingress["metadata"].get("annotations", {}).items()
+        namespace = ingress["metadata"]["namespace"]
+        backends = {path["backend"]["service"]["name"] for rule in ingress["spec"]["rules"] for path in rule["http"]["paths"]}
+        services = [obj for obj in objects if obj["kind"] == "Service" and obj["metadata"]["name"] in backends
+                    and obj["metadata"].get("namespace") == namespace]
+        assert services, f"{name_of(ingress)}: backend Service not rendered"
+        for service in services:
+            selector = service["spec"]["selector"]
+            admitted = {peer["ipBlock"]["cidr"] for policy in policies if policy["metadata"].get("namespace") == namespace
+                        and policy["spec"]["podSelector"].get("matchLabels", {}).items() <= selector.items()
+                        for rule in policy["spec"].get("ingress", []) for peer in rule.get("from", []) if "ipBlock" in peer}
+            assert set(cfg.platform.allowed_ingress_cidrs) <= admitted, \
+                f"{name_of(service)}: the ingress controller's CIDRs {cfg.platform.allowed_ingress_cidrs} are not admitted ({admitted})"
+
+
 def test_namespaced_objects_live_in_platform_namespaces(rendered):
     stack, objects = rendered
     cfg = parse(*stack_values(stack))

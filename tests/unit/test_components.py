@@ -137,6 +137,9 @@ def test_object_store_minio_uses_root_credentials_from_secret(mocks):
     assert "valueFrom" in env["MINIO_ROOT_PASSWORD"], "MinIO root password comes from a Secret, never inline"
     assert "value" not in env["MINIO_ROOT_PASSWORD"]
     assert server["image"] == "quay.io/minio/minio:RELEASE.2025-09-07T16-13-09Z"
+    assert server["args"][server["args"].index("--console-address") + 1] == "127.0.0.1:9001", \
+        "the console listens inside the pod only (kubectl port-forward), never for other pods"
+    assert [p["port"] for p in mocks.named("object-store-svc").inputs["spec"]["ports"]] == [9000], "the Service has S3 only"
     secret = mocks.named("object-store-credentials")
     assert "s3.json" not in unsecret(secret.inputs["stringData"]), "SeaweedFS identities only for the seaweedfs backend"
 
@@ -703,6 +706,15 @@ def test_kubeflow_pipelines_network_and_platform_wiring(mocks):
     assert {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": KFP_NS}}} in peers
     values = mocks.of_type("kubernetes:helm.sh/v4:Chart")[0].inputs["values"]
     assert values["networkPolicy"]["allowedNamespaces"] == ["research-nlp"], "pipeline pods call MLflow from their tenant's"
+    assert values["networkPolicy"]["allowedCidrs"] == ["10.20.0.0/24"], "MLflow's Ingress: platform.allowedIngressCidrs"
+
+
+def test_mlflow_ingress_gets_the_platform_tls(mocks):
+    run({"platform": {"ingressClass": "nginx", "ingressTls": {"clusterIssuer": "campus-ca"}},
+         "mlflow": {"ingressHost": "mlflow.ml.example.edu"}})
+    ingress = mocks.of_type("kubernetes:helm.sh/v4:Chart")[0].inputs["values"]["ingress"]
+    assert ingress == {"enabled": True, "host": "mlflow.ml.example.edu", "className": "nginx", "tlsSecretName": "mlflow-tls",
+                       "annotations": {"cert-manager.io/cluster-issuer": "campus-ca"}}
 
 
 def test_kubeflow_pipelines_ui_and_its_metadata_proxy(mocks):

@@ -63,6 +63,7 @@ def test_local_stack_is_lean_seaweedfs_and_university_is_minio_with_ingress():
     assert local.images.registry, "the local stack runs offline-built images from the local registry name"
     assert university.object_store.backend == "minio"
     assert university.mlflow.ingress_host
+    assert university.platform.ingress_tls.cluster_issuer, "the university's Ingress serves HTTPS"
     assert university.mlflow.database.mode == "external"
 
 
@@ -89,7 +90,8 @@ BAD_CONFIGS = [
     ("invalid namespace", {"mlflow": {"namespace": "MLflow_NS"}}, (), ["mlflow.namespace", "'MLflow_NS'", "DNS label"]),
     ("reserved namespace", {"objectStore": {"namespace": "kube-system"}}, (),
      ["objectStore.namespace", "'kube-system'", "Kubernetes owns"]),
-    ("bad hostname", {"platform": {"ingressClass": "nginx"}, "mlflow": {"ingressHost": "mlflow_server"}}, (),
+    ("bad hostname", {"platform": {"ingressClass": "nginx", "ingressTls": {"secretName": "ml-tls"}},
+                      "mlflow": {"ingressHost": "mlflow_server"}}, (),
      ["mlflow.ingressHost", "'mlflow_server'", "fully qualified host name"]),
     ("cidr with host bits", {"platform": {"allowedIngressCidrs": ["10.0.0.1/8"]}}, (),
      ["platform.allowedIngressCidrs[0]", "'10.0.0.1/8'", "CIDR notation"]),
@@ -103,6 +105,15 @@ BAD_CONFIGS = [
      ["mlflow.artifactBucket", "'elsewhere'", "must be one of objectStore.buckets"]),
     ("ingress host without ingress class", {"mlflow": {"ingressHost": "mlflow.ml.example.edu"}}, (),
      ["mlflow.ingressHost", "needs platform.ingressClass"]),
+    ("ingress host without tls", {"platform": {"ingressClass": "nginx"}, "mlflow": {"ingressHost": "mlflow.ml.example.edu"}}, (),
+     ["mlflow.ingressHost", "needs TLS", "platform.ingressTls.clusterIssuer", "platform.ingressTls.secretName",
+      "in namespace mlops-mlflow"]),
+    ("tls by issuer and secret at once", {"platform": {"ingressTls": {"clusterIssuer": "campus-ca", "secretName": "ml-tls"}}}, (),
+     ["platform.ingressTls", "not both"]),
+    ("bad tls secret name", {"platform": {"ingressTls": {"secretName": "ML_TLS"}}}, (),
+     ["platform.ingressTls.secretName", "'ML_TLS'", "Kubernetes object name"]),
+    ("unknown tls key", {"platform": {"ingressTls": {"issuer": "campus-ca"}}}, (),
+     ["platform.ingressTls.issuer", "unknown key", "clusterIssuer, secretName"]),
     ("external database without dsn", {"mlflow": {"database": {"mode": "external"}}}, (),
      ["mlflow.database.mode", "needs the DSN", "pulumi config set --secret mlops-platform:mlflowExternalDsn"]),
     ("dsn stored in plain text", {"mlflow": {"database": {"mode": "external"}},
@@ -326,3 +337,14 @@ def test_shipped_stacks_pipelines():
     assert local.images.overrides["mlmd-server"] == "mlops.local/kubeflow/mlmd-server:1.17.1", \
         "the offline metadata server image is tagged with its ml-metadata version"
     assert university.kubeflow_pipelines.resource_profile == "production"
+
+
+def test_ingress_tls_gives_each_component_its_secret_and_annotations():
+    from infra.config import IngressTls
+    assert IngressTls(cluster_issuer="campus-ca").for_component("mlflow") == (
+        "mlflow-tls", {"cert-manager.io/cluster-issuer": "campus-ca"})
+    assert IngressTls(secret_name="ml-example-edu").for_component("mlflow") == ("ml-example-edu", {})
+    cfg = parse({"platform": {"ingressClass": "nginx", "ingressTls": {"secretName": "ml-example-edu"}},
+                 "mlflow": {"ingressHost": "mlflow.ml.example.edu"}}, frozenset())
+    assert cfg.platform.ingress_tls.secret_name == "ml-example-edu"
+
