@@ -20,8 +20,7 @@ from pathlib import Path
 from smoke_tests.measure_overhead import machine
 from tests.cluster.network_policy_engine import ENGINE, finished, switch
 from tests.cluster.test_local_cluster import kubectl, nodes, wait_for
-from tests.platform.test_network_policies import _image
-from tests.platform.test_platform import CFG, S3_TARGET
+from tests.platform.test_platform import CFG, S3_TARGET, pipeline_image
 
 SCRIPT = r"""
 import json, socket, sys, time
@@ -43,7 +42,7 @@ def one_pod(namespace: str) -> dict:
     pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": {
         "restartPolicy": "Never", "automountServiceAccountToken": False,
         "securityContext": {"runAsNonRoot": True, "runAsUser": 1000, "seccompProfile": {"type": "RuntimeDefault"}},
-        "containers": [{"name": "probe", "image": _image(), "imagePullPolicy": "IfNotPresent",
+        "containers": [{"name": "probe", "image": pipeline_image(), "imagePullPolicy": "IfNotPresent",
                         "command": ["python3", "-c", SCRIPT, S3_TARGET[0], str(S3_TARGET[1])],
                         "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
                         "resources": {"requests": {"cpu": "10m", "memory": "32Mi"},

@@ -16,8 +16,7 @@ from pathlib import Path
 from mlops_components.contract import PIPELINE_ENV_SECRET
 
 from infra.config import parse
-from infra.images import resolve_image
-from tests.platform.test_platform import kfp_api, person_token, run_script_pod, tenant_named
+from tests.platform.test_platform import kfp_api, person_token, pipeline_image, run_script_pod, tenant_named
 from tests.unit.test_config import stack_values
 
 CFG = parse(*stack_values("local"))
@@ -73,7 +72,7 @@ PERSON = "alice"  # a member of the tenant vision on the local stack
 def image_and_env() -> tuple[str, str, list[dict]]:
     """vision's namespace (where alice's runs execute), the pipeline base image and the env of
     the tenant's Secret `mlops-credentials`."""
-    image = resolve_image("pipeline-base", CFG.images.registry, CFG.images.overrides)
+    image = pipeline_image()
     return tenant_named("vision").namespace, image, [{"secretRef": {"name": PIPELINE_ENV_SECRET}}]
 
 

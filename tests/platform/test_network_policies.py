@@ -10,9 +10,8 @@ import uuid
 
 import pytest
 
-from infra.images import resolve_image
 from tests.cluster.test_local_cluster import kubectl
-from tests.platform.test_platform import CFG, MLFLOW_NS, STORE_NS, run_script_pod
+from tests.platform.test_platform import CFG, MLFLOW_NS, STORE_NS, pipeline_image, run_script_pod
 
 pytestmark = pytest.mark.e2e
 LISTENER_PORT = 8080
@@ -35,10 +34,6 @@ print("RESULT " + json.dumps(results))
 """
 
 
-def _image() -> str:
-    return resolve_image("pipeline-base", CFG.images.registry, CFG.images.overrides)
-
-
 def _tenants():
     tenants = CFG.tenancy.tenants
     if len(tenants) < 2:
@@ -57,7 +52,7 @@ def listeners():
             "automountServiceAccountToken": False,
             "securityContext": {"runAsNonRoot": True, "runAsUser": 1000, "seccompProfile": {"type": "RuntimeDefault"}},
             "containers": [{
-                "name": "listener", "image": _image(), "imagePullPolicy": "IfNotPresent",
+                "name": "listener", "image": pipeline_image(), "imagePullPolicy": "IfNotPresent",
                 "command": ["python3", "-m", "http.server", str(LISTENER_PORT), "--directory", "/etc"],  # nothing to serve: a TCP listener
                 "ports": [{"containerPort": LISTENER_PORT}],
                 "readinessProbe": {"tcpSocket": {"port": LISTENER_PORT}, "periodSeconds": 2},
@@ -75,7 +70,7 @@ def listeners():
 
 
 def _probe(namespace: str, allowed: dict[str, tuple[str, int]], blocked: dict[str, tuple[str, int]]) -> dict[str, str]:
-    return run_script_pod(namespace, "netprobe", _image(), PROBE_SCRIPT,
+    return run_script_pod(namespace, "netprobe", pipeline_image(), PROBE_SCRIPT,
                           [{"name": "ALLOWED", "value": json.dumps(allowed)},
                            {"name": "BLOCKED", "value": json.dumps(blocked)}], timeout=240)
 

@@ -27,6 +27,11 @@ from tests.unit.test_config import stack_values
 
 pytestmark = pytest.mark.e2e
 CFG = parse(*stack_values("local"))
+
+
+def pipeline_image() -> str:
+    """The pipeline base image as the local stack resolves it: Python, the kfp SDK and the tests' tools."""
+    return resolve_image("pipeline-base", CFG.images.registry, CFG.images.overrides)
 MLFLOW_NS = CFG.mlflow.namespace
 STORE_NS = CFG.object_store.namespace
 ROOT = Path(__file__).resolve().parents[2]
@@ -451,7 +456,7 @@ def test_kubeflow_pipelines_runs_a_one_step_pipeline_that_stores_its_artifact_in
     _kfp_enabled()
     vision = tenant_named("vision")
     namespace = vision.namespace
-    image = resolve_image("pipeline-base", CFG.images.registry, CFG.images.overrides)
+    image = pipeline_image()
     marker = uuid.uuid4().hex[:12]
     result = run_script_pod(namespace, "pipeline-test", image, PIPELINE_SCRIPT, [
         {"name": "PIPELINE_IMAGE", "value": image}, {"name": "MARKER", "value": marker},
@@ -500,7 +505,7 @@ def test_a_pipeline_step_over_its_groups_gpu_quota_is_refused_with_the_quota_nam
     _kfp_enabled()
     vision = tenant_named("vision")
     namespace = vision.namespace
-    image = resolve_image("pipeline-base", CFG.images.registry, CFG.images.overrides)
+    image = pipeline_image()
     gpus = vision.quota.gpu + 1
     result = run_script_pod(namespace, "gpu-quota", image, GPU_QUOTA_SCRIPT, [
         {"name": "PIPELINE_IMAGE", "value": image}, {"name": "GPUS", "value": str(gpus)},
@@ -575,7 +580,7 @@ def test_a_person_reaches_only_the_pipelines_of_the_groups_they_belong_to():
     user-id header names nobody. Runs after the one-step pipeline test (alice's run)."""
     _kfp_enabled()
     vision, nlp = tenant_named("vision"), tenant_named("nlp")
-    image = resolve_image("pipeline-base", CFG.images.registry, CFG.images.overrides)
+    image = pipeline_image()
     result = run_script_pod(nlp.namespace, "kfp-authz-test", image, KFP_AUTHZ_SCRIPT, [
         {"name": "KFP_HOST", "value": kfp_api()}, {"name": "ALICE", "value": person_token("alice")},
         {"name": "BOB", "value": person_token("bob")}, {"name": "VISION", "value": vision.namespace},
@@ -633,7 +638,7 @@ def test_a_pipeline_step_reads_only_the_bucket_secret_of_its_own_namespace():
         names = kubectl("get", "secrets", "-n", ns, "-o", "jsonpath={.items[*].metadata.name}").split()
         forbidden += [f"/api/v1/namespaces/{ns}/secrets/{name}" for name in names if ns != namespace or name != ARTIFACT_SECRET]
     assert f"/api/v1/namespaces/{nlp.namespace}/secrets/{ARTIFACT_SECRET}" in forbidden, forbidden
-    image = resolve_image("pipeline-base", CFG.images.registry, CFG.images.overrides)
+    image = pipeline_image()
     statuses = run_script_pod(namespace, "secrets-test", image, API_SCRIPT,
                               [{"name": "CALLS", "value": json.dumps([["GET", path, None] for path in [allowed, *forbidden]])}],
                               service_account=PIPELINE_RUNNER, labels=AS_A_PIPELINE_STEP)
@@ -666,7 +671,7 @@ def test_a_pipeline_step_deploys_only_into_its_own_namespace_and_cannot_patch_po
         "own_pod_patch": ["PATCH", f"/api/v1/namespaces/{vision.namespace}/pods/{pod}?dryRun=All", {}],
         "own_pod_exec": ["POST", f"/api/v1/namespaces/{vision.namespace}/pods/{pod}/exec?command=id", None],
     }
-    image = resolve_image("pipeline-base", CFG.images.registry, CFG.images.overrides)
+    image = pipeline_image()
     statuses = run_script_pod(vision.namespace, "deploy-test", image, API_SCRIPT,
                               [{"name": "CALLS", "value": json.dumps(list(calls.values()))}],
                               service_account=PIPELINE_RUNNER, labels=AS_A_PIPELINE_STEP)
@@ -769,7 +774,7 @@ def test_kubeflow_pipelines_ui_serves_the_app_runs_metadata_and_artifacts():
     step_pods = [pod["metadata"]["name"] for pod in pods if pod["status"].get("phase") == "Succeeded"
                  and "main" in [c["name"] for c in pod["spec"]["containers"]]]
     assert step_pods, f"no finished pipeline step pod in {namespace}: the one-step pipeline test runs first"
-    image = resolve_image("pipeline-base", CFG.images.registry, CFG.images.overrides)
+    image = pipeline_image()
     # From the UI's own namespace: its NetworkPolicy admits only that namespace's pods (people reach
     # the UI through `kubectl port-forward`, which no policy filters), not research groups' pods.
     # The group's bucket keys, to find the run's artifact, come from the group's Secret.
