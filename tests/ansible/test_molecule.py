@@ -126,10 +126,16 @@ def test_molecule_converge_idempotence_verify(scenario, molecule_env):
     started = time.monotonic()
     result = run_tool(["molecule", "test", "--scenario-name", name], cwd=directory, env=env, timeout=3600)
     total = round(time.monotonic() - started, 1)
+    log = REPO / "build" / "molecule" / f"{scenario}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_text(result.stdout)
     assert result.returncode == 0, _failure_excerpt(result.stdout)
     assert "idempotence: Executed: Successful" in result.stdout, "the second converge changed something"
     steps = _step_seconds(result.stdout)
     _record(scenario, {"total_s": total, "converge_s": steps.get("converge"), "idempotence_s": steps.get("idempotence"), "steps_s": steps})
     if scenario == "cluster":
         assert "side_effect: Executed: Successful" in result.stdout, "add_nodes.yml did not run"
+        # validate.yml's network-policy probe ran (not skipped) and saw the policy enforced.
+        assert "allowed: open" in result.stdout, f"the network-policy probe did not run or its allowed client failed (log: {log})"
+        assert "denied: closed" in result.stdout, f"the network-policy probe's denied client got through (log: {log})"
         assert "cleanup: Executed: Successful" in result.stdout, "reset.yml did not leave the nodes clean"
