@@ -96,6 +96,8 @@ class PlatformSettings:
     ingress_class: str
     allowed_ingress_cidrs: tuple[str, ...]
     ingress_tls: IngressTls = IngressTls()
+    # Pulumi protects the namespaces that hold data (pulumi destroy refuses).
+    protect_data: bool = True
 
 
 @dataclass(frozen=True)
@@ -501,7 +503,7 @@ def parse(raw: dict[str, Any], secret_keys: frozenset[str] = frozenset()) -> Pla
     return PlatformConfig(
         images=ImagesConfig(images["registry"], images["pullPolicy"], dict(images["overrides"])),
         platform=PlatformSettings(platform["storageClass"], platform["ingressClass"], tuple(platform["allowedIngressCidrs"]),
-                                  IngressTls(tls["clusterIssuer"], tls["secretName"])),
+                                  IngressTls(tls["clusterIssuer"], tls["secretName"]), platform["protectData"]),
         object_store=ObjectStoreConfig(
             backend=store["backend"], namespace=store["namespace"], volume_size=store["volumeSize"],
             root_user=store["rootUser"], buckets=tuple(store["buckets"]), resources=store_resources),

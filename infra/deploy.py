@@ -70,6 +70,7 @@ def deploy(cfg: PlatformConfig) -> Platform:
         resources=store_cfg.resources,
         client_namespaces=[mlflow_cfg.namespace, *kfp_namespaces, *tenant_namespaces],
         client_cidrs=cfg.platform.allowed_ingress_cidrs,
+        protect_data=cfg.platform.protect_data,
         bucket_users=(mlflow_user, *kfp_users, *(BucketUser(tenant_user(tenant.name), tenant.bucket) for tenant in tenants)),
     ))
     mlflow_tls_secret, mlflow_ingress_annotations = cfg.platform.ingress_tls.for_component("mlflow")
@@ -95,6 +96,7 @@ def deploy(cfg: PlatformConfig) -> Platform:
         ingress_annotations=mlflow_ingress_annotations,
         client_namespaces=tenant_namespaces,
         client_cidrs=cfg.platform.allowed_ingress_cidrs,
+        protect_data=cfg.platform.protect_data,
         tenants=[tenant_identity(tenant.name) for tenant in tenants],
     ),
         # MLflow's scoped user exists once the object store's bucket Job has made it.
@@ -137,6 +139,7 @@ def deploy(cfg: PlatformConfig) -> Platform:
             image_pull_policy=cfg.images.pull_policy,
             storage_class=cfg.platform.storage_class,
             client_cidrs=cfg.platform.allowed_ingress_cidrs,
+            protect_data=cfg.platform.protect_data,
         ),
             # The API server creates its bucket unless it exists, which the scoped user may not
             # do: start once the object store's bucket Job has made it.
@@ -154,5 +157,6 @@ def deploy(cfg: PlatformConfig) -> Platform:
             mlflow_port=MLFLOW_PORT,
             tracking_uri=mlflow.tracking_uri,
             pipelines_namespace=kfp_cfg.namespace if kfp_cfg.enabled else None,
+            protect_data=cfg.platform.protect_data,
         ))
     return Platform(object_store=store, mlflow=mlflow, gpu=gpu, tenants=tenant_component, kubeflow_pipelines=kfp)

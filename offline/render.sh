@@ -29,6 +29,9 @@ for stack in "$@"; do
   export PULUMI_BACKEND_URL="file://$dir/state"
   PULUMI_CONFIG_PASSPHRASE=$("$python" -c 'import secrets; print(secrets.token_hex(24))')
   export PULUMI_CONFIG_PASSPHRASE
+  # The render-only passphrase (its secrets are placeholders), kept so that tests can run further
+  # pulumi commands against the rendered state (tests/render: pulumi destroy refuses protected data).
+  (umask 077 && printf '%s\n' "$PULUMI_CONFIG_PASSPHRASE" >"$dir/passphrase")
   # No cluster: make sure nothing falls back to a developer's kubeconfig.
   export KUBECONFIG=/dev/null
 

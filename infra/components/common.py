@@ -32,16 +32,18 @@ def pod_security(uid: int) -> dict:
 
 
 def namespace(name: str, namespace_name: str, component: str, parent: pulumi.Resource,
-              enforce: str = "restricted") -> k8s.core.v1.Namespace:
+              enforce: str = "restricted", protect: bool = False) -> k8s.core.v1.Namespace:
     """A namespace enforcing the restricted Pod Security Standard, or the level `enforce` while
-    still warning about and auditing pods that are not restricted."""
+    still warning about and auditing pods that are not restricted. `protect` (platform.protectData):
+    Pulumi refuses to delete it (`pulumi destroy` fails before it changes anything), so the volumes
+    in it survive."""
     security = {"pod-security.kubernetes.io/enforce": enforce}
     if enforce != "restricted":
         security |= {"pod-security.kubernetes.io/warn": "restricted", "pod-security.kubernetes.io/audit": "restricted"}
     return k8s.core.v1.Namespace(
         name,
         metadata={"name": namespace_name, "labels": {**labels(namespace_name, component), **security}},
-        opts=pulumi.ResourceOptions(parent=parent),
+        opts=pulumi.ResourceOptions(parent=parent, protect=protect),
     )
 
 

@@ -63,6 +63,8 @@ class MlflowArgs:
     client_cidrs: tuple[str, ...] = ()
     # One MLflow workspace and two users per tenant (workspaces are on when any is given).
     tenants: list[TenantIdentity] = field(default_factory=list)
+    # Pulumi refuses to delete its namespace, and so its volumes (platform.protectData).
+    protect_data: bool = False
 
 
 def _split(image: str) -> dict[str, str]:
@@ -95,7 +97,7 @@ class Mlflow(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         app_labels = labels(name, "tracking")
 
-        ns = namespace(f"{name}-ns", args.namespace, "tracking", self)
+        ns = namespace(f"{name}-ns", args.namespace, "tracking", self, protect=args.protect_data)
         ns_name = ns.metadata.apply(lambda m: m["name"])
 
         def secret(suffix: str, data: dict[str, pulumi.Input[str]]) -> pulumi.Output[str]:

@@ -39,6 +39,8 @@ class ObjectStoreArgs:
     # Namespaces (besides its own) and external CIDRs allowed to reach the S3 port.
     client_namespaces: list[str] = field(default_factory=list)
     client_cidrs: tuple[str, ...] = ()
+    # Pulumi refuses to delete its namespace, and so its volumes (platform.protectData).
+    protect_data: bool = False
     # Users scoped to one bucket each; their secret keys are generated (see user_secret_keys).
     bucket_users: tuple[BucketUser, ...] = ()
 
@@ -73,7 +75,7 @@ class ObjectStore(pulumi.ComponentResource):
         app_labels = labels(name, "object-store")
         selector = {"app.kubernetes.io/name": name, "app.kubernetes.io/component": "object-store"}
 
-        ns = namespace(f"{name}-ns", args.namespace, "object-store", self)
+        ns = namespace(f"{name}-ns", args.namespace, "object-store", self, protect=args.protect_data)
         ns_name = ns.metadata.apply(lambda m: m["name"])
         password = GeneratedPassword(f"{name}-root-password", opts=child)
         user_keys = {user.name: GeneratedPassword(f"{name}-user-{user.name}", opts=child).value

@@ -60,6 +60,8 @@ class TenantsArgs:
     # Kubeflow Pipelines' namespace: each tenant namespace becomes a pipelines namespace.
     # None: no pipelines.
     pipelines_namespace: str | None = None
+    # Pulumi refuses to delete the tenant namespaces (platform.protectData).
+    protect_data: bool = False
 
 
 def pod_security_labels(pipelines: bool) -> dict[str, str]:
@@ -114,7 +116,8 @@ class Tenants(pulumi.ComponentResource):
                 "labels": {**tenant_labels, **pod_security_labels(args.pipelines_namespace is not None)},
                 "annotations": {EXPERIMENT_PREFIX_ANNOTATION: tenant.experiment_prefix},
             },
-            opts=child,
+            # A group's own volumes and Secrets live here (platform.protectData).
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(protect=args.protect_data)),
         )
         ns_name = ns.metadata.apply(lambda m: m["name"])
 

@@ -78,6 +78,8 @@ class KubeflowPipelinesArgs:
     storage_class: str = ""
     # External CIDRs (besides the namespace itself) allowed to reach the API server (and the UI).
     client_cidrs: tuple[str, ...] = ()
+    # Pulumi refuses to delete its namespace, and so its volumes (platform.protectData).
+    protect_data: bool = False
 
 
 @dataclass(frozen=True)

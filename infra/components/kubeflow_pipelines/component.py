@@ -89,7 +89,7 @@ class KubeflowPipelines(pulumi.ComponentResource):
         config = args.config
         child = pulumi.ResourceOptions(parent=self)
 
-        ns = namespace(f"{name}-ns", config.namespace, "pipelines", self, enforce="baseline")
+        ns = namespace(f"{name}-ns", config.namespace, "pipelines", self, enforce="baseline", protect=args.protect_data)
         self._ns = ns.metadata.apply(lambda m: m["name"])
         shared = Shared(parent=self, name=name, args=args, namespace=self._ns)
         crds = self._custom_resource_definitions()
