@@ -95,14 +95,16 @@ down)
   mapfile -t doomed < <(pulumi stack export --stack "$stack" 2>/dev/null | "$root/.venv/bin/python" -c '
 import json, sys
 state = json.load(sys.stdin).get("deployment", {}).get("resources") or []
-print("\n".join(sorted(r["outputs"]["metadata"]["name"] for r in state if r["type"] == "kubernetes:core/v1:Namespace")))')
+for name in sorted(r["outputs"]["metadata"]["name"] for r in state if r["type"] == "kubernetes:core/v1:Namespace"):
+    print(name)')
   if [[ ${#doomed[@]} -eq 0 ]]; then
     log "the stack $stack has no namespace deployed: nothing of the platform to delete"
   else
     log "deleting the namespaces ${doomed[*]} with everything in them, these volumes and their data included:"
     kubectl get pvc --all-namespaces --no-headers \
       -o custom-columns='NAMESPACE:.metadata.namespace,CLAIM:.metadata.name,SIZE:.spec.resources.requests.storage' 2>/dev/null \
-      | awk -v keep=" ${doomed[*]} " 'index(keep, " " $1 " ") {print "  " $1 "/" $2 " (" $3 ")"; n++} END {if (!n) print "  (no volume claims)"}'
+      | awk -v keep=" ${doomed[*]} " 'index(keep, " " $1 " ") {print "  " $1 "/" $2 " (" $3 ")"; n++} END {if (!n) print "  (no volume claims)"}' \
+      || log "WARNING: could not list the volume claims (kubectl get pvc failed); deleting anyway"
   fi
   log "destroying the platform (pulumi destroy --stack $stack)"
   pulumi destroy --yes --skip-preview --non-interactive --stack "$stack"
