@@ -51,7 +51,7 @@ _SERVICE_ACCOUNT_SUBJECT = re.compile(r"^system:serviceaccount:[a-z0-9]([-a-z0-9
 MIG_STRATEGIES = ("none", "single", "mixed")
 DATABASE_MODES = ("inCluster", "external")
 TENANT_BUCKET_SUFFIX = "-artifacts"
-_TENANT_FIELDS = ("name", "members", "groups", "quota")
+_TENANT_FIELDS = ("name", "members", "groups", "quota", "borrowingLimit")
 _MEMORY_FACTORS = {"": 1, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
 
 
@@ -215,6 +215,15 @@ class TenantQuota:
 
 
 @dataclass(frozen=True)
+class BorrowingLimit:
+    """How much of the cohort's idle capacity a tenant may use beyond its quota (queueing.enabled);
+    None: no limit (as much as the other groups leave idle)."""
+    cpu: str | None
+    memory: str | None
+    gpu: int | None
+
+
+@dataclass(frozen=True)
 class TenantConfig:
     name: str
     namespace: str
@@ -223,6 +232,17 @@ class TenantConfig:
     members: tuple[str, ...]
     groups: tuple[str, ...]
     quota: TenantQuota
+    borrowing_limit: BorrowingLimit = BorrowingLimit(None, None, None)
+
+
+@dataclass(frozen=True)
+class QueueingConfig:
+    enabled: bool
+    namespace: str
+    # "" (the pinned upstream chart, infra/charts.py) or a local folder holding that chart.
+    chart: str
+    cohort: str
+    resources: Resources
 
 
 @dataclass(frozen=True)
@@ -241,6 +261,7 @@ class PlatformConfig:
     gpu: GpuConfig
     tenancy: TenancyConfig
     kubeflow_pipelines: KubeflowPipelinesConfig
+    queueing: QueueingConfig
     # The external database DSN (a secret) when mlflow.database.mode is "external", else "".
     mlflow_external_dsn: str
     # The password (a secret) of kubeflowPipelines.database.user when its mode is "external", else "".
@@ -345,25 +366,26 @@ class _Checker:
     def resources(self, key: str, value: dict[str, dict[str, str]]) -> Resources:
         for part in ("requests", "limits"):
             names = value[part]
-            for name, quantity in names.items():
+            for name, amount in names.items():
                 if name not in _RESOURCE_NAMES:
-                    self.fail(f"{key}.{part}.{name}", quantity, f"allowed resources: {', '.join(_RESOURCE_NAMES)}")
-                elif not (_CPU if name == "cpu" else _MEMORY).match(quantity):
+                    self.fail(f"{key}.{part}.{name}", amount, f"allowed resources: {', '.join(_RESOURCE_NAMES)}")
+                elif not (_CPU if name == "cpu" else _MEMORY).match(amount):
                     example = "100m or 2" if name == "cpu" else "512Mi or 2Gi"
-                    self.fail(f"{key}.{part}.{name}", quantity, f"expected a {name} quantity such as {example}")
+                    self.fail(f"{key}.{part}.{name}", amount, f"expected a {name} quantity such as {example}")
             missing = [name for name in _RESOURCE_NAMES if name not in names]
             if missing:
                 self.fail(f"{key}.{part}", names, f"must set {' and '.join(missing)}")
         if not self.errors:
             for name in _RESOURCE_NAMES:
                 request, limit = value["requests"].get(name), value["limits"].get(name)
-                if request and limit and _quantity(request) > _quantity(limit):
+                if request and limit and quantity(request) > quantity(limit):
                     self.fail(f"{key}.requests.{name}", request, f"must not exceed the limit {limit}")
         return Resources(requests=value["requests"], limits=value["limits"])
 
 
-    def tenants(self, value: Any, defaults: dict[str, Any]) -> list[dict[str, Any]]:
-        """Each tenant's fields checked and merged over the defaults (quota over tenancy.defaultQuota)."""
+    def tenants(self, value: Any, defaults: dict[str, Any], borrowing: dict[str, Any]) -> list[dict[str, Any]]:
+        """Each tenant's fields checked and merged over the defaults (quota over tenancy.defaultQuota,
+        borrowingLimit over tenancy.defaultBorrowingLimit)."""
         if not isinstance(value, list):
             self.fail("tenants", value, f"expected a list of tenants (maps with keys {', '.join(_TENANT_FIELDS)})")
             return []
@@ -385,6 +407,7 @@ class _Checker:
                 "members": self.merge(f"{key}.members", [], item.get("members", [])),
                 "groups": self.merge(f"{key}.groups", [], item.get("groups", [])),
                 "quota": self.merge(f"{key}.quota", defaults, item.get("quota", {})),
+                "borrowingLimit": self.merge(f"{key}.borrowingLimit", borrowing, item.get("borrowingLimit", {})),
             })
         return merged
 
@@ -399,8 +422,18 @@ class _Checker:
         return TenantQuota(cpu=quota["cpu"], memory=quota["memory"], gpu=quota["gpu"], storage=quota["storage"],
                            max_pods=quota["maxPods"], max_volume_claims=quota["maxVolumeClaims"])
 
+    def borrowing_limit(self, key: str, limit: dict[str, str]) -> BorrowingLimit:
+        """'' is no limit; otherwise a quantity (cpu, memory) or a whole number (gpu)."""
+        for name, pattern, example in (("cpu", _CPU, "500m or 8"), ("memory", _MEMORY, "512Mi or 32Gi"),
+                                       ("gpu", re.compile(r"^[0-9]+$"), "0 or 2")):
+            if limit[name] and not pattern.match(limit[name]):
+                self.fail(f"{key}.{name}", limit[name], f"expected '' (no limit) or a quantity such as {example}")
+        return BorrowingLimit(cpu=limit["cpu"] or None, memory=limit["memory"] or None,
+                              gpu=int(limit["gpu"]) if limit["gpu"].isdigit() else None)
 
-def _quantity(value: str) -> float:
+
+def quantity(value: str) -> float:
+    """A cpu (cores) or memory (bytes) quantity as a number."""
     if value.endswith("m"):
         return float(value[:-1]) / 1000
     match = re.match(r"^([0-9.]+)([KMGT]i)?$", value)
@@ -421,7 +454,8 @@ def parse(raw: dict[str, Any], secret_keys: frozenset[str] = frozenset()) -> Pla
             check.fail(key, raw[key], f"unknown key; known keys: {', '.join(sorted(defaults))}")
     values = {key: check.merge(key, default, raw[key]) if key in raw and key != "tenants" else default
               for key, default in defaults.items()}
-    tenant_items = check.tenants(raw.get("tenants", []), values["tenancy"]["defaultQuota"])
+    tenant_items = check.tenants(raw.get("tenants", []), values["tenancy"]["defaultQuota"],
+                                 values["tenancy"]["defaultBorrowingLimit"])
     for key in sorted(_SECRET_KEYS & raw.keys()):
         if raw[key] and key not in secret_keys:
             check.fail(key, "<redacted>", f"must be stored encrypted: pulumi config set --secret {PROJECT}:{key} ...")
@@ -496,7 +530,8 @@ def parse(raw: dict[str, Any], secret_keys: frozenset[str] = frozenset()) -> Pla
     gpu = _check_gpu(check, values["gpu"])
     kfp = _check_kubeflow_pipelines(check, values["kubeflowPipelines"], values["kubeflowPipelinesDatabasePassword"],
                                     store, mlflow, gpu)
-    tenancy = _check_tenancy(check, values["tenancy"], tenant_items, gpu, store, mlflow, kfp)
+    queueing = _check_queueing(check, values["queueing"])
+    tenancy = _check_tenancy(check, values["tenancy"], tenant_items, gpu, store, mlflow, kfp, queueing)
 
     if check.errors:
         raise ConfigError(_report(check.errors))
@@ -515,6 +550,7 @@ def parse(raw: dict[str, Any], secret_keys: frozenset[str] = frozenset()) -> Pla
         gpu=gpu,
         tenancy=tenancy,
         kubeflow_pipelines=kfp,
+        queueing=queueing,
         mlflow_external_dsn=dsn,
         kubeflow_pipelines_database_password=values["kubeflowPipelinesDatabasePassword"],
     )
@@ -582,19 +618,37 @@ def _check_kubeflow_pipelines(check: _Checker, kfp: dict[str, Any], password: st
     )
 
 
+def _check_queueing(check: _Checker, queueing: dict[str, Any]) -> QueueingConfig:
+    from infra.charts import UPSTREAM_CHARTS, local_chart_problem
+
+    check.dns_label("queueing.namespace", queueing["namespace"])
+    if kubernetes_owned(queueing["namespace"]):
+        check.fail("queueing.namespace", queueing["namespace"], "Kubernetes owns it (default, kube-*); use e.g. kueue-system")
+    check.dns_label("queueing.cohort", queueing["cohort"])
+    if queueing["enabled"] and queueing["chart"]:
+        problem = local_chart_problem(queueing["chart"], UPSTREAM_CHARTS["kueue"])
+        if problem:
+            check.fail("queueing.chart", queueing["chart"], problem)
+    return QueueingConfig(enabled=queueing["enabled"], namespace=queueing["namespace"], chart=queueing["chart"],
+                          cohort=queueing["cohort"], resources=check.resources("queueing.resources", queueing["resources"]))
+
+
 def _check_tenancy(check: _Checker, tenancy: dict[str, Any], items: list[dict[str, Any]], gpu: GpuConfig,
-                   store: dict[str, Any], mlflow: dict[str, Any], kfp: KubeflowPipelinesConfig) -> TenancyConfig:
+                   store: dict[str, Any], mlflow: dict[str, Any], kfp: KubeflowPipelinesConfig,
+                   queueing: QueueingConfig) -> TenancyConfig:
     prefix = tenancy["namespacePrefix"]
     if prefix and not re.match(r"^[a-z]([-a-z0-9]*)$", prefix):
         check.fail("tenancy.namespacePrefix", prefix, "expected '' or lower-case letters, digits and '-', starting with a letter")
     check.quota("tenancy.defaultQuota", tenancy["defaultQuota"])
+    check.borrowing_limit("tenancy.defaultBorrowingLimit", tenancy["defaultBorrowingLimit"])
     container_defaults = check.resources("tenancy.containerDefaults", tenancy["containerDefaults"])
     # What one tenant can be granted: time-slicing advertises replicas x GPUs as nvidia.com/gpu.
     gpu_capacity = gpu.total_gpus * gpu.time_slicing_replicas
     # Every namespace the platform uses or may use (a disabled component's too: enabling it later
     # must not take over a tenant's namespace), with the key that names it.
     platform_namespaces = {kfp.namespace: "kubeflowPipelines.namespace", gpu.namespace: "gpu.namespace",
-                           mlflow["namespace"]: "mlflow.namespace", store["namespace"]: "objectStore.namespace"}
+                           mlflow["namespace"]: "mlflow.namespace", store["namespace"]: "objectStore.namespace",
+                           queueing.namespace: "queueing.namespace"}
     names = [item["name"] for item in items]
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
@@ -650,7 +704,8 @@ def _check_tenancy(check: _Checker, tenancy: dict[str, Any], items: list[dict[st
                        "(gpu.totalGpus x gpu.timeSlicingReplicas)")
         tenants.append(TenantConfig(
             name=name, namespace=namespace, bucket=bucket, experiment_prefix=f"/{name}/",
-            members=tuple(item["members"]), groups=tuple(item["groups"]), quota=quota))
+            members=tuple(item["members"]), groups=tuple(item["groups"]), quota=quota,
+            borrowing_limit=check.borrowing_limit(f"{key}.borrowingLimit", item["borrowingLimit"])))
     return TenancyConfig(namespace_prefix=prefix, container_defaults=container_defaults, tenants=tuple(tenants))
 
 

@@ -11,6 +11,7 @@ from infra.components.kubeflow_pipelines import KubeflowPipelines, KubeflowPipel
 from infra.components.mlflow import PORT as MLFLOW_PORT
 from infra.components.mlflow import Mlflow, MlflowArgs, tenant_identity
 from infra.components.object_store import BucketUser, ObjectStore, ObjectStoreArgs
+from infra.components.queueing import Queueing, QueueingArgs, quota_ceiling
 from infra.components.tenants import TenantCredentials, Tenants, TenantsArgs
 from infra.config import PlatformConfig
 from infra.images import resolve_image
@@ -24,6 +25,8 @@ class Platform:
     gpu: Gpu | None
     tenants: Tenants | None
     kubeflow_pipelines: KubeflowPipelines | None
+    # None when queueing.enabled is false or no tenants are configured.
+    queueing: Queueing | None = None
 
 
 # The object-store user (access key) of Kubeflow Pipelines, scoped to kubeflowPipelines.bucket.
@@ -145,6 +148,10 @@ def deploy(cfg: PlatformConfig) -> Platform:
             # do: start once the object store's bucket Job has made it.
             opts=pulumi.ResourceOptions(depends_on=[store]))
     tenant_component = None
+    queueing = None
+    if cfg.queueing.enabled and tenants:
+        queueing = Queueing("queueing", QueueingArgs(
+            config=cfg.queueing, tenants=tenants, image=image("kueue"), image_pull_policy=cfg.images.pull_policy))
     if tenants:
         tenant_component = Tenants("tenants", TenantsArgs(
             tenants=tenants,
@@ -158,5 +165,8 @@ def deploy(cfg: PlatformConfig) -> Platform:
             tracking_uri=mlflow.tracking_uri,
             pipelines_namespace=kfp_cfg.namespace if kfp_cfg.enabled else None,
             protect_data=cfg.platform.protect_data,
+            quota_ceilings={tenant.name: quota_ceiling(tenant, tenants) for tenant in tenants} if queueing else None,
+            queueing=queueing,
         ))
-    return Platform(object_store=store, mlflow=mlflow, gpu=gpu, tenants=tenant_component, kubeflow_pipelines=kfp)
+    return Platform(object_store=store, mlflow=mlflow, gpu=gpu, tenants=tenant_component, kubeflow_pipelines=kfp,
+                    queueing=queueing)

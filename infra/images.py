@@ -67,6 +67,9 @@ UPSTREAM_IMAGES: dict[str, UpstreamImage] = {
     # for the train_torch component: built by offline/images/pipeline-torch.sh, no public upstream
     # either (the same REGISTRY=<its registry> build and push).
     "pipeline-torch": UpstreamImage("ghcr.io", "mlops-platform/pipeline-torch", "py3.11-kfp2.14.3-torch2.15.0"),
+    # Kueue's controller manager (Queueing component; its chart is pinned in infra/charts.py at the
+    # same version). Offline: built from the sigs.k8s.io/kueue Go module (offline/images/kueue.sh).
+    "kueue": UpstreamImage("registry.k8s.io", "kueue/kueue", "v0.17.0"),
     # NVIDIA device plugin (GPU component): advertises nvidia.com/gpu, time-slicing and MIG.
     "nvidia-device-plugin": UpstreamImage("nvcr.io", "nvidia/k8s-device-plugin", "v0.17.1"),
     # DCGM exporter (GPU component, optional): per-GPU metrics for Prometheus.

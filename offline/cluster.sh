@@ -67,6 +67,17 @@ else
     echo "    failCgroupV1: false"
     # The driver the node image's containerd uses (offline/images/kind-node.sh chose it).
     echo "    cgroupDriver: $cgroup_driver"
+    # The API server reaches aggregated APIs (Kueue's visibility API) at their endpoints' pod IPs,
+    # not their Service IP: a connection it opens to a new Service IP before kube-proxy has
+    # programmed it leaves the node by the default route and is kept alive; on this project's CI
+    # machines something answers there (a 404 from a host-side proxy), the API group's discovery
+    # then fails and every namespace deletion in the cluster waits for it. (kubeadm v1beta3, the
+    # format kind uses below Kubernetes 1.36: extraArgs is a map.)
+    echo "  - |"
+    echo "    kind: ClusterConfiguration"
+    echo "    apiServer:"
+    echo "      extraArgs:"
+    echo "        enable-aggregator-routing: \"true\""
   } >"$config"
   log "creating cluster $name from $image (1 control plane, $workers worker(s), cgroup driver $cgroup_driver)"
   start=$SECONDS

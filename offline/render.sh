@@ -22,6 +22,10 @@ declare -A placeholder=(
   [mlops-platform:mlflowExternalDsn]="postgresql://mlflow:render-placeholder@db.invalid:5432/mlflow"
 )
 
+# Upstream charts come from their Go modules (offline/charts.sh), for every stack: no chart
+# repository is reachable here (the university stack pulls them from their OCI repositories).
+kueue_chart=$(bash "$root/offline/charts.sh")
+
 for stack in "$@"; do
   dir=$out/$stack
   rm -rf "$dir"
@@ -36,7 +40,7 @@ for stack in "$@"; do
   export KUBECONFIG=/dev/null
 
   dropped=$("$python" "$root/offline/workspace.py" "$stack" "$dir/workspace" --drop-secrets \
-    --set "kubernetes:renderYamlToDirectory=$dir/manifests")
+    --set "kubernetes:renderYamlToDirectory=$dir/manifests" --set "mlops-platform:queueing.chart=$kueue_chart")
   cd "$dir/workspace"
   pulumi stack init "$stack" --secrets-provider passphrase --non-interactive >/dev/null
   for key in $dropped; do

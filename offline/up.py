@@ -38,6 +38,7 @@ PLATFORM_IMAGES = [
     ("seaweedfs", "cpu"),
     ("argo", "cpu"),
     ("kubeflow-pipelines", "cpu"),
+    ("kueue", "cpu"),
 ]
 GPU_IMAGE = "pipeline-torch"
 

@@ -53,6 +53,8 @@ load-gpu)
   kind load docker-image "$1" --name "$name" --nodes "${gpu_nodes%,}" >/dev/null || die "kind load docker-image failed"
   ;;
 deploy)
+  # The upstream charts the local stack reads from build/charts (queueing.chart), from their Go modules.
+  bash "$root/offline/charts.sh" >/dev/null
   pulumi_workspace
   log "pulumi up --stack $stack (waits for every workload to be ready)"
   # --refresh: a cluster deleted and re-created since the last run starts from what really exists.
@@ -79,6 +81,8 @@ EOT
                  audience pipelines.kubeflow.org (local stack: the ServiceAccounts of mlops-people,
                  kubectl -n mlops-people create serviceaccount alice;
                  kubectl -n mlops-people create token alice --audience pipelines.kubeflow.org)
+  Queues:        every pod of research-<group> is admitted by Kueue through the LocalQueue default:
+                 kubectl -n research-<group> get localqueue,workloads; kubectl get clusterqueues
 EOT
     [[ -z $kfp_ui ]] || cat <<EOT
   Pipelines UI:  kubectl -n $kfp_ns port-forward svc/ml-pipeline-ui 8080:80 -> http://localhost:8080

@@ -7,6 +7,7 @@ Pulumi.yaml whose `main` and virtualenv point back at this checkout, and a copy 
 config, optionally with extra settings (e.g. render mode) and without its encrypted values.
 
 usage: workspace.py STACK WORKSPACE_DIR [--drop-secrets] [--set KEY=VALUE ...]
+A KEY `namespace:key.field` sets one field of an object value (kept from the stack file or added).
 Prints the keys of dropped secret values, one per line.
 """
 
@@ -52,7 +53,18 @@ def main() -> int:
         key, sep, value = item.partition("=")
         if not sep:
             sys.exit(f"--set expects KEY=VALUE, got {item!r}")
-        config[key] = value
+        namespace, _, name = key.partition(":")
+        top, dot, field = name.partition(".")
+        if not dot:
+            config[key] = value
+            continue
+        target = config.setdefault(f"{namespace}:{top}", {})
+        if not isinstance(target, dict):
+            sys.exit(f"--set {key}: {namespace}:{top} is not an object in the stack file")
+        *parents, leaf = field.split(".")
+        for part in parents:
+            target = target.setdefault(part, {})
+        target[leaf] = value
     target = args.workspace / f"Pulumi.{args.stack}.yaml"
     previous = yaml.safe_load(target.read_text()) if target.is_file() else {}
     kept = {k: v for k, v in (previous or {}).items() if k in ("encryptionsalt", "secretsprovider")}

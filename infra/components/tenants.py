@@ -23,6 +23,7 @@ import pulumi_kubernetes as k8s
 from mlops_components.contract import GPU_RESOURCE, MLFLOW_READER_SECRET, PIPELINE_ENV_KEYS, PIPELINE_ENV_SECRET
 
 from infra.components import kubeflow_pipelines as kfp
+from infra.components import queueing
 from infra.components.common import PART_OF, labels
 from infra.components.mlflow import TenantIdentity
 from infra.config import Resources, TenantConfig
@@ -62,6 +63,12 @@ class TenantsArgs:
     pipelines_namespace: str | None = None
     # Pulumi refuses to delete the tenant namespaces (platform.protectData).
     protect_data: bool = False
+    # With queueing, the ResourceQuota's cpu, memory and GPU per tenant name: quota plus
+    # borrowing limit (queueing.quota_ceiling); Kueue admits work within the quota itself.
+    quota_ceilings: dict[str, dict[str, str]] | None = None
+    # With queueing, the Queueing component: each namespace gets its LocalQueue `default`, and the
+    # namespaces are made after Kueue (and deleted before it).
+    queueing: pulumi.Resource | None = None
 
 
 def pod_security_labels(pipelines: bool) -> dict[str, str]:
@@ -107,7 +114,7 @@ class Tenants(pulumi.ComponentResource):
         args = self._args
         prefix = f"{name}-{tenant.name}"
         child = pulumi.ResourceOptions(parent=self)
-        tenant_labels = {**labels(tenant.name, "tenant"), "mlops-platform/tenant": tenant.name}
+        tenant_labels = {**labels(tenant.name, "tenant"), queueing.TENANT_NAMESPACE_LABEL: tenant.name}
 
         ns = k8s.core.v1.Namespace(
             f"{prefix}-ns",
@@ -117,7 +124,8 @@ class Tenants(pulumi.ComponentResource):
                 "annotations": {EXPERIMENT_PREFIX_ANNOTATION: tenant.experiment_prefix},
             },
             # A group's own volumes and Secrets live here (platform.protectData).
-            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(protect=args.protect_data)),
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(
+                protect=args.protect_data, depends_on=[args.queueing] if args.queueing else None)),
         )
         ns_name = ns.metadata.apply(lambda m: m["name"])
 
@@ -125,13 +133,15 @@ class Tenants(pulumi.ComponentResource):
             return {"name": suffix, "namespace": ns_name, "labels": tenant_labels}
 
         quota = tenant.quota
+        ceiling = (args.quota_ceilings or {}).get(tenant.name) or {
+            "cpu": quota.cpu, "memory": quota.memory, GPU_RESOURCE: str(quota.gpu)}
         k8s.core.v1.ResourceQuota(
             f"{prefix}-quota",
             metadata=meta("tenant-quota"),
             spec={"hard": {
-                "requests.cpu": quota.cpu, "limits.cpu": quota.cpu,
-                "requests.memory": quota.memory, "limits.memory": quota.memory,
-                GPU_QUOTA: str(quota.gpu),
+                "requests.cpu": ceiling["cpu"], "limits.cpu": ceiling["cpu"],
+                "requests.memory": ceiling["memory"], "limits.memory": ceiling["memory"],
+                GPU_QUOTA: ceiling[GPU_RESOURCE],
                 "requests.storage": quota.storage,
                 "persistentvolumeclaims": str(quota.max_volume_claims),
                 "pods": str(quota.max_pods),
@@ -161,6 +171,9 @@ class Tenants(pulumi.ComponentResource):
             opts=child,
         )
         self._network_policies(prefix, ns_name)
+        if args.queueing:
+            queueing.local_queue(f"{prefix}-local-queue", tenant, tenant_labels,
+                                 pulumi.ResourceOptions(parent=self, depends_on=[ns]))
 
         credentials = args.credentials[tenant.name]
         if args.pipelines_namespace:

@@ -24,20 +24,12 @@ version=$(go_module Version "$module" github.com/cloudnativelabs/kube-router/v2)
 image=$registry/kube-router:$version
 
 # --- 1. kube-router ---------------------------------------------------------------------------
-out=$cache/kube-router/$version-$(inputs_hash -r go "$module/go.mod" "$module/go.sum" -s "$(go env GOVERSION)")
-if ! cache_dir_ready "$out"; then
-  log "building kube-router $version (cold: about 3 minutes on 2 cores)"
-  go_build_into --ldflags "-X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version=$version" \
-    "$out.tmp" "$module" github.com/cloudnativelabs/kube-router/v2/cmd/kube-router
-  cache_dir_commit "$out"
-fi
+go_binaries_cached kube-router "$version" "$module" 3 \
+  --ldflags "-X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version=$version" \
+  github.com/cloudnativelabs/kube-router/v2/cmd/kube-router
 
 # --- 2. image --------------------------------------------------------------------------------
-need_docker
-need_base_image
-hash=$(inputs_hash -r image -s "$out $base_ref $base_id")
-if ! image_current "$image" "$hash"; then
-  build_context
+if image_outdated "$image" "$out"; then
   context_add_apt "$ctx"
   cp "$out/kube-router" "$ctx/kube-router"
   cat >"$ctx/Dockerfile" <<'DOCKERFILE'

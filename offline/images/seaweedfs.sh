@@ -29,19 +29,10 @@ image=$registry/chrislusf/seaweedfs:4.53
 
 # --- 1. weed ---------------------------------------------------------------------------------
 version=$(go_module Version "$module" github.com/seaweedfs/seaweedfs)
-out=$cache/seaweedfs/$version-$(inputs_hash -r go "$module/go.mod" "$module/go.sum" -s "$(go env GOVERSION)")
-if ! cache_dir_ready "$out"; then
-  log "building weed $version (cold: about 5 minutes on 2 cores)"
-  go_build_into "$out.tmp" "$module" github.com/seaweedfs/seaweedfs/weed
-  cache_dir_commit "$out"
-fi
+go_binaries_cached seaweedfs "$version" "$module" 5 github.com/seaweedfs/seaweedfs/weed
 
 # --- 2. image --------------------------------------------------------------------------------
-need_docker
-need_base_image
-hash=$(inputs_hash -r image -s "$out $base_ref $base_id")
-if ! image_current "$image" "$hash"; then
-  build_context
+if image_outdated "$image" "$out"; then
   cp "$out/weed" "$ctx/weed"
   cat >"$ctx/Dockerfile" <<'DOCKERFILE'
 ARG BASE

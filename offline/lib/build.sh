@@ -101,6 +101,23 @@ go_build_into() {
     -ldflags "-s -w $ldflags" -o "$dir/" "$@" || die "go build of $* (module $wrapper) failed"
 }
 
+# go_binaries_cached NAME VERSION WRAPPER MINUTES [go_build_into option]... PACKAGE...: builds the
+# packages of WRAPPER once into $cache/NAME/VERSION-<hash of WRAPPER's go.mod and go.sum and the Go
+# version> and sets `out` to that folder (MINUTES: the cold build time the log announces).
+go_binaries_cached() {
+  local name=$1 version=$2 wrapper=$3 minutes=$4 options=()
+  shift 4
+  while [[ $1 == --* ]]; do
+    if [[ $1 == --cgo ]]; then options+=("$1"); shift; else options+=("$1" "$2"); shift 2; fi
+  done
+  out=$cache/$name/$version-$(inputs_hash -r go "$wrapper/go.mod" "$wrapper/go.sum" -s "$(go env GOVERSION)")
+  if ! cache_dir_ready "$out"; then
+    log "building $name $version (cold: about $minutes minutes on 2 cores)"
+    go_build_into "${options[@]}" "$out.tmp" "$wrapper" "$@"
+    cache_dir_commit "$out"
+  fi
+}
+
 # cache_dir_ready DIR: true when DIR was completed by cache_dir_commit. Otherwise it empties
 # DIR.tmp, where the caller builds, and returns false, holding DIR.lock until cache_dir_commit
 # (or the builder's exit): a second builder of the same folder waits, then finds it complete.
@@ -237,6 +254,19 @@ need_base_image() {
 image_current() {
   [[ ${FORCE:-0} != 1 ]] || return 1
   [[ $(docker image inspect -f '{{index .Config.Labels "org.mlops-platform.inputs-hash"}}' "$1" 2>/dev/null) == "$2" ]]
+}
+
+# image_outdated IMAGE INPUT...: with docker and the Debian base image ready, sets `hash` (the
+# inputs: INPUT... and the base image) and, when IMAGE is not built from them yet, a fresh build
+# context `ctx`; false when IMAGE is current.
+image_outdated() {
+  local image=$1
+  shift
+  need_docker
+  need_base_image
+  hash=$(inputs_hash -r image -s "$* $base_ref $base_id")
+  image_current "$image" "$hash" && return 1
+  build_context
 }
 
 # build_context: sets ctx to a new empty build context folder, removed when the builder exits

@@ -206,6 +206,18 @@ def test_the_kubelet_uses_the_cgroup_driver_that_starts_pods_reliably_on_this_ho
             f"node {name}: the kubelet's cgroup driver is {config['cgroupDriver']}, expected {expected} on this host"
 
 
+def test_the_api_server_reaches_aggregated_apis_at_their_endpoints():
+    """offline/cluster.sh: --enable-aggregator-routing, so that an aggregated API (Kueue's
+    visibility API) is not reached through a Service IP that kube-proxy may not have programmed
+    yet (a connection that left the node by the default route stayed open, got 404s from a proxy
+    outside, and blocked every namespace deletion)."""
+    pods = json.loads(kubectl("get", "pods", "-n", "kube-system", "-l", "component=kube-apiserver", "-o", "json"))["items"]
+    assert pods, "no kube-apiserver pod in kube-system"
+    for pod in pods:
+        command = pod["spec"]["containers"][0]["command"]
+        assert "--enable-aggregator-routing=true" in command, f"{pod['metadata']['name']}: {command}"
+
+
 # Pods started at once, each with init containers that fork while the next container is created:
 # the load under which runc's systemd driver failed on cgroup v1 (Argo's StartError).
 STORM_PODS = 40

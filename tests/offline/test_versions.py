@@ -125,6 +125,10 @@ def test_platform_image_builds_match_the_images_the_platform_runs():
     argo = go_requirements("argo-workflows")["github.com/argoproj/argo-workflows/v3"]
     assert UPSTREAM_IMAGES["argo-workflow-controller"].tag == argo
     assert UPSTREAM_IMAGES["argoexec"].tag == argo
+    kueue = go_requirements("kueue")["sigs.k8s.io/kueue"]
+    assert UPSTREAM_IMAGES["kueue"].tag == kueue, "Kueue's image is built from the pinned module"
+    from infra.charts import UPSTREAM_CHARTS
+    assert "v" + UPSTREAM_CHARTS["kueue"].version == kueue, "Kueue's chart comes from the same module (offline/charts.sh)"
     kfp = go_requirements("kubeflow-pipelines")
     assert kfp["github.com/kubeflow/pipelines"] == KFP_2_14_3
     for name in ("kfp-api-server", "kfp-persistence-agent", "kfp-scheduled-workflow", "kfp-driver", "kfp-launcher"):

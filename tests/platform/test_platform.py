@@ -16,9 +16,10 @@ import uuid
 from pathlib import Path
 
 import pytest
-from mlops_components.contract import PIPELINE_ENV_SECRET
+from mlops_components.contract import GPU_RESOURCE, PIPELINE_ENV_SECRET
 
 from infra.components.kubeflow_pipelines import TOKEN_AUDIENCE
+from infra.components.queueing import quota_ceiling
 from infra.components.tenants import ARGO_WORKFLOW_LABEL
 from infra.config import parse
 from infra.images import resolve_image
@@ -499,14 +500,17 @@ print("RESULT " + json.dumps({"run_id": run.run_id}))
 
 
 def test_a_pipeline_step_over_its_groups_gpu_quota_is_refused_with_the_quota_named():
-    """Pipeline pods count in the group's ResourceQuota: a step asking for one GPU more than
-    vision's quota never starts; Argo keeps it pending with the API server's refusal, which names
-    the quota (whatever GPUs the nodes have: admission refuses before scheduling)."""
+    """Pipeline pods count in the group's ResourceQuota: a step asking for more GPUs than
+    vision may ever hold (its quota, plus its borrowing limit when Kueue queues the group's work)
+    never starts; Argo keeps it pending with the API server's refusal, which names the quota
+    (whatever GPUs the nodes have: admission refuses before scheduling)."""
     _kfp_enabled()
     vision = tenant_named("vision")
     namespace = vision.namespace
     image = pipeline_image()
-    gpus = vision.quota.gpu + 1
+    ceiling = int(quota_ceiling(vision, CFG.tenancy.tenants)[GPU_RESOURCE]) if CFG.queueing.enabled else vision.quota.gpu
+    # kfp's set_accelerator_limit takes 1, 2, 4, 8 or 16: the smallest one above the ceiling.
+    gpus = min(n for n in (1, 2, 4, 8, 16) if n > ceiling)
     result = run_script_pod(namespace, "gpu-quota", image, GPU_QUOTA_SCRIPT, [
         {"name": "PIPELINE_IMAGE", "value": image}, {"name": "GPUS", "value": str(gpus)},
         {"name": "KFP_HOST", "value": kfp_api()}, {"name": "KFP_TOKEN", "value": person_token("alice")},

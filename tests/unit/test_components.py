@@ -36,6 +36,12 @@ class RecordingMocks(pulumi.runtime.Mocks):
     def of_type(self, typ: str) -> list[pulumi.runtime.MockResourceArgs]:
         return [r for r in self.resources if r.typ == typ]
 
+    def chart(self, name: str) -> pulumi.runtime.MockResourceArgs:
+        """The Helm chart (helm.sh/v4 Chart) declared as `name`."""
+        matches = [r for r in self.of_type("kubernetes:helm.sh/v4:Chart") if r.name == name]
+        assert len(matches) == 1, f"expected one chart named {name}, found {[r.name for r in self.of_type('kubernetes:helm.sh/v4:Chart')]}"
+        return matches[0]
+
     def named(self, name: str) -> pulumi.runtime.MockResourceArgs:
         matches = [r for r in self.resources if r.name == name]
         assert len(matches) == 1, f"expected one resource named {name}, found {[r.name for r in self.resources]}"
@@ -178,10 +184,9 @@ def test_no_password_is_passed_in_plain_text_to_any_resource(mocks):
 def test_mlflow_chart_values_reference_secrets_and_follow_image_override(mocks):
     run({"images": {"registry": "mirror.example.edu:5000", "overrides": {"postgres": "r.example.edu/pg:15"}}})
 
-    chart = mocks.of_type("kubernetes:helm.sh/v4:Chart")
-    assert len(chart) == 1, "MLflow is installed from the local chart"
-    values = chart[0].inputs["values"]
-    assert chart[0].inputs["chart"].endswith("charts/mlflow")
+    chart = mocks.chart("mlflow")
+    values = chart.inputs["values"]
+    assert chart.inputs["chart"].endswith("charts/mlflow")
     assert values["image"] == {"repository": "mirror.example.edu:5000/mlflow/mlflow", "tag": "v3.17.2",
                                "pullPolicy": "IfNotPresent"}
     assert values["backendStore"]["postgres"]["image"]["repository"] == "r.example.edu/pg"
@@ -203,7 +208,7 @@ def test_external_database_gets_dsn_secret_and_no_database_password(mocks):
     assert "mlflow-database-password" not in names, "no in-cluster database password for an external database"
     secret = mocks.named("mlflow-database")
     assert set(unsecret(secret.inputs["stringData"])) == {"dsn"}
-    values = mocks.of_type("kubernetes:helm.sh/v4:Chart")[0].inputs["values"]
+    values = mocks.chart("mlflow").inputs["values"]
     assert values["backendStore"]["external"] is True
 
 
@@ -221,6 +226,59 @@ def test_components_validate_their_arguments():
 GPU_TYPES = ("kubernetes:apps/v1:DaemonSet", "kubernetes:node.k8s.io/v1:RuntimeClass")
 TENANTS = [{"name": "vision", "members": ["alice"], "groups": ["ml-vision"], "quota": {"gpu": 2}},
            {"name": "nlp", "members": ["bob"]}]
+
+
+def test_queueing_gives_each_tenant_a_cluster_queue_in_one_cohort_and_a_default_local_queue(mocks):
+    tenants = [{**TENANTS[0], "quota": {"gpu": 1, "cpu": "4", "memory": "8Gi"}, "borrowingLimit": {"gpu": "1"}},
+               {**TENANTS[1], "quota": {"gpu": 1, "cpu": "2", "memory": "4Gi"}}]
+    run({"gpu": {"totalGpus": 2}, "tenants": tenants, "images": {"registry": "mirror.example.edu"}})
+    queues = {r.inputs["metadata"]["name"]: r.inputs["spec"] for r in mocks.of_type("kubernetes:kueue.x-k8s.io/v1beta2:ClusterQueue")}
+    assert set(queues) == {"research-vision", "research-nlp"}
+    vision = queues["research-vision"]
+    assert {q["cohortName"] for q in queues.values()} == {"research"}, "all groups share one cohort"
+    assert vision["namespaceSelector"] == {"matchLabels": {"kubernetes.io/metadata.name": "research-vision"}}
+    assert vision["preemption"]["reclaimWithinCohort"] == "Any", "owners take their lent quota back"
+    (group,) = vision["resourceGroups"]
+    assert group["coveredResources"] == ["cpu", "memory", "nvidia.com/gpu"]
+    resources = {r["name"]: r for r in group["flavors"][0]["resources"]}
+    assert resources["nvidia.com/gpu"] == {"name": "nvidia.com/gpu", "nominalQuota": "1", "borrowingLimit": "1"}
+    assert resources["cpu"] == {"name": "cpu", "nominalQuota": "4"}, "no cpu borrowing limit set: none declared"
+    local_queues = mocks.of_type("kubernetes:kueue.x-k8s.io/v1beta2:LocalQueue")
+    assert sorted((q.inputs["metadata"]["namespace"], q.inputs["metadata"]["name"], q.inputs["spec"]["clusterQueue"])
+                  for q in local_queues) == [("research-nlp", "default", "research-nlp"),
+                                             ("research-vision", "default", "research-vision")]
+    # The ResourceQuota is the ceiling: quota + borrowing limit, at most the cohort's total.
+    vision_hard = mocks.named("tenants-vision-quota").inputs["spec"]["hard"]
+    nlp_hard = mocks.named("tenants-nlp-quota").inputs["spec"]["hard"]
+    assert vision_hard["requests.nvidia.com/gpu"] == "2"
+    assert (vision_hard["requests.cpu"], vision_hard["requests.memory"]) == ("6000m", "12288Mi"), "no cpu/memory limit: the cohort"
+    assert (nlp_hard["requests.nvidia.com/gpu"], nlp_hard["requests.cpu"]) == ("2", "6000m")
+
+    chart = mocks.chart("queueing")
+    assert chart.inputs["chart"] == "oci://registry.k8s.io/kueue/charts/kueue"
+    assert chart.inputs["version"] == "0.17.0"
+    values = chart.inputs["values"]
+    assert values["controllerManager"]["manager"]["image"] == {
+        "repository": "mirror.example.edu/kueue/kueue", "tag": "v0.17.0", "pullPolicy": "IfNotPresent"}
+    manager = yaml.safe_load(values["managerConfig"]["controllerManagerConfigYaml"])
+    assert manager["integrations"]["frameworks"] == ["pod"], "Argo's step pods are plain pods"
+    assert manager["managedJobsNamespaceSelector"] == {
+        "matchExpressions": [{"key": "mlops-platform/tenant", "operator": "Exists"}]}, "tenant namespaces only"
+    assert manager["manageJobsWithoutQueueName"] is False
+    assert "fairSharing" in manager
+    ns = mocks.named("tenants-vision-ns").inputs["metadata"]["labels"]
+    assert ns["mlops-platform/tenant"] == "vision", "the label Kueue's namespace selector matches"
+
+
+def test_queueing_from_a_local_chart_folder_and_off(mocks, tmp_path):
+    (tmp_path / "Chart.yaml").write_text("apiVersion: v2\nname: kueue\nversion: 0.17.0\n")
+    run({"gpu": {"totalGpus": 2}, "tenants": TENANTS, "queueing": {"chart": str(tmp_path)}})
+    chart = mocks.chart("queueing")
+    assert chart.inputs["chart"] == str(tmp_path)
+    assert "version" not in chart.inputs, "a local chart has the version it has (checked by the config)"
+    mocks.resources.clear()
+    run({"gpu": {"totalGpus": 2}, "tenants": TENANTS, "queueing": {"enabled": False}})
+    assert not [r for r in mocks.resources if "kueue" in r.typ or r.name.startswith("queueing")]
 
 
 def test_gpu_disabled_declares_no_gpu_resources(mocks):
@@ -270,7 +328,8 @@ def test_gpu_dcgm_exporter_and_image_override(mocks):
 
 
 def test_tenants_resources(mocks):
-    facts = run({"gpu": {"totalGpus": 2}, "tenants": TENANTS})
+    # Without queueing the ResourceQuota is the tenant's quota (with queueing: the test below).
+    facts = run({"gpu": {"totalGpus": 2}, "tenants": TENANTS, "queueing": {"enabled": False}})
     assert facts["tenants"]["vision"] == {"namespace": "research-vision", "bucket": "vision-artifacts",
                                           "experimentPrefix": "/vision/", "credentialsSecret": "mlops-credentials",
                                           "mlflowWorkspace": "vision", "mlflowUser": "tenant-vision",
@@ -281,7 +340,7 @@ def test_tenants_resources(mocks):
     assert credentials["MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD"] == "false", "downloads go through MLflow's proxy"
     reader = unsecret(mocks.named("tenants-vision-mlflow-reader").inputs["stringData"])
     assert reader["MLFLOW_TRACKING_USERNAME"] == "tenant-vision-reader"
-    values = mocks.of_type("kubernetes:helm.sh/v4:Chart")[0].inputs["values"]
+    values = mocks.chart("mlflow").inputs["values"]
     assert values["workspaces"] == {"enabled": True}
     assert {"workspace": "vision", "editor": "tenant-vision", "reader": "tenant-vision-reader"} in \
         values["tenants"]["identities"]
@@ -329,7 +388,7 @@ def test_tenants_resources(mocks):
     assert "vision-artifacts nlp-artifacts" in script, "tenant buckets are created with the platform's"
     peers = mocks.named("object-store-ingress").inputs["spec"]["ingress"][0]["from"]
     assert {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "research-vision"}}} in peers
-    values = mocks.of_type("kubernetes:helm.sh/v4:Chart")[0].inputs["values"]
+    values = mocks.chart("mlflow").inputs["values"]
     assert values["networkPolicy"]["allowedNamespaces"] == ["research-vision", "research-nlp"], \
         "pipelines run in the tenant namespaces: no pipeline pod calls MLflow from the KFP namespace"
 
@@ -704,7 +763,7 @@ def test_kubeflow_pipelines_network_and_platform_wiring(mocks):
     assert identities["kubeflow-pipelines"]["actions"] == ["Read:mlpipeline", "Write:mlpipeline", "List:mlpipeline"]
     peers = mocks.named("object-store-ingress").inputs["spec"]["ingress"][0]["from"]
     assert {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": KFP_NS}}} in peers
-    values = mocks.of_type("kubernetes:helm.sh/v4:Chart")[0].inputs["values"]
+    values = mocks.chart("mlflow").inputs["values"]
     assert values["networkPolicy"]["allowedNamespaces"] == ["research-nlp"], "pipeline pods call MLflow from their tenant's"
     assert values["networkPolicy"]["allowedCidrs"] == ["10.20.0.0/24"], "MLflow's Ingress: platform.allowedIngressCidrs"
 
@@ -712,7 +771,7 @@ def test_kubeflow_pipelines_network_and_platform_wiring(mocks):
 def test_mlflow_ingress_gets_the_platform_tls(mocks):
     run({"platform": {"ingressClass": "nginx", "ingressTls": {"clusterIssuer": "campus-ca"}},
          "mlflow": {"ingressHost": "mlflow.ml.example.edu"}})
-    ingress = mocks.of_type("kubernetes:helm.sh/v4:Chart")[0].inputs["values"]["ingress"]
+    ingress = mocks.chart("mlflow").inputs["values"]["ingress"]
     assert ingress == {"enabled": True, "host": "mlflow.ml.example.edu", "className": "nginx", "tlsSecretName": "mlflow-tls",
                        "annotations": {"cert-manager.io/cluster-issuer": "campus-ca"}}
 
@@ -785,7 +844,7 @@ def test_kubeflow_pipelines_disabled_declares_nothing_of_it(mocks):
     assert "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition" not in {r.typ for r in mocks.resources}
     script = mocks.named("object-store-buckets").inputs["spec"]["template"]["spec"]["containers"][0]["args"][0]
     assert "mlpipeline" not in script
-    values = mocks.of_type("kubernetes:helm.sh/v4:Chart")[0].inputs["values"]
+    values = mocks.chart("mlflow").inputs["values"]
     assert values["networkPolicy"]["allowedNamespaces"] == []
 
 

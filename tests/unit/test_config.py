@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from infra.config import KFP_RESOURCE_PROFILES, PROJECT, ConfigError, _quantity, parse, project_defaults
+from infra.config import KFP_RESOURCE_PROFILES, PROJECT, ConfigError, parse, project_defaults, quantity
 
 pytestmark = pytest.mark.unit
 STACKS = Path(__file__).resolve().parents[2] / "stacks"
@@ -37,7 +37,7 @@ def test_defaults_alone_are_valid():
 def test_defaults_are_read_from_pulumi_yaml_only():
     defaults = project_defaults()
     assert set(defaults) == {"images", "platform", "objectStore", "mlflow", "mlflowExternalDsn", "gpu", "tenancy",
-                             "tenants", "kubeflowPipelines", "kubeflowPipelinesDatabasePassword"}
+                             "tenants", "kubeflowPipelines", "kubeflowPipelinesDatabasePassword", "queueing"}
     assert parse({}).object_store.volume_size == defaults["objectStore"]["volumeSize"]
 
 
@@ -238,7 +238,33 @@ BAD_CONFIGS = [
      (), ["tenants[vision].members", "'system:anonymous'", "system:serviceaccount:<namespace>:<name>"]),
     ("tenant bucket is the pipelines bucket", {"kubeflowPipelines": {"bucket": "vision-artifacts"}, "tenants": [TENANT]}, (),
      ["tenants[vision].name", "'vision-artifacts' is kubeflowPipelines.bucket"]),
+    ("tenant namespace of the queueing controller", {"tenancy": {"namespacePrefix": ""},
+                                                     "tenants": [{**TENANT, "name": "kueue-system"}]},
+     (), ["tenants[kueue-system].name", "(queueing.namespace)"]),
+    ("borrowing limit not a quantity", {"tenants": [{**TENANT, "borrowingLimit": {"gpu": "two", "memory": "8GB"}}]}, (),
+     ["tenants[vision].borrowingLimit.gpu", "'two'", "tenants[vision].borrowingLimit.memory", "'' (no limit)"]),
+    ("borrowing limit unknown field", {"tenants": [{**TENANT, "borrowingLimit": {"disk": "1"}}]}, (),
+     ["tenants[vision].borrowingLimit.disk", "unknown key"]),
+    ("queueing in kube-system", {"queueing": {"namespace": "kube-system"}}, (),
+     ["queueing.namespace", "Kubernetes owns it"]),
+    ("queueing chart folder without the chart", {"queueing": {"chart": "build/no-such-chart"}}, (),
+     ["queueing.chart", "no Helm chart there", "offline/charts.sh"]),
 ]
+
+
+def test_a_local_chart_of_another_version_is_refused(tmp_path):
+    (tmp_path / "Chart.yaml").write_text("apiVersion: v2\nname: kueue\nversion: 0.16.1\n")
+    with pytest.raises(ConfigError, match=r"queueing.chart.*version 0.16.1, the platform pins 0.17.0"):
+        parse({"queueing": {"chart": str(tmp_path)}})
+
+
+def test_borrowing_limits_merge_over_the_default_and_empty_means_no_limit():
+    cfg = parse({"tenancy": {"defaultBorrowingLimit": {"gpu": "1"}},
+                 "tenants": [{**TENANT, "borrowingLimit": {"cpu": "2"}}, {**TENANT, "name": "nlp"}]})
+    vision, nlp = cfg.tenancy.tenants
+    assert (vision.borrowing_limit.cpu, vision.borrowing_limit.memory, vision.borrowing_limit.gpu) == ("2", None, 1)
+    assert (nlp.borrowing_limit.cpu, nlp.borrowing_limit.gpu) == (None, 1)
+    assert cfg.queueing.enabled, "queueing is on by default"
 
 
 @pytest.mark.parametrize(("raw", "secret", "fragments"), [c[1:] for c in BAD_CONFIGS], ids=[c[0] for c in BAD_CONFIGS])
@@ -316,12 +342,12 @@ def test_lean_profile_fits_a_small_node():
     lean = KFP_RESOURCE_PROFILES["lean"]
     # Per pipeline pod, not deployed once: Argo's executor and the pipeline containers' defaults.
     services = [r for workload, r in lean.items() if workload != "argo-executor"]
-    cpu = sum(_quantity(r.requests["cpu"]) for r in services)
-    memory = sum(_quantity(r.requests["memory"]) for r in services)
+    cpu = sum(quantity(r.requests["cpu"]) for r in services)
+    memory = sum(quantity(r.requests["memory"]) for r in services)
     assert cpu <= 0.15, f"lean requests {cpu} CPUs in all"
     assert memory <= 768 * 2**20, f"lean requests {memory / 2**20:.0f} MiB in all"
     for workload, resources in lean.items():
-        assert _quantity(resources.requests["memory"]) <= 256 * 2**20, f"lean {workload} requests more than 256Mi"
+        assert quantity(resources.requests["memory"]) <= 256 * 2**20, f"lean {workload} requests more than 256Mi"
 
 
 def test_disabled_pipelines_skip_the_namespace_checks():
