@@ -53,11 +53,23 @@ def gpu_pod(name: str) -> dict:
                         "resources": {"limits": {"nvidia.com/gpu": "1", "cpu": "100m", "memory": "64Mi"}}}]}}
 
 
+def allowed_gpus(tenant) -> int:
+    """The GPUs the tenant's rendered ResourceQuota allows (with queueing: its quota plus its
+    borrowing limit; Kueue, not deployed here, holds it to its quota)."""
+    for path in sorted(MANIFESTS.rglob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            if doc and doc["kind"] == "ResourceQuota" and doc["metadata"].get("namespace") == tenant.namespace:
+                return int(doc["spec"]["hard"]["requests.nvidia.com/gpu"])
+    raise AssertionError(f"no rendered ResourceQuota for {tenant.namespace} under {MANIFESTS}")
+
+
 def test_gpu_pod_lands_on_the_gpu_node_and_quota_refuses_one_more(tenant):
+    allowed = allowed_gpus(tenant)
     gpu_nodes = [n["metadata"]["name"] for n in nodes() if "nvidia.com/gpu" in n["status"].get("allocatable", {})]
     assert gpu_nodes, "the cluster advertises no nvidia.com/gpu: create it with MLOPS_FAKE_GPUS=N (make cluster-check does)"
-    assert tenant.quota.gpu == 1, "this test expects the local stack's tenant GPU quota of 1"
-    kubectl("apply", "-n", tenant.namespace, "-f", "-", stdin=json.dumps(gpu_pod("gpu-1")))
+    assert allowed >= tenant.quota.gpu >= 1, f"the rendered quota allows {allowed} GPUs, the tenant's quota is {tenant.quota.gpu}"
+    for i in range(1, allowed + 1):
+        kubectl("apply", "-n", tenant.namespace, "-f", "-", stdin=json.dumps(gpu_pod(f"gpu-{i}")))
 
     def placed():
         node = kubectl("get", "pod", "-n", tenant.namespace, "gpu-1", "-o", "jsonpath={.spec.nodeName}", check=False)
@@ -65,8 +77,8 @@ def test_gpu_pod_lands_on_the_gpu_node_and_quota_refuses_one_more(tenant):
     node = wait_for("the GPU pod to be scheduled", placed, timeout=120)
     assert node in gpu_nodes, f"GPU pod placed on {node}, which advertises no GPU ({gpu_nodes} do)"
 
-    refused = kubectl("apply", "-n", tenant.namespace, "-f", "-", stdin=json.dumps(gpu_pod("gpu-2")), check=False,
-                      capture_stderr=True)
+    refused = kubectl("apply", "-n", tenant.namespace, "-f", "-", stdin=json.dumps(gpu_pod(f"gpu-{allowed + 1}")),
+                      check=False, capture_stderr=True)
     assert "exceeded quota" in refused, refused
     assert "tenant-quota" in refused, f"the refusal names the tenant's quota: {refused}"
     assert "requests.nvidia.com/gpu" in refused, refused
