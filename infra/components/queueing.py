@@ -85,7 +85,7 @@ def local_queue(resource_name: str, tenant: TenantConfig, tenant_labels: dict[st
         spec={"clusterQueue": cluster_queue_name(tenant)}, opts=opts)
 
 
-def manager_configuration(cfg: QueueingConfig) -> dict:
+def manager_configuration() -> dict:
     """Kueue's Configuration: plain pods only (Argo's step pods), in tenant namespaces only, fair
     sharing between the groups."""
     return {
@@ -118,7 +118,7 @@ def chart_values(cfg: QueueingConfig, image: str, pull_policy: str) -> dict:
                 "resources": cfg.resources.to_kubernetes(),
             },
         },
-        "managerConfig": {"controllerManagerConfigYaml": yaml.safe_dump(manager_configuration(cfg), sort_keys=False)},
+        "managerConfig": {"controllerManagerConfigYaml": yaml.safe_dump(manager_configuration(), sort_keys=False)},
     }
 
 

@@ -133,8 +133,7 @@ class Tenants(pulumi.ComponentResource):
             return {"name": suffix, "namespace": ns_name, "labels": tenant_labels}
 
         quota = tenant.quota
-        ceiling = (args.quota_ceilings or {}).get(tenant.name) or {
-            "cpu": quota.cpu, "memory": quota.memory, GPU_RESOURCE: str(quota.gpu)}
+        ceiling = (args.quota_ceilings or {}).get(tenant.name) or queueing.nominal_quota(tenant)
         k8s.core.v1.ResourceQuota(
             f"{prefix}-quota",
             metadata=meta("tenant-quota"),
