@@ -183,6 +183,9 @@ class KubeflowPipelinesConfig:
     database: KfpDatabaseConfig
     # The web UI and its gRPC-Web proxy for ML Metadata.
     ui: bool = False
+    # Argo's DEFAULT_REQUEUE_TIME in seconds: how long its controller waits before it looks at a
+    # workflow again after a pod of it changed (Argo's default, 10, costs ~7 s per pod).
+    workflow_requeue_seconds: int = 1
 
 
 @dataclass(frozen=True)
@@ -585,6 +588,11 @@ def _check_kubeflow_pipelines(check: _Checker, kfp: dict[str, Any], password: st
         check.fail("kubeflowPipelines.bucket", kfp["bucket"],
                    "is mlflow.artifactBucket; pipelines get credentials scoped to their own bucket, so choose another")
     check.one_of("kubeflowPipelines.resourceProfile", kfp["resourceProfile"], tuple(KFP_RESOURCE_PROFILES))
+    requeue = kfp["workflowRequeueSeconds"]
+    if not 1 <= requeue <= 60:
+        check.fail("kubeflowPipelines.workflowRequeueSeconds", requeue,
+                   "expected whole seconds from 1 to 60 (Argo reads its informers' state at most this often per "
+                   "workflow; below 1 s it acts on stale state): 2 suits a small cluster, 10 is Argo's default")
     database = kfp["database"]
     key = "kubeflowPipelines.database"
     check.one_of(f"{key}.mode", database["mode"], DATABASE_MODES)
@@ -614,7 +622,7 @@ def _check_kubeflow_pipelines(check: _Checker, kfp: dict[str, Any], password: st
         resource_profile=kfp["resourceProfile"], resources=dict(KFP_RESOURCE_PROFILES.get(kfp["resourceProfile"], {})),
         database=KfpDatabaseConfig(database["mode"], database["volumeSize"], database["host"], database["port"],
                                    database["user"]),
-        ui=kfp["ui"],
+        ui=kfp["ui"], workflow_requeue_seconds=requeue,
     )
 
 

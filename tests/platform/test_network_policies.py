@@ -110,3 +110,40 @@ def test_the_other_research_group_is_isolated_the_other_way_too(listeners):
                      {"other": (listeners[second.namespace], LISTENER_PORT)})
     assert results["own"] == "open", f"{first.namespace} cannot reach its own pod: {results}"
     assert results["other"] != "open", f"{first.namespace} reaches {second.namespace}'s pod: {results}"
+
+
+def test_kueue_lets_in_the_api_servers_calls_only_and_the_refusal_is_its_policys():
+    """From a namespace with no policy of its own, only Kueue's webhook and visibility ports answer;
+    its metrics port times out, and answers once Kueue's NetworkPolicy is removed (put back after)."""
+    if not CFG.queueing.enabled:
+        pytest.skip("LOUD SKIP: queueing.enabled is false on the local stack: Kueue is not deployed")
+    from infra.components.queueing import VISIBILITY_PORT, WEBHOOK_PORT
+
+    kueue_ns = CFG.queueing.namespace
+    webhook = (_svc("kueue-webhook-service", kueue_ns), 443)
+    metrics = (_svc("kueue-controller-manager-metrics-service", kueue_ns), 8443)
+    source = f"netprobe-{uuid.uuid4().hex[:6]}"
+    policy = json.loads(kubectl("get", "networkpolicy", "-n", kueue_ns, "api-server-calls-only", "-o", "json"))
+    assert {p["port"] for rule in policy["spec"]["ingress"] for p in rule["ports"]} == {WEBHOOK_PORT, VISIBILITY_PORT}
+    kubectl("create", "namespace", source)
+    kubectl("label", "namespace", source, "pod-security.kubernetes.io/enforce=restricted")
+    try:
+        def probe():
+            return run_script_pod(source, "netprobe", pipeline_image(), PROBE_SCRIPT,
+                                  [{"name": "ALLOWED", "value": json.dumps({"webhook": webhook})},
+                                   {"name": "BLOCKED", "value": json.dumps({"metrics": metrics})}],
+                                  timeout=240, needs=(webhook,))
+        results = probe()
+        assert results["webhook"] == "open", f"the API server's port is closed to {source}: {results}"
+        assert results["metrics"] != "open", f"Kueue's metrics port is open to any namespace: {results}"
+        for key in ("uid", "resourceVersion", "creationTimestamp", "generation", "managedFields"):
+            policy["metadata"].pop(key, None)
+        kubectl("delete", "networkpolicy", "-n", kueue_ns, "api-server-calls-only")
+        try:
+            unprotected = probe()
+        finally:
+            kubectl("apply", "-f", "-", stdin=json.dumps(policy))
+        assert unprotected["metrics"] == "open", \
+            f"without Kueue's NetworkPolicy its metrics port still does not answer, so the refusal above is not the policy's: {unprotected}"
+    finally:
+        kubectl("delete", "namespace", source, "--wait=false", check=False)

@@ -677,6 +677,8 @@ def test_argo_runs_cluster_wide_with_restricted_pipeline_pods(mocks):
     assert "--namespaced" not in args, "multi-user mode: workflows run in the tenant namespaces"
     assert args[args.index("--executor-image") + 1] == "mirror.example.edu:5000/argoproj/argoexec:v3.6.18"
     assert args[args.index("--configmap") + 1] == "workflow-controller-configmap"
+    env = {e["name"]: e.get("value") for e in controller["env"]}
+    assert env["DEFAULT_REQUEUE_TIME"] == "1s", "kubeflowPipelines.workflowRequeueSeconds (default 1), not Argo's 10 s"
     config = mocks.named("kubeflow-pipelines-workflow-controller-config").inputs
     assert config["metadata"]["name"] == "workflow-controller-configmap"
     data = {key: yaml.safe_load(value) for key, value in config["data"].items()}
