@@ -25,7 +25,7 @@ export MLOPS_CLUSTER_NAME := $(CLUSTER_NAME)
 export KUBECONFIG := $(CACHE_DIR)/$(CLUSTER_NAME).kubeconfig
 PYTEST_ARGS ?=
 
-.PHONY: cold-check gpu-check help venv pipelines-venv pipelines smoke report tools render test molecule lint constraints clean node-components kubernetes node-image cluster cluster-delete cluster-check cluster-test up down platform-test
+.PHONY: cold-check gpu-check help venv pipelines-venv pipelines smoke bench report tools render test molecule lint constraints clean node-components kubernetes node-image cluster cluster-delete cluster-check cluster-test up down platform-test
 
 help: ## List the targets.
 	@grep -hE '^[a-z-]+:.*## ' $(firstword $(MAKEFILE_LIST)) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -62,9 +62,10 @@ $(PIPELINES_VENV)/.stamp: $(PIPELINES_PACKAGES)/.stamp
 
 pipelines-venv: $(PIPELINES_VENV)/.stamp ## Create/refresh the pipelines virtualenv (the pipeline image's packages).
 
-pipelines: pipelines-venv ## Compile smoke_tests/pipelines/train_pipeline{,_torch}.py to their checked-in YAML.
+pipelines: pipelines-venv ## Compile smoke_tests/pipelines/{train_pipeline,train_pipeline_torch,bench_pipeline}.py to their checked-in YAML.
 	@PATH="$(CURDIR)/$(PIPELINES_VENV)/bin:$$PATH" $(PIPELINES_VENV)/bin/python -m smoke_tests.pipelines.train_pipeline
 	@PATH="$(CURDIR)/$(PIPELINES_VENV)/bin:$$PATH" $(PIPELINES_VENV)/bin/python -m smoke_tests.pipelines.train_pipeline_torch
+	@PATH="$(CURDIR)/$(PIPELINES_VENV)/bin:$$PATH" $(PIPELINES_VENV)/bin/python -m smoke_tests.pipelines.bench_pipeline
 
 tools: ## Build or reuse the pinned offline toolchain (pulumi, language host, k8s provider, kind, helm).
 	@bash offline/build-tools.sh
@@ -117,11 +118,16 @@ smoke: venv ## Run the training pipeline end to end on what `make up` deployed (
 	@$(VENV)/bin/pytest -m e2e smoke_tests/test_smoke.py $(PYTEST_ARGS)
 
 REPORT_DATA := docs/report/data
-report: venv ## Measure on what `make up` deployed (about 40 min) and regenerate docs/report.md with its plots.
+BENCH_RUNS ?= 10
+bench: venv ## BENCH_RUNS (10) pipeline runs at once by two groups on what `make up` deployed: makespan, queue wait, GPU share, per-step overhead; regenerates docs/report.md.
+	@$(VENV)/bin/python -m smoke_tests.bench --runs $(BENCH_RUNS) --output $(REPORT_DATA)/bench.json
+	@$(VENV)/bin/python docs/report/generate.py
+
+report: venv ## Measure on what `make up` deployed (about 45 min) and regenerate docs/report.md with its plots.
 	@$(VENV)/bin/python -m smoke_tests.measure_resources $(REPORT_DATA)/resources.json
 	@MLOPS_MEASUREMENTS_DIR=$(CURDIR)/$(REPORT_DATA) $(VENV)/bin/pytest -m e2e smoke_tests/test_smoke.py $(PYTEST_ARGS)
 	@$(VENV)/bin/python -m smoke_tests.measure_overhead 3 $(REPORT_DATA)/overhead.json
-	@$(VENV)/bin/python -m smoke_tests.measure_concurrency 2,4 $(REPORT_DATA)/concurrency.json
+	@$(VENV)/bin/python -m smoke_tests.bench --runs $(BENCH_RUNS) --output $(REPORT_DATA)/bench.json
 	@$(VENV)/bin/python -m smoke_tests.measure_network_policy 8 $(REPORT_DATA)/network_policy.json
 	@$(VENV)/bin/python docs/report/generate.py
 

@@ -15,6 +15,7 @@ import pytest
 from mlops_components import DEFAULT_BASE_IMAGE, DEFAULT_TORCH_IMAGE, core
 
 from smoke_tests.local_run import run_locally
+from smoke_tests.pipelines import bench_pipeline as bench
 from smoke_tests.pipelines import train_pipeline as tp
 from smoke_tests.pipelines import train_pipeline_torch as tpt
 
@@ -28,7 +29,7 @@ MODEL = "local-iris-classifier"
 EXPERIMENT = "/local/smoke-train"
 
 
-@pytest.mark.parametrize("pipeline", [tp, tpt], ids=["sklearn", "torch"])
+@pytest.mark.parametrize("pipeline", [tp, tpt, bench], ids=["sklearn", "torch", "bench"])
 def test_the_checked_in_compiled_pipeline_is_what_the_code_compiles_to(tmp_path, pipeline):
     assert pipeline.COMPILED.exists(), f"{pipeline.COMPILED} is missing: run `make pipelines` and commit it"
     fresh = pipeline.compile_pipeline(tmp_path / "fresh.yaml").read_text()

@@ -3,7 +3,7 @@ docs/report/data/ (written by `make report`, which measures on what `make up` de
 
   smoke.json        the smoke test's two runs (smoke_tests/test_smoke.py)
   overhead.json     pipeline vs. the same code in one pod (smoke_tests/measure_overhead.py)
-  concurrency.json  N runs at once (smoke_tests/measure_concurrency.py)
+  bench.json        runs alone and N at once by two groups, with each run's timeline (smoke_tests/bench.py)
   resources.json    the platform's requests and the nodes' memory (smoke_tests/measure_resources.py)
   network_policy.json  the NetworkPolicy engine's cost, on and off (smoke_tests/measure_network_policy.py)
 
@@ -28,7 +28,7 @@ DATA = HERE / "data"
 SOURCES = {
     "smoke.json": "MLOPS_MEASUREMENTS_DIR=docs/report/data make smoke",
     "overhead.json": ".venv/bin/python -m smoke_tests.measure_overhead 3 docs/report/data/overhead.json",
-    "concurrency.json": ".venv/bin/python -m smoke_tests.measure_concurrency 2,4 docs/report/data/concurrency.json",
+    "bench.json": "make bench",
     "resources.json": ".venv/bin/python -m smoke_tests.measure_resources docs/report/data/resources.json",
     "network_policy.json": ".venv/bin/python -m smoke_tests.measure_network_policy 8 docs/report/data/network_policy.json",
 }
@@ -79,22 +79,27 @@ def plot_overhead(overhead: dict, out: Path) -> None:
     plt.close(fig)
 
 
-def plot_concurrency(points: list[tuple[int, float, float]], out: Path) -> None:
+def plot_bench(bench: dict, out: Path) -> None:
+    """Per step, the median seconds of each phase (smoke_tests/timeline.py): alone and under contention."""
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 3.2))
-    counts = [p[0] for p in points]
-    ax.plot(counts, [p[1] for p in points], "o-", color="#4c72b0", label="makespan (s)")
-    ax.set_xlabel("pipeline runs submitted at once")
-    ax.set_ylabel("makespan (s)")
-    ax.set_xticks(counts)
-    ax2 = ax.twinx()
-    ax2.plot(counts, [p[2] for p in points], "s--", color="#c44e52", label="runs per hour")
-    ax2.set_ylabel("runs per hour")
-    ax.set_ylim(bottom=0)
-    ax2.set_ylim(bottom=0)
-    ax.set_title("Concurrent pipeline runs")
-    fig.legend(loc="upper left", bbox_to_anchor=(0.12, 0.88))
+    from smoke_tests.timeline import PHASES
+
+    rows = [(f"alone ({bench['alone']['summary']['runs']} runs)", bench["alone"]["summary"]),
+            (f"{bench['contention']['runs_at_once']} at once", bench["contention"]["summary"])]
+    colors = dict(zip(PHASES, ["#8172b3", "#937860", "#da8bc3", "#4c72b0", "#64b5cd", "#55a868", "#ccb974", "#c44e52"], strict=True))
+    fig, ax = plt.subplots(figsize=(7, 2.6))
+    for y, (_, summary) in enumerate(rows):
+        left = 0.0
+        for phase in PHASES:
+            width = summary["median_phase_per_step_s"][phase] or 0.0
+            ax.barh(y, width, left=left, color=colors[phase], label=phase if y == 0 else None)
+            left += width
+    ax.set_yticks(range(len(rows)), [label for label, _ in rows])
+    ax.invert_yaxis()
+    ax.set_xlabel("seconds per pipeline step (median over runs)")
+    ax.set_title("Where a step's time goes")
+    ax.legend(ncol=4, fontsize=7, loc="lower right")
     fig.tight_layout()
     fig.savefig(out, dpi=110, metadata={"Software": None})
     plt.close(fig)
@@ -125,16 +130,13 @@ def render(out_dir: Path) -> Path:
 
     matplotlib.use("Agg")
     smoke, overhead = load("smoke.json"), load("overhead.json")
-    concurrency, resources = load("concurrency.json"), load("resources.json")
+    bench, resources = load("bench.json"), load("resources.json")
     netpol = load("network_policy.json")
     reuse = reuse_facts()
     images = out_dir / "report"
     images.mkdir(parents=True, exist_ok=True)
     plot_overhead(overhead, images / "overhead.png")
-    points = [(1, overhead["median_pipeline_s"], round(3600 / overhead["median_pipeline_s"], 1))]
-    points += [(r["concurrent_runs"], r["makespan_s"], r["runs_per_hour"]) for r in concurrency["results"]
-               if r["makespan_s"]]
-    plot_concurrency(points, images / "concurrency.png")
+    plot_bench(bench, images / "bench.png")
     plot_resources(resources, images / "resources.png")
 
     runs = smoke["runs"]
@@ -145,25 +147,31 @@ def render(out_dir: Path) -> Path:
         f"| {i + 1} | `{r['run_id'][:8]}` | {r['state']} | {r['duration_s']:.0f} | {r['metrics']['accuracy']} | "
         f"{r['metrics']['f1_macro']} | `{r['model_sha256'][:12]}` | {', '.join(r['versions'])} |"
         for i, r in enumerate(runs))
-    concurrency_rows = "\n".join(
-        f"| {r['concurrent_runs']} | {r['succeeded']}/{r['concurrent_runs']} | {r['makespan_s']} | "
-        f"{statistics.median([x['duration_s'] for x in r['runs'] if x['state'] == 'SUCCEEDED'] or [0]):.0f} | "
-        f"{r['runs_per_hour']} |"
-        for r in concurrency["results"])
     resource_rows = "\n".join(
         f"| {name} | {v['pods']} | {v['cpu_request_m']:.0f} | {v['cpu_limit_m']:.0f} | {v['memory_request_mib']:.0f} | "
         f"{v['memory_limit_mib']:.0f} |" for name, v in resources["namespaces"].items())
     totals = {key: sum(v[key] for v in resources["namespaces"].values())
               for key in ("cpu_request_m", "memory_request_mib")}
     node_rows = ", ".join(f"{name} {mib / 1024:.1f} GiB" for name, mib in resources["node_memory_mib"].items())
-    single = overhead["median_pipeline_s"]
-    failed = [(r["concurrent_runs"], run) for r in concurrency["results"] for run in r["runs"]
-              if run["state"] != "SUCCEEDED"]
+    alone, crowd = bench["alone"]["summary"], bench["contention"]
+    gpu_note = (f"{bench['gpus_advertised']} `nvidia.com/gpu` advertised, fake: the kind node only advertises them; "
+                "each run's training step holds one" if bench["gpus_advertised"]
+                else "no node advertises `nvidia.com/gpu`: no step asks for one")
+    from smoke_tests.timeline import PHASES
+
+    phase_rows = "\n".join(
+        f"| {phase} | {alone['median_phase_per_step_s'][phase]} | {crowd['summary']['median_phase_per_step_s'][phase]} |"
+        for phase in PHASES)
+    queue_rows = "\n".join(
+        f"| {tenant} | {crowd['per_tenant'][tenant]} | {wait['pods']} | {wait['median_pod_wait_s']} | "
+        f"{wait['max_pod_wait_s']} | {wait['median_run_wait_s']} |" for tenant, wait in crowd["queue_wait"].items())
+    gpu_rows = "\n".join(f"| {tenant} | {share['gpu_s']} | {share['share']} |"
+                          for tenant, share in crowd["gpu"]["tenants"].items()) or "| (no GPU work measured) | | |"
+    failed = [run for part in ("alone", "contention") for run in bench[part]["runs"] if run["state"] != "SUCCEEDED"]
     failures = ("Failed runs, with the first failed step and Argo's message:\n\n" + "\n".join(
-        f"- {count} at once, run `{run['run_id'][:8]}`: {run.get('failure', 'reason not recorded')}"
-        for count, run in failed) + "\n\nNothing is resubmitted: a failed run is counted as failed here and "
-        "fails the smoke test.\n"
-        if failed else "Every run succeeded; nothing is resubmitted (neither here nor in the smoke test).\n")
+        f"- run `{run['run_id'][:8]}` ({run['tenant']}): {run.get('failure', 'reason not recorded')}"
+        for run in failed) + "\n\nNothing is resubmitted: a failed run is counted as failed here.\n"
+        if failed else "Every run succeeded; nothing was resubmitted (neither here nor in the smoke test).\n")
     netpol_rows = "\n".join(
         f"| {state} | {netpol[state]['start_s_median']} | {netpol[state]['first_connection_s_median']} / "
         f"{netpol[state]['first_connection_s_max']} | {netpol[state]['engine_memory_mib'] or '-'} |" for state in ("on", "off"))
@@ -175,9 +183,9 @@ measures them again on what `make up` deployed and regenerates this file). Every
 comes from those files or from the code; none is typed by hand.
 
 Where: {machine}; the local kind cluster of `make up`
-({concurrency['nodes']} node(s), Kubeflow Pipelines resource profile `{concurrency['resource_profile']}`).
+({bench['nodes']} node(s), Kubeflow Pipelines resource profile `{bench['resource_profile']}`).
 Measured at: smoke {smoke['measured_at']}, overhead {overhead['measured_at']},
-concurrency {concurrency['measured_at']}, resources {resources['measured_at']},
+bench {bench['measured_at']}, resources {resources['measured_at']},
 NetworkPolicy engine {netpol['measured_at']}.
 Not measured yet: GPU steps (no GPU machine was available), the university's kubeadm cluster.
 
@@ -213,23 +221,62 @@ The pipeline (load, split, train, evaluate, register, render the serving manifes
 each a driver pod and a step pod) took a median **{overhead['median_pipeline_s']:.0f} s** over
 {overhead['runs']} runs; the same code in one pod took **{overhead['median_direct_pod_s']:.0f} s**
 (pod created to pod finished), of which {overhead['median_direct_in_process_s']:.1f} s in the
-Python process. Ratio: **{overhead['overhead_ratio']}x**. For a training step of minutes or hours the
-fixed cost per step (about {(overhead['median_pipeline_s'] - overhead['median_direct_pod_s']) / 6:.0f} s here) matters little;
-for many tiny steps it dominates: merge them into fewer components.
+Python process. Ratio: **{overhead['overhead_ratio']}x**.
 
-## Scalability: concurrent runs
+### Where a step's time goes
 
-![concurrency](report/concurrency.png)
+![bench](report/bench.png)
 
-| runs at once | succeeded | makespan (s) | median succeeded run (s) | succeeded runs per hour |
-| --- | --- | --- | --- | --- |
-| 1 | {overhead['runs']}/{overhead['runs']} (one at a time) | {single:.0f} | {single:.0f} | {points[0][2]} |
-{concurrency_rows}
+`make bench` takes every run apart from the cluster's own records (smoke_tests/timeline.py):
+Kueue's Workload of each pod, the pods' conditions and container times, and the step logs'
+timestamps. Per step, the median seconds of each phase over {alone['runs']} runs alone (one after
+another) and over the {crowd['runs_at_once']} runs submitted at once below; Argo's controller
+looks at a workflow again {bench['workflow_requeue_seconds']} s after one of its pods changed
+(`kubeflowPipelines.workflowRequeueSeconds`):
+
+| phase | alone (s per step) | {crowd['runs_at_once']} at once (s per step) |
+| --- | --- | --- |
+{phase_rows}
+
+queue: pod created to Kueue's quota reservation; schedule: to the scheduler's placement; start:
+to the main container running (sandbox, Argo's init container, KFP's launcher copy); driver: KFP's
+driver pod at work; launcher: the step's launcher around the component; executor: the component's
+own Python; exit: Argo's wait container saving the result; argo: no pod of the run alive, the
+workflow controller between one pod and the next.
+
+Overhead per step, two ways. What one more step costs (from the previous step's end to this
+step's end, less its executor; median over {len(alone['step_overheads_s'])} steps): **{alone['median_step_overhead_s']} s** alone,
+{crowd['summary']['median_step_overhead_s']} s with {crowd['runs_at_once']} runs at once. The run's wall time less all
+executors, per step (the root driver and the run's start and end included): median
+**{alone['median_overhead_per_step_s']} s** alone (median run {alone['median_run_s']} s),
+{crowd['summary']['median_overhead_per_step_s']} s with {crowd['runs_at_once']} runs at once.
+For a training step of minutes or hours this fixed cost matters little; for many tiny steps it dominates: merge them into fewer components.
+
+## Scalability: many researchers at once
+
+{crowd['runs_at_once']} runs submitted at once by two research groups ({', '.join(f'{n} by {t}' for t, n in crowd['per_tenant'].items())}),
+each from a pod in its own namespace with a member's token, through its own Kueue queue
+({gpu_note}):
+**{crowd['succeeded']} of {crowd['runs_at_once']} succeeded**, makespan **{crowd['makespan_s']} s**
+(first run created to last finished), median run {crowd['summary']['median_run_s']} s,
+{crowd['runs_per_hour']} runs per hour (one run alone: {alone['median_run_s']} s).
+
+Queue wait (pod created to Kueue's quota reservation):
+
+| group | runs submitted | pods of its succeeded runs | median pod wait (s) | max pod wait (s) | median wait per run (s) |
+| --- | --- | --- | --- | --- | --- |
+{queue_rows}
+
+GPU time admitted to the succeeded runs while both groups had GPU work ({crowd['gpu']['contended_window_s']} s;
+each group's nominal quota is one GPU, and either may borrow the other's idle one):
+
+| group | GPU-seconds | share |
+| --- | --- | --- |
+{gpu_rows}
 
 {failures}
-Most of a run's time is pods starting and waiting, not CPU: two runs at once finish in about the
-time of one. On a real cluster, more nodes spread the step pods (Argo schedules each step as its
-own pod).
+Most of a run's time is pods starting and waiting, not CPU; on a real cluster, more nodes spread
+the step pods (Argo schedules each step as its own pod).
 
 ## Resources of the platform
 

@@ -20,7 +20,7 @@ def test_the_report_is_regenerated_from_the_recorded_measurements(tmp_path):
     committed = ROOT / "docs" / "report.md"
     assert report.read_text() == committed.read_text(), \
         "docs/report.md differs from what the recorded data gives: run `.venv/bin/python docs/report/generate.py`"
-    for plot in ("overhead.png", "concurrency.png", "resources.png"):
+    for plot in ("overhead.png", "bench.png", "resources.png"):
         produced = tmp_path / "report" / plot
         assert produced.stat().st_size > 5000, f"{plot} is empty"
         assert (ROOT / "docs" / "report" / plot).exists(), f"docs/report/{plot} is not committed"
