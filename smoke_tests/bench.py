@@ -32,9 +32,9 @@ from pathlib import Path
 from mlops_components.contract import GPU_RESOURCE, PIPELINE_ENV_SECRET
 
 from smoke_tests import timeline
-from smoke_tests.measure_overhead import CFG, machine
+from smoke_tests.measure_overhead import CFG, machine, submitter_env
 from tests.cluster.test_local_cluster import kubectl
-from tests.platform.test_platform import kfp_api, person_token, pipeline_image, run_script_pod, tenant_named
+from tests.platform.test_platform import pipeline_image, run_script_pod, tenant_named
 
 SUBMITTERS = {"vision": "alice", "nlp": "bob"}  # the local stack's groups and one member of each
 PIPELINES = Path(__file__).parent / "pipelines"
@@ -75,8 +75,7 @@ def submit(tenant: str, count: int, pipeline_yaml: str, n_estimators: int, marke
     runs = run_script_pod(namespace, "bench-submit", pipeline_image(), SUBMIT_SCRIPT, [
         {"name": "PIPELINE_YAML", "value": pipeline_yaml}, {"name": "ARGUMENTS", "value": json.dumps(arguments)},
         {"name": "COUNT", "value": str(count)}, {"name": "MARKER", "value": marker},
-        {"name": "KFP_HOST", "value": kfp_api()}, {"name": "KFP_TOKEN", "value": person_token(SUBMITTERS[tenant])},
-        {"name": "NAMESPACE", "value": namespace}],
+        *submitter_env(namespace, SUBMITTERS[tenant])],
         env_from=[{"secretRef": {"name": PIPELINE_ENV_SECRET}}], timeout=3600)
     return [{**run, "tenant": tenant} for run in runs]
 

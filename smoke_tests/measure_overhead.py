@@ -76,9 +76,9 @@ def image_and_env() -> tuple[str, str, list[dict]]:
     return tenant_named("vision").namespace, image, [{"secretRef": {"name": PIPELINE_ENV_SECRET}}]
 
 
-def submitter_env(namespace: str) -> list[dict]:
-    """How a script pod reaches the KFP API as alice: host, her token and her group's namespace."""
-    return [{"name": "KFP_HOST", "value": kfp_api()}, {"name": "KFP_TOKEN", "value": person_token(PERSON)},
+def submitter_env(namespace: str, person: str = PERSON) -> list[dict]:
+    """How a script pod reaches the KFP API as `person` (alice): host, their token and the namespace."""
+    return [{"name": "KFP_HOST", "value": kfp_api()}, {"name": "KFP_TOKEN", "value": person_token(person)},
             {"name": "NAMESPACE", "value": namespace}]
 
 
