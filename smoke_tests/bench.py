@@ -14,8 +14,10 @@ own records (smoke_tests/timeline.py says how each number is taken).
    GPU work, and the breakdown under contention.
 
 No run is resubmitted: a failed run is reported with its first failed pod's message and the
-bench exits non-zero. KFP's cache is off; the model is registered (deploy_mode='manifest': the
-serving manifests are rendered, not applied).
+bench exits non-zero. A step that Argo started again because its pod was taken away (Kueue
+reclaiming a borrowed GPU; kubeflowPipelines.podLossRetries) is counted, with its cause. KFP's
+cache is off; the model is registered (deploy_mode='manifest': the serving manifests are
+rendered, not applied).
     .venv/bin/python -m smoke_tests.bench [--runs N] [--alone K] [--output FILE.json]
 """
 
@@ -111,6 +113,15 @@ def failure(workflow: dict, pods: list[dict], namespace: str) -> str:
     return f"{summary}; {said[0][:400]}" if said else summary
 
 
+def restarts(workflow: dict) -> list[dict]:
+    """Each time Argo started a step again (kubeflowPipelines.podLossRetries): the step and why its
+    earlier pod ended (Argo's message: "pod deleted" when Kueue's preemption or a drain took it)."""
+    nodes = workflow.get("status", {}).get("nodes", {})
+    return [{"step": node.get("displayName"), "cause": nodes.get(child, {}).get("message") or "no message"}
+            for node in nodes.values() if node.get("type") == "Retry"
+            for child in node.get("children", [])[:-1]]
+
+
 def collect(runs: list[dict]) -> list[timeline.RunTimeline]:
     """The RunTimeline of each run from its namespace's Workflow, pods, Kueue Workloads and step logs.
     A run that did not succeed gets its failure recorded in its dict and no timeline."""
@@ -128,6 +139,7 @@ def collect(runs: list[dict]) -> list[timeline.RunTimeline]:
                 run["failure"] = "no Argo Workflow found for the run"
                 continue
             run["workflow"] = workflow["metadata"]["name"]
+            run["restarts"] = restarts(workflow)
             own = [pod for pod in pods if pod["metadata"]["labels"].get("pipeline/runid") == run["run_id"]]
             if run["state"] != "SUCCEEDED":
                 run["failure"] = failure(workflow, own, namespace)
@@ -166,7 +178,10 @@ def contention(count: int, pipeline_yaml: str, n_estimators: int) -> dict:
     makespan = (round(max(tl.finished for tl in timelines) - min(tl.started for tl in timelines), 1)
                 if timelines else None)
     succeeded = sum(run["state"] == "SUCCEEDED" for run in runs)
+    restarted = [restart for run in runs for restart in run.get("restarts", [])]
     return {"runs_at_once": count, "per_tenant": split, "succeeded": succeeded, "makespan_s": makespan,
+            "steps_restarted": len(restarted),
+            "restart_causes": {cause: sum(r["cause"] == cause for r in restarted) for cause in sorted({r["cause"] for r in restarted})},
             "runs_per_hour": round(succeeded * 3600 / makespan, 1) if makespan else 0.0,
             "queue_wait": timeline.queue_waits(timelines), "gpu": timeline.gpu_shares(timelines),
             "summary": timeline.summarize(timelines), "runs": runs}

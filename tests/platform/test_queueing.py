@@ -10,17 +10,20 @@ Kueue's pod integration admits through the namespace's LocalQueue `default`."""
 from __future__ import annotations
 
 import json
+import time
 import uuid
 
 import pytest
 
+from infra.components.kubeflow_pipelines.argo import POD_DELETED_MESSAGE, SIGTERM_EXIT_CODE
 from infra.components.queueing import DEFAULT_LOCAL_QUEUE
 from tests.cluster.test_local_cluster import kubectl, wait_for
-from tests.platform.test_platform import CFG, pipeline_image, tenant_named
+from tests.platform.test_platform import CFG, kfp_api, person_token, pipeline_image, run_script_pod, tenant_named, workflow_diagnostics
 
 pytestmark = pytest.mark.e2e
 GPU = "nvidia.com/gpu"
 ADMISSION_GATE = "kueue.x-k8s.io/admission"
+RECENTLY_STARTED_S = 10  # Argo's RECENTLY_STARTED_POD_DURATION default
 
 
 def cluster_gpus() -> int:
@@ -161,6 +164,111 @@ def test_a_group_borrows_the_idle_gpu_and_gives_it_back_when_the_owner_submits(g
             "events": messages, "nlp running": nlp_running}
     state = wait_for("one of nlp's borrowing pods preempted for vision (reclamation within the cohort)", preempted, timeout=120)
     assert borrowed_gpus(nlp.namespace) == "0", f"nlp still borrows after the reclaim: {state}"
+
+
+# bob (nlp) submits a one-step pipeline whose step holds one GPU for SECONDS, and only submits it.
+GPU_STEP_SCRIPT = r"""
+import json, os
+import kfp
+from kfp import compiler, dsl
+
+@dsl.component(base_image=os.environ["PIPELINE_IMAGE"])
+def hold_gpu(seconds: int) -> int:
+    import time
+    time.sleep(seconds)
+    return seconds
+
+@dsl.pipeline(name="platform-test-preempted-step")
+def preempted_step(seconds: int):
+    hold_gpu(seconds=seconds).set_accelerator_type("nvidia.com/gpu").set_accelerator_limit(1).set_caching_options(False)
+
+compiler.Compiler().compile(preempted_step, "/tmp/preempted_step.yaml")
+namespace = os.environ["NAMESPACE"]
+client = kfp.Client(host=os.environ["KFP_HOST"], existing_token=os.environ["KFP_TOKEN"], namespace=namespace)
+run = client.create_run_from_pipeline_package("/tmp/preempted_step.yaml", arguments={"seconds": int(os.environ["HOLD_SECONDS"])},
+                                              run_name="preempted-step", experiment_name="platform-tests",
+                                              namespace=namespace, enable_caching=False)
+print("RESULT " + json.dumps({"run_id": run.run_id}))
+"""
+
+
+def run_workflow(namespace: str, run_id: str) -> dict:
+    items = json.loads(kubectl("get", "workflows.argoproj.io", "-n", namespace, "-l", f"pipeline/runid={run_id}",
+                               "-o", "json"))["items"]
+    return items[0] if items else {}
+
+
+def test_a_pipeline_step_preempted_for_the_gpus_owner_is_started_again_and_the_run_succeeds(gpu_tenants):
+    """nlp's pipeline step borrows vision's idle GPU; vision submits GPU work and Kueue takes the
+    GPU back by deleting the step's pod. Argo starts the step again (kubeflowPipelines.podLossRetries):
+    its new pod waits in nlp's queue until vision's work is done, runs, and the run succeeds. With
+    podLossRetries 0 the run fails with Argo's "pod deleted"."""
+    if not CFG.kubeflow_pipelines.enabled:
+        pytest.skip("LOUD SKIP: kubeflowPipelines.enabled is false in the local stack")
+    assert CFG.kubeflow_pipelines.pod_loss_retries > 0, "the local stack must restart steps whose pod was taken away"
+    vision, nlp = tenant_named("vision"), tenant_named("nlp")
+
+    def vision_idle():
+        pods = json.loads(kubectl("get", "pods", "-n", vision.namespace, "-o", "json"))["items"]
+        busy = [p["metadata"]["name"] for p in pods if p["status"].get("phase") in ("Pending", "Running")
+                and any(GPU in c.get("resources", {}).get("requests", {}) for c in p["spec"]["containers"])]
+        return not busy, busy
+    wait_for("vision to hold no GPU pod", vision_idle, timeout=120)
+    owned = gpu_pod(gpu_tenants, nlp.namespace, "step-own", 900)
+    wait_for(f"nlp's own GPU pod {owned} running", running(nlp.namespace, owned), timeout=180)
+
+    image = pipeline_image()
+    run_id = run_script_pod(nlp.namespace, "preempt-submit", image, GPU_STEP_SCRIPT, [
+        {"name": "PIPELINE_IMAGE", "value": image}, {"name": "HOLD_SECONDS", "value": "60"},
+        {"name": "KFP_HOST", "value": kfp_api()}, {"name": "KFP_TOKEN", "value": person_token("bob")},
+        {"name": "NAMESPACE", "value": nlp.namespace}], timeout=300)["run_id"]
+    selector = f"pipeline/runid={run_id}"
+    try:
+        def step_running():
+            pods = json.loads(kubectl("get", "pods", "-n", nlp.namespace, "-l", selector, "-o", "json"))["items"]
+            gpu = [p for p in pods if any(GPU in c.get("resources", {}).get("limits", {}) for c in p["spec"]["containers"])]
+            node_ids = {p["metadata"].get("annotations", {}).get("workflows.argoproj.io/node-id")
+                        for p in gpu if p["status"].get("phase") == "Running"}
+            # Argo must have seen it run too: a pod that vanishes while Argo still holds its node
+            # Pending is created again silently, and the test would not see the step taken away.
+            nodes = run_workflow(nlp.namespace, run_id).get("status", {}).get("nodes", {})
+            seen = [node_id for node_id in node_ids if nodes.get(node_id, {}).get("phase") == "Running"]
+            return bool(seen), {"step pods": {p["metadata"]["name"]: p["status"].get("phase") for p in gpu},
+                                "argo": {i: nodes.get(i, {}).get("phase") for i in node_ids},
+                                "borrowed": borrowed_gpus(nlp.namespace)}
+        state = wait_for(f"the GPU step of nlp's run {run_id} running on vision's idle GPU", step_running,
+                         timeout=300, interval=1)
+        assert borrowed_gpus(nlp.namespace) == "1", f"nlp's step does not borrow vision's GPU: {state}"
+        # Argo creates a pod again, silently, when it vanishes within RECENTLY_STARTED_POD_DURATION
+        # (10 s) of its node's start (informer lag); later it is a lost pod, which the retry covers.
+        time.sleep(RECENTLY_STARTED_S + 2)
+
+        owner = gpu_pod(gpu_tenants, vision.namespace, "step-reclaim", 30)
+        wait_for(f"vision's GPU pod {owner} running on its GPU taken back", running(vision.namespace, owner), timeout=240)
+
+        def finished():
+            phase = run_workflow(nlp.namespace, run_id).get("status", {}).get("phase")
+            return phase in ("Succeeded", "Failed", "Error"), phase
+        phase = wait_for(f"nlp's run {run_id} to finish", finished, timeout=600)
+        nodes = run_workflow(nlp.namespace, run_id)["status"]["nodes"]
+        lost = [n for n in nodes.values() if n.get("type") == "Pod" and n.get("phase") in ("Failed", "Error")]
+        assert phase == "Succeeded", \
+            f"the run ended {phase}; its lost pods: {[(n['displayName'], n.get('message')) for n in lost]}\n" \
+            f"{workflow_diagnostics(nlp.namespace, [run_id])}"
+        assert lost, "no step pod of the run was taken away: the GPU was not reclaimed from it; its nodes: " + \
+            str([(n.get("type"), n.get("displayName"), n.get("phase"), n.get("message")) for n in nodes.values()])
+        for node in lost:
+            exit_code = (node.get("outputs") or {}).get("exitCode")
+            assert node.get("message") == POD_DELETED_MESSAGE or exit_code == str(SIGTERM_EXIT_CODE), \
+                f"a step pod failed for another reason than being taken away: {node}"
+        retried = [n for n in nodes.values() if n.get("type") == "Retry" and len(n.get("children", [])) > 1]
+        assert retried, "Argo started no step again"
+        events = json.loads(kubectl("get", "events", "-n", nlp.namespace, "--field-selector", "reason=Preempted",
+                                    "-o", "json"))["items"]
+        assert any("reclamation" in e.get("message", "").lower() for e in events), \
+            f"no Kueue preemption of nlp's borrowing pod: {[e.get('message') for e in events]}"
+    finally:
+        kubectl("delete", "workflows.argoproj.io", "-n", nlp.namespace, "-l", selector, "--wait=false", check=False)
 
 
 def test_kueues_aggregated_visibility_api_answers_through_the_api_server():

@@ -668,6 +668,16 @@ def test_kubeflow_pipelines_api_server_reads_database_and_object_store_settings(
     assert agent["volumeMounts"][0]["mountPath"] == "/var/run/secrets/kubeflow/tokens"
 
 
+def test_no_pod_loss_retry_when_the_stack_turns_it_off(mocks):
+    import yaml
+
+    run({"kubeflowPipelines": {"podLossRetries": 0}})
+    config = mocks.named("kubeflow-pipelines-workflow-controller-config").inputs
+    defaults = yaml.safe_load(config["data"]["workflowDefaults"])["spec"]
+    assert "retryStrategy" not in defaults
+    assert defaults["securityContext"]["runAsUser"] == 1000
+
+
 def test_argo_runs_cluster_wide_with_restricted_pipeline_pods(mocks):
     import yaml
 
@@ -684,6 +694,11 @@ def test_argo_runs_cluster_wide_with_restricted_pipeline_pods(mocks):
     data = {key: yaml.safe_load(value) for key, value in config["data"].items()}
     assert data["workflowDefaults"]["spec"]["securityContext"]["runAsNonRoot"] is True, "pipeline pods run as non-root"
     assert data["workflowDefaults"]["spec"]["securityContext"]["runAsUser"] == 1000
+    retry = data["workflowDefaults"]["spec"]["retryStrategy"]
+    assert retry["limit"] == 3, "kubeflowPipelines.podLossRetries (default 3)"
+    assert retry["retryPolicy"] == "Always", "both Error and Failed reach the expression"
+    assert retry["expression"] == 'lastRetry.message == "pod deleted" || lastRetry.exitCode == "143"', \
+        "only a step whose pod was taken away (deleted, or stopped by SIGTERM) is started again"
     for part in ("executor", "mainContainer"):
         assert data[part]["securityContext"]["allowPrivilegeEscalation"] is False, f"Argo {part} cannot escalate"
         assert data[part]["securityContext"]["capabilities"] == {"drop": ["ALL"]}

@@ -19,21 +19,45 @@ PIPELINE_UID = 1000
 _ARGO_UID = 8737      # upstream's non-root Argo user (the offline images' USER)
 
 
-def workflow_controller_config(executor: Resources, kfp_namespace: str) -> dict[str, str]:
+# Argo's message for a node whose pod disappeared (workflow/controller/operator.go), and the exit
+# code of a main container stopped by SIGTERM (128 + 15): the pod was taken away from the step.
+POD_DELETED_MESSAGE = "pod deleted"
+SIGTERM_EXIT_CODE = 143
+
+
+def pod_loss_retry(retries: int) -> dict | None:
+    """Argo's retryStrategy for every template of every workflow: start a step again when the
+    platform took its pod away, never when the step itself failed. Kueue reclaims a borrowed GPU
+    by deleting the borrower's pod (Argo: Error, "pod deleted"); a drained node or a preemption
+    seen before the pod is gone stops it with SIGTERM (exit 143). Policy Always so that both
+    phases reach the expression; a DAG's own failure ("child ... failed") never matches it, and a
+    template with its own retry (KFP's set_retry) keeps its own. None when `retries` is 0."""
+    if not retries:
+        return None
+    return {"limit": retries, "retryPolicy": "Always",
+            "expression": f'lastRetry.message == "{POD_DELETED_MESSAGE}" || lastRetry.exitCode == "{SIGTERM_EXIT_CODE}"'}
+
+
+def workflow_controller_config(executor: Resources, kfp_namespace: str, pod_loss_retries: int = 0) -> dict[str, str]:
     """The workflow-controller-configmap (Argo's config/config.go; one YAML document per key).
 
     Every pipeline pod runs as PIPELINE_UID with the restricted pod security context, and Argo's
     executor and the main container drop every capability. Every main container (the drivers',
-    which KFP's compiler gives no ConfigMap, and the steps') gets kfp_service_env(). No artifact
-    repository: each pipelines namespace has its own (artifact_repositories()), with its own bucket
-    and keys."""
+    which KFP's compiler gives no ConfigMap, and the steps') gets kfp_service_env(). A step whose
+    pod was taken away is started again up to `pod_loss_retries` times (pod_loss_retry()). No
+    artifact repository: each pipelines namespace has its own (artifact_repositories()), with its
+    own bucket and keys."""
     container_defaults = {"securityContext": CONTAINER_SECURITY}
     service_env = [{"name": name, "value": value} for name, value in kfp_service_env(kfp_namespace).items()]
+    defaults: dict = {"securityContext": pod_security(PIPELINE_UID)}
+    retry = pod_loss_retry(pod_loss_retries)
+    if retry:
+        defaults["retryStrategy"] = retry
     config = {
         # Image and pull policy: the controller's --executor-image* flags.
         "executor": {"resources": executor.to_kubernetes(), **container_defaults},
         "mainContainer": {**container_defaults, "env": service_env},
-        "workflowDefaults": {"spec": {"securityContext": pod_security(PIPELINE_UID)}},
+        "workflowDefaults": {"spec": defaults},
     }
     return {key: yaml.safe_dump(value, sort_keys=False) for key, value in config.items()}
 
@@ -56,7 +80,8 @@ class KubeflowPipelinesArgo(Part):
         config = k8s.core.v1.ConfigMap(
             f"{self._name}-workflow-controller-config",
             metadata={"name": WORKFLOW_CONTROLLER_CONFIGMAP, "namespace": self._ns, "labels": labels(workload, "pipelines")},
-            data=workflow_controller_config(args.config.resources["argo-executor"], args.config.namespace),
+            data=workflow_controller_config(args.config.resources["argo-executor"], args.config.namespace,
+                                            args.config.pod_loss_retries),
             opts=self.child_opts(),
         )
         crud = ["get", "list", "watch", "update", "patch", "delete", "create"]
