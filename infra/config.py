@@ -186,9 +186,10 @@ class KubeflowPipelinesConfig:
     # Argo's DEFAULT_REQUEUE_TIME in seconds: how long its controller waits before it looks at a
     # workflow again after a pod of it changed (Argo's default, 10, costs ~7 s per pod).
     workflow_requeue_seconds: int = 1
-    # How often a pipeline step is started again after the platform took its pod away (deleted:
-    # Kueue reclaiming a borrowed GPU, a node drained; or stopped with SIGTERM): Argo's retry.
-    pod_loss_retries: int = 3
+    # How often a pipeline pod is started again when the platform, not the step, made it fail: its
+    # pod taken away (Kueue reclaiming a borrowed GPU, a node drained) or its first connection to
+    # KFP's servers refused while the NetworkPolicy engine catches up (Argo's retry).
+    platform_fault_retries: int = 3
 
 
 @dataclass(frozen=True)
@@ -596,11 +597,12 @@ def _check_kubeflow_pipelines(check: _Checker, kfp: dict[str, Any], password: st
         check.fail("kubeflowPipelines.workflowRequeueSeconds", requeue,
                    "expected whole seconds from 1 to 60 (Argo reads its informers' state at most this often per "
                    "workflow; below 1 s it acts on stale state): 2 suits a small cluster, 10 is Argo's default")
-    retries = kfp["podLossRetries"]
+    retries = kfp["platformFaultRetries"]
     if not 0 <= retries <= 10:
-        check.fail("kubeflowPipelines.podLossRetries", retries,
-                   "expected a whole number from 0 to 10: how often a step is started again after its pod was "
-                   "taken away (Kueue's preemption, a node drain); 0 fails the run instead")
+        check.fail("kubeflowPipelines.platformFaultRetries", retries,
+                   "expected a whole number from 0 to 10: how often a pipeline pod is started again when the platform "
+                   "made it fail (Kueue's preemption, a node drain, a connection refused while the NetworkPolicy "
+                   "engine catches up); 0 fails the run instead")
     database = kfp["database"]
     key = "kubeflowPipelines.database"
     check.one_of(f"{key}.mode", database["mode"], DATABASE_MODES)
@@ -630,7 +632,7 @@ def _check_kubeflow_pipelines(check: _Checker, kfp: dict[str, Any], password: st
         resource_profile=kfp["resourceProfile"], resources=dict(KFP_RESOURCE_PROFILES.get(kfp["resourceProfile"], {})),
         database=KfpDatabaseConfig(database["mode"], database["volumeSize"], database["host"], database["port"],
                                    database["user"]),
-        ui=kfp["ui"], workflow_requeue_seconds=requeue, pod_loss_retries=retries,
+        ui=kfp["ui"], workflow_requeue_seconds=requeue, platform_fault_retries=retries,
     )
 
 

@@ -14,8 +14,9 @@ own records (smoke_tests/timeline.py says how each number is taken).
    GPU work, and the breakdown under contention.
 
 No run is resubmitted: a failed run is reported with its first failed pod's message and the
-bench exits non-zero. A step that Argo started again because its pod was taken away (Kueue
-reclaiming a borrowed GPU; kubeflowPipelines.podLossRetries) is counted, with its cause. KFP's
+bench exits non-zero. A pod that Argo started again because the platform made it fail
+(kubeflowPipelines.platformFaultRetries: Kueue reclaiming a borrowed GPU, a driver refused while
+the NetworkPolicy engine caught up) is counted, with its cause. KFP's
 cache is off; the model is registered (deploy_mode='manifest': the serving manifests are
 rendered, not applied).
     .venv/bin/python -m smoke_tests.bench [--runs N] [--alone K] [--output FILE.json]
@@ -33,6 +34,12 @@ from pathlib import Path
 
 from mlops_components.contract import GPU_RESOURCE, PIPELINE_ENV_SECRET
 
+from infra.components.kubeflow_pipelines.argo import (
+    CONNECTION_REFUSED,
+    GRPC_UNAVAILABLE,
+    POD_DELETED_MESSAGE,
+    SIGTERM_EXIT_CODE,
+)
 from smoke_tests import timeline
 from smoke_tests.measure_overhead import CFG, machine, submitter_env
 from tests.cluster.test_local_cluster import kubectl
@@ -113,11 +120,23 @@ def failure(workflow: dict, pods: list[dict], namespace: str) -> str:
     return f"{summary}; {said[0][:400]}" if said else summary
 
 
+def restart_cause(node: dict) -> str:
+    """Why Argo started a pod again (infra/components/kubeflow_pipelines/argo.py's retry), in short."""
+    message = node.get("message") or ""
+    if message == POD_DELETED_MESSAGE:
+        return "pod taken away (Argo: pod deleted)"
+    if (node.get("outputs") or {}).get("exitCode") == str(SIGTERM_EXIT_CODE):
+        return "stopped by SIGTERM (exit 143)"
+    if GRPC_UNAVAILABLE in message and CONNECTION_REFUSED in message:
+        return "connection refused while the NetworkPolicy engine caught up"
+    return message[:120] or "no message"
+
+
 def restarts(workflow: dict) -> list[dict]:
-    """Each time Argo started a step again (kubeflowPipelines.podLossRetries): the step and why its
-    earlier pod ended (Argo's message: "pod deleted" when Kueue's preemption or a drain took it)."""
+    """Each time Argo started a pod again (kubeflowPipelines.platformFaultRetries): the node and
+    why its earlier pod ended."""
     nodes = workflow.get("status", {}).get("nodes", {})
-    return [{"step": node.get("displayName"), "cause": nodes.get(child, {}).get("message") or "no message"}
+    return [{"step": node.get("displayName"), "cause": restart_cause(nodes.get(child, {}))}
             for node in nodes.values() if node.get("type") == "Retry"
             for child in node.get("children", [])[:-1]]
 

@@ -26,12 +26,14 @@ the bench reports.
 
 from __future__ import annotations
 
+import re
 import statistics
 from dataclasses import dataclass, field
 from datetime import datetime
 
 PHASES = ("queue", "schedule", "start", "driver", "launcher", "executor", "exit", "argo")
 OVERHEAD_PHASES = tuple(phase for phase in PHASES if phase != "executor")
+RETRY_SUFFIX = re.compile(r"\(\d+\)$")
 
 
 def seconds(stamp: str | None) -> float | None:
@@ -133,7 +135,10 @@ def pod_times(pod: dict, workloads: dict[str, dict], log: str = "") -> PodTimes:
                 (_terminated(pod, status["name"]) for status in pod.get("status", {}).get("containerStatuses", []))]
     kind = pod_kind(pod)
     marks = log_marks(log) if kind == "step" else {}
-    node = metadata.get("annotations", {}).get("workflows.argoproj.io/node-name", "").split(".")
+    # Argo suffixes each node of a template with a retry strategy (kubeflowPipelines.platformFaultRetries)
+    # with its attempt, e.g. <workflow>(0).root(0).train-model(0).executor(1): the task is the name.
+    node = [RETRY_SUFFIX.sub("", part) for part in
+            metadata.get("annotations", {}).get("workflows.argoproj.io/node-name", "").split(".")]
     gpus = sum(int(c.get("resources", {}).get("limits", {}).get("nvidia.com/gpu", 0))
                for c in pod.get("spec", {}).get("containers", []))
     return PodTimes(

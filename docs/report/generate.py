@@ -172,6 +172,12 @@ def render(out_dir: Path) -> Path:
         f"- run `{run['run_id'][:8]}` ({run['tenant']}): {run.get('failure', 'reason not recorded')}"
         for run in failed) + "\n\nNothing is resubmitted: a failed run is counted as failed here.\n"
         if failed else "Every run succeeded; nothing was resubmitted (neither here nor in the smoke test).\n")
+    causes = crowd.get("restart_causes", {})
+    restarts = (f"Pods started again by Argo because the platform, not the step, made them fail "
+                f"(`kubeflowPipelines.platformFaultRetries`): **{crowd['steps_restarted']}** "
+                f"({', '.join(f'{n} x {cause}' for cause, n in causes.items())}).\n"
+                if crowd.get("steps_restarted") else
+                "No pod was started again (`kubeflowPipelines.platformFaultRetries`: the platform made none fail).\n")
     netpol_rows = "\n".join(
         f"| {state} | {netpol[state]['start_s_median']} | {netpol[state]['first_connection_s_median']} / "
         f"{netpol[state]['first_connection_s_max']} | {netpol[state]['engine_memory_mib'] or '-'} |" for state in ("on", "off"))
@@ -275,6 +281,7 @@ each group's nominal quota is one GPU, and either may borrow the other's idle on
 {gpu_rows}
 
 {failures}
+{restarts}
 Most of a run's time is pods starting and waiting, not CPU; on a real cluster, more nodes spread
 the step pods (Argo schedules each step as its own pod).
 

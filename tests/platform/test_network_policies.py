@@ -10,8 +10,19 @@ import uuid
 
 import pytest
 
-from tests.cluster.test_local_cluster import kubectl
-from tests.platform.test_platform import CFG, MLFLOW_NS, STORE_NS, pipeline_image, run_script_pod
+from infra.components.kubeflow_pipelines.argo import CONNECTION_REFUSED, GRPC_UNAVAILABLE
+from tests.cluster.test_local_cluster import kubectl, wait_for
+from tests.platform.test_platform import (
+    CFG,
+    MLFLOW_NS,
+    STORE_NS,
+    kfp_api,
+    person_token,
+    pipeline_image,
+    run_script_pod,
+    tenant_named,
+    workflow_diagnostics,
+)
 
 pytestmark = pytest.mark.e2e
 LISTENER_PORT = 8080
@@ -147,3 +158,85 @@ def test_kueue_lets_in_the_api_servers_calls_only_and_the_refusal_is_its_policys
             f"without Kueue's NetworkPolicy its metrics port still does not answer, so the refusal above is not the policy's: {unprotected}"
     finally:
         kubectl("delete", "namespace", source, "--wait=false", check=False)
+
+
+# alice (vision) submits a one-step pipeline, and only submits it.
+SUBMIT_SCRIPT = r"""
+import json, os
+import kfp
+from kfp import compiler, dsl
+
+@dsl.component(base_image=os.environ["PIPELINE_IMAGE"])
+def say(word: str) -> str:
+    return word
+
+@dsl.pipeline(name="platform-test-refused-driver")
+def refused_driver(word: str):
+    say(word=word).set_caching_options(False)
+
+compiler.Compiler().compile(refused_driver, "/tmp/refused_driver.yaml")
+namespace = os.environ["NAMESPACE"]
+client = kfp.Client(host=os.environ["KFP_HOST"], existing_token=os.environ["KFP_TOKEN"], namespace=namespace)
+run = client.create_run_from_pipeline_package("/tmp/refused_driver.yaml", arguments={"word": "again"},
+                                              run_name="refused-driver", experiment_name="platform-tests",
+                                              namespace=namespace, enable_caching=False)
+print("RESULT " + json.dumps({"run_id": run.run_id}))
+"""
+
+
+def test_a_pipeline_pod_refused_by_the_metadata_server_is_started_again_and_the_run_succeeds():
+    """kube-router lets a new pod through only once it has seen the pod's address: until then ML
+    Metadata refuses KFP's driver, which does not retry. Argo starts such a pod again
+    (kubeflowPipelines.platformFaultRetries). Shown with the refusal made on purpose: ML Metadata's
+    NetworkPolicy is removed, the run's first driver is refused, the policy is put back, and the
+    started-again driver gets through and the run succeeds. With platformFaultRetries 0 the run
+    fails on the first refusal."""
+    if not CFG.kubeflow_pipelines.enabled:
+        pytest.skip("LOUD SKIP: kubeflowPipelines.enabled is false in the local stack")
+    assert CFG.kubeflow_pipelines.platform_fault_retries > 0, "the local stack must restart pods the platform made fail"
+    kfp_ns, vision = CFG.kubeflow_pipelines.namespace, tenant_named("vision")
+    name = "kubeflow-pipelines-allow-metadata-grpc"
+    policy = json.loads(kubectl("get", "networkpolicy", "-n", kfp_ns, name, "-o", "json"))
+    for key in ("uid", "resourceVersion", "creationTimestamp", "generation", "managedFields"):
+        policy["metadata"].pop(key, None)
+    image = pipeline_image()
+    kubectl("delete", "networkpolicy", "-n", kfp_ns, name)
+    restored, run_id = False, None
+    try:
+        run_id = run_script_pod(vision.namespace, "refused-submit", image, SUBMIT_SCRIPT, [
+            {"name": "PIPELINE_IMAGE", "value": image}, {"name": "KFP_HOST", "value": kfp_api()},
+            {"name": "KFP_TOKEN", "value": person_token("alice")}, {"name": "NAMESPACE", "value": vision.namespace}],
+            timeout=300)["run_id"]
+
+        def nodes():
+            items = json.loads(kubectl("get", "workflows.argoproj.io", "-n", vision.namespace, "-l",
+                                       f"pipeline/runid={run_id}", "-o", "json"))["items"]
+            return items[0].get("status", {}) if items else {}
+
+        def refused_once():
+            failed = [n for n in nodes().get("nodes", {}).values() if n.get("type") == "Pod" and n.get("phase") == "Failed"]
+            return any(CONNECTION_REFUSED in (n.get("message") or "") for n in failed), \
+                [(n.get("displayName"), (n.get("message") or "")[-200:]) for n in failed]
+        wait_for(f"a driver of run {run_id} refused by ML Metadata", refused_once, timeout=180, interval=1)
+        kubectl("apply", "-f", "-", stdin=json.dumps(policy))
+        restored = True
+
+        def finished():
+            phase = nodes().get("phase")
+            return phase in ("Succeeded", "Failed", "Error"), phase
+        phase = wait_for(f"run {run_id} to finish", finished, timeout=420)
+        status = nodes()
+        assert phase == "Succeeded", f"the run ended {phase}\n{workflow_diagnostics(vision.namespace, [run_id])}"
+        refused = [n for n in status["nodes"].values() if n.get("type") == "Pod" and n.get("phase") == "Failed"]
+        assert refused, "no pod of the run failed although ML Metadata refused everyone"
+        for node in refused:
+            assert GRPC_UNAVAILABLE in node["message"], f"a pod failed for another reason than the refusal: {node}"
+            assert CONNECTION_REFUSED in node["message"], f"a pod failed for another reason than the refusal: {node}"
+        retried = [n for n in status["nodes"].values() if n.get("type") == "Retry" and len(n.get("children", [])) > 1]
+        assert retried, "Argo started no pod again"
+    finally:
+        if not restored:
+            kubectl("apply", "-f", "-", stdin=json.dumps(policy))
+        if run_id:
+            kubectl("delete", "workflows.argoproj.io", "-n", vision.namespace, "-l", f"pipeline/runid={run_id}",
+                    "--wait=false", check=False)

@@ -200,12 +200,12 @@ def run_workflow(namespace: str, run_id: str) -> dict:
 
 def test_a_pipeline_step_preempted_for_the_gpus_owner_is_started_again_and_the_run_succeeds(gpu_tenants):
     """nlp's pipeline step borrows vision's idle GPU; vision submits GPU work and Kueue takes the
-    GPU back by deleting the step's pod. Argo starts the step again (kubeflowPipelines.podLossRetries):
+    GPU back by deleting the step's pod. Argo starts the step again (kubeflowPipelines.platformFaultRetries):
     its new pod waits in nlp's queue until vision's work is done, runs, and the run succeeds. With
-    podLossRetries 0 the run fails with Argo's "pod deleted"."""
+    platformFaultRetries 0 the run fails with Argo's "pod deleted"."""
     if not CFG.kubeflow_pipelines.enabled:
         pytest.skip("LOUD SKIP: kubeflowPipelines.enabled is false in the local stack")
-    assert CFG.kubeflow_pipelines.pod_loss_retries > 0, "the local stack must restart steps whose pod was taken away"
+    assert CFG.kubeflow_pipelines.platform_fault_retries > 0, "the local stack must restart steps whose pod was taken away"
     vision, nlp = tenant_named("vision"), tenant_named("nlp")
 
     def vision_idle():

@@ -5,6 +5,7 @@ is the render run (tests/render) and the cluster tests."""
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pulumi
 import pytest
@@ -668,13 +669,14 @@ def test_kubeflow_pipelines_api_server_reads_database_and_object_store_settings(
     assert agent["volumeMounts"][0]["mountPath"] == "/var/run/secrets/kubeflow/tokens"
 
 
-def test_no_pod_loss_retry_when_the_stack_turns_it_off(mocks):
+def test_no_platform_fault_retry_when_the_stack_turns_it_off(mocks):
     import yaml
 
-    run({"kubeflowPipelines": {"podLossRetries": 0}})
+    run({"kubeflowPipelines": {"platformFaultRetries": 0}})
     config = mocks.named("kubeflow-pipelines-workflow-controller-config").inputs
     defaults = yaml.safe_load(config["data"]["workflowDefaults"])["spec"]
     assert "retryStrategy" not in defaults
+    assert "podSpecPatch" not in defaults
     assert defaults["securityContext"]["runAsUser"] == 1000
 
 
@@ -695,10 +697,16 @@ def test_argo_runs_cluster_wide_with_restricted_pipeline_pods(mocks):
     assert data["workflowDefaults"]["spec"]["securityContext"]["runAsNonRoot"] is True, "pipeline pods run as non-root"
     assert data["workflowDefaults"]["spec"]["securityContext"]["runAsUser"] == 1000
     retry = data["workflowDefaults"]["spec"]["retryStrategy"]
-    assert retry["limit"] == 3, "kubeflowPipelines.podLossRetries (default 3)"
+    assert retry["limit"] == 3, "kubeflowPipelines.platformFaultRetries (default 3)"
     assert retry["retryPolicy"] == "Always", "both Error and Failed reach the expression"
-    assert retry["expression"] == 'lastRetry.message == "pod deleted" || lastRetry.exitCode == "143"', \
-        "only a step whose pod was taken away (deleted, or stopped by SIGTERM) is started again"
+    assert retry["backoff"] == {"duration": "2s", "factor": 2}, "the policy engine gets time to catch up"
+    assert retry["expression"] == (
+        'lastRetry.message == "pod deleted" || lastRetry.exitCode == "143" || '
+        '(lastRetry.message contains "code = Unavailable" && lastRetry.message contains "connect: connection refused")'), \
+        "only a pod the platform made fail (taken away, or refused while the policy engine catches up) is started again"
+    patch = json.loads(data["workflowDefaults"]["spec"]["podSpecPatch"])
+    assert patch == {"containers": [{"name": "wait"}, {"name": "main", "terminationMessagePolicy": "FallbackToLogsOnError"}]}, \
+        "a failed main container's last log lines reach Argo's message, which the retry expression reads"
     for part in ("executor", "mainContainer"):
         assert data[part]["securityContext"]["allowPrivilegeEscalation"] is False, f"Argo {part} cannot escalate"
         assert data[part]["securityContext"]["capabilities"] == {"drop": ["ALL"]}

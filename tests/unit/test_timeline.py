@@ -21,6 +21,15 @@ def recorded_run() -> t.RunTimeline:
                          t.seconds(workflow["status"]["finishedAt"]), pods)
 
 
+def test_a_step_of_a_workflow_with_retries_is_named_by_its_task():
+    pod = json.loads(json.dumps(FIXTURE["pods"][2]))  # a copy of the load-data step's pod
+    annotations = pod["metadata"]["annotations"]
+    annotations["workflows.argoproj.io/node-name"] = "mlops-smoke-train-psvz6(0).root(0).load-data(0).executor(1)"
+    assert t.pod_times(pod, {}).task == "load-data"
+    annotations["workflows.argoproj.io/node-name"] = "mlops-smoke-train-psvz6(0).root(0).load-data-driver(2)"
+    assert t.pod_times(pod, {}).task == "load-data-driver"
+
+
 def test_times_with_nanoseconds_and_whole_seconds_parse():
     assert t.seconds("2026-12-05T23:39:52.440533061Z") - t.seconds("2026-12-05T23:39:52Z") == pytest.approx(0.440533)
     assert t.seconds(None) is None

@@ -3,6 +3,8 @@ pipelines to, in the tenants' namespaces; its config sets what every pipeline po
 
 from __future__ import annotations
 
+import json
+
 import pulumi
 import pulumi_kubernetes as k8s
 import yaml
@@ -19,40 +21,64 @@ PIPELINE_UID = 1000
 _ARGO_UID = 8737      # upstream's non-root Argo user (the offline images' USER)
 
 
-# Argo's message for a node whose pod disappeared (workflow/controller/operator.go), and the exit
-# code of a main container stopped by SIGTERM (128 + 15): the pod was taken away from the step.
+# What the platform, not the step, did to a step's pod, as Argo's retry expression sees it:
+# Argo's message for a node whose pod disappeared (workflow/controller/operator.go), the exit code
+# of a main container stopped by SIGTERM (128 + 15), and the end of a KFP driver's or launcher's
+# log (their terminationMessagePolicy is FallbackToLogsOnError) when its first gRPC connection to
+# ML Metadata or the API server was refused.
 POD_DELETED_MESSAGE = "pod deleted"
 SIGTERM_EXIT_CODE = 143
+GRPC_UNAVAILABLE = "code = Unavailable"
+CONNECTION_REFUSED = "connect: connection refused"
 
 
-def pod_loss_retry(retries: int) -> dict | None:
-    """Argo's retryStrategy for every template of every workflow: start a step again when the
-    platform took its pod away, never when the step itself failed. Kueue reclaims a borrowed GPU
-    by deleting the borrower's pod (Argo: Error, "pod deleted"); a drained node or a preemption
-    seen before the pod is gone stops it with SIGTERM (exit 143). Policy Always so that both
-    phases reach the expression; a DAG's own failure ("child ... failed") never matches it, and a
-    template with its own retry (KFP's set_retry) keeps its own. None when `retries` is 0."""
+def platform_fault_retry(retries: int) -> dict | None:
+    """Argo's retryStrategy for every template of every workflow: start a step's pod again when
+    the platform made it fail, never when the step itself failed.
+    - Kueue reclaims a borrowed GPU by deleting the borrower's pod (Argo: Error, "pod deleted"); a
+      drained node, or a preemption seen before the pod is gone, stops it with SIGTERM (143).
+    - kube-router lets a new pod's traffic through only after it has seen the pod's address in the
+      API server, while the pod already runs: KFP's driver, which does not retry, is refused by ML
+      Metadata ("rpc error: code = Unavailable ... connect: connection refused") when the engine
+      lags (10 runs at once on the local cluster: 6 of 10 failed so). A new pod is a new
+      chance; its address is another one, so a fourth refusal in a row fails the run.
+    Policy Always so that Error and Failed both reach the expression; a DAG's own failure ("child
+    ... failed") never matches it; a template with its own retry (KFP's set_retry) keeps its own.
+    None when `retries` is 0."""
     if not retries:
         return None
-    return {"limit": retries, "retryPolicy": "Always",
-            "expression": f'lastRetry.message == "{POD_DELETED_MESSAGE}" || lastRetry.exitCode == "{SIGTERM_EXIT_CODE}"'}
+    refused = f'(lastRetry.message contains "{GRPC_UNAVAILABLE}" && lastRetry.message contains "{CONNECTION_REFUSED}")'
+    # Backoff 2, 4, 8 s: time for the policy engine to catch up; a preempted step's new pod waits
+    # in its queue anyway.
+    return {"limit": retries, "retryPolicy": "Always", "backoff": {"duration": "2s", "factor": 2},
+            "expression": f'lastRetry.message == "{POD_DELETED_MESSAGE}" || lastRetry.exitCode == "{SIGTERM_EXIT_CODE}" || '
+                          f'{refused}'}
 
 
-def workflow_controller_config(executor: Resources, kfp_namespace: str, pod_loss_retries: int = 0) -> dict[str, str]:
+# Every pipeline pod's main container ends its termination message with its log's last lines
+# when it fails (Argo appends that message to the node's): the retry expression reads the cause.
+# Argo's `wait` container is named first so that the patch keeps the containers' order.
+MAIN_LOG_AS_MESSAGE_PATCH = {"containers": [{"name": "wait"},
+                                            {"name": "main", "terminationMessagePolicy": "FallbackToLogsOnError"}]}
+
+
+def workflow_controller_config(executor: Resources, kfp_namespace: str, platform_fault_retries: int = 0) -> dict[str, str]:
     """The workflow-controller-configmap (Argo's config/config.go; one YAML document per key).
 
     Every pipeline pod runs as PIPELINE_UID with the restricted pod security context, and Argo's
     executor and the main container drop every capability. Every main container (the drivers',
-    which KFP's compiler gives no ConfigMap, and the steps') gets kfp_service_env(). A step whose
-    pod was taken away is started again up to `pod_loss_retries` times (pod_loss_retry()). No
-    artifact repository: each pipelines namespace has its own (artifact_repositories()), with its
+    which KFP's compiler gives no ConfigMap, and the steps') gets kfp_service_env(). A pod that
+    the platform made fail is started again up to `platform_fault_retries` times
+    (platform_fault_retry(); each main container's failed log ends its message). No artifact
+    repository: each pipelines namespace has its own (artifact_repositories()), with its
     own bucket and keys."""
     container_defaults = {"securityContext": CONTAINER_SECURITY}
     service_env = [{"name": name, "value": value} for name, value in kfp_service_env(kfp_namespace).items()]
     defaults: dict = {"securityContext": pod_security(PIPELINE_UID)}
-    retry = pod_loss_retry(pod_loss_retries)
+    retry = platform_fault_retry(platform_fault_retries)
     if retry:
         defaults["retryStrategy"] = retry
+        defaults["podSpecPatch"] = json.dumps(MAIN_LOG_AS_MESSAGE_PATCH)
     config = {
         # Image and pull policy: the controller's --executor-image* flags.
         "executor": {"resources": executor.to_kubernetes(), **container_defaults},
@@ -81,7 +107,7 @@ class KubeflowPipelinesArgo(Part):
             f"{self._name}-workflow-controller-config",
             metadata={"name": WORKFLOW_CONTROLLER_CONFIGMAP, "namespace": self._ns, "labels": labels(workload, "pipelines")},
             data=workflow_controller_config(args.config.resources["argo-executor"], args.config.namespace,
-                                            args.config.pod_loss_retries),
+                                            args.config.platform_fault_retries),
             opts=self.child_opts(),
         )
         crud = ["get", "list", "watch", "update", "patch", "delete", "create"]
