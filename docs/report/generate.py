@@ -177,7 +177,8 @@ def render(out_dir: Path) -> Path:
                 f"(`kubeflowPipelines.platformFaultRetries`): **{crowd['steps_restarted']}** "
                 f"({', '.join(f'{n} x {cause}' for cause, n in causes.items())}).\n"
                 if crowd.get("steps_restarted") else
-                "No pod was started again (`kubeflowPipelines.platformFaultRetries`: the platform made none fail).\n")
+                "No pod was started again (`kubeflowPipelines.platformFaultRetries`: the platform made none fail).\n"
+                if "steps_restarted" in crowd else "")  # measured before restarts were counted
     netpol_rows = "\n".join(
         f"| {state} | {netpol[state]['start_s_median']} | {netpol[state]['first_connection_s_median']} / "
         f"{netpol[state]['first_connection_s_max']} | {netpol[state]['engine_memory_mib'] or '-'} |" for state in ("on", "off"))
