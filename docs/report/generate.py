@@ -173,11 +173,11 @@ def render(out_dir: Path) -> Path:
         for run in failed) + "\n\nNothing is resubmitted: a failed run is counted as failed here.\n"
         if failed else "Every run succeeded; nothing was resubmitted (neither here nor in the smoke test).\n")
     causes = crowd.get("restart_causes", {})
-    restarts = (f"Pods started again by Argo because the platform, not the step, made them fail "
+    restarts = (f"\nPods started again by Argo because the platform, not the step, made them fail "
                 f"(`kubeflowPipelines.platformFaultRetries`): **{crowd['steps_restarted']}** "
                 f"({', '.join(f'{n} x {cause}' for cause, n in causes.items())}).\n"
                 if crowd.get("steps_restarted") else
-                "No pod was started again (`kubeflowPipelines.platformFaultRetries`: the platform made none fail).\n"
+                "\nNo pod was started again (`kubeflowPipelines.platformFaultRetries`: the platform made none fail).\n"
                 if "steps_restarted" in crowd else "")  # measured before restarts were counted
     netpol_rows = "\n".join(
         f"| {state} | {netpol[state]['start_s_median']} | {netpol[state]['first_connection_s_median']} / "
@@ -281,8 +281,7 @@ each group's nominal quota is one GPU, and either may borrow the other's idle on
 | --- | --- | --- |
 {gpu_rows}
 
-{failures}
-{restarts}
+{failures}{restarts}
 Most of a run's time is pods starting and waiting, not CPU; on a real cluster, more nodes spread
 the step pods (Argo schedules each step as its own pod).
 
