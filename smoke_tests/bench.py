@@ -34,12 +34,6 @@ from pathlib import Path
 
 from mlops_components.contract import GPU_RESOURCE, PIPELINE_ENV_SECRET
 
-from infra.components.kubeflow_pipelines.argo import (
-    CONNECTION_REFUSED,
-    GRPC_UNAVAILABLE,
-    POD_DELETED_MESSAGE,
-    SIGTERM_EXIT_CODE,
-)
 from smoke_tests import timeline
 from smoke_tests.measure_overhead import CFG, machine, submitter_env
 from tests.cluster.test_local_cluster import kubectl
@@ -120,27 +114,6 @@ def failure(workflow: dict, pods: list[dict], namespace: str) -> str:
     return f"{summary}; {said[0][:400]}" if said else summary
 
 
-def restart_cause(node: dict) -> str:
-    """Why Argo started a pod again (infra/components/kubeflow_pipelines/argo.py's retry), in short."""
-    message = node.get("message") or ""
-    if message == POD_DELETED_MESSAGE:
-        return "pod taken away (Argo: pod deleted)"
-    if (node.get("outputs") or {}).get("exitCode") == str(SIGTERM_EXIT_CODE):
-        return "stopped by SIGTERM (exit 143)"
-    if GRPC_UNAVAILABLE in message and CONNECTION_REFUSED in message:
-        return "connection refused while the NetworkPolicy engine caught up"
-    return message[:120] or "no message"
-
-
-def restarts(workflow: dict) -> list[dict]:
-    """Each time Argo started a pod again (kubeflowPipelines.platformFaultRetries): the node and
-    why its earlier pod ended."""
-    nodes = workflow.get("status", {}).get("nodes", {})
-    return [{"step": node.get("displayName"), "cause": restart_cause(nodes.get(child, {}))}
-            for node in nodes.values() if node.get("type") == "Retry"
-            for child in node.get("children", [])[:-1]]
-
-
 def collect(runs: list[dict]) -> list[timeline.RunTimeline]:
     """The RunTimeline of each run from its namespace's Workflow, pods, Kueue Workloads and step logs.
     A run that did not succeed gets its failure recorded in its dict and no timeline."""
@@ -158,7 +131,7 @@ def collect(runs: list[dict]) -> list[timeline.RunTimeline]:
                 run["failure"] = "no Argo Workflow found for the run"
                 continue
             run["workflow"] = workflow["metadata"]["name"]
-            run["restarts"] = restarts(workflow)
+            run["restarts"] = timeline.restarts(workflow)
             own = [pod for pod in pods if pod["metadata"]["labels"].get("pipeline/runid") == run["run_id"]]
             if run["state"] != "SUCCEEDED":
                 run["failure"] = failure(workflow, own, namespace)

@@ -34,6 +34,7 @@ from mlops_components.contract import PIPELINE_ENV_SECRET
 from infra.components.gpu import TOLERATION as GPU_TOLERATION
 from infra.config import parse
 from infra.images import resolve_image
+from smoke_tests.timeline import restarts
 from tests.cluster.test_local_cluster import kubectl, nodes
 from tests.platform.test_platform import (
     person_token,
@@ -140,7 +141,7 @@ def _record(result: dict, arguments: dict) -> None:
     directory = os.environ.get("MLOPS_MEASUREMENTS_DIR")
     if not directory:
         return
-    runs = [{key: run.get(key) for key in ("run_id", "state", "duration_s", "metrics", "versions")}
+    runs = [{key: run.get(key) for key in ("run_id", "state", "duration_s", "metrics", "versions", "restarts")}
             | {"model_sha256": run["tags"].get("model.sha256"), "dataset_sha256": run["tags"].get("dataset.sha256")}
             for run in result["runs"]]
     record = {"measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "git_commit": arguments["git_commit"],
@@ -170,6 +171,15 @@ def _submit(compiled: Path, arguments: dict, serving_url: str, runs: int) -> dic
         pytest.fail(f"{error}\n{workflow_diagnostics(namespace)}\nevents in {namespace}:\n{_events(namespace)}")
     print(f"[smoke] {runs} run(s) of {compiled.name} in {result['wall_s']} s (test {time.monotonic() - started:.0f} s): "
           + ", ".join(f"{r['run_id']} {r['state']} {r['duration_s']} s" for r in result["runs"]))
+    # Nothing is resubmitted; pods the platform made fail are started again by Argo
+    # (kubeflowPipelines.platformFaultRetries): counted and shown, never hidden.
+    workflows = json.loads(kubectl("get", "workflows.argoproj.io", "-n", namespace, "-o", "json"))["items"]
+    for run in result["runs"]:
+        run["restarts"] = [r for w in workflows if w["metadata"].get("labels", {}).get("pipeline/runid") == run["run_id"]
+                           for r in restarts(w)]
+    restarted = [r for run in result["runs"] for r in run["restarts"]]
+    print(f"[smoke] pods started again by the platform's retry: {len(restarted)}"
+          + (": " + "; ".join(f"{r['step']}: {r['cause']}" for r in restarted) if restarted else ""))
     return result
 
 

@@ -31,6 +31,13 @@ import statistics
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from infra.components.kubeflow_pipelines.argo import (
+    CONNECTION_REFUSED,
+    GRPC_UNAVAILABLE,
+    POD_DELETED_MESSAGE,
+    SIGTERM_EXIT_CODE,
+)
+
 PHASES = ("queue", "schedule", "start", "driver", "launcher", "executor", "exit", "argo")
 OVERHEAD_PHASES = tuple(phase for phase in PHASES if phase != "executor")
 RETRY_SUFFIX = re.compile(r"\(\d+\)$")
@@ -259,3 +266,24 @@ def gpu_shares(runs: list[RunTimeline]) -> dict:
     return {"contended_window_s": round(max(0.0, end - start), 2),
             "tenants": {tenant: {"gpu_s": round(used[tenant], 2),
                                  "share": round(used[tenant] / total, 3) if total else None} for tenant in tenants}}
+
+
+def restart_cause(node: dict) -> str:
+    """Why Argo started a pod again (infra/components/kubeflow_pipelines/argo.py's retry), in short."""
+    message = node.get("message") or ""
+    if message == POD_DELETED_MESSAGE:
+        return "pod taken away (Argo: pod deleted)"
+    if (node.get("outputs") or {}).get("exitCode") == str(SIGTERM_EXIT_CODE):
+        return "stopped by SIGTERM (exit 143)"
+    if GRPC_UNAVAILABLE in message and CONNECTION_REFUSED in message:
+        return "connection refused while the NetworkPolicy engine caught up"
+    return message[:120] or "no message"
+
+
+def restarts(workflow: dict) -> list[dict]:
+    """Each time Argo started a pod again (kubeflowPipelines.platformFaultRetries): the node and
+    why its earlier pod ended."""
+    nodes = workflow.get("status", {}).get("nodes", {})
+    return [{"step": node.get("displayName"), "cause": restart_cause(nodes.get(child, {}))}
+            for node in nodes.values() if node.get("type") == "Retry"
+            for child in node.get("children", [])[:-1]]

@@ -98,3 +98,26 @@ def test_gpu_share_counts_admitted_gpu_time_while_both_tenants_have_gpu_work():
 def test_no_gpu_share_without_two_tenants_using_gpus():
     runs = [t.RunTimeline("a", "vision", 0, 10, [pod("step", 0, 0, 10)])]
     assert t.gpu_shares(runs) == {"contended_window_s": 0.0, "tenants": {}}
+
+
+def test_each_pod_argo_started_again_is_counted_with_its_cause():
+    refused = ('Error (exit code 1): F1206 driver.go:104] Failed GetContextByTypeAndName(...): rpc error: code = '
+               'Unavailable desc = connection error: desc = "transport: Error while dialing: dial tcp '
+               '10.96.45.101:8080: connect: connection refused"')
+    workflow = {"status": {"nodes": {
+        "r1": {"type": "Retry", "displayName": "train-model-driver", "children": ["p1", "p2", "p3"]},
+        "p1": {"type": "Pod", "phase": "Error", "message": "pod deleted"},
+        "p2": {"type": "Pod", "phase": "Failed", "message": refused},
+        "p3": {"type": "Pod", "phase": "Succeeded"},
+        "r2": {"type": "Retry", "displayName": "executor", "children": ["p4", "p5"]},
+        "p4": {"type": "Pod", "phase": "Failed", "message": "Error (exit code 143)", "outputs": {"exitCode": "143"}},
+        "p5": {"type": "Pod", "phase": "Succeeded"},
+        "r3": {"type": "Retry", "displayName": "load-data", "children": ["p6"]},
+        "p6": {"type": "Pod", "phase": "Succeeded"},
+    }}}
+    assert t.restarts(workflow) == [
+        {"step": "train-model-driver", "cause": "pod taken away (Argo: pod deleted)"},
+        {"step": "train-model-driver", "cause": "connection refused while the NetworkPolicy engine caught up"},
+        {"step": "executor", "cause": "stopped by SIGTERM (exit 143)"},
+    ]
+    assert t.restarts({"status": {}}) == []
