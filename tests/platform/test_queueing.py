@@ -103,6 +103,22 @@ def borrowed_gpus(cluster_queue: str) -> str:
                  for r in flavor["resources"] if r["name"] == GPU), "0")
 
 
+def nlp_holds_its_own_gpu_with_vision_idle(created: list, prefix: str) -> str:
+    """Once vision holds no GPU pod, nlp runs one on its own GPU (its nominal quota): vision's GPU is
+    the idle one that nlp's next GPU pod borrows."""
+    vision, nlp = tenant_named("vision"), tenant_named("nlp")
+
+    def vision_idle():
+        pods = json.loads(kubectl("get", "pods", "-n", vision.namespace, "-o", "json"))["items"]
+        busy = [p["metadata"]["name"] for p in pods if p["status"].get("phase") in ("Pending", "Running")
+                and any(GPU in c.get("resources", {}).get("requests", {}) for c in p["spec"]["containers"])]
+        return not busy, busy
+    wait_for("vision to hold no GPU pod", vision_idle, timeout=120)
+    owned = gpu_pod(created, nlp.namespace, prefix, 900)
+    wait_for(f"nlp's own GPU pod {owned} running", running(nlp.namespace, owned), timeout=180)
+    return owned
+
+
 def test_a_group_at_its_gpu_quota_waits_in_its_queue_and_runs_when_its_first_pod_finishes(gpu_tenants):
     vision, nlp = tenant_named("vision"), tenant_named("nlp")
     for tenant in (vision, nlp):
@@ -139,14 +155,7 @@ def test_a_group_at_its_gpu_quota_waits_in_its_queue_and_runs_when_its_first_pod
 def test_a_group_borrows_the_idle_gpu_and_gives_it_back_when_the_owner_submits(gpu_tenants):
     vision, nlp = tenant_named("vision"), tenant_named("nlp")
 
-    def vision_idle():
-        pods = json.loads(kubectl("get", "pods", "-n", vision.namespace, "-o", "json"))["items"]
-        busy = [p["metadata"]["name"] for p in pods if p["status"].get("phase") in ("Pending", "Running")
-                and any(GPU in c.get("resources", {}).get("requests", {}) for c in p["spec"]["containers"])]
-        return not busy, busy
-    wait_for("vision to hold no GPU pod", vision_idle, timeout=120)
-    owned = gpu_pod(gpu_tenants, nlp.namespace, "borrow-own", 900)
-    wait_for(f"nlp's own GPU pod {owned} running", running(nlp.namespace, owned), timeout=180)
+    nlp_holds_its_own_gpu_with_vision_idle(gpu_tenants, "borrow-own")
     borrower = gpu_pod(gpu_tenants, nlp.namespace, "borrow-idle", 900)
     wait_for(f"nlp's second GPU pod {borrower} running on vision's idle GPU", running(nlp.namespace, borrower), timeout=180)
     assert borrowed_gpus(nlp.namespace) == "1", "nlp's second GPU is borrowed from the cohort"
@@ -208,14 +217,7 @@ def test_a_pipeline_step_preempted_for_the_gpus_owner_is_started_again_and_the_r
     assert CFG.kubeflow_pipelines.platform_fault_retries > 0, "the local stack must restart steps whose pod was taken away"
     vision, nlp = tenant_named("vision"), tenant_named("nlp")
 
-    def vision_idle():
-        pods = json.loads(kubectl("get", "pods", "-n", vision.namespace, "-o", "json"))["items"]
-        busy = [p["metadata"]["name"] for p in pods if p["status"].get("phase") in ("Pending", "Running")
-                and any(GPU in c.get("resources", {}).get("requests", {}) for c in p["spec"]["containers"])]
-        return not busy, busy
-    wait_for("vision to hold no GPU pod", vision_idle, timeout=120)
-    owned = gpu_pod(gpu_tenants, nlp.namespace, "step-own", 900)
-    wait_for(f"nlp's own GPU pod {owned} running", running(nlp.namespace, owned), timeout=180)
+    nlp_holds_its_own_gpu_with_vision_idle(gpu_tenants, "step-own")
 
     image = pipeline_image()
     run_id = run_script_pod(nlp.namespace, "preempt-submit", image, GPU_STEP_SCRIPT, [
