@@ -20,6 +20,7 @@ from tests.platform.test_platform import (
     person_token,
     pipeline_image,
     run_script_pod,
+    run_workflow,
     tenant_named,
     workflow_diagnostics,
 )
@@ -209,9 +210,7 @@ def test_a_pipeline_pod_refused_by_the_metadata_server_is_started_again_and_the_
             timeout=300)["run_id"]
 
         def nodes():
-            items = json.loads(kubectl("get", "workflows.argoproj.io", "-n", vision.namespace, "-l",
-                                       f"pipeline/runid={run_id}", "-o", "json"))["items"]
-            return items[0].get("status", {}) if items else {}
+            return run_workflow(vision.namespace, run_id).get("status", {})
 
         def refused_once():
             failed = [n for n in nodes().get("nodes", {}).values() if n.get("type") == "Pod" and n.get("phase") == "Failed"]

@@ -415,6 +415,13 @@ print("RESULT " + json.dumps({"listed": type(listed).__name__, "state": str(fini
 """
 
 
+def run_workflow(namespace: str, run_id: str) -> dict:
+    """The Argo Workflow of KFP run `run_id` ({} until the API server has created it)."""
+    items = json.loads(kubectl("get", "workflows.argoproj.io", "-n", namespace, "-l", f"pipeline/runid={run_id}",
+                               "-o", "json"))["items"]
+    return items[0] if items else {}
+
+
 def workflow_diagnostics(namespace: str, run_ids: list[str] | None = None) -> str:
     """The Argo Workflows' node messages and the failed pods' logs: what a failed run left behind
     (only the workflows of the KFP runs `run_ids`, when given)."""

@@ -18,7 +18,16 @@ import pytest
 from infra.components.kubeflow_pipelines.argo import POD_DELETED_MESSAGE, SIGTERM_EXIT_CODE
 from infra.components.queueing import DEFAULT_LOCAL_QUEUE
 from tests.cluster.test_local_cluster import kubectl, wait_for
-from tests.platform.test_platform import CFG, kfp_api, person_token, pipeline_image, run_script_pod, tenant_named, workflow_diagnostics
+from tests.platform.test_platform import (
+    CFG,
+    kfp_api,
+    person_token,
+    pipeline_image,
+    run_script_pod,
+    run_workflow,
+    tenant_named,
+    workflow_diagnostics,
+)
 
 pytestmark = pytest.mark.e2e
 GPU = "nvidia.com/gpu"
@@ -199,12 +208,6 @@ run = client.create_run_from_pipeline_package("/tmp/preempted_step.yaml", argume
                                               namespace=namespace, enable_caching=False)
 print("RESULT " + json.dumps({"run_id": run.run_id}))
 """
-
-
-def run_workflow(namespace: str, run_id: str) -> dict:
-    items = json.loads(kubectl("get", "workflows.argoproj.io", "-n", namespace, "-l", f"pipeline/runid={run_id}",
-                               "-o", "json"))["items"]
-    return items[0] if items else {}
 
 
 def test_a_pipeline_step_preempted_for_the_gpus_owner_is_started_again_and_the_run_succeeds(gpu_tenants):
