@@ -51,6 +51,11 @@ _SERVICE_ACCOUNT_SUBJECT = re.compile(r"^system:serviceaccount:[a-z0-9]([-a-z0-9
 MIG_STRATEGIES = ("none", "single", "mixed")
 DATABASE_MODES = ("inCluster", "external")
 TENANT_BUCKET_SUFFIX = "-artifacts"
+# kubeflowPipelines.workflowRequeueSeconds' floor. Argo 3.6 does not act on a stale copy of a
+# workflow however soon it looks again (it writes each update back into its informer and skips a
+# copy older than the last version it wrote), so below Argo's documented 1 s is safe; below 0.1 s
+# the controller would look at a workflow on nearly every pod event and batch nothing.
+MIN_WORKFLOW_REQUEUE_SECONDS = 0.1
 _TENANT_FIELDS = ("name", "members", "groups", "quota", "borrowingLimit")
 _MEMORY_FACTORS = {"": 1, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
 
@@ -185,7 +190,7 @@ class KubeflowPipelinesConfig:
     ui: bool = False
     # Argo's DEFAULT_REQUEUE_TIME in seconds: how long its controller waits before it looks at a
     # workflow again after a pod of it changed (Argo's default, 10, costs ~7 s per pod).
-    workflow_requeue_seconds: int = 1
+    workflow_requeue_seconds: float = 0.3
     # How often a pipeline pod is started again when the platform, not the step, made it fail: its
     # pod taken away (Kueue reclaiming a borrowed GPU, a node drained) or its first connection to
     # KFP's servers refused while the NetworkPolicy engine catches up (Argo's retry).
@@ -327,6 +332,11 @@ class _Checker:
                 self.fail(key, value, "expected true or false")
                 return default
             return value
+        if isinstance(default, float):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                self.fail(key, value, "expected a number, 0 or more (a decimal point is allowed: 0.5)")
+                return default
+            return float(value)
         if isinstance(default, int):
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 self.fail(key, value, "expected a whole number, 0 or more")
@@ -593,10 +603,10 @@ def _check_kubeflow_pipelines(check: _Checker, kfp: dict[str, Any], password: st
                    "is mlflow.artifactBucket; pipelines get credentials scoped to their own bucket, so choose another")
     check.one_of("kubeflowPipelines.resourceProfile", kfp["resourceProfile"], tuple(KFP_RESOURCE_PROFILES))
     requeue = kfp["workflowRequeueSeconds"]
-    if not 1 <= requeue <= 60:
+    if not MIN_WORKFLOW_REQUEUE_SECONDS <= requeue <= 60:
         check.fail("kubeflowPipelines.workflowRequeueSeconds", requeue,
-                   "expected whole seconds from 1 to 60 (Argo reads its informers' state at most this often per "
-                   "workflow; below 1 s it acts on stale state): 2 suits a small cluster, 10 is Argo's default")
+                   f"expected seconds from {MIN_WORKFLOW_REQUEUE_SECONDS:g} to 60 (how long Argo waits after a pod "
+                   "changed before it looks at the workflow again): 0.3 suits a small cluster, 10 is Argo's default")
     retries = kfp["platformFaultRetries"]
     if not 0 <= retries <= 10:
         check.fail("kubeflowPipelines.platformFaultRetries", retries,

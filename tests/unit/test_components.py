@@ -669,6 +669,13 @@ def test_kubeflow_pipelines_api_server_reads_database_and_object_store_settings(
     assert agent["volumeMounts"][0]["mountPath"] == "/var/run/secrets/kubeflow/tokens"
 
 
+def test_argo_requeue_in_whole_seconds_is_a_go_duration(mocks):
+    run({"kubeflowPipelines": {"workflowRequeueSeconds": 2}})
+    controller = containers(mocks.named("kubeflow-pipelines-workflow-controller"))[0]
+    env = {e["name"]: e.get("value") for e in controller["env"]}
+    assert env["DEFAULT_REQUEUE_TIME"] == "2s", "Go's time.ParseDuration reads 2s and 0.3s"
+
+
 def test_no_platform_fault_retry_when_the_stack_turns_it_off(mocks):
     import yaml
 
@@ -690,7 +697,7 @@ def test_argo_runs_cluster_wide_with_restricted_pipeline_pods(mocks):
     assert args[args.index("--executor-image") + 1] == "mirror.example.edu:5000/argoproj/argoexec:v3.6.18"
     assert args[args.index("--configmap") + 1] == "workflow-controller-configmap"
     env = {e["name"]: e.get("value") for e in controller["env"]}
-    assert env["DEFAULT_REQUEUE_TIME"] == "1s", "kubeflowPipelines.workflowRequeueSeconds (default 1), not Argo's 10 s"
+    assert env["DEFAULT_REQUEUE_TIME"] == "0.3s", "kubeflowPipelines.workflowRequeueSeconds (default 0.3), not Argo's 10 s"
     config = mocks.named("kubeflow-pipelines-workflow-controller-config").inputs
     assert config["metadata"]["name"] == "workflow-controller-configmap"
     data = {key: yaml.safe_load(value) for key, value in config["data"].items()}

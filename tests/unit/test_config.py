@@ -187,9 +187,13 @@ BAD_CONFIGS = [
     ("pipelines ui not a boolean", {"kubeflowPipelines": {"ui": "yes"}}, (),
      ["kubeflowPipelines.ui", "'yes'", "expected true or false"]),
     ("argo requeue of zero seconds", {"kubeflowPipelines": {"workflowRequeueSeconds": 0}}, (),
-     ["kubeflowPipelines.workflowRequeueSeconds", "= 0", "whole seconds from 1 to 60", "10 is Argo's default"]),
+     ["kubeflowPipelines.workflowRequeueSeconds", "= 0", "seconds from 0.1 to 60", "10 is Argo's default"]),
     ("argo requeue as a duration string", {"kubeflowPipelines": {"workflowRequeueSeconds": "2s"}}, (),
-     ["kubeflowPipelines.workflowRequeueSeconds", "'2s'", "whole number"]),
+     ["kubeflowPipelines.workflowRequeueSeconds", "'2s'", "expected a number"]),
+    ("argo requeue below its floor", {"kubeflowPipelines": {"workflowRequeueSeconds": 0.05}}, (),
+     ["kubeflowPipelines.workflowRequeueSeconds", "= 0.05", "seconds from 0.1 to 60"]),
+    ("argo requeue as a boolean", {"kubeflowPipelines": {"workflowRequeueSeconds": True}}, (),
+     ["kubeflowPipelines.workflowRequeueSeconds", "= True", "expected a number"]),
     ("platform-fault retries above ten", {"kubeflowPipelines": {"platformFaultRetries": 11}}, (),
      ["kubeflowPipelines.platformFaultRetries", "= 11", "from 0 to 10", "Kueue's preemption"]),
     ("platform-fault retries as a word", {"kubeflowPipelines": {"platformFaultRetries": "three"}}, (),
@@ -337,6 +341,9 @@ def test_kubeflow_pipelines_defaults_and_profiles():
     assert kfp.bucket == "mlpipeline"
     assert kfp.resource_profile == "production"
     assert kfp.database.mode == "inCluster"
+    assert kfp.workflow_requeue_seconds == 0.3
+    assert parse({"kubeflowPipelines": {"workflowRequeueSeconds": 2}}).kubeflow_pipelines.workflow_requeue_seconds == 2.0, \
+        "whole seconds are still seconds"
     assert set(kfp.resources) == set(KFP_RESOURCE_PROFILES["lean"]), "both profiles cover the same workloads"
     assert set(KFP_RESOURCE_PROFILES["production"]) == set(KFP_RESOURCE_PROFILES["lean"])
     external = parse({"kubeflowPipelines": {"database": {"mode": "external", "host": "db.example.edu", "user": "kfp"}},

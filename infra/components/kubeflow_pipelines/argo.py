@@ -134,10 +134,11 @@ class KubeflowPipelinesArgo(Part):
             "args": ["--configmap", WORKFLOW_CONTROLLER_CONFIGMAP,
                      "--executor-image", args.images.argoexec,
                      "--executor-image-pull-policy", args.image_pull_policy],
-            # After a pod changes, Argo looks at its workflow again this much later (its default,
-            # 10 s, is about 7 s of idle time per pod: kubeflowPipelines.workflowRequeueSeconds).
+            # After a pod changes, Argo looks at its workflow again this much later, and only then
+            # starts the next pod (its default, 10 s, is about 7 s of idle time per pod; Go's
+            # duration syntax takes "0.3s": kubeflowPipelines.workflowRequeueSeconds).
             "env": [env_from_field("LEADER_ELECTION_IDENTITY", "metadata.name"),
-                    {"name": "DEFAULT_REQUEUE_TIME", "value": f"{args.config.workflow_requeue_seconds}s"}],
+                    {"name": "DEFAULT_REQUEUE_TIME", "value": f"{args.config.workflow_requeue_seconds:g}s"}],
             "ports": [{"name": "metrics", "containerPort": 9090}, {"name": "healthz", "containerPort": 6060}],
             "livenessProbe": {"httpGet": {"path": "/healthz", "port": 6060}, "initialDelaySeconds": 90,
                               "periodSeconds": 60, "timeoutSeconds": 30, "failureThreshold": 3},
