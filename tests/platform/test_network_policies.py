@@ -21,6 +21,7 @@ from tests.platform.test_platform import (
     pipeline_image,
     run_script_pod,
     run_workflow,
+    submit_run_script,
     tenant_named,
     workflow_diagnostics,
 )
@@ -162,11 +163,7 @@ def test_kueue_lets_in_the_api_servers_calls_only_and_the_refusal_is_its_policys
 
 
 # alice (vision) submits a one-step pipeline, and only submits it.
-SUBMIT_SCRIPT = r"""
-import json, os
-import kfp
-from kfp import compiler, dsl
-
+SUBMIT_SCRIPT = submit_run_script(r"""
 @dsl.component(base_image=os.environ["PIPELINE_IMAGE"])
 def say(word: str) -> str:
     return word
@@ -174,15 +171,7 @@ def say(word: str) -> str:
 @dsl.pipeline(name="platform-test-refused-driver")
 def refused_driver(word: str):
     say(word=word).set_caching_options(False)
-
-compiler.Compiler().compile(refused_driver, "/tmp/refused_driver.yaml")
-namespace = os.environ["NAMESPACE"]
-client = kfp.Client(host=os.environ["KFP_HOST"], existing_token=os.environ["KFP_TOKEN"], namespace=namespace)
-run = client.create_run_from_pipeline_package("/tmp/refused_driver.yaml", arguments={"word": "again"},
-                                              run_name="refused-driver", experiment_name="platform-tests",
-                                              namespace=namespace, enable_caching=False)
-print("RESULT " + json.dumps({"run_id": run.run_id}))
-"""
+""", "refused_driver", "refused-driver", '{"word": "again"}')
 
 
 def test_a_pipeline_pod_refused_by_the_metadata_server_is_started_again_and_the_run_succeeds():

@@ -109,6 +109,28 @@ for host, port in json.loads(os.environ["WAIT_FOR"]):
 S3_TARGET = (f"object-store.{STORE_NS}.svc.cluster.local.", 8333)
 
 
+def submit_run_script(definitions: str, pipeline: str, run_name: str, arguments: str = "{}") -> str:
+    """A script for run_script_pod that compiles the pipeline function `pipeline` from
+    `definitions` (its components and @dsl.pipeline; `os` and kfp's `dsl` are imported), submits one
+    run of it with `arguments` (a Python expression evaluated in the pod) as the tenant's member
+    (KFP_HOST, KFP_TOKEN, NAMESPACE), cache off, and prints RESULT {"run_id": ...}."""
+    return f"""
+import json, os
+import kfp
+from kfp import compiler, dsl
+
+{definitions.strip()}
+
+compiler.Compiler().compile({pipeline}, "/tmp/pipeline.yaml")
+namespace = os.environ["NAMESPACE"]
+client = kfp.Client(host=os.environ["KFP_HOST"], existing_token=os.environ["KFP_TOKEN"], namespace=namespace)
+run = client.create_run_from_pipeline_package("/tmp/pipeline.yaml", arguments={arguments}, run_name={run_name!r},
+                                              experiment_name="platform-tests", namespace=namespace,
+                                              enable_caching=False)
+print("RESULT " + json.dumps({{"run_id": run.run_id}}))
+"""
+
+
 def run_script_pod(namespace: str, prefix: str, image: str, script: str, env: list[dict],
                    env_from: list[dict] | None = None, timeout: int = 300,
                    memory_limit: str = "1Gi", service_account: str | None = None,
@@ -483,11 +505,7 @@ def test_kubeflow_pipelines_runs_a_one_step_pipeline_that_stores_its_artifact_in
 
 
 # alice submits a one-step pipeline whose step asks for GPUS GPUs, and only submits it.
-GPU_QUOTA_SCRIPT = r"""
-import json, os
-import kfp
-from kfp import compiler, dsl
-
+GPU_QUOTA_SCRIPT = submit_run_script(r"""
 @dsl.component(base_image=os.environ["PIPELINE_IMAGE"])
 def wants_gpus() -> str:
     return "never runs"
@@ -495,15 +513,7 @@ def wants_gpus() -> str:
 @dsl.pipeline(name="platform-test-gpu-quota")
 def over_quota():
     wants_gpus().set_accelerator_type("nvidia.com/gpu").set_accelerator_limit(int(os.environ["GPUS"]))
-
-compiler.Compiler().compile(over_quota, "/tmp/over_quota.yaml")
-namespace = os.environ["NAMESPACE"]
-client = kfp.Client(host=os.environ["KFP_HOST"], existing_token=os.environ["KFP_TOKEN"], namespace=namespace)
-run = client.create_run_from_pipeline_package("/tmp/over_quota.yaml", arguments={}, run_name="gpu-over-quota",
-                                              experiment_name="platform-tests", namespace=namespace,
-                                              enable_caching=False)
-print("RESULT " + json.dumps({"run_id": run.run_id}))
-"""
+""", "over_quota", "gpu-over-quota")
 
 
 def test_a_pipeline_step_over_its_groups_gpu_quota_is_refused_with_the_quota_named():

@@ -25,6 +25,7 @@ from tests.platform.test_platform import (
     pipeline_image,
     run_script_pod,
     run_workflow,
+    submit_run_script,
     tenant_named,
     workflow_diagnostics,
 )
@@ -185,11 +186,7 @@ def test_a_group_borrows_the_idle_gpu_and_gives_it_back_when_the_owner_submits(g
 
 
 # bob (nlp) submits a one-step pipeline whose step holds one GPU for SECONDS, and only submits it.
-GPU_STEP_SCRIPT = r"""
-import json, os
-import kfp
-from kfp import compiler, dsl
-
+GPU_STEP_SCRIPT = submit_run_script(r"""
 @dsl.component(base_image=os.environ["PIPELINE_IMAGE"])
 def hold_gpu(seconds: int) -> int:
     import time
@@ -199,15 +196,7 @@ def hold_gpu(seconds: int) -> int:
 @dsl.pipeline(name="platform-test-preempted-step")
 def preempted_step(seconds: int):
     hold_gpu(seconds=seconds).set_accelerator_type("nvidia.com/gpu").set_accelerator_limit(1).set_caching_options(False)
-
-compiler.Compiler().compile(preempted_step, "/tmp/preempted_step.yaml")
-namespace = os.environ["NAMESPACE"]
-client = kfp.Client(host=os.environ["KFP_HOST"], existing_token=os.environ["KFP_TOKEN"], namespace=namespace)
-run = client.create_run_from_pipeline_package("/tmp/preempted_step.yaml", arguments={"seconds": int(os.environ["HOLD_SECONDS"])},
-                                              run_name="preempted-step", experiment_name="platform-tests",
-                                              namespace=namespace, enable_caching=False)
-print("RESULT " + json.dumps({"run_id": run.run_id}))
-"""
+""", "preempted_step", "preempted-step", '{"seconds": int(os.environ["HOLD_SECONDS"])}')
 
 
 def test_a_pipeline_step_preempted_for_the_gpus_owner_is_started_again_and_the_run_succeeds(gpu_tenants):
