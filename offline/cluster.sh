@@ -93,7 +93,9 @@ if (( fake_gpus > 0 )); then
   log "advertising $fake_gpus nvidia.com/gpu on node $node (extended resource, no real GPU)"
   kubectl patch node "$node" --subresource=status --type=json \
     -p "[{\"op\":\"add\",\"path\":\"/status/capacity/nvidia.com~1gpu\",\"value\":\"$fake_gpus\"}]" >/dev/null
-  kubectl label node "$node" --overwrite nvidia.com/gpu.present=true >/dev/null
+  # mlops-platform/fake-gpu (components/mlops_components/contract.py FAKE_GPU_LABEL): no CUDA
+  # behind them, so the torch smoke test expects training on the CPU on this node.
+  kubectl label node "$node" --overwrite nvidia.com/gpu.present=true mlops-platform/fake-gpu=true >/dev/null
 fi
 kubectl wait --for=condition=Ready nodes --all --timeout=300s >/dev/null || {
   kubectl get nodes -o wide >&2; die "nodes did not become Ready in 300 s"; }

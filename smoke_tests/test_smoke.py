@@ -17,8 +17,9 @@ The PyTorch variant (pipelines/train_pipeline_torch.yaml; `-k torch` selects it)
 advertises `nvidia.com/gpu` (kind: MLOPS_FAKE_GPUS=N; `make up` then loads the pipeline-torch image
 onto it): one run must reach SUCCEEDED with its training pod on that node, asking for one GPU and
 tolerating the GPU nodes' taint nvidia.com/gpu=present:NoSchedule (which ansible's gpu_node role
-sets; kind's fake GPU node has none), and MLflow must record the device it trained on (cpu there:
-the fake GPU has no CUDA behind it), its metrics and a served model. Without a GPU node it is
+sets; kind's fake GPU node has none), and MLflow must record the device it trained on, which must
+match the node: cuda on a real GPU node, cpu on a fake one (label mlops-platform/fake-gpu=true, set by
+offline/cluster.sh: no CUDA behind it), its metrics and a served model. Without a GPU node it is
 skipped, loudly, unless MLOPS_SMOKE_REQUIRE_GPU=1 (`make test`'s cluster has fake GPUs and sets it)."""
 
 import json
@@ -29,7 +30,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from mlops_components.contract import PIPELINE_ENV_SECRET
+from mlops_components.contract import FAKE_GPU_LABEL, PIPELINE_ENV_SECRET
 
 from infra.components.gpu import TOLERATION as GPU_TOLERATION
 from infra.config import parse
@@ -310,9 +311,14 @@ def test_the_torch_pipeline_trains_on_the_gpu_node_and_records_the_device_in_mlf
 
     assert run["mlflow_runs"] == 1, f"run {run['run_id']}: {run['mlflow_runs']} MLflow runs tagged with it\n{context()}"
     tags, params, metrics = run["tags"], run["params"], run["metrics"]
-    # The fake GPU has no CUDA behind it: torch sees none and trains on the CPU, and says so.
-    assert tags["train.device"] == "cpu", f"MLflow records train.device={tags.get('train.device')!r}: {tags}"
-    assert tags["train.cuda_available"] == "false", tags
+    # The step trained where its node let it: on CUDA on a real GPU node, on the CPU on the local
+    # cluster's fake one (FAKE_GPU_LABEL: no CUDA behind it), and MLflow says which.
+    fake = gpu_nodes[node]["metadata"].get("labels", {}).get(FAKE_GPU_LABEL) == "true"
+    expected = "cpu" if fake else "cuda"
+    assert tags["train.device"] == expected, (f"MLflow records train.device={tags.get('train.device')!r}, expected "
+                                              f"{expected!r} on {'fake' if fake else 'real'} GPU node {node}: {tags}")
+    assert tags["train.cuda_available"] == ("false" if fake else "true"), tags
+    assert (tags["train.gpu"] == "none") == fake, f"GPU name {tags.get('train.gpu')!r} on node {node}: {tags}"
     assert tags["train.torch_version"].startswith("2.15.0"), tags
     assert tags["model.framework"] == "pytorch", tags
     assert tags["image.train_model"] == torch_image, f"the training step ran {tags['image.train_model']}"

@@ -30,3 +30,6 @@ SERVING_PORT = 8080
 GPU_RESOURCE = "nvidia.com/gpu"
 GPU_NODE_LABEL = {"nvidia.com/gpu.present": "true"}
 GPU_TOLERATION = {"key": GPU_RESOURCE, "operator": "Equal", "value": "present", "effect": "NoSchedule"}
+# A node whose nvidia.com/gpu are advertised only, with no GPU behind them (the local kind
+# cluster's, offline/cluster.sh MLOPS_FAKE_GPUS): a step placed there trains on the CPU.
+FAKE_GPU_LABEL = "mlops-platform/fake-gpu"

@@ -12,6 +12,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from mlops_components.contract import FAKE_GPU_LABEL
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
@@ -171,6 +172,9 @@ def test_fake_gpu_is_schedulable_when_advertised(namespace):
     wait_succeeded(namespace, "gpu")
     node = kubectl("get", "pod", "-n", namespace, "gpu", "-o", "jsonpath={.spec.nodeName}")
     assert node in gpu_nodes, f"GPU pod ran on {node}, not on a GPU node {gpu_nodes}"
+    labels = next(n for n in nodes() if n["metadata"]["name"] == node)["metadata"].get("labels", {})
+    assert labels.get(FAKE_GPU_LABEL) == "true", \
+        f"kind's advertised GPUs are fake and {node} must say so ({FAKE_GPU_LABEL}=true): {labels}"
 
 
 def test_a_service_without_endpoints_is_refused_at_once_not_sent_out_of_the_node(namespace):
