@@ -25,7 +25,7 @@ export MLOPS_CLUSTER_NAME := $(CLUSTER_NAME)
 export KUBECONFIG := $(CACHE_DIR)/$(CLUSTER_NAME).kubeconfig
 PYTEST_ARGS ?=
 
-.PHONY: cold-check gpu-check help venv pipelines-venv pipelines smoke bench report tools render test molecule lint constraints clean node-components kubernetes node-image cluster cluster-delete cluster-check cluster-test up down platform-test
+.PHONY: backup backup-drill fault-test restore cold-check gpu-check help venv pipelines-venv pipelines smoke bench report tools render test molecule lint constraints clean node-components kubernetes node-image cluster cluster-delete cluster-check cluster-test up down platform-test
 
 help: ## List the targets.
 	@grep -hE '^[a-z-]+:.*## ' $(firstword $(MAKEFILE_LIST)) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -110,6 +110,20 @@ up: venv ## The local cluster with the platform deployed by `pulumi up --stack l
 
 down: venv tools ## Destroy what `make up` deployed (`pulumi destroy --stack local`); the cluster stays.
 	@bash offline/up.sh down
+
+BACKUP_DIR ?= $(CURDIR)/backups
+backup: venv ## Take a backup of what `make up` deployed now (databases, every bucket) and copy it into BACKUP_DIR (backups/).
+	@$(VENV)/bin/python -m platform_backup.cli backup --output $(BACKUP_DIR)
+
+backup-drill: venv ## The disaster drill on what `make up` deployed (~30 min): smoke run, backup, platform and cluster deleted, make up, restore, all compared.
+	@$(VENV)/bin/python -m smoke_tests.backup_drill
+
+fault-test: venv ## A smoke run while the MLflow, object-store and KFP-database pods are deleted: it must succeed and lose nothing.
+	@$(VENV)/bin/pytest -m e2e smoke_tests/test_faults.py $(PYTEST_ARGS)
+
+BACKUP ?=
+restore: venv ## Restore BACKUP=<folder from make backup> onto the deployed platform (refuses a bad backup before changing anything).
+	@$(VENV)/bin/python -m platform_backup.cli restore $(BACKUP)
 
 platform-test: venv ## Run the platform tests against what `make up` deployed.
 	@$(VENV)/bin/pytest -m e2e tests/platform $(PYTEST_ARGS)

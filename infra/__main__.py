@@ -32,3 +32,4 @@ kfp = platform.kubeflow_pipelines
 pulumi.export(outputs.KFP_ENDPOINT, kfp.endpoint if kfp else "")
 pulumi.export(outputs.KFP_NAMESPACE, kfp.namespace if kfp else "")
 pulumi.export(outputs.KFP_UI_ENDPOINT, kfp.ui_endpoint if kfp else "")
+pulumi.export(outputs.BACKUP_NAMESPACE, platform.backup.namespace if platform.backup else "")

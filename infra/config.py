@@ -35,6 +35,8 @@ _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _USERNAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{2,31}$")
 _DSN = re.compile(r"^postgres(ql)?://[^:/@\s]+:[^@\s]+@[^/\s]+/[^\s]+$")
 _SUBJECT = re.compile(r"^[^\s]{1,253}$")
+_CRON_FIELD = r"[0-9A-Za-z*?/,-]+"
+_CRON = re.compile(rf"^({_CRON_FIELD}\s+){{4}}{_CRON_FIELD}$|^@(yearly|annually|monthly|weekly|daily|midnight|hourly)$")
 _RESOURCE_NAMES = ("cpu", "memory")
 # Namespaces that Kubernetes itself owns; `kube-` is reserved for it as a prefix too.
 KUBERNETES_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
@@ -258,6 +260,18 @@ class QueueingConfig:
 
 
 @dataclass(frozen=True)
+class BackupConfig:
+    enabled: bool
+    namespace: str
+    schedule: str
+    retention: int
+    volume_size: str
+    # "" = platform.storageClass
+    storage_class: str
+    resources: Resources
+
+
+@dataclass(frozen=True)
 class TenancyConfig:
     namespace_prefix: str
     container_defaults: Resources
@@ -274,6 +288,7 @@ class PlatformConfig:
     tenancy: TenancyConfig
     kubeflow_pipelines: KubeflowPipelinesConfig
     queueing: QueueingConfig
+    backup: BackupConfig
     # The external database DSN (a secret) when mlflow.database.mode is "external", else "".
     mlflow_external_dsn: str
     # The password (a secret) of kubeflowPipelines.database.user when its mode is "external", else "".
@@ -548,7 +563,11 @@ def parse(raw: dict[str, Any], secret_keys: frozenset[str] = frozenset()) -> Pla
     kfp = _check_kubeflow_pipelines(check, values["kubeflowPipelines"], values["kubeflowPipelinesDatabasePassword"],
                                     store, mlflow, gpu)
     queueing = _check_queueing(check, values["queueing"])
-    tenancy = _check_tenancy(check, values["tenancy"], tenant_items, gpu, store, mlflow, kfp, queueing)
+    backup = _check_backup(check, values["backup"], platform, {
+        store["namespace"]: "objectStore.namespace", mlflow["namespace"]: "mlflow.namespace",
+        kfp.namespace: "kubeflowPipelines.namespace", gpu.namespace: "gpu.namespace",
+        queueing.namespace: "queueing.namespace"})
+    tenancy = _check_tenancy(check, values["tenancy"], tenant_items, gpu, store, mlflow, kfp, queueing, backup)
 
     if check.errors:
         raise ConfigError(_report(check.errors))
@@ -568,6 +587,7 @@ def parse(raw: dict[str, Any], secret_keys: frozenset[str] = frozenset()) -> Pla
         tenancy=tenancy,
         kubeflow_pipelines=kfp,
         queueing=queueing,
+        backup=backup,
         mlflow_external_dsn=dsn,
         kubeflow_pipelines_database_password=values["kubeflowPipelinesDatabasePassword"],
     )
@@ -646,6 +666,26 @@ def _check_kubeflow_pipelines(check: _Checker, kfp: dict[str, Any], password: st
     )
 
 
+def _check_backup(check: _Checker, backup: dict[str, Any], platform: dict[str, Any],
+                  others: dict[str, str]) -> BackupConfig:
+    check.dns_label("backup.namespace", backup["namespace"])
+    if backup["namespace"] in others:
+        check.fail("backup.namespace", backup["namespace"], f"is already {others[backup['namespace']]}; choose its own namespace")
+    if not _CRON.match(backup["schedule"].strip()):
+        check.fail("backup.schedule", backup["schedule"], "expected a cron schedule of five fields (minute hour "
+                   "day-of-month month day-of-week, UTC), such as '0 2 * * *', or @daily / @hourly / @weekly")
+    if backup["retention"] < 1:
+        check.fail("backup.retention", backup["retention"], "expected 1 or more (how many backups are kept)")
+    target = backup["target"]
+    check.storage_size("backup.target.volumeSize", target["volumeSize"])
+    if target["storageClass"] and not _DNS_LABEL.match(target["storageClass"]):
+        check.fail("backup.target.storageClass", target["storageClass"], "expected a StorageClass name or '' for platform.storageClass")
+    return BackupConfig(enabled=backup["enabled"], namespace=backup["namespace"], schedule=backup["schedule"].strip(),
+                        retention=backup["retention"], volume_size=target["volumeSize"],
+                        storage_class=target["storageClass"] or platform["storageClass"],
+                        resources=check.resources("backup.resources", backup["resources"]))
+
+
 def _check_queueing(check: _Checker, queueing: dict[str, Any]) -> QueueingConfig:
     from infra.charts import UPSTREAM_CHARTS, local_chart_problem
 
@@ -663,7 +703,7 @@ def _check_queueing(check: _Checker, queueing: dict[str, Any]) -> QueueingConfig
 
 def _check_tenancy(check: _Checker, tenancy: dict[str, Any], items: list[dict[str, Any]], gpu: GpuConfig,
                    store: dict[str, Any], mlflow: dict[str, Any], kfp: KubeflowPipelinesConfig,
-                   queueing: QueueingConfig) -> TenancyConfig:
+                   queueing: QueueingConfig, backup: BackupConfig) -> TenancyConfig:
     prefix = tenancy["namespacePrefix"]
     if prefix and not re.match(r"^[a-z]([-a-z0-9]*)$", prefix):
         check.fail("tenancy.namespacePrefix", prefix, "expected '' or lower-case letters, digits and '-', starting with a letter")
@@ -676,7 +716,7 @@ def _check_tenancy(check: _Checker, tenancy: dict[str, Any], items: list[dict[st
     # must not take over a tenant's namespace), with the key that names it.
     platform_namespaces = {kfp.namespace: "kubeflowPipelines.namespace", gpu.namespace: "gpu.namespace",
                            mlflow["namespace"]: "mlflow.namespace", store["namespace"]: "objectStore.namespace",
-                           queueing.namespace: "queueing.namespace"}
+                           queueing.namespace: "queueing.namespace", backup.namespace: "backup.namespace"}
     names = [item["name"] for item in items]
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:

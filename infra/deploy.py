@@ -5,12 +5,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pulumi
+from mlops_components.contract import SERVING_LABEL
 
+from infra.components.backup import Backup, BackupArgs, Writer
 from infra.components.gpu import Gpu, GpuArgs
-from infra.components.kubeflow_pipelines import KubeflowPipelines, KubeflowPipelinesArgs, KubeflowPipelinesImages
+from infra.components.kubeflow_pipelines import (
+    METADATA_DATABASE,
+    PIPELINE_DATABASE,
+    KubeflowPipelines,
+    KubeflowPipelinesArgs,
+    KubeflowPipelinesImages,
+)
 from infra.components.mlflow import PORT as MLFLOW_PORT
 from infra.components.mlflow import Mlflow, MlflowArgs, tenant_identity
-from infra.components.object_store import BucketUser, ObjectStore, ObjectStoreArgs
+from infra.components.object_store import ALL_BUCKETS, BucketUser, ObjectStore, ObjectStoreArgs
 from infra.components.queueing import Queueing, QueueingArgs, quota_ceiling
 from infra.components.tenants import TenantCredentials, Tenants, TenantsArgs
 from infra.config import PlatformConfig
@@ -27,12 +35,18 @@ class Platform:
     kubeflow_pipelines: KubeflowPipelines | None
     # None when queueing.enabled is false or no tenants are configured.
     queueing: Queueing | None = None
+    # None when backup.enabled is false.
+    backup: Backup | None = None
 
 
 # The object-store user (access key) of Kubeflow Pipelines, scoped to kubeflowPipelines.bucket.
 KFP_BUCKET_USER = "kubeflow-pipelines"
 # MLflow's object-store user, scoped to mlflow.artifactBucket: MLflow never holds the root key.
 MLFLOW_BUCKET_USER = "mlflow"
+# The backup's object-store user: reads and writes every bucket, no admin rights.
+BACKUP_BUCKET_USER = "platform-backup"
+# The images whose versions fix a database schema: a backup restores onto the same ones only.
+SCHEMA_IMAGES = ("mlflow", "postgres", "mysql", "kfp-api-server", "mlmd-server")
 
 
 def tenant_user(tenant_name: str) -> str:
@@ -61,6 +75,10 @@ def deploy(cfg: PlatformConfig) -> Platform:
     kfp_buckets = (kfp_cfg.bucket,) if kfp_cfg.enabled and kfp_cfg.bucket not in store_cfg.buckets else ()
     kfp_users = (BucketUser(KFP_BUCKET_USER, kfp_cfg.bucket),) if kfp_cfg.enabled else ()
     mlflow_user = BucketUser(MLFLOW_BUCKET_USER, mlflow_cfg.artifact_bucket)
+    backup_cfg = cfg.backup
+    backup_namespaces = [backup_cfg.namespace] if backup_cfg.enabled else []
+    backup_users = (BucketUser(BACKUP_BUCKET_USER, ALL_BUCKETS),) if backup_cfg.enabled else ()
+    buckets = store_cfg.buckets + kfp_buckets + tuple(tenant.bucket for tenant in tenants)
     store = ObjectStore("object-store", ObjectStoreArgs(
         backend=store_cfg.backend,
         namespace=store_cfg.namespace,
@@ -69,12 +87,13 @@ def deploy(cfg: PlatformConfig) -> Platform:
         volume_size=store_cfg.volume_size,
         storage_class=cfg.platform.storage_class,
         root_user=store_cfg.root_user,
-        buckets=store_cfg.buckets + kfp_buckets + tuple(tenant.bucket for tenant in tenants),
+        buckets=buckets,
         resources=store_cfg.resources,
-        client_namespaces=[mlflow_cfg.namespace, *kfp_namespaces, *tenant_namespaces],
+        client_namespaces=[mlflow_cfg.namespace, *kfp_namespaces, *tenant_namespaces, *backup_namespaces],
         client_cidrs=cfg.platform.allowed_ingress_cidrs,
         protect_data=cfg.platform.protect_data,
-        bucket_users=(mlflow_user, *kfp_users, *(BucketUser(tenant_user(tenant.name), tenant.bucket) for tenant in tenants)),
+        bucket_users=(mlflow_user, *kfp_users, *(BucketUser(tenant_user(tenant.name), tenant.bucket) for tenant in tenants),
+                      *backup_users),
     ))
     mlflow_tls_secret, mlflow_ingress_annotations = cfg.platform.ingress_tls.for_component("mlflow")
     mlflow = Mlflow("mlflow", MlflowArgs(
@@ -101,6 +120,7 @@ def deploy(cfg: PlatformConfig) -> Platform:
         client_cidrs=cfg.platform.allowed_ingress_cidrs,
         protect_data=cfg.platform.protect_data,
         tenants=[tenant_identity(tenant.name) for tenant in tenants],
+        database_client_namespaces=backup_namespaces,
     ),
         # MLflow's scoped user exists once the object store's bucket Job has made it.
         opts=pulumi.ResourceOptions(depends_on=[store]))
@@ -143,6 +163,7 @@ def deploy(cfg: PlatformConfig) -> Platform:
             storage_class=cfg.platform.storage_class,
             client_cidrs=cfg.platform.allowed_ingress_cidrs,
             protect_data=cfg.platform.protect_data,
+            database_client_namespaces=tuple(backup_namespaces),
         ),
             # The API server creates its bucket unless it exists, which the scoped user may not
             # do: start once the object store's bucket Job has made it.
@@ -168,5 +189,40 @@ def deploy(cfg: PlatformConfig) -> Platform:
             quota_ceilings={tenant.name: quota_ceiling(tenant, tenants) for tenant in tenants} if queueing else None,
             queueing=queueing,
         ))
+    backup = None
+    if backup_cfg.enabled:
+        writers = [Writer(mlflow.namespace, "Deployment", "mlflow")]
+        if kfp:
+            writers += [Writer(kfp.namespace, "Deployment", name) for name in kfp.database_writers]
+        backup = Backup("backup", BackupArgs(
+            namespace=backup_cfg.namespace,
+            schedule=backup_cfg.schedule,
+            retention=backup_cfg.retention,
+            volume_size=backup_cfg.volume_size,
+            storage_class=backup_cfg.storage_class,
+            resources=backup_cfg.resources.to_kubernetes(),
+            image=image("mlflow"),
+            postgres_image=image("postgres"),
+            mysql_image=image("mysql"),
+            image_pull_policy=cfg.images.pull_policy,
+            mlflow_database_url=mlflow.database_url,
+            s3_endpoint=store.endpoint,
+            s3_access_key=BACKUP_BUCKET_USER,
+            s3_secret_key=store.user_secret_keys[BACKUP_BUCKET_USER],
+            buckets=buckets,
+            schema_images={name: image(name) for name in SCHEMA_IMAGES},
+            writers=writers,
+            kfp_database_host=kfp.database_host if kfp else None,
+            kfp_database_port=kfp.database_port if kfp else 3306,
+            kfp_database_user=kfp.database_user if kfp else None,
+            kfp_database_password=kfp.database_password if kfp else None,
+            kfp_databases=(PIPELINE_DATABASE, METADATA_DATABASE) if kfp else (),
+            model_server_namespaces=tuple(tenant_namespaces),
+            model_server_selector=f"{SERVING_LABEL}=true",
+            model_server_depends_on=[tenant_component] if tenant_component else [],
+            protect_data=cfg.platform.protect_data,
+        ),
+            # Its object-store user exists once the bucket Job has made it.
+            opts=pulumi.ResourceOptions(depends_on=[store]))
     return Platform(object_store=store, mlflow=mlflow, gpu=gpu, tenants=tenant_component, kubeflow_pipelines=kfp,
-                    queueing=queueing)
+                    queueing=queueing, backup=backup)

@@ -18,3 +18,5 @@ KFP_NAMESPACE = "kubeflowPipelinesNamespace"
 # in-cluster URL of the Kubeflow Pipelines web UI (http://ml-pipeline-ui.<namespace>.svc.cluster.local:80;
 # "" when Kubeflow Pipelines or its `ui` is off)
 KFP_UI_ENDPOINT = "kubeflowPipelinesUiEndpoint"
+# namespace of the platform's backup CronJob and volume ("" when backup.enabled is false)
+BACKUP_NAMESPACE = "backupNamespace"

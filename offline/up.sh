@@ -109,6 +109,10 @@ for name in sorted(r["outputs"]["metadata"]["name"] for r in state if r["type"] 
       -o custom-columns='NAMESPACE:.metadata.namespace,CLAIM:.metadata.name,SIZE:.spec.resources.requests.storage' 2>/dev/null \
       | awk -v keep=" ${doomed[*]} " 'index(keep, " " $1 " ") {print "  " $1 "/" $2 " (" $3 ")"; n++} END {if (!n) print "  (no volume claims)"}' \
       || log "WARNING: could not list the volume claims (kubectl get pvc failed); deleting anyway"
+    backup_ns=$(pulumi stack output backupNamespace 2>/dev/null || true)
+    if [[ -n $backup_ns && " ${doomed[*]} " == *" $backup_ns "* ]]; then
+      log "the platform's backups on the volume $backup_ns/platform-backups go too; copies that make backup wrote (backups/) stay"
+    fi
   fi
   log "destroying the platform (pulumi destroy --stack $stack)"
   pulumi destroy --yes --skip-preview --non-interactive --stack "$stack"

@@ -65,6 +65,8 @@ class MlflowArgs:
     tenants: list[TenantIdentity] = field(default_factory=list)
     # Pulumi refuses to delete its namespace, and so its volumes (platform.protectData).
     protect_data: bool = False
+    # Namespaces whose pods may reach the in-cluster PostgreSQL (the platform's backup).
+    database_client_namespaces: list[str] = field(default_factory=list)
 
 
 def _split(image: str) -> dict[str, str]:
@@ -85,6 +87,8 @@ class Mlflow(pulumi.ComponentResource):
     admin_password: pulumi.Output[str]
     # MLflow user name (a tenant's editor or reader) -> its generated password.
     tenant_passwords: dict[str, pulumi.Output[str]]
+    # postgresql://user:password@host:port/database of the tracking database (a secret).
+    database_url: pulumi.Output[str]
 
     def __init__(self, name: str, args: MlflowArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlops-platform:platform:Mlflow", name, None, opts)
@@ -116,9 +120,14 @@ class Mlflow(pulumi.ComponentResource):
                                       "flask-secret-key": flask_key.value})
         if args.database_mode == "external":
             db_secret = secret("database", {"dsn": pulumi.Output.secret(args.external_dsn)})
+            self.database_url = pulumi.Output.secret(args.external_dsn)
         else:
             db_password = GeneratedPassword(f"{name}-database-password", opts=child)
             db_secret = secret("database", {"postgres-password": db_password.value})
+            # The chart's PostgreSQL Service (mlflow.postgresFullname: the release is `name`), user and database.
+            fullname = name if "mlflow" in name else f"{name}-mlflow"
+            self.database_url = pulumi.Output.secret(pulumi.Output.concat(
+                "postgresql://mlflow:", db_password.value, f"@{fullname}-postgres.", ns_name, ".svc.cluster.local:5432/mlflow"))
         s3_secret = secret("s3", {"AWS_ACCESS_KEY_ID": args.s3_access_key,
                                   "AWS_SECRET_ACCESS_KEY": pulumi.Output.secret(args.s3_secret_key)})
         users = [user for tenant in args.tenants for user in (tenant.editor, tenant.reader)]
@@ -148,7 +157,8 @@ class Mlflow(pulumi.ComponentResource):
             },
             "artifacts": {"bucket": args.artifact_bucket, "s3EndpointUrl": args.s3_endpoint, "existingSecret": s3_secret},
             "networkPolicy": {"enabled": True, "allowedNamespaces": list(args.client_namespaces),
-                              "allowedCidrs": list(args.client_cidrs)},
+                              "allowedCidrs": list(args.client_cidrs),
+                              "databaseClientNamespaces": list(args.database_client_namespaces)},
             "workspaces": {"enabled": bool(args.tenants)},
             **({"tenants": tenants_values} if tenants_values else {}),
             "ingress": {"enabled": bool(args.ingress_host), "host": args.ingress_host, "className": args.ingress_class,

@@ -17,9 +17,14 @@ _S3_PORT = {"minio": 9000, "seaweedfs": 8333}
 _UID = 1000
 
 
+# BucketUser.bucket of the one user that reads and writes every bucket: the platform's backup.
+ALL_BUCKETS = "*"
+
+
 @dataclass(frozen=True)
 class BucketUser:
-    """An S3 user allowed to read, write and list one bucket only (a tenant's)."""
+    """An S3 user allowed to read, write and list one bucket only (a tenant's), or every bucket
+    (ALL_BUCKETS: the backup) without the admin's rights (no bucket creation or deletion, no users)."""
 
     name: str
     bucket: str
@@ -67,7 +72,7 @@ class ObjectStore(pulumi.ComponentResource):
         if not args.buckets:
             raise ValueError(f"ObjectStore {name}: buckets must list at least one bucket")
         for user in args.bucket_users:
-            if user.bucket not in args.buckets:
+            if user.bucket != ALL_BUCKETS and user.bucket not in args.buckets:
                 raise ValueError(f"ObjectStore {name}: bucket user {user.name!r} needs bucket {user.bucket!r}, "
                                  f"which is not in buckets ({', '.join(args.buckets)})")
         child = pulumi.ResourceOptions(parent=self)
@@ -192,7 +197,8 @@ class ObjectStore(pulumi.ComponentResource):
         identities += [{
             "name": user.name,
             "credentials": [{"accessKey": user.name, "secretKey": user_keys[user.name]}],
-            "actions": [f"Read:{user.bucket}", f"Write:{user.bucket}", f"List:{user.bucket}"],
+            "actions": ["Read", "Write", "List"] if user.bucket == ALL_BUCKETS else
+                       [f"Read:{user.bucket}", f"Write:{user.bucket}", f"List:{user.bucket}"],
         } for user in args.bucket_users]
         return json.dumps({"identities": identities})
 
@@ -300,10 +306,10 @@ def seaweedfs_volume_layout(volume_size: str) -> tuple[int, int]:
 
 
 def _minio_user_script(user: BucketUser) -> str:
-    """Shell lines that make `user` a MinIO user whose policy allows only its bucket."""
+    """Shell lines that make `user` a MinIO user whose policy allows only its bucket (or every one)."""
     policy = json.dumps({"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Action": ["s3:ListBucket", "s3:GetBucketLocation", "s3:ListBucketMultipartUploads"],
-         "Resource": [f"arn:aws:s3:::{user.bucket}"]},
+         "Resource": [f"arn:aws:s3:::{user.bucket}"]},  # "*" (ALL_BUCKETS): every bucket
         {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject",
                                        "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"],
          "Resource": [f"arn:aws:s3:::{user.bucket}/*"]},

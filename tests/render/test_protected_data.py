@@ -54,10 +54,10 @@ def test_pulumi_destroy_refuses_to_delete_the_data_namespaces_and_changes_nothin
     output = result.stdout + result.stderr
     assert result.returncode != 0, f"pulumi destroy deleted the university stack:\n{output[-2000:]}"
     protected = {name for name, on in namespaces(before).items() if on}
-    data = {cfg.object_store.namespace, cfg.mlflow.namespace, cfg.kubeflow_pipelines.namespace} | \
+    data = {cfg.object_store.namespace, cfg.mlflow.namespace, cfg.kubeflow_pipelines.namespace, cfg.backup.namespace} | \
         {tenant.namespace for tenant in cfg.tenancy.tenants}
     assert protected == data, f"protected namespaces {sorted(protected)}, the ones holding data {sorted(data)}"
-    # Pulumi names the protected namespaces its preview reached (five of six here) and stops there.
+    # Pulumi names the protected namespaces its preview reached and stops there.
     assert "because it is protected" in output, output[-3000:]
     assert len(after) == len(before), f"{len(before) - len(after)} resources were deleted before the refusal"
     assert sorted((RENDER_DIR / "university" / "manifests").rglob("*.yaml")) == manifests, "rendered objects were deleted"

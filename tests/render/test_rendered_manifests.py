@@ -27,14 +27,16 @@ CLUSTER_SCOPED_KINDS = {"Namespace", "ClusterRole", "ClusterRoleBinding", "Custo
 # Keys of Secrets that hold connection settings and identifiers (they appear in scripts and
 # other components' settings by design), not secret values.
 NON_SECRET_KEYS = {"AWS_ACCESS_KEY_ID", "MLFLOW_S3_ENDPOINT_URL", "MLFLOW_TRACKING_URI", "MLOPS_ARTIFACT_BUCKET",
-                   "MLOPS_EXPERIMENT_PREFIX", "MLFLOW_TRACKING_USERNAME", "accesskey", "username"}
+                   "MLOPS_EXPERIMENT_PREFIX", "MLFLOW_TRACKING_USERNAME", "accesskey", "username",
+                   "S3_ENDPOINT", "KFP_DATABASE_HOST", "KFP_DATABASE_PORT", "KFP_DATABASE_USER"}
 
 
 def platform_namespaces(cfg) -> set[str]:
     gpu = {cfg.gpu.namespace} if cfg.gpu.enabled else set()
     kfp = {cfg.kubeflow_pipelines.namespace} if cfg.kubeflow_pipelines.enabled else set()
     queueing = {cfg.queueing.namespace} if cfg.queueing.enabled and cfg.tenancy.tenants else set()
-    return ({cfg.object_store.namespace, cfg.mlflow.namespace} | gpu | kfp | queueing
+    backup = {cfg.backup.namespace} if cfg.backup.enabled else set()
+    return ({cfg.object_store.namespace, cfg.mlflow.namespace} | gpu | kfp | queueing | backup
             | {t.namespace for t in cfg.tenancy.tenants})
 
 
@@ -86,6 +88,8 @@ def test_expected_objects_are_rendered(rendered):
     assert len(kinds["NetworkPolicy"]) >= 3
     has_postgres = "mlflow-postgres" in kinds["StatefulSet"]
     assert has_postgres == (cfg.mlflow.database.mode == "inCluster"), "in-cluster PostgreSQL only for mode inCluster"
+    assert ("platform-backup" in kinds["CronJob"]) == cfg.backup.enabled
+    assert ("platform-restore" in kinds["CronJob"]) == cfg.backup.enabled
     if cfg.mlflow.ingress_host:
         hosts = [rule["host"] for ing in objects if ing["kind"] == "Ingress" for rule in ing["spec"]["rules"]]
         assert hosts == [cfg.mlflow.ingress_host]

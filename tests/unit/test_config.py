@@ -37,7 +37,7 @@ def test_defaults_alone_are_valid():
 def test_defaults_are_read_from_pulumi_yaml_only():
     defaults = project_defaults()
     assert set(defaults) == {"images", "platform", "objectStore", "mlflow", "mlflowExternalDsn", "gpu", "tenancy",
-                             "tenants", "kubeflowPipelines", "kubeflowPipelinesDatabasePassword", "queueing"}
+                             "tenants", "kubeflowPipelines", "kubeflowPipelinesDatabasePassword", "queueing", "backup"}
     assert parse({}).object_store.volume_size == defaults["objectStore"]["volumeSize"]
 
 
@@ -71,7 +71,16 @@ TENANT = {"name": "vision", "members": ["alice"]}
 
 BAD_CONFIGS = [
     # (id, raw config, secret keys, fragments the message must contain)
-    ("unknown top-level key", {"mlfow": {}}, (), ["mlops-platform:mlfow", "unknown key", "known keys: gpu, images"]),
+    ("unknown top-level key", {"mlfow": {}}, (), ["mlops-platform:mlfow", "unknown key", "known keys: backup, gpu, images"]),
+    ("backup schedule not cron", {"backup": {"schedule": "every night"}}, (),
+     ["mlops-platform:backup.schedule = 'every night'", "five fields", "'0 2 * * *'"]),
+    ("backup retention 0", {"backup": {"retention": 0}}, (), ["mlops-platform:backup.retention = 0", "1 or more"]),
+    ("backup namespace taken", {"backup": {"namespace": "mlops-mlflow"}}, (),
+     ["mlops-platform:backup.namespace = 'mlops-mlflow'", "is already mlflow.namespace"]),
+    ("backup volume size", {"backup": {"target": {"volumeSize": "20GB"}}}, (),
+     ["mlops-platform:backup.target.volumeSize = '20GB'", "Mi, Gi or Ti"]),
+    ("tenant in the backup namespace", {"tenancy": {"namespacePrefix": "mlops-"}, "tenants": [{**TENANT, "name": "backup"}]}, (),
+     ["namespace 'mlops-backup' is a platform namespace (backup.namespace)"]),
     ("unknown nested key", {"objectStore": {"volumSize": "1Gi"}}, (),
      ["objectStore.volumSize", "unknown key", "volumeSize"]),
     ("wrong type for a map", {"objectStore": "seaweedfs"}, (), ["mlops-platform:objectStore", "expected a map"]),
@@ -286,6 +295,14 @@ def test_bad_config_is_refused_with_a_clear_message(raw, secret, fragments):
     message = str(caught.value)
     for fragment in fragments:
         assert fragment in message, f"message lacks {fragment!r}:\n{message}"
+
+
+def test_backup_defaults_and_a_valid_schedule():
+    cfg = parse({"backup": {"schedule": "@hourly", "retention": 3, "target": {"volumeSize": "5Gi"}}})
+    assert (cfg.backup.enabled, cfg.backup.namespace, cfg.backup.schedule) == (True, "mlops-backup", "@hourly")
+    assert (cfg.backup.retention, cfg.backup.volume_size, cfg.backup.storage_class) == (3, "5Gi", "")
+    assert parse({"platform": {"storageClass": "fast"}}).backup.storage_class == "fast", "'' = platform.storageClass"
+    assert parse({"backup": {"schedule": "*/30 1-5 * * mon-fri"}}).backup.schedule == "*/30 1-5 * * mon-fri"
 
 
 def test_tenant_may_list_a_service_account_member():

@@ -80,6 +80,8 @@ class KubeflowPipelinesArgs:
     client_cidrs: tuple[str, ...] = ()
     # Pulumi refuses to delete its namespace, and so its volumes (platform.protectData).
     protect_data: bool = False
+    # Namespaces whose pods may reach the in-cluster database (the platform's backup).
+    database_client_namespaces: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -81,6 +81,13 @@ class KubeflowPipelines(pulumi.ComponentResource):
     endpoint: pulumi.Output[str]
     namespace: pulumi.Output[str]
     ui_endpoint: pulumi.Output[str]  # "" without the UI
+    # The database's host, port, user and password (a secret): the platform's backup logs in with it.
+    database_host: pulumi.Output[str]
+    database_port: int
+    database_user: str
+    database_password: pulumi.Output[str]
+    # The Deployments that write its databases (a restore stops them meanwhile).
+    database_writers: tuple[str, ...] = (API_SERVICE, METADATA_WORKLOAD)
 
     def __init__(self, name: str, args: KubeflowPipelinesArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlops-platform:platform:KubeflowPipelines", name, None, opts)
@@ -127,6 +134,8 @@ class KubeflowPipelines(pulumi.ComponentResource):
         self._network_policies()
 
         self.namespace = self._ns
+        self.database_host, self.database_port = database.host, config.database.port
+        self.database_user, self.database_password = database.user, database.password
         self.endpoint = pulumi.Output.concat(f"http://{API_SERVICE}.", self._ns, f".svc.cluster.local:{API_HTTP_PORT}")
         self.ui_endpoint = (pulumi.Output.concat(f"http://{UI_SERVICE}.", self._ns, f".svc.cluster.local:{UI_SERVICE_PORT}")
                             if config.ui else pulumi.Output.from_input(""))
@@ -211,6 +220,17 @@ class KubeflowPipelines(pulumi.ComponentResource):
             self._allow_from_pods("allow-metadata-envoy", METADATA_ENVOY_WORKLOAD, [UI_SERVICE], METADATA_ENVOY_PORT, deny)
         if config.database.mode == "inCluster":
             self._allow_from_pods("allow-database", f"{self._name}-db", [API_SERVICE, METADATA_WORKLOAD], DATABASE_PORT, deny)
+            if args.database_client_namespaces:
+                # Only those namespaces (ingress_policy would admit this namespace's every pod too).
+                k8s.networking.v1.NetworkPolicy(
+                    f"{self._name}-allow-database-clients",
+                    metadata={"name": f"{self._name}-allow-database-clients", "namespace": self._ns,
+                              "labels": {"app.kubernetes.io/part-of": PART_OF}},
+                    spec={"podSelector": {"matchLabels": selector(f"{self._name}-db")}, "policyTypes": ["Ingress"],
+                          "ingress": [{"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}}}
+                                                for ns in args.database_client_namespaces],
+                                       "ports": [{"protocol": "TCP", "port": DATABASE_PORT}]}]},
+                    opts=pulumi.ResourceOptions(parent=self, depends_on=[deny]))
 
     def _allow_from_pods(self, suffix: str, workload: str, clients: list[str], port: int,
                          deny: pulumi.Resource) -> None:

@@ -27,6 +27,8 @@ class KubeflowPipelinesDatabase(Part):
 
     credentials: pulumi.Output[str]    # the Secret's name
     host: pulumi.Output[str]
+    user: str
+    password: pulumi.Output[str]       # a secret
     statefulsets: list[pulumi.Resource]  # the in-cluster server, [] for an external one
 
     def __init__(self, shared: Shared) -> None:
@@ -49,6 +51,7 @@ class KubeflowPipelinesDatabase(Part):
             string_data={"username": db_user, "password": password, **db_data},
             opts=self.child_opts())
         self.credentials = secret.metadata.apply(lambda m: m["name"])
+        self.user, self.password = db_user, pulumi.Output.secret(password)
         self.statefulsets = [self._server()] if database.mode == "inCluster" else []
         self.register_outputs({"credentials": self.credentials, "host": self.host})
 

@@ -1,0 +1,144 @@
+"""`make backup-drill`: the disaster drill of issue 20 on the local kind cluster, timed.
+
+1. the smoke test's training pipeline (two runs: train, register, serve) on what `make up` deployed;
+2. a snapshot of what a research group has: its MLflow experiments, runs (params, metrics, tags),
+   registered versions, its Kubeflow Pipelines runs and the model server's predictions;
+3. `make backup`; then `make down` and the kind cluster deleted;
+4. `make up` (a new cluster, new generated passwords and keys) and `make restore BACKUP=...`;
+5. the snapshot again: equal; a second backup whose every bucket object of the first (key and
+   SHA-256) is there; and the smoke test again: new runs succeed on the restored platform.
+
+Long (about 30 minutes on a 2-core VM): run by hand and reported, not part of `make test`.
+Writes its timings and comparisons to build/backup-drill.json.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+REPORT = ROOT / "build" / "backup-drill.json"
+SMOKE_ARGS = "-k training_pipeline"
+
+# Runs in the tenant's namespace on the pipeline image as the tenant (mlops-credentials) and as
+# alice (KFP token); prints everything the group would miss after a disaster, in a stable order.
+SNAPSHOT_SCRIPT = r"""
+import json, os
+import kfp, mlflow, requests
+from mlflow import MlflowClient
+from sklearn.datasets import load_iris
+
+client, snapshot = MlflowClient(), {"experiments": {}, "models": {}}
+for experiment in sorted(client.search_experiments(), key=lambda e: e.name):
+    runs = client.search_runs([experiment.experiment_id], max_results=1000)
+    snapshot["experiments"][experiment.name] = sorted(
+        ({"run_id": r.info.run_id, "status": r.info.status, "params": r.data.params, "metrics": r.data.metrics,
+          "tags": {k: v for k, v in r.data.tags.items() if not k.startswith("mlflow.")},
+          "artifacts": sorted(f.path for f in client.list_artifacts(r.info.run_id))} for r in runs),
+        key=lambda r: r["run_id"])
+for model in client.search_registered_models():
+    snapshot["models"][model.name] = sorted(
+        ({"version": v.version, "run_id": v.run_id, "source": v.source, "status": v.status}
+         for v in client.search_model_versions(f"name='{model.name}'")), key=lambda v: int(v["version"]))
+kfp_client = kfp.Client(host=os.environ["KFP_HOST"], existing_token=os.environ["KFP_TOKEN"], namespace=os.environ["NAMESPACE"])
+runs = kfp_client.list_runs(namespace=os.environ["NAMESPACE"], page_size=200).runs or []
+snapshot["kfp_runs"] = sorted(({"run_id": r.run_id, "name": r.display_name, "state": str(r.state)} for r in runs),
+                              key=lambda r: r["run_id"])
+iris = load_iris(as_frame=True)
+sample = iris.frame.sample(n=12, random_state=0)
+columns = [c.replace(" (cm)", "_cm").replace(" ", "_") for c in iris.feature_names]
+body = {"dataframe_split": {"columns": columns, "data": sample[iris.feature_names].values.tolist()}}
+response = requests.post(os.environ["SERVING_URL"] + "/invocations", json=body, timeout=120)
+snapshot["serving"] = {"status": response.status_code, "predictions": response.json().get("predictions")
+                       if response.ok else response.text[:500]}
+print("RESULT " + json.dumps(snapshot))
+"""
+
+
+def _log(message: str) -> None:
+    print(f"[drill {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def _make(*args: str, timings: dict, label: str) -> str:
+    started = time.monotonic()
+    _log(f"make {' '.join(args)}")
+    result = subprocess.run(["make", *args], cwd=ROOT, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            check=False)
+    timings[label] = round(time.monotonic() - started, 1)
+    print(result.stdout[-3000:], flush=True)
+    if result.returncode:
+        raise SystemExit(f"[drill] make {' '.join(args)} failed ({result.returncode}) after {timings[label]} s")
+    return result.stdout
+
+
+def _snapshot() -> dict:
+    from infra.images import resolve_image
+    from smoke_tests.test_smoke import CFG, MODEL_NAME, PERSON, TENANT
+    from tests.platform.test_platform import person_token, run_script_pod
+
+    kfp_namespace = CFG.kubeflow_pipelines.namespace
+    return run_script_pod(TENANT.namespace, "backup-drill", resolve_image("pipeline-base", CFG.images.registry,
+                                                                           CFG.images.overrides), SNAPSHOT_SCRIPT, [
+        {"name": "KFP_HOST", "value": f"http://ml-pipeline.{kfp_namespace}.svc.cluster.local.:8888"},
+        {"name": "KFP_TOKEN", "value": person_token(PERSON)}, {"name": "NAMESPACE", "value": TENANT.namespace},
+        {"name": "SERVING_URL", "value": f"http://model-{MODEL_NAME}.{TENANT.namespace}.svc.cluster.local:8080"}],
+        env_from=[{"secretRef": {"name": "mlops-credentials"}}], timeout=600, needs=())
+
+
+def _objects(backup: Path) -> set[tuple[str, str, str]]:
+    manifest = json.loads((backup / "manifest.json").read_text())
+    return {(bucket, e["key"], e["sha256"]) for bucket, entries in manifest["buckets"].items() for e in entries}
+
+
+def _newest(folder: Path, before: set[str]) -> Path:
+    created = sorted(p for p in folder.iterdir() if p.name not in before)
+    if len(created) != 1:
+        raise SystemExit(f"[drill] expected one new backup in {folder}, found {created}")
+    return created[0]
+
+
+def main() -> int:
+    timings: dict[str, float] = {}
+    backups = ROOT / "build" / "drill-backups"
+    backups.mkdir(parents=True, exist_ok=True)
+    cluster = os.environ.get("MLOPS_CLUSTER_NAME", "mlops")
+    _make("smoke", f"PYTEST_ARGS={SMOKE_ARGS}", timings=timings, label="smoke before")
+    before = _snapshot()
+    _log(f"snapshot: {len(before['experiments'])} experiments, {sum(len(r) for r in before['experiments'].values())} "
+         f"runs, {sum(len(v) for v in before['models'].values())} model versions, {len(before['kfp_runs'])} KFP runs, "
+         f"serving {before['serving']['status']}")
+    if before["serving"]["status"] != 200:
+        raise SystemExit(f"[drill] the model server does not answer before the backup: {before['serving']}")
+    existing = {p.name for p in backups.iterdir()}
+    _make("backup", f"BACKUP_DIR={backups}", timings=timings, label="make backup")
+    first = _newest(backups, existing)
+    _make("down", timings=timings, label="make down")
+    started = time.monotonic()
+    subprocess.run(["kind", "delete", "cluster", "--name", cluster], check=True)
+    timings["cluster deleted"] = round(time.monotonic() - started, 1)
+    _make("up", timings=timings, label="make up (new cluster)")
+    _make("restore", f"BACKUP={first}", timings=timings, label="make restore")
+    after = _snapshot()
+    differences = [key for key in before if before[key] != after.get(key)]
+    existing = {p.name for p in backups.iterdir()}
+    _make("backup", f"BACKUP_DIR={backups}", timings=timings, label="make backup (restored)")
+    second = _newest(backups, existing)
+    missing = sorted(_objects(first) - _objects(second))
+    _make("smoke", f"PYTEST_ARGS={SMOKE_ARGS}", timings=timings, label="smoke after")
+    report = {"timings_s": timings, "first_backup": first.name, "second_backup": second.name,
+              "snapshot_differences": differences, "objects_in_first": len(_objects(first)),
+              "objects_missing_after_restore": missing[:20], "before": before, "after": after}
+    REPORT.write_text(json.dumps(report, indent=1, sort_keys=True) + "\n")
+    _log(f"timings: {json.dumps(timings)}")
+    _log(f"snapshot differences: {differences or 'none'}; bucket objects of the first backup missing after the "
+         f"restore: {len(missing)} of {len(_objects(first))}; report: {REPORT}")
+    return 1 if differences or missing else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

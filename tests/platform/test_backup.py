@@ -1,0 +1,172 @@
+"""The platform's backups on what `make up` deployed: `make backup` records a tenant's object and
+MLflow run, `make restore` refuses bad backups with nothing changed, and a restore brings back
+what was deleted after the backup and removes what was made after it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from infra.components.backup import RESTORE_CRONJOB
+from platform_backup import job
+from tests.cluster.test_local_cluster import kubeconfig, kubectl
+from tests.platform.test_platform import CFG, MLFLOW_NS, run_script_pod
+
+pytestmark = pytest.mark.e2e
+ROOT = Path(__file__).resolve().parents[2]
+MLFLOW_TARGET = (f"mlflow.{MLFLOW_NS}.svc.cluster.local.", 5000)
+S3_TARGET = (f"object-store.{CFG.object_store.namespace}.svc.cluster.local.", 8333)
+
+# Run in a tenant namespace with the MLflow image as the tenant (its mlops-credentials); STEP says
+# what to do with the marker object in the tenant's bucket and the MLflow run.
+TENANT_SCRIPT = r"""
+import json, os
+import boto3, mlflow
+from botocore.exceptions import ClientError
+from mlflow import MlflowClient
+
+step, marker = os.environ["STEP"], os.environ["MARKER"]
+s3, bucket = boto3.client("s3", endpoint_url=os.environ["MLFLOW_S3_ENDPOINT_URL"]), os.environ["MLOPS_ARTIFACT_BUCKET"]
+key, body = f"backup-test/{marker}", marker.encode() * 1000
+workspace = os.environ["MLFLOW_WORKSPACE"]
+client, result = MlflowClient(), {}
+if step == "before":
+    s3.put_object(Bucket=bucket, Key=key, Body=body)
+    mlflow.set_experiment(f"/{workspace}/backup-test-{marker}")
+    with mlflow.start_run() as run:
+        mlflow.log_param("marker", marker)
+        mlflow.log_metric("score", 0.25)
+    result["run_id"] = run.info.run_id
+elif step == "damage":
+    s3.delete_object(Bucket=bucket, Key=key)
+    client.delete_run(os.environ["RUN_ID"])
+    mlflow.set_experiment(f"/{workspace}/after-backup-{marker}")
+else:
+    try:
+        result["object"] = s3.get_object(Bucket=bucket, Key=key)["Body"].read() == body
+    except ClientError as error:
+        result["object"] = error.response["Error"]["Code"]
+    run = client.get_run(os.environ["RUN_ID"])
+    result["stage"], result["params"], result["metrics"] = run.info.lifecycle_stage, run.data.params, run.data.metrics
+    result["after_backup_experiment"] = client.get_experiment_by_name(f"/{workspace}/after-backup-{marker}") is not None
+print("RESULT " + json.dumps(result))
+"""
+
+
+def tenant_step(step: str, marker: str, run_id: str = "") -> dict:
+    tenant = CFG.tenancy.tenants[0]
+    image = kubectl("get", "deployment", "-n", MLFLOW_NS, "mlflow", "-o", "jsonpath={.spec.template.spec.containers[0].image}")
+    return run_script_pod(tenant.namespace, f"backup-test-{step}", image, TENANT_SCRIPT,
+                          [{"name": "STEP", "value": step}, {"name": "MARKER", "value": marker},
+                           {"name": "RUN_ID", "value": run_id}],
+                          env_from=[{"secretRef": {"name": "mlops-credentials"}}], memory_limit="512Mi",
+                          needs=(S3_TARGET, MLFLOW_TARGET))
+
+
+def cli(*args: str, timeout: int = 1800) -> subprocess.CompletedProcess:
+    env = {**os.environ, "KUBECONFIG": kubeconfig()}
+    return subprocess.run([sys.executable, "-m", "platform_backup.cli", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def writer_replicas() -> dict[str, str]:
+    configmap = json.loads(kubectl("get", "configmap", "-n", CFG.backup.namespace, "platform-backup-program", "-o", "json"))
+    platform = json.loads(configmap["data"]["platform.json"])
+    return {w["name"]: kubectl("get", w["kind"].lower(), "-n", w["namespace"], w["name"], "-o", "jsonpath={.spec.replicas}")
+            for w in platform["writers"]}
+
+
+@pytest.fixture(scope="module")
+def backed_up(tmp_path_factory):
+    """A tenant's object and MLflow run, then `make backup`: (backup folder, marker, run id)."""
+    if not CFG.backup.enabled or not CFG.tenancy.tenants:
+        pytest.skip("LOUD SKIP: the local stack has backup.enabled false or no tenant")
+    marker = uuid.uuid4().hex[:12]
+    run_id = tenant_step("before", marker)["run_id"]
+    output = tmp_path_factory.mktemp("backups")
+    result = cli("backup", "--output", str(output))
+    assert result.returncode == 0, f"make backup failed:\n{result.stdout}\n{result.stderr}"
+    folders = list(output.iterdir())
+    assert len(folders) == 1, folders
+    return folders[0], marker, run_id, result.stdout
+
+
+def test_make_backup_records_every_database_bucket_and_the_tenants_object(backed_up):
+    backup, marker, _, stdout = backed_up
+    assert "every checksum matches" in stdout, stdout
+    assert job.verify(backup) == []
+    manifest = json.loads((backup / job.MANIFEST).read_text())
+    tenant = CFG.tenancy.tenants[0]
+    expected_buckets = {*CFG.object_store.buckets, CFG.kubeflow_pipelines.bucket, *(t.bucket for t in CFG.tenancy.tenants)}
+    assert set(manifest["buckets"]) == expected_buckets
+    entry = next(e for e in manifest["buckets"][tenant.bucket] if e["key"] == f"backup-test/{marker}")
+    assert entry["sha256"] == hashlib.sha256(marker.encode() * 1000).hexdigest()
+    assert (backup / "objects" / entry["sha256"]).read_bytes() == marker.encode() * 1000
+    assert (backup / "databases" / "mlflow.pgdump").read_bytes()[:5] == b"PGDMP", "pg_dump's custom format"
+    sql = (backup / "databases" / "kubeflow-pipelines.sql").read_text()
+    assert "CREATE TABLE" in sql
+    for database in ("mlpipeline", "metadb"):
+        assert f"USE `{database}`" in sql, f"the KFP dump lacks {database}"
+
+
+def test_make_restore_refuses_a_bad_backup_before_changing_anything(backed_up, tmp_path):
+    backup = backed_up[0]
+    before = writer_replicas()
+    jobs_before = kubectl("get", "jobs", "-n", CFG.backup.namespace, "-o", "name")
+
+    missing = cli("restore", str(tmp_path / "no-such-backup"))
+    assert missing.returncode == 2
+    assert "is not a folder" in missing.stderr
+    assert "name the backup: make restore BACKUP=" in cli("restore").stderr
+
+    corrupt = tmp_path / "corrupt"
+    shutil.copytree(backup, corrupt)
+    victim = max((corrupt / "objects").iterdir(), key=lambda p: p.stat().st_size)
+    data = bytearray(victim.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    victim.write_bytes(bytes(data))
+    refused = cli("restore", str(corrupt))
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "nothing was changed" in refused.stderr
+    assert f"objects/{victim.name}: checksum differs from the manifest (corrupt)" in refused.stderr
+
+    other_version = tmp_path / "other-version"
+    shutil.copytree(backup, other_version)
+    manifest = json.loads((other_version / job.MANIFEST).read_text())
+    manifest["platform"]["images"]["mlflow"] = "ghcr.io/mlflow/mlflow:v3.0.0"
+    (other_version / job.MANIFEST).write_text(json.dumps(manifest))
+    refused = cli("restore", str(other_version))
+    assert refused.returncode == 2
+    assert "image mlflow: the backup was taken with 'ghcr.io/mlflow/mlflow:v3.0.0'" in refused.stderr
+
+    assert writer_replicas() == before, "a refused restore must not stop any server"
+    assert kubectl("get", "jobs", "-n", CFG.backup.namespace, "-o", "name") == jobs_before
+    assert RESTORE_CRONJOB not in jobs_before
+
+
+def test_make_restore_brings_back_what_was_deleted_after_the_backup(backed_up):
+    backup, marker, run_id, _ = backed_up
+    tenant_step("damage", marker, run_id)
+    damaged = tenant_step("check", marker, run_id)
+    assert damaged["object"] == "NoSuchKey"
+    assert damaged["stage"] == "deleted"
+    assert damaged["after_backup_experiment"] is True
+    before = writer_replicas()
+
+    result = cli("restore", str(backup))
+    assert result.returncode == 0, f"make restore failed:\n{result.stdout}\n{result.stderr}"
+    restored = tenant_step("check", marker, run_id)
+    assert restored["object"] is True, "the tenant's object is back, byte for byte"
+    assert restored["stage"] == "active", "the run deleted after the backup is back"
+    assert restored["params"] == {"marker": marker}
+    assert restored["metrics"] == {"score": 0.25}
+    assert restored["after_backup_experiment"] is False, "what was made after the backup is gone"
+    assert writer_replicas() == before, "the servers run again as before"
