@@ -64,9 +64,10 @@ def victims() -> list[tuple[str, str, str]]:
             ("KFP database", kfp_ns, "app.kubernetes.io/name=kubeflow-pipelines-db")]
 
 
-def _ready_pods(namespace: str, selector: str) -> list[str]:
+def _ready_pods(namespace: str, selector: str) -> list[tuple[str, str]]:
+    """(name, uid) of the ready pods: a StatefulSet's new pod has the old one's name, not its uid."""
     pods = json.loads(kubectl("get", "pods", "-n", namespace, "-l", selector, "-o", "json"))["items"]
-    return [p["metadata"]["name"] for p in pods if p["metadata"].get("deletionTimestamp") is None
+    return [(p["metadata"]["name"], p["metadata"]["uid"]) for p in pods if p["metadata"].get("deletionTimestamp") is None
             and any(c["type"] == "Ready" and c["status"] == "True" for c in p["status"].get("conditions", []))]
 
 
@@ -103,17 +104,17 @@ def test_a_run_survives_the_loss_of_mlflow_the_object_store_and_the_kfp_database
     # One after the other, 15 s apart, without waiting for the previous one to come back: the
     # run meets all three outages, overlapping.
     for what, ns, selector in victims():
-        pod = _ready_pods(ns, selector)[0]
+        pod, uid = _ready_pods(ns, selector)[0]
         kubectl("delete", "pod", "-n", ns, pod, "--wait=false")
-        disruptions.append({"what": what, "namespace": ns, "selector": selector, "pod": pod, "at": time.monotonic(),
+        disruptions.append({"what": what, "namespace": ns, "selector": selector, "pod": pod, "uid": uid, "at": time.monotonic(),
                             "run_running": _workflow_running(namespace)})
         print(f"[faults] deleted the {what} pod {ns}/{pod} (the run's workflow running: "
               f"{disruptions[-1]['run_running']})", flush=True)
         time.sleep(15)
     for disruption in disruptions:
-        ns, selector, pod = disruption["namespace"], disruption["selector"], disruption["pod"]
-        wait_for(f"the {disruption['what']} back", lambda ns=ns, selector=selector, pod=pod: (
-            any(name != pod for name in _ready_pods(ns, selector)), _ready_pods(ns, selector)), timeout=600)
+        ns, selector, uid = disruption["namespace"], disruption["selector"], disruption.pop("uid")
+        wait_for(f"the {disruption['what']} back", lambda ns=ns, selector=selector, uid=uid: (
+            any(other != uid for _, other in _ready_pods(ns, selector)), _ready_pods(ns, selector)), timeout=600)
         disruption["back_after_s"] = round(time.monotonic() - disruption.pop("at"), 1)
         print(f"[faults] the {disruption['what']} is back {disruption['back_after_s']} s after its deletion", flush=True)
     thread.join(timeout=1800)

@@ -64,7 +64,7 @@ MIN_ACCURACY = 0.85
 # deployed model server for predictions.
 SMOKE_SCRIPT = r"""
 import json, os, tempfile, time
-import boto3, kfp, mlflow, requests
+import boto3, kfp, kfp_server_api, mlflow, requests, urllib3
 from mlflow import MlflowClient
 from sklearn.datasets import load_iris
 
@@ -75,6 +75,26 @@ client = kfp.Client(host=os.environ["KFP_HOST"], existing_token=os.environ["KFP_
                     namespace=os.environ["NAMESPACE"])
 started = time.time()
 timeout = int(os.environ["RUN_TIMEOUT"])
+
+
+def wait_for_run(run_id):
+    # kfp's wait_for_run_completion gives up on the first error; while the API server's database
+    # restarts (make fault-test) it answers 500 for a while: ask again, as a researcher would.
+    deadline = time.time() + timeout
+    while True:
+        try:
+            run = client.get_run(run_id)
+        except (kfp_server_api.exceptions.ApiException, urllib3.exceptions.HTTPError) as error:
+            if time.time() > deadline or getattr(error, "status", 500) < 500:
+                raise
+            print(f"asking again in 5 s: get_run {run_id}: {str(error).splitlines()[0]}", flush=True)
+            time.sleep(5)
+            continue
+        if str(run.state) in ("SUCCEEDED", "FAILED", "SKIPPED", "CANCELED") or time.time() > deadline:
+            return run
+        time.sleep(5)
+
+
 runs, finished = [], []
 # One after the other, without KFP's cache: the second run must compute everything again.
 for i in range(1, int(os.environ["RUNS"]) + 1):
@@ -84,7 +104,7 @@ for i in range(1, int(os.environ["RUNS"]) + 1):
                                                      enable_caching=False).run_id
     print(f"submitted run {run_id}", flush=True)
     runs.append(run_id)
-    finished.append(client.wait_for_run_completion(run_id, timeout=timeout))
+    finished.append(wait_for_run(run_id))
 result = {"runs": [], "wall_s": round(time.time() - started, 1)}
 mlflow_client = MlflowClient()
 s3 = boto3.client("s3", endpoint_url=os.environ["MLFLOW_S3_ENDPOINT_URL"])
