@@ -252,8 +252,13 @@ def restore(backup_dir: Path, timeout_s: int) -> None:
         pod_spec = template["spec"]["template"]["spec"]
         for container in pod_spec["initContainers"] + pod_spec["containers"]:
             container.setdefault("env", []).append({"name": "BACKUP_ID", "value": ident})
+        # Owned by the CronJob, as the Jobs it starts itself: deleting the platform (make down,
+        # pulumi destroy) deletes the Job and its pod, which would otherwise keep the volume.
+        owner = {"apiVersion": "batch/v1", "kind": "CronJob", "name": RESTORE_CRONJOB,
+                 "uid": cronjob["metadata"]["uid"], "controller": True, "blockOwnerDeletion": True}
         manifest = {"apiVersion": "batch/v1", "kind": "Job",
-                    "metadata": {"name": job_name, "labels": template["metadata"].get("labels", {})},
+                    "metadata": {"name": job_name, "labels": template["metadata"].get("labels", {}),
+                                 "ownerReferences": [owner]},
                     "spec": template["spec"]}
         _log(f"starting Job {namespace}/{job_name}: verify, MLflow's database, Kubeflow Pipelines' databases, buckets")
         kubectl("create", "-f", "-", namespace=namespace, stdin=json.dumps(manifest))
