@@ -25,7 +25,7 @@ export MLOPS_CLUSTER_NAME := $(CLUSTER_NAME)
 export KUBECONFIG := $(CACHE_DIR)/$(CLUSTER_NAME).kubeconfig
 PYTEST_ARGS ?=
 
-.PHONY: backup backup-drill fault-test restore cold-check gpu-check help venv pipelines-venv pipelines smoke bench report tools render test molecule lint constraints clean node-components kubernetes node-image cluster cluster-delete cluster-check cluster-test up down platform-test
+.PHONY: backup backup-drill backup-fetch fault-test upgrade-test restore cold-check gpu-check help venv pipelines-venv pipelines smoke bench report tools render test molecule lint constraints clean node-components kubernetes node-image cluster cluster-delete cluster-check cluster-test up down platform-test
 
 help: ## List the targets.
 	@grep -hE '^[a-z-]+:.*## ' $(firstword $(MAKEFILE_LIST)) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -115,8 +115,15 @@ BACKUP_DIR ?= $(CURDIR)/backups
 backup: venv ## Take a backup of what `make up` deployed now (databases, every bucket) and copy it into BACKUP_DIR (backups/).
 	@$(VENV)/bin/python -m platform_backup.cli backup --output $(BACKUP_DIR)
 
+ID ?=
+backup-fetch: venv ## Copy backup ID=<id> from the cluster's backups volume (a scheduled or pre-upgrade one) into BACKUP_DIR (backups/).
+	@$(VENV)/bin/python -m platform_backup.cli fetch $(ID) --output $(BACKUP_DIR)
+
 backup-drill: venv ## The disaster drill on what `make up` deployed (~30 min): smoke run, backup, platform and cluster deleted, make up, restore, all compared.
 	@$(VENV)/bin/python -m smoke_tests.backup_drill
+
+upgrade-test: venv tools ## The previous release tag deployed, used, then upgraded in place to this checkout (~25 min): pre-upgrade backup taken, nothing lost.
+	@$(VENV)/bin/python -m smoke_tests.upgrade_test
 
 fault-test: venv ## A smoke run while the MLflow, object-store and KFP-database pods are deleted: it must succeed and lose nothing.
 	@$(VENV)/bin/pytest -m e2e smoke_tests/test_faults.py $(PYTEST_ARGS)

@@ -8,6 +8,7 @@ import pulumi
 from mlops_components.contract import SERVING_LABEL
 
 from infra.components.backup import Backup, BackupArgs, Writer
+from infra.components.common import after
 from infra.components.gpu import Gpu, GpuArgs
 from infra.components.kubeflow_pipelines import (
     METADATA_DATABASE,
@@ -20,6 +21,7 @@ from infra.components.mlflow import PORT as MLFLOW_PORT
 from infra.components.mlflow import Mlflow, MlflowArgs, tenant_identity
 from infra.components.object_store import ALL_BUCKETS, BucketUser, ObjectStore, ObjectStoreArgs
 from infra.components.queueing import Queueing, QueueingArgs, quota_ceiling
+from infra.components.schema_versions import SchemaVersions
 from infra.components.tenants import TenantCredentials, Tenants, TenantsArgs
 from infra.config import PlatformConfig
 from infra.images import resolve_image
@@ -95,6 +97,12 @@ def deploy(cfg: PlatformConfig) -> Platform:
         bucket_users=(mlflow_user, *kfp_users, *(BucketUser(tenant_user(tenant.name), tenant.bucket) for tenant in tenants),
                       *backup_users),
     ))
+    # Before an update changes an image that owns a database schema, a backup (schema_versions):
+    # every resource of MLflow, Kubeflow Pipelines and the backup waits for it (after()).
+    migrate_after: list[pulumi.Resource] = [store]
+    if backup_cfg.enabled:
+        migrate_after.append(SchemaVersions("schema-versions", {name: image(name) for name in SCHEMA_IMAGES},
+                                            backup_cfg.namespace, opts=pulumi.ResourceOptions(depends_on=[store])))
     mlflow_tls_secret, mlflow_ingress_annotations = cfg.platform.ingress_tls.for_component("mlflow")
     mlflow = Mlflow("mlflow", MlflowArgs(
         namespace=mlflow_cfg.namespace,
@@ -123,7 +131,7 @@ def deploy(cfg: PlatformConfig) -> Platform:
         database_client_namespaces=backup_namespaces,
     ),
         # MLflow's scoped user exists once the object store's bucket Job has made it.
-        opts=pulumi.ResourceOptions(depends_on=[store]))
+        opts=after(*migrate_after))
     gpu = None
     if gpu_cfg.enabled:
         dcgm = gpu_cfg.dcgm_exporter
@@ -167,7 +175,7 @@ def deploy(cfg: PlatformConfig) -> Platform:
         ),
             # The API server creates its bucket unless it exists, which the scoped user may not
             # do: start once the object store's bucket Job has made it.
-            opts=pulumi.ResourceOptions(depends_on=[store]))
+            opts=after(*migrate_after))
     tenant_component = None
     queueing = None
     if cfg.queueing.enabled and tenants:
@@ -222,7 +230,8 @@ def deploy(cfg: PlatformConfig) -> Platform:
             model_server_depends_on=[tenant_component] if tenant_component else [],
             protect_data=cfg.platform.protect_data,
         ),
-            # Its object-store user exists once the bucket Job has made it.
-            opts=pulumi.ResourceOptions(depends_on=[store]))
+            # Its object-store user exists once the bucket Job has made it; its CronJob changes
+            # after the pre-upgrade backup that runs from the current one.
+            opts=after(*migrate_after))
     return Platform(object_store=store, mlflow=mlflow, gpu=gpu, tenants=tenant_component, kubeflow_pipelines=kfp,
                     queueing=queueing, backup=backup)

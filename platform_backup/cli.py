@@ -5,6 +5,9 @@ in the pods of the CronJobs that infra/components/backup.py declares.
     python -m platform_backup.cli backup [--output DIR]
         Start a Job from the CronJob platform-backup now, wait for it, copy the backup it wrote
         off the cluster into DIR/<id>/ and check every checksum there.
+    python -m platform_backup.cli fetch ID [--output DIR]
+        Copy a backup already on the cluster's volume (a scheduled or pre-upgrade one) into
+        DIR/<id>/ and check every checksum there.
     python -m platform_backup.cli restore BACKUP_DIR
         Refuse a missing, incomplete or corrupt backup, or one taken with other versions of the
         schema-owning images, before anything changes. Then copy it onto the backups volume, stop
@@ -37,6 +40,8 @@ from infra.components.common import CONTAINER_SECURITY, pod_security
 from platform_backup import job
 
 DEFAULT_OUTPUT = Path(__file__).resolve().parents[1] / "backups"
+# Why a backup Job was started, when not by hand or on schedule (the pre-upgrade backup's).
+REASON_ANNOTATION = "mlops-platform/reason"
 POLL_S = 5
 
 
@@ -162,22 +167,33 @@ def _cronjob_image(namespace: str) -> str:
     return cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["image"]
 
 
-def backup(output: Path, timeout_s: int) -> Path:
-    namespace = find_namespace()
-    job_name = f"{BACKUP_CRONJOB}-now-{dt.datetime.now(dt.UTC).strftime('%Y%m%d%H%M%S')}"
+def take_backup(namespace: str, job_name: str, timeout_s: int, reason: str = "") -> str:
+    """Start a Job from the backup CronJob, wait for it and return the id of the backup it wrote
+    on the volume. `reason` is kept on the Job (annotation mlops-platform/reason)."""
     _log(f"starting Job {namespace}/{job_name} from CronJob {BACKUP_CRONJOB} (databases, then every bucket)")
     kubectl("create", "job", f"--from=cronjob/{BACKUP_CRONJOB}", job_name, namespace=namespace)
+    if reason:
+        kubectl("annotate", "job", job_name, f"{REASON_ANNOTATION}={reason}", namespace=namespace)
     wait_for_job(namespace, job_name, timeout_s)
     logs = kubectl("logs", f"job/{job_name}", "-c", "store", namespace=namespace)
     ids = [line.split("BACKUP_ID=", 1)[1].split()[0] for line in logs.splitlines() if "BACKUP_ID=" in line]
     if len(ids) != 1:
         raise CliError(f"Job {job_name} succeeded but its log names no backup (BACKUP_ID=...):\n{logs}")
-    ident = ids[0]
+    return ids[0]
+
+
+def fetch(namespace: str, ident: str, output: Path) -> Path:
+    """Copy the backup `ident` off the volume into output/ident and check every checksum there."""
     output.mkdir(parents=True, exist_ok=True, mode=0o700)
     if (output / ident).exists():
-        raise CliError(f"{output / ident} exists already; move it away and run make backup again")
+        raise CliError(f"{output / ident} exists already; move it away and run the command again")
     _log(f"copying backup {ident} off the cluster into {output / ident}")
     with VolumePod(namespace, _cronjob_image(namespace), read_only=True) as pod:
+        listing = subprocess.run(pod.exec_command("ls", "-1", BACKUPS_PATH), capture_output=True, text=True, check=False)
+        on_volume = [name for name in listing.stdout.split() if not name.endswith(".partial") and name != "lost+found"]
+        if ident not in on_volume:
+            raise CliError(f"no backup {ident!r} on the volume {namespace}/{VOLUME_CLAIM}; it holds: "
+                           f"{', '.join(on_volume) or 'none'}")
         _pipe(pod.exec_command("tar", "-C", BACKUPS_PATH, "-cf", "-", ident), ["tar", "-C", str(output), "-xf", "-"],
               f"copying {ident} off the volume")
     problems = job.verify(output / ident)
@@ -188,6 +204,12 @@ def backup(output: Path, timeout_s: int) -> Path:
          f"{len(manifest['buckets'])} buckets, databases {', '.join(manifest['databases'])}; every checksum matches")
     _log(f"restore it with: make restore BACKUP={output / ident}")
     return output / ident
+
+
+def backup(output: Path, timeout_s: int) -> Path:
+    namespace = find_namespace()
+    ident = take_backup(namespace, f"{BACKUP_CRONJOB}-now-{dt.datetime.now(dt.UTC).strftime('%Y%m%d%H%M%S')}", timeout_s)
+    return fetch(namespace, ident, output)
 
 
 def _replicas(writer: dict[str, str]) -> int:
@@ -292,6 +314,9 @@ def main(argv: list[str] | None = None) -> int:
     p_backup = sub.add_parser("backup", help="take a backup now and copy it off the cluster")
     p_backup.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help=f"folder for the copy ({DEFAULT_OUTPUT})")
     p_backup.add_argument("--timeout", type=int, default=3600, help="seconds to wait for the Job")
+    p_fetch = sub.add_parser("fetch", help="copy a backup on the cluster's volume off the cluster")
+    p_fetch.add_argument("id", nargs="?", default="", help="the backup's id (ID=...; the folder name on the volume)")
+    p_fetch.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help=f"folder for the copy ({DEFAULT_OUTPUT})")
     p_restore = sub.add_parser("restore", help="restore a backup folder that make backup wrote")
     p_restore.add_argument("backup", nargs="?", default="", help="the backup folder (BACKUP=...)")
     p_restore.add_argument("--timeout", type=int, default=3600, help="seconds to wait for the Job")
@@ -299,6 +324,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "backup":
             backup(args.output, args.timeout)
+        elif args.command == "fetch":
+            if not args.id:
+                raise CliError("name the backup: make backup-fetch ID=<id> (a wrong id lists the volume's backups)")
+            fetch(find_namespace(), args.id, args.output)
         else:
             if not args.backup:
                 raise CliError("name the backup: make restore BACKUP=<folder that make backup printed>")

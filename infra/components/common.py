@@ -72,3 +72,18 @@ def ingress_policy(
         },
         opts=pulumi.ResourceOptions(parent=parent),
     )
+
+
+def after(*resources: pulumi.Resource) -> pulumi.ResourceOptions:
+    """Options for a component whose every resource must wait for `resources`. A component's own
+    depends_on does not reach its children: the Python SDK waits only for each resource's own
+    dependencies before it registers it. A transformation (applied by the SDK, in this process, to
+    every descendant before it is registered) adds them to each resource; a Helm chart's objects
+    are registered by the provider only once the chart's own dependencies are done."""
+    waited = list(resources)
+
+    def transformation(args: pulumi.ResourceTransformationArgs) -> pulumi.ResourceTransformationResult:
+        return pulumi.ResourceTransformationResult(
+            args.props, pulumi.ResourceOptions.merge(args.opts, pulumi.ResourceOptions(depends_on=waited)))
+
+    return pulumi.ResourceOptions(depends_on=waited, transformations=[transformation])

@@ -17,6 +17,7 @@ import pytest
 
 from infra.components.backup import RESTORE_CRONJOB
 from platform_backup import job
+from smoke_tests.upgrade_test import all_wait, migrating_dependencies
 from tests.cluster.test_local_cluster import kubeconfig, kubectl
 from tests.platform.test_platform import CFG, MLFLOW_NS, run_script_pod
 
@@ -177,3 +178,95 @@ def test_make_restore_brings_back_what_was_deleted_after_the_backup(backed_up):
         owners = [(o["kind"], o["name"]) for o in job_object["metadata"].get("ownerReferences", [])]
         assert owners in ([("CronJob", RESTORE_CRONJOB)], [("CronJob", "platform-backup")]), \
             f"Job {job_object['metadata']['name']} is owned by {owners}"
+
+
+def test_migrating_workloads_wait_for_the_pre_upgrade_backup():
+    """Every Deployment and StatefulSet of MLflow and Kubeflow Pipelines depends, in the deployed
+    stack's Pulumi state, on the schema record whose hooks take the pre-upgrade backup
+    (infra/components/schema_versions.py): none of them changes before that backup succeeded.
+    Seen failing when the dependency was set on the components only (Pulumi does not pass a
+    component's depends_on to its children): every workload was listed as not waiting."""
+    dependencies = migrating_dependencies()
+    assert all_wait(dependencies), f"workloads that could migrate before the backup: {dependencies}"
+
+
+# Run in the backup namespace with the backup's own credentials (platform-backup-credentials):
+# what its S3 user may and may not do.
+S3_RIGHTS_SCRIPT = r"""
+import json, os, uuid
+import boto3
+from botocore.exceptions import ClientError
+s3 = boto3.client("s3", endpoint_url=os.environ["S3_ENDPOINT"])
+def attempt(call):
+    try:
+        call()
+        return "allowed"
+    except ClientError as error:
+        return error.response["Error"]["Code"]
+bucket, name = os.environ["TENANT_BUCKET"], f"backup-refusal-{uuid.uuid4().hex[:8]}"
+result = {
+    "list the tenant's bucket": attempt(lambda: s3.list_objects_v2(Bucket=bucket, MaxKeys=1)),
+    "create a bucket": attempt(lambda: s3.create_bucket(Bucket=name)),
+    "delete the tenant's bucket": attempt(lambda: s3.delete_bucket(Bucket=bucket)),
+}
+print("RESULT " + json.dumps(result))
+"""
+
+
+def test_the_backups_s3_user_reads_every_bucket_but_cannot_create_or_delete_one():
+    """The backup's S3 user (platform-backup) lists a tenant's bucket, and is refused creating a
+    bucket or deleting one: it is no admin (the root key would be allowed both)."""
+    tenant = CFG.tenancy.tenants[0]
+    image = kubectl("get", "deployment", "-n", MLFLOW_NS, "mlflow", "-o", "jsonpath={.spec.template.spec.containers[0].image}")
+    result = run_script_pod(CFG.backup.namespace, "backup-s3-rights", image, S3_RIGHTS_SCRIPT,
+                            [{"name": "TENANT_BUCKET", "value": tenant.bucket}],
+                            env_from=[{"secretRef": {"name": "platform-backup-credentials"}}], memory_limit="512Mi",
+                            needs=(S3_TARGET,))
+    assert result["list the tenant's bucket"] == "allowed", result
+    assert result["create a bucket"] in ("AccessDenied", "AllAccessDisabled"), result
+    assert result["delete the tenant's bucket"] in ("AccessDenied", "AllAccessDisabled"), result
+
+
+def test_the_backups_service_account_reads_model_servers_and_nothing_more():
+    """The API server's own answer (SubjectAccessReview via kubectl auth can-i) for the backup's
+    ServiceAccount: it lists a tenant's Deployments, and may not create or delete them, read the
+    tenant's Secrets or the platform's."""
+    account = f"system:serviceaccount:{CFG.backup.namespace}:platform-backup"
+    tenant = CFG.tenancy.tenants[0].namespace
+
+    def can(verb: str, resource: str, namespace: str) -> str:
+        return kubectl("auth", "can-i", verb, resource, "-n", namespace, f"--as={account}", check=False).strip()
+
+    assert can("list", "deployments.apps", tenant) == "yes"
+    refused = {f"{verb} {resource} in {namespace}": can(verb, resource, namespace) for verb, resource, namespace in (
+        ("create", "deployments.apps", tenant), ("delete", "deployments.apps", tenant), ("patch", "services", tenant),
+        ("get", "secrets", tenant), ("get", "secrets", MLFLOW_NS), ("list", "deployments.apps", MLFLOW_NS))}
+    assert set(refused.values()) == {"no"}, f"the backup's ServiceAccount may do more than read model servers: {refused}"
+
+
+CONNECT_SCRIPT = r"""
+import json, os, socket
+def connect(host, port):
+    try:
+        with socket.create_connection((host, port), timeout=4):
+            return "open"
+    except OSError as error:
+        return type(error).__name__
+print("RESULT " + json.dumps({name: connect(host, port) for name, (host, port) in json.loads(os.environ["TARGETS"]).items()}))
+"""
+
+
+def test_the_backup_namespace_reaches_the_databases_and_not_mlflows_api():
+    """The databases admit the backup namespace (their NetworkPolicies name it); MLflow's server,
+    which the backup does not use, does not. That a research group's pods cannot reach either
+    database is test_network_policies' (refused there)."""
+    kfp_ns = CFG.kubeflow_pipelines.namespace
+    targets = {"MLflow's PostgreSQL": (f"mlflow-postgres.{MLFLOW_NS}.svc.cluster.local.", 5432),
+               "the KFP database": (f"kubeflow-pipelines-db.{kfp_ns}.svc.cluster.local.", 3306),
+               "MLflow's server": MLFLOW_TARGET}
+    image = kubectl("get", "deployment", "-n", MLFLOW_NS, "mlflow", "-o", "jsonpath={.spec.template.spec.containers[0].image}")
+    result = run_script_pod(CFG.backup.namespace, "backup-reach", image, CONNECT_SCRIPT,
+                            [{"name": "TARGETS", "value": json.dumps(targets)}], needs=(targets["MLflow's PostgreSQL"],))
+    assert result["MLflow's PostgreSQL"] == "open", result
+    assert result["the KFP database"] == "open", result
+    assert result["MLflow's server"] != "open", f"the backup namespace reaches MLflow's API: {result}"

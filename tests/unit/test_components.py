@@ -156,7 +156,7 @@ def test_generated_passwords_are_secret_outputs(mocks):
     facts = run({})
     assert facts["store_password_secret"], "object-store root password must be a secret output"
     assert facts["admin_password_secret"], "MLflow admin password must be a secret output"
-    generated = mocks.of_type("pulumi-python:dynamic:Resource")
+    generated = [r for r in mocks.of_type("pulumi-python:dynamic:Resource") if r.name != "schema-versions"]
     assert {r.name for r in generated} == {"object-store-root-password", "mlflow-admin-password",
                                            "mlflow-flask-secret-key", "mlflow-database-password",
                                            "object-store-user-kubeflow-pipelines", "object-store-user-mlflow",
@@ -709,11 +709,16 @@ def test_argo_runs_cluster_wide_with_restricted_pipeline_pods(mocks):
     retry = data["workflowDefaults"]["spec"]["retryStrategy"]
     assert retry["limit"] == 3, "kubeflowPipelines.platformFaultRetries (default 3)"
     assert retry["retryPolicy"] == "Always", "both Error and Failed reach the expression"
-    assert retry["backoff"] == {"duration": "2s", "factor": 2}, "the policy engine gets time to catch up"
+    assert retry["backoff"] == {"duration": "5s", "factor": 2}, "the policy engine and a restarted object store get time"
     assert retry["expression"] == (
         'lastRetry.message == "pod deleted" || lastRetry.exitCode == "143" || '
-        '(lastRetry.message contains "code = Unavailable" && lastRetry.message contains "connect: connection refused")'), \
-        "only a pod the platform made fail (taken away, or refused while the policy engine catches up) is started again"
+        '(lastRetry.message contains "code = Unavailable" && lastRetry.message contains "connect: connection refused") || '
+        '((lastRetry.message contains "failed to upload output artifact" || '
+        'lastRetry.message contains "failed to download input artifact") && '
+        '(lastRetry.message contains "connect: connection refused" || lastRetry.message contains "connection reset by peer" || '
+        'lastRetry.message contains "i/o timeout"))'), \
+        "only a pod the platform made fail (taken away, refused while the policy engine catches up, " \
+        "or refused by a restarting object store) is started again"
     patch = json.loads(data["workflowDefaults"]["spec"]["podSpecPatch"])
     assert patch == {"containers": [{"name": "wait"}, {"name": "main", "terminationMessagePolicy": "FallbackToLogsOnError"}]}, \
         "a failed main container's last log lines reach Argo's message, which the retry expression reads"
@@ -1049,9 +1054,19 @@ def test_backup_dumps_both_databases_then_copies_every_bucket_as_its_own_s3_user
     assert "mlops-backup" in repr(mocks.named("object-store-ingress").inputs["spec"])
 
 
+def test_schema_images_are_recorded_for_the_pre_upgrade_backup(mocks):
+    run({"images": {"registry": "mirror.example.edu:5000"}, "backup": {"namespace": "backups"}})
+    record = mocks.named("schema-versions").inputs
+    assert record["backupNamespace"] == "backups"
+    assert set(record["images"]) == {"mlflow", "postgres", "mysql", "kfp-api-server", "mlmd-server"}, \
+        "every image that migrates a database schema on start"
+    assert all(ref.startswith("mirror.example.edu:5000/") for ref in record["images"].values())
+
+
 def test_backup_off_declares_nothing_and_opens_nothing(mocks):
     run({"backup": {"enabled": False}})
     names = {r.name for r in mocks.resources}
     assert not {n for n in names if n.startswith("backup-")}
+    assert "schema-versions" not in names, "no pre-upgrade backup without backups"
     assert "kubeflow-pipelines-allow-database-clients" not in names
     assert mocks.chart("mlflow").inputs["values"]["networkPolicy"]["databaseClientNamespaces"] == []

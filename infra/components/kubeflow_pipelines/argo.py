@@ -25,11 +25,18 @@ _ARGO_UID = 8737      # upstream's non-root Argo user (the offline images' USER)
 # Argo's message for a node whose pod disappeared (workflow/controller/operator.go), the exit code
 # of a main container stopped by SIGTERM (128 + 15), and the end of a KFP driver's or launcher's
 # log (their terminationMessagePolicy is FallbackToLogsOnError) when its first gRPC connection to
-# ML Metadata or the API server was refused.
+# ML Metadata or the API server was refused, or when the launcher could not move an artifact
+# to or from the object store because it was restarting (backend/src/v2/component/launcher_v2.go
+# of KFP 2.14.3 wraps the transport's error in these words and does not retry itself).
 POD_DELETED_MESSAGE = "pod deleted"
 SIGTERM_EXIT_CODE = 143
 GRPC_UNAVAILABLE = "code = Unavailable"
 CONNECTION_REFUSED = "connect: connection refused"
+ARTIFACT_TRANSFER = ("failed to upload output artifact", "failed to download input artifact")
+TRANSPORT_ERRORS = (CONNECTION_REFUSED, "connection reset by peer", "i/o timeout")
+# Argo waits 5, 10, 20 ... s before each new pod: the object store's pod took 34 s to answer
+# again after it was deleted (make fault-test), a new pod of the policy engine's lag far less.
+RETRY_BACKOFF = {"duration": "5s", "factor": 2}
 
 
 def platform_fault_retry(retries: int) -> dict | None:
@@ -42,17 +49,22 @@ def platform_fault_retry(retries: int) -> dict | None:
       Metadata ("rpc error: code = Unavailable ... connect: connection refused") when the engine
       lags (10 runs at once on the local cluster: 6 of 10 failed so). A new pod is a new
       chance; its address is another one, so a fourth refusal in a row fails the run.
+    - The object store restarting (its pod deleted or moved): the launcher's upload of a step's
+      outputs or download of its inputs is refused, and the launcher gives up at once.
     Policy Always so that Error and Failed both reach the expression; a DAG's own failure ("child
     ... failed") never matches it; a template with its own retry (KFP's set_retry) keeps its own.
     None when `retries` is 0."""
     if not retries:
         return None
+    def contains_any(words) -> str:
+        return "(" + " || ".join(f'lastRetry.message contains "{word}"' for word in words) + ")"
     refused = f'(lastRetry.message contains "{GRPC_UNAVAILABLE}" && lastRetry.message contains "{CONNECTION_REFUSED}")'
-    # Backoff 2, 4, 8 s: time for the policy engine to catch up; a preempted step's new pod waits
-    # in its queue anyway.
-    return {"limit": retries, "retryPolicy": "Always", "backoff": {"duration": "2s", "factor": 2},
+    artifact = f"({contains_any(ARTIFACT_TRANSFER)} && {contains_any(TRANSPORT_ERRORS)})"
+    # A preempted step's new pod waits in its queue anyway; the others get time for the service
+    # to come back (RETRY_BACKOFF).
+    return {"limit": retries, "retryPolicy": "Always", "backoff": dict(RETRY_BACKOFF),
             "expression": f'lastRetry.message == "{POD_DELETED_MESSAGE}" || lastRetry.exitCode == "{SIGTERM_EXIT_CODE}" || '
-                          f'{refused}'}
+                          f'{refused} || {artifact}'}
 
 
 # Every pipeline pod's main container ends its termination message with its log's last lines
