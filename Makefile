@@ -25,7 +25,7 @@ export MLOPS_CLUSTER_NAME := $(CLUSTER_NAME)
 export KUBECONFIG := $(CACHE_DIR)/$(CLUSTER_NAME).kubeconfig
 PYTEST_ARGS ?=
 
-.PHONY: backup backup-drill backup-fetch fault-test upgrade-test restore cold-check gpu-check help venv pipelines-venv pipelines smoke bench report tools render test molecule lint constraints clean node-components kubernetes node-image cluster cluster-delete cluster-check cluster-test up down platform-test
+.PHONY: gpu-node-check backup backup-drill backup-fetch fault-test upgrade-test restore cold-check gpu-check help venv pipelines-venv pipelines smoke bench report tools render test molecule lint constraints clean node-components kubernetes node-image cluster cluster-delete cluster-check cluster-test up down platform-test
 
 help: ## List the targets.
 	@grep -hE '^[a-z-]+:.*## ' $(firstword $(MAKEFILE_LIST)) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -101,6 +101,10 @@ cluster-test: venv ## Run the cluster tests against the running local cluster.
 
 molecule: venv ## Run the Ansible Molecule scenarios (Debian 12 systemd containers; Docker).
 	@$(VENV)/bin/pytest -m molecule tests/ansible $(PYTEST_ARGS)
+
+gpu-node-check: ## Pack build/gpu-node-check.tar.gz (device plugin, nvidia-ctk, stand-in kubelet, PyTorch step; <= 60 MB) and run its check here: passes on a GPU machine, refuses elsewhere.
+	@bash offline/gpu-node-check.sh >/dev/null
+	@python3 build/gpu-node-check/check.py
 
 gpu-check: venv ## On a machine with an NVIDIA GPU: the PCI GPUs vs what nvidia-smi reports (validate.yml --tags gpu).
 	@bash ansible/gpu-check.sh

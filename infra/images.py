@@ -70,8 +70,9 @@ UPSTREAM_IMAGES: dict[str, UpstreamImage] = {
     # Kueue's controller manager (Queueing component; its chart is pinned in infra/charts.py at the
     # same version). Offline: built from the sigs.k8s.io/kueue Go module (offline/images/kueue.sh).
     "kueue": UpstreamImage("registry.k8s.io", "kueue/kueue", "v0.17.0"),
-    # NVIDIA device plugin (GPU component): advertises nvidia.com/gpu, time-slicing and MIG.
-    "nvidia-device-plugin": UpstreamImage("nvcr.io", "nvidia/k8s-device-plugin", "v0.17.1"),
+    # NVIDIA device plugin (GPU component): advertises nvidia.com/gpu, time-slicing and MIG. Offline:
+    # built from the github.com/NVIDIA/k8s-device-plugin Go module (offline/images/nvidia-device-plugin.sh).
+    "nvidia-device-plugin": UpstreamImage("nvcr.io", "nvidia/k8s-device-plugin", "v0.17.4"),
     # DCGM exporter (GPU component, optional): per-GPU metrics for Prometheus.
     "dcgm-exporter": UpstreamImage("nvcr.io", "nvidia/k8s/dcgm-exporter", "3.3.9-3.6.1-ubuntu22.04"),
 }

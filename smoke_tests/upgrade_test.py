@@ -10,7 +10,10 @@ with a research group's data in it, on the local kind cluster (issue 20, point 3
 4. checked: a pre-upgrade backup Job ran and succeeded before MLflow and Kubeflow Pipelines were
    updated (the stack's state: their resources depend on the schema record), its backup copied off
    the cluster with every checksum matching and every artifact of the snapshot's runs in it; the
-   snapshot again, equal; the smoke test's training pipeline again, succeeding.
+   snapshot again, equal; the smoke test's training pipeline again, succeeding;
+5. a schema image changed for real (ML Metadata's, under another tag) with `pulumi up`: a backup
+   first, finished before the metadata server's new ReplicaSet exists; `make up` goes back (and
+   takes another).
 
 Long (about 25 minutes on a 2-core VM): run by hand and reported, not part of `make test`.
 Writes its timings and findings to build/upgrade-test.json. Leaves this checkout's platform up.
@@ -124,6 +127,75 @@ def all_wait(dependencies: dict[str, object]) -> bool:
     return all(isinstance(v, dict) and v["workloads"] and not v["not_waiting"] for v in dependencies.values())
 
 
+def _pulumi(*args: str) -> str:
+    """pulumi against the local stack's workspace and state, as offline/up.sh runs it."""
+    state = Path(os.environ.get("MLOPS_STATE_DIR") or os.environ.get("MLOPS_CACHE_DIR")
+                 or Path.home() / ".cache" / "mlops-platform")
+    env = {**os.environ, "PULUMI_BACKEND_URL": f"file://{state}/pulumi-state", "PULUMI_SKIP_UPDATE_CHECK": "true",
+           "PULUMI_DIY_BACKEND_NO_LEGACY_WARNING": "true", "PULUMI_CONFIG_PASSPHRASE_FILE": str(state / "local.passphrase")}
+    result = subprocess.run(["pulumi", *args, "--stack", "local"], cwd=state / "workspaces" / "local", env=env,
+                            capture_output=True, text=True, check=False)
+    if result.returncode:
+        raise SystemExit(f"[upgrade] pulumi {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    return result.stdout
+
+
+def _created(item: dict, field: str) -> float:
+    import datetime as dt
+    return dt.datetime.fromisoformat(item[field].replace("Z", "+00:00")).timestamp()
+
+
+def schema_image_change(backup_ns: str, timings: dict) -> tuple[dict, list[str]]:
+    """A real schema-image change: ML Metadata's image under another tag (the same bytes, so
+    nothing really migrates), deployed with `pulumi up`. The pre-upgrade backup must run and
+    finish before the metadata server's new ReplicaSet is created; `make up` then goes back,
+    with another backup."""
+    from infra.components.kubeflow_pipelines.common import METADATA_WORKLOAD
+    from smoke_tests.test_smoke import CFG
+
+    kfp_ns = CFG.kubeflow_pipelines.namespace
+    current = _pulumi("config", "get", "--path", "images.overrides.mlmd-server").strip()
+    retagged = f"{current}-upgrade-test"
+    subprocess.run(["docker", "tag", current, retagged], check=True)
+    subprocess.run(["kind", "load", "docker-image", retagged, "--name", os.environ.get("MLOPS_CLUSTER_NAME", "mlops")],
+                   check=True, capture_output=True)
+    before = {job["metadata"]["name"] for job in pre_upgrade_jobs(backup_ns)}
+    started = time.monotonic()
+    _log(f"pulumi up with images.overrides.mlmd-server = {retagged}")
+    _pulumi("config", "set", "--path", "images.overrides.mlmd-server", retagged)
+    output = _pulumi("up", "--yes", "--skip-preview", "--non-interactive")
+    timings["pulumi up (ML Metadata's image changed)"] = round(time.monotonic() - started, 1)
+    jobs = [job for job in pre_upgrade_jobs(backup_ns) if job["metadata"]["name"] not in before]
+    findings = {"retagged": retagged, "jobs": [job["metadata"]["name"] for job in jobs],
+                "reason": [job["metadata"].get("annotations", {}).get("mlops-platform/reason") for job in jobs]}
+    problems = []
+    if len(jobs) != 1 or not jobs[0].get("status", {}).get("succeeded"):
+        problems.append(f"an image change: expected one succeeded pre-upgrade backup Job, found {findings}")
+        return findings, problems
+    if f"mlmd-server {current} -> {retagged}" not in (findings["reason"][0] or ""):
+        problems.append(f"the pre-upgrade Job's reason does not name the change: {findings['reason']}")
+    replica_sets = [rs for rs in _kubectl_json("get", "replicasets", "-n", kfp_ns)["items"]
+                    if rs["metadata"]["name"].startswith(METADATA_WORKLOAD)
+                    and rs["spec"]["template"]["spec"]["containers"][0]["image"] == retagged]
+    if len(replica_sets) != 1:
+        problems.append(f"no ReplicaSet of {METADATA_WORKLOAD} with {retagged}")
+        return findings, problems
+    finished = _created(jobs[0]["status"], "completionTime")
+    rolled = _created(replica_sets[0]["metadata"], "creationTimestamp")
+    findings["backup_finished_s_before_the_new_replicaset"] = round(rolled - finished, 1)
+    if finished > rolled:
+        problems.append(f"ML Metadata's new ReplicaSet was created {finished - rolled:.0f} s before the backup finished")
+    findings["pulumi_output_names_backup"] = "[pre-upgrade backup] backup " in output
+    before = {job["metadata"]["name"] for job in pre_upgrade_jobs(backup_ns)}
+    _make("up", timings=timings, label="make up (ML Metadata's image back)")
+    back = [job["metadata"]["name"] for job in pre_upgrade_jobs(backup_ns) if job["metadata"]["name"] not in before]
+    findings["jobs_going_back"] = back
+    if len(back) != 1:
+        problems.append(f"going back to {current}: expected one pre-upgrade backup Job, found {back}")
+    subprocess.run(["docker", "rmi", retagged], check=False, capture_output=True)
+    return findings, problems
+
+
 def main() -> int:
     from smoke_tests.test_smoke import CFG
 
@@ -162,7 +234,7 @@ def main() -> int:
             _make("backup-fetch", f"ID={ident}", f"BACKUP_DIR={fetched}", timings=timings, label="make backup-fetch")
         manifest = json.loads((fetched / ident / "manifest.json").read_text())
         findings["pre_upgrade_backup"] = {"id": ident, "objects": len(_objects(fetched / ident)),
-                                          "images": manifest.get("images")}
+                                          "images": manifest["platform"]["images"]}
         keys = {key for _, key, _ in _objects(fetched / ident)}
         run_ids = {run["run_id"] for runs in before["experiments"].values() for run in runs if run["artifacts"]}
         without = sorted(run for run in run_ids if not any(run in key for key in keys))
@@ -173,6 +245,8 @@ def main() -> int:
     if findings["snapshot_differences"]:
         problems.append(f"the group's data changed across the upgrade: {findings['snapshot_differences']}")
     _make("smoke", f"PYTEST_ARGS={SMOKE_ARGS}", timings=timings, label="smoke (HEAD)")
+    findings["image_change"], more = schema_image_change(backup_ns, timings)
+    problems += more
     REPORT.write_text(json.dumps({"timings_s": timings, "findings": findings, "problems": problems,
                                   "before": before, "after": after}, indent=1, sort_keys=True) + "\n")
     _log(f"timings: {json.dumps(timings)}")

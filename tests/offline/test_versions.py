@@ -129,6 +129,12 @@ def test_platform_image_builds_match_the_images_the_platform_runs():
     assert UPSTREAM_IMAGES["kueue"].tag == kueue, "Kueue's image is built from the pinned module"
     from infra.charts import UPSTREAM_CHARTS
     assert "v" + UPSTREAM_CHARTS["kueue"].version == kueue, "Kueue's chart comes from the same module (offline/charts.sh)"
+    plugin = go_requirements("nvidia-device-plugin")["github.com/NVIDIA/k8s-device-plugin"]
+    assert UPSTREAM_IMAGES["nvidia-device-plugin"].tag == plugin, "the device plugin's image is built from the pinned module"
+    toolkit = go_requirements("nvidia-container-toolkit")["github.com/NVIDIA/nvidia-container-toolkit"]
+    role = (ROOT / "ansible" / "roles" / "nvidia_container_toolkit" / "defaults" / "main.yml").read_text()
+    assert f'nvidia_container_toolkit_version: "{toolkit.removeprefix("v")}-' in role, \
+        "make gpu-node-check's nvidia-ctk is the version the Ansible role installs"
     kfp = go_requirements("kubeflow-pipelines")
     assert kfp["github.com/kubeflow/pipelines"] == KFP_2_14_3
     for name in ("kfp-api-server", "kfp-persistence-agent", "kfp-scheduled-workflow", "kfp-driver", "kfp-launcher"):

@@ -306,7 +306,7 @@ def test_gpu_device_plugin_daemonset(mocks):
             "effect": "NoSchedule"} in spec["tolerations"], "tolerates the taint ansible/ gpu_node sets"
     assert spec["runtimeClassName"] == "nvidia"
     (container,) = spec["containers"]
-    assert container["image"] == "mirror.example.edu:5000/nvidia/k8s-device-plugin:v0.17.1"
+    assert container["image"] == "mirror.example.edu:5000/nvidia/k8s-device-plugin:v0.17.4"
     assert container["resources"]["requests"]["cpu"], "device plugin requests are set"
     assert container["resources"]["limits"]["memory"], "device plugin limits are set"
     config = mocks.named("gpu-device-plugin-config").inputs["data"]["config.yaml"]

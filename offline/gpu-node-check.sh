@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Packs the bundle of `make gpu-node-check` (gpu_node_check/README.md): the NVIDIA device plugin,
+# nvidia-ctk and the stand-in kubelet built from their pinned Go modules (cached by version), the
+# check (gpu_node_check/check.py) and the pipelines' PyTorch step (components/mlops_components),
+# as build/gpu-node-check.tar.gz, at most 60 MB, to carry to a GPU machine without network.
+#
+# usage: offline/gpu-node-check.sh        prints the bundle's path
+set -euo pipefail
+# shellcheck source=offline/lib/build.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/build.sh"
+builder_init gpu-node-check
+
+max_mb=60
+bundle=$root/build/gpu-node-check
+tarball=$root/build/gpu-node-check.tar.gz
+
+plugin_module=$offline/go/nvidia-device-plugin
+plugin_version=$(go_module Version "$plugin_module" github.com/NVIDIA/k8s-device-plugin)
+go_binaries_cached nvidia-device-plugin "$plugin_version" "$plugin_module" 3 --cgo \
+  --ldflags "-X github.com/NVIDIA/k8s-device-plugin/internal/info.version=$plugin_version" \
+  github.com/NVIDIA/k8s-device-plugin/cmd/nvidia-device-plugin
+plugin_out=$out
+
+toolkit_module=$offline/go/nvidia-container-toolkit
+toolkit_version=$(go_module Version "$toolkit_module" github.com/NVIDIA/nvidia-container-toolkit)
+go_binaries_cached nvidia-container-toolkit "$toolkit_version" "$toolkit_module" 3 --cgo \
+  --ldflags "-X github.com/NVIDIA/nvidia-container-toolkit/internal/info.version=$toolkit_version" \
+  github.com/NVIDIA/nvidia-container-toolkit/cmd/nvidia-ctk
+toolkit_out=$out
+
+log "building the stand-in kubelet (gpu_node_check, static)"
+rm -rf "$bundle" && mkdir -p "$bundle/bin"
+go_build_into "$bundle/bin" "$root/gpu_node_check" ./cmd/standin-kubelet
+cp "$plugin_out/nvidia-device-plugin" "$toolkit_out/nvidia-ctk" "$bundle/bin/"
+cp "$root/gpu_node_check/check.py" "$root/gpu_node_check/README.md" "$bundle/"
+mkdir -p "$bundle/mlops_components"
+cp "$root/components/mlops_components/__init__.py" "$root/components/mlops_components/core.py" \
+   "$root/components/mlops_components/torch_mlp.py" "$bundle/mlops_components/"
+printf 'nvidia-device-plugin %s\nnvidia-ctk %s\ncommit %s\n' "$plugin_version" "$toolkit_version" \
+  "$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)" >"$bundle/VERSIONS"
+tar -C "$root/build" -czf "$tarball" gpu-node-check
+size=$(stat -c %s "$tarball")
+(( size <= max_mb * 1024 * 1024 )) || die "the bundle is $((size / 1024 / 1024)) MB, more than $max_mb MB"
+log "bundle $tarball: $((size / 1024 / 1024)) MB (at most $max_mb): device plugin $plugin_version, nvidia-ctk $toolkit_version"
+echo "$tarball"
