@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from infra.components.kubeflow_pipelines.argo import CONNECTION_REFUSED, GRPC_UNAVAILABLE
+from infra.components.kubeflow_pipelines.argo import ARTIFACT_TRANSFER, CONNECTION_REFUSED, GRPC_UNAVAILABLE
 from tests.cluster.test_local_cluster import kubectl, wait_for
 from tests.platform.test_platform import (
     CFG,
@@ -228,3 +228,75 @@ def test_a_pipeline_pod_refused_by_the_metadata_server_is_started_again_and_the_
         if run_id:
             kubectl("delete", "workflows.argoproj.io", "-n", vision.namespace, "-l", f"pipeline/runid={run_id}",
                     "--wait=false", check=False)
+
+
+# alice (vision) submits a one-step pipeline whose step writes a Dataset after a pause, and only
+# submits it: the pause is the window in which the object store starts refusing.
+SLOW_WRITE_SCRIPT = submit_run_script(r"""
+@dsl.component(base_image=os.environ["PIPELINE_IMAGE"])
+def write_slowly(word: str, data: dsl.Output[dsl.Dataset]):
+    import time
+    time.sleep(25)
+    with open(data.path, "w") as handle:
+        handle.write(word)
+
+@dsl.pipeline(name="platform-test-refused-upload")
+def refused_upload(word: str):
+    write_slowly(word=word).set_caching_options(False)
+""", "refused_upload", "refused-upload", '{"word": "again"}')
+
+
+def test_a_step_whose_artifact_upload_the_object_store_refused_is_started_again_and_the_run_succeeds():
+    """KFP's launcher gives up at once when the object store refuses the upload of a step's outputs
+    (its pod restarting: make fault-test saw a run fail so). Argo starts such a pod again
+    (kubeflowPipelines.platformFaultRetries). Shown with the refusal made on purpose: while the
+    step runs, the object store's ingress NetworkPolicy is removed (kube-router then refuses every
+    other namespace), the step's upload is refused, the policy is put back, and the started-again
+    step uploads and the run succeeds. Without the artifact clause in the retry expression the run
+    fails on the refusal."""
+    if not CFG.kubeflow_pipelines.enabled:
+        pytest.skip("LOUD SKIP: kubeflowPipelines.enabled is false in the local stack")
+    vision, name = tenant_named("vision"), "object-store-ingress"
+    policy = json.loads(kubectl("get", "networkpolicy", "-n", STORE_NS, name, "-o", "json"))
+    for key in ("uid", "resourceVersion", "creationTimestamp", "generation", "managedFields"):
+        policy["metadata"].pop(key, None)
+    image = pipeline_image()
+    run_id, removed = run_script_pod(vision.namespace, "refused-upload-submit", image, SLOW_WRITE_SCRIPT, [
+        {"name": "PIPELINE_IMAGE", "value": image}, {"name": "KFP_HOST", "value": kfp_api()},
+        {"name": "KFP_TOKEN", "value": person_token("alice")}, {"name": "NAMESPACE", "value": vision.namespace}],
+        timeout=300)["run_id"], False
+    try:
+        def nodes():
+            return run_workflow(vision.namespace, run_id).get("status", {}).get("nodes", {})
+
+        def step_running():
+            # The step's executor pod (KFP's template system-container-impl), not its driver.
+            running = [n for n in nodes().values() if n.get("type") == "Pod" and n.get("phase") == "Running"
+                       and "impl" in (n.get("templateName") or "")]
+            return bool(running), [(n.get("displayName"), n.get("templateName"), n.get("phase")) for n in nodes().values()]
+        wait_for(f"the step of run {run_id} running", step_running, timeout=300, interval=1)
+        kubectl("delete", "networkpolicy", "-n", STORE_NS, name)
+        removed = True
+
+        def refused_once():
+            failed = [n for n in nodes().values() if n.get("type") == "Pod" and n.get("phase") in ("Failed", "Error")]
+            return any(any(words in (n.get("message") or "") for words in ARTIFACT_TRANSFER) for n in failed), \
+                [(n.get("displayName"), (n.get("message") or "")[-300:]) for n in failed]
+        wait_for(f"the upload of run {run_id} refused by the object store", refused_once, timeout=180, interval=1)
+        kubectl("apply", "-f", "-", stdin=json.dumps(policy))
+        removed = False
+
+        def finished():
+            phase = run_workflow(vision.namespace, run_id).get("status", {}).get("phase")
+            return phase in ("Succeeded", "Failed", "Error"), phase
+        phase = wait_for(f"run {run_id} to finish", finished, timeout=420)
+        assert phase == "Succeeded", f"the run ended {phase}\n{workflow_diagnostics(vision.namespace, [run_id])}"
+        failed = [n for n in nodes().values() if n.get("type") == "Pod" and n.get("phase") in ("Failed", "Error")]
+        assert all(CONNECTION_REFUSED in n["message"] for n in failed), f"a pod failed for another reason: {failed}"
+        retried = [n for n in nodes().values() if n.get("type") == "Retry" and len(n.get("children", [])) > 1]
+        assert retried, "Argo started no pod again"
+    finally:
+        if removed:
+            kubectl("apply", "-f", "-", stdin=json.dumps(policy))
+        kubectl("delete", "workflows.argoproj.io", "-n", vision.namespace, "-l", f"pipeline/runid={run_id}",
+                "--wait=false", check=False)
