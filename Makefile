@@ -102,7 +102,7 @@ cluster-test: venv ## Run the cluster tests against the running local cluster.
 molecule: venv ## Run the Ansible Molecule scenarios (Debian 12 systemd containers; Docker).
 	@$(VENV)/bin/pytest -m molecule tests/ansible $(PYTEST_ARGS)
 
-gpu-node-check: ## Pack build/gpu-node-check.tar.gz (device plugin, nvidia-ctk, stand-in kubelet, PyTorch step; <= 60 MB) and run its check here: passes on a GPU machine, refuses elsewhere.
+gpu-node-check: venv ## Pack build/gpu-node-check.tar.gz (device plugin, nvidia-ctk, stand-in kubelet, PyTorch step; <= 60 MB) and run its check here: passes on a GPU machine, refuses elsewhere.
 	@bash offline/gpu-node-check.sh >/dev/null
 	@python3 build/gpu-node-check/check.py
 

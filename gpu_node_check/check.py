@@ -2,8 +2,9 @@
 NVIDIA GPU, as root, without Kubernetes and without network (README.md beside it):
 
 1. the NVIDIA device plugin (bin/nvidia-device-plugin) against the stand-in kubelet
-   (bin/standin-kubelet): one device per GPU with the UUIDs nvidia-smi reports, and an Allocate
-   answer that exposes exactly the requested GPU;
+   (bin/standin-kubelet), configured as the Gpu component configures it (config/): one device per
+   GPU with the UUIDs nvidia-smi reports, and an Allocate answer that exposes exactly the
+   requested GPU;
 2. the same with time-slicing replicas 2: two devices per GPU;
 3. `nvidia-ctk cdi generate` (bin/nvidia-ctk): every GPU in the CDI spec;
 4. train_mlp (mlops_components.torch_mlp, the pipelines' PyTorch step) on CUDA twice: bitwise
@@ -63,12 +64,21 @@ def preflight(is_root: bool, kubelet_socket: Path = KUBELET_SOCKET) -> None:
                       "without Kubernetes; on a Kubernetes node the Gpu component's device plugin is checked instead")
 
 
-def plugin_config(replicas: int) -> str:
-    """The device plugin's config file (the Gpu component writes the same shape)."""
-    config = {"version": "v1", "flags": {"migStrategy": "none"}}
-    if replicas > 1:
-        config["sharing"] = {"timeSlicing": {"resources": [{"name": RESOURCE, "replicas": replicas}]}}
-    return json.dumps(config)  # JSON is YAML
+# The device plugin's config files, written into the bundle from the Gpu component's own
+# (infra.components.gpu.device_plugin_config, offline/gpu-node-check.sh): the plugin runs here
+# exactly as the platform configures it (volume-mounts device list, UUIDs, device specs).
+CONFIGS = {1: HERE / "config" / "replicas-1.yaml", 2: HERE / "config" / "replicas-2.yaml"}
+# Where the volume-mounts strategy names each allocated GPU (the toolkit reads these paths).
+VOLUME_MOUNTS_ROOT = "/var/run/nvidia-container-devices"
+
+
+def exposed_gpus(allocation: dict) -> list[str]:
+    """The GPUs an Allocate answer gives the container: the volume-mounts strategy names them as
+    mounts under VOLUME_MOUNTS_ROOT, the envvar strategy in NVIDIA_VISIBLE_DEVICES."""
+    mounted = [m.rsplit("/", 1)[1] for m in allocation.get("mounts") or [] if m.startswith(VOLUME_MOUNTS_ROOT + "/")]
+    visible = (allocation.get("envs") or {}).get("NVIDIA_VISIBLE_DEVICES", "")
+    listed = [] if visible.startswith("/") else [v for v in visible.split(",") if v]
+    return sorted(set(mounted + listed))
 
 
 def check_devices(report: dict, uuids: list[str], replicas: int) -> list[str]:
@@ -94,9 +104,10 @@ def check_devices(report: dict, uuids: list[str], replicas: int) -> list[str]:
         return problems
     requested = allocation["requested"]
     expected = sorted({i.split("::")[0] for i in requested})
-    visible = (allocation.get("envs") or {}).get("NVIDIA_VISIBLE_DEVICES", "")
-    if sorted(v for v in visible.split(",") if v) != expected:
-        problems.append(f"Allocate {requested} exposes NVIDIA_VISIBLE_DEVICES={visible!r}, expected exactly {expected}")
+    exposed = exposed_gpus(allocation)
+    if exposed != expected:
+        problems.append(f"Allocate {requested} exposes {exposed or 'no GPU'} (mounts {allocation.get('mounts')}, "
+                        f"envs {allocation.get('envs')}), expected exactly {expected}")
     return problems
 
 
@@ -112,8 +123,7 @@ def check_cdi_spec(spec: dict, uuids: list[str]) -> list[str]:
 
 def run_plugin(replicas: int, workdir: Path) -> dict:
     """The device plugin against the stand-in kubelet; the stand-in's report."""
-    config = workdir / f"config-{replicas}.yaml"
-    config.write_text(plugin_config(replicas))
+    config = CONFIGS[replicas]
     report_file = workdir / f"report-{replicas}.json"
     with report_file.open("w") as out, (workdir / f"standin-{replicas}.log").open("w") as err:
         standin = subprocess.Popen([str(BIN / "standin-kubelet"), "--timeout", "90s", "--allocate", "1"],
@@ -181,8 +191,8 @@ def main() -> int:
             try:
                 report = run_plugin(replicas, workdir)
                 problems = check_devices(report, uuids, replicas)
-                detail = f"{len(report['devices'])} devices; Allocate {report['allocation']['requested']} -> " \
-                         f"NVIDIA_VISIBLE_DEVICES={report['allocation']['envs'].get('NVIDIA_VISIBLE_DEVICES')}"
+                detail = f"{len(report['devices'])} devices; Allocate {report['allocation']['requested']} exposes " \
+                         f"{exposed_gpus(report['allocation'])}"
                 stages.append((stage, "FAILED" if problems else "passed", "; ".join(problems) or detail))
             except (RuntimeError, KeyError, TypeError, ValueError) as error:
                 stages.append((stage, "FAILED", str(error)))

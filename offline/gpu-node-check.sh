@@ -33,6 +33,12 @@ rm -rf "$bundle" && mkdir -p "$bundle/bin"
 go_build_into "$bundle/bin" "$root/gpu_node_check" ./cmd/standin-kubelet
 cp "$plugin_out/nvidia-device-plugin" "$toolkit_out/nvidia-ctk" "$bundle/bin/"
 cp "$root/gpu_node_check/check.py" "$root/gpu_node_check/README.md" "$bundle/"
+# The device plugin's config as the Gpu component writes it (migStrategy none), 1 and 2 replicas.
+mkdir -p "$bundle/config"
+for replicas in 1 2; do
+  "$root/.venv/bin/python" -c 'import sys; from infra.components.gpu import device_plugin_config
+sys.stdout.write(device_plugin_config("none", int(sys.argv[1])))' "$replicas" >"$bundle/config/replicas-$replicas.yaml"
+done
 mkdir -p "$bundle/mlops_components"
 cp "$root/components/mlops_components/__init__.py" "$root/components/mlops_components/core.py" \
    "$root/components/mlops_components/torch_mlp.py" "$bundle/mlops_components/"

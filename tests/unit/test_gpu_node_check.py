@@ -24,8 +24,24 @@ UUIDS = ["GPU-1111", "GPU-2222"]
 
 
 def report(ids: list[str], requested: list[str], visible: str, resource: str = "nvidia.com/gpu") -> dict:
+    """The envvar strategy's answer: NVIDIA_VISIBLE_DEVICES lists the GPUs."""
     return {"resource": resource, "devices": [{"id": i, "health": "Healthy"} for i in ids],
             "allocation": {"requested": requested, "envs": {"NVIDIA_VISIBLE_DEVICES": visible}}}
+
+
+def mounts_report(ids: list[str], requested: list[str], mounted: list[str]) -> dict:
+    """The volume-mounts strategy's answer (the Gpu component's): one mount per GPU."""
+    return {"resource": "nvidia.com/gpu", "devices": [{"id": i, "health": "Healthy"} for i in ids],
+            "allocation": {"requested": requested, "envs": {"NVIDIA_VISIBLE_DEVICES": "/var/run/nvidia-container-devices"},
+                           "mounts": [f"/var/run/nvidia-container-devices/{m}" for m in mounted]}}
+
+
+def test_the_volume_mounts_strategy_exposes_exactly_the_mounted_gpu():
+    assert check.check_devices(mounts_report(UUIDS, ["GPU-2222"], ["GPU-2222"]), UUIDS, 1) == []
+    problems = check.check_devices(mounts_report(UUIDS, ["GPU-2222"], UUIDS), UUIDS, 1)
+    assert any("exposes ['GPU-1111', 'GPU-2222']" in p for p in problems), problems
+    problems = check.check_devices(mounts_report(UUIDS, ["GPU-2222"], []), UUIDS, 1)
+    assert any("exposes no GPU" in p for p in problems), problems
 
 
 def test_one_device_per_gpu_and_an_allocation_of_exactly_the_requested_gpu_pass():
@@ -34,8 +50,8 @@ def test_one_device_per_gpu_and_an_allocation_of_exactly_the_requested_gpu_pass(
 
 def test_time_slicing_replicas_are_counted_per_gpu():
     ids = [f"{u}::{n}" for u in UUIDS for n in range(2)]
-    assert check.check_devices(report(ids, ["GPU-2222::1"], "GPU-2222"), UUIDS, 2) == []
-    problems = check.check_devices(report(ids, ["GPU-2222::1"], "GPU-2222"), UUIDS, 3)
+    assert check.check_devices(mounts_report(ids, ["GPU-2222::1"], ["GPU-2222"]), UUIDS, 2) == []
+    problems = check.check_devices(mounts_report(ids, ["GPU-2222::1"], ["GPU-2222"]), UUIDS, 3)
     assert any("2 devices advertised, expected 3" in p for p in problems), problems
 
 
@@ -43,7 +59,7 @@ def test_time_slicing_replicas_are_counted_per_gpu():
     ("a GPU missing", report(["GPU-1111"], ["GPU-1111"], "GPU-1111"), "GPU-2222: 0 devices advertised"),
     ("a device nvidia-smi does not know", report([*UUIDS, "GPU-9999"], ["GPU-1111"], "GPU-1111"), "GPU-9999"),
     ("every GPU exposed", report(UUIDS, ["GPU-1111"], "all"), "expected exactly ['GPU-1111']"),
-    ("another GPU exposed", report(UUIDS, ["GPU-1111"], "GPU-2222"), "NVIDIA_VISIBLE_DEVICES='GPU-2222'"),
+    ("another GPU exposed", report(UUIDS, ["GPU-1111"], "GPU-2222"), "exposes ['GPU-2222']"),
     ("another resource", report(UUIDS, ["GPU-1111"], "GPU-1111", resource="example.com/gpu"), "expected nvidia.com/gpu"),
     ("no allocation", {**report(UUIDS, [], ""), "allocation": None}, "no Allocate answer"),
 ])
@@ -63,14 +79,6 @@ def test_the_cdi_spec_must_name_every_gpu():
                                                  {"name": "GPU-1111"}]}
     assert check.check_cdi_spec(spec, ["GPU-1111"]) == []
     assert check.check_cdi_spec(spec, UUIDS) == ["GPU-2222 is not in the CDI spec"]
-
-
-def test_time_slicing_config_matches_the_gpu_components_shape():
-    import json
-
-    config = json.loads(check.plugin_config(4))
-    assert config["sharing"]["timeSlicing"]["resources"] == [{"name": "nvidia.com/gpu", "replicas": 4}]
-    assert "sharing" not in json.loads(check.plugin_config(1))
 
 
 def test_refusals_name_the_reason(tmp_path):
