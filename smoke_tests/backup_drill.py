@@ -60,8 +60,12 @@ print("RESULT " + json.dumps(snapshot))
 """
 
 
+# The log lines' prefix; make upgrade-test, which reuses these helpers, sets its own.
+LOG_PREFIX = "drill"
+
+
 def _log(message: str) -> None:
-    print(f"[drill {time.strftime('%H:%M:%S')}] {message}", flush=True)
+    print(f"[{LOG_PREFIX} {time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
 def _make(*args: str, timings: dict, label: str) -> str:

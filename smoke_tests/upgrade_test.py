@@ -28,6 +28,7 @@ import sys
 import time
 from pathlib import Path
 
+from smoke_tests import backup_drill
 from smoke_tests.backup_drill import SMOKE_ARGS, _log, _make, _objects, _snapshot
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -199,6 +200,7 @@ def schema_image_change(backup_ns: str, timings: dict) -> tuple[dict, list[str]]
 def main() -> int:
     from smoke_tests.test_smoke import CFG
 
+    backup_drill.LOG_PREFIX = "upgrade"
     timings: dict[str, float] = {}
     tag = previous_release()
     tree = WORKTREES / tag
