@@ -32,10 +32,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from infra.components.kubeflow_pipelines.argo import (
+    ARTIFACT_TRANSFER,
     CONNECTION_REFUSED,
     GRPC_UNAVAILABLE,
     POD_DELETED_MESSAGE,
     SIGTERM_EXIT_CODE,
+    TRANSPORT_ERRORS,
 )
 
 PHASES = ("queue", "schedule", "start", "driver", "launcher", "executor", "exit", "argo")
@@ -277,6 +279,8 @@ def restart_cause(node: dict) -> str:
         return "stopped by SIGTERM (exit 143)"
     if GRPC_UNAVAILABLE in message and CONNECTION_REFUSED in message:
         return "connection refused while the NetworkPolicy engine caught up"
+    if any(words in message for words in ARTIFACT_TRANSFER) and any(error in message for error in TRANSPORT_ERRORS):
+        return "an artifact's upload or download refused by the object store (restarting?)"
     return message[:120] or "no message"
 
 

@@ -104,6 +104,10 @@ def test_each_pod_argo_started_again_is_counted_with_its_cause():
     refused = ('Error (exit code 1): F1206 driver.go:104] Failed GetContextByTypeAndName(...): rpc error: code = '
                'Unavailable desc = connection error: desc = "transport: Error while dialing: dial tcp '
                '10.96.45.101:8080: connect: connection refused"')
+    # make fault-test's object-store outage, as KFP's launcher reported it (the log's end).
+    upload = ('split-data/3dfe/executor-logs": failed to close Writer for bucket: ... caused by: Put "http://object-store'
+              '...:8333/...": dial tcp 10.96.72.208:8333: connect: connection refused ... failed to upload output '
+              'artifact "executor-logs"')
     workflow = {"status": {"nodes": {
         "r1": {"type": "Retry", "displayName": "train-model-driver", "children": ["p1", "p2", "p3"]},
         "p1": {"type": "Pod", "phase": "Error", "message": "pod deleted"},
@@ -112,6 +116,9 @@ def test_each_pod_argo_started_again_is_counted_with_its_cause():
         "r2": {"type": "Retry", "displayName": "executor", "children": ["p4", "p5"]},
         "p4": {"type": "Pod", "phase": "Failed", "message": "Error (exit code 143)", "outputs": {"exitCode": "143"}},
         "p5": {"type": "Pod", "phase": "Succeeded"},
+        "r4": {"type": "Retry", "displayName": "split-data", "children": ["p7", "p8"]},
+        "p7": {"type": "Pod", "phase": "Failed", "message": upload},
+        "p8": {"type": "Pod", "phase": "Succeeded"},
         "r3": {"type": "Retry", "displayName": "load-data", "children": ["p6"]},
         "p6": {"type": "Pod", "phase": "Succeeded"},
     }}}
@@ -119,5 +126,6 @@ def test_each_pod_argo_started_again_is_counted_with_its_cause():
         {"step": "train-model-driver", "cause": "pod taken away (Argo: pod deleted)"},
         {"step": "train-model-driver", "cause": "connection refused while the NetworkPolicy engine caught up"},
         {"step": "executor", "cause": "stopped by SIGTERM (exit 143)"},
+        {"step": "split-data", "cause": "an artifact's upload or download refused by the object store (restarting?)"},
     ]
     assert t.restarts({"status": {}}) == []
