@@ -25,7 +25,7 @@ export MLOPS_CLUSTER_NAME := $(CLUSTER_NAME)
 export KUBECONFIG := $(CACHE_DIR)/$(CLUSTER_NAME).kubeconfig
 PYTEST_ARGS ?=
 
-.PHONY: gpu-node-check backup backup-drill backup-fetch fault-test upgrade-test restore cold-check gpu-check help venv pipelines-venv pipelines smoke bench report tools render test molecule lint constraints clean node-components kubernetes node-image cluster cluster-delete cluster-check cluster-test up down platform-test
+.PHONY: role-docs gpu-node-check backup backup-drill backup-fetch fault-test upgrade-test restore cold-check gpu-check help venv pipelines-venv pipelines smoke bench report tools render test molecule lint constraints clean node-components kubernetes node-image cluster cluster-delete cluster-check cluster-test up down platform-test
 
 help: ## List the targets.
 	@grep -hE '^[a-z-]+:.*## ' $(firstword $(MAKEFILE_LIST)) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -158,6 +158,9 @@ report: venv ## Measure on what `make up` deployed (about 45 min) and regenerate
 
 cold-check: ## A fresh machine on this one: fresh clone, empty caches, own Docker daemon; make up + make smoke, timed.
 	@bash offline/cold-check.sh
+
+role-docs: venv ## Rewrite each Ansible role README's variables table from its meta/argument_specs.yml.
+	@$(VENV)/bin/python ansible/role_docs.py
 
 lint: venv ## Lint the Python code.
 	@$(VENV)/bin/ruff check .

@@ -114,6 +114,21 @@ def test_role_follows_the_house_layout(role):
     assert not undocumented, f"{role}: README.md does not mention {undocumented}"
 
 
+@pytest.mark.unit
+@pytest.mark.parametrize("role", ROLES)
+def test_the_readme_variables_table_is_generated_from_argument_specs(role):
+    """Each variable is described once, in meta/argument_specs.yml; the README's table is written
+    from it (ansible/role_docs.py, make role-docs) and must not be edited by hand."""
+    sys.path.insert(0, str(ROLES_DIR.parent))
+    import role_docs
+
+    role_dir = ROLES_DIR / role
+    readme = (role_dir / "README.md").read_text()
+    assert role_docs.GENERATED_START in readme, f"{role}: README.md has no generated variables table (make role-docs)"
+    wanted = role_docs.render(readme, load_yaml(role_dir / "meta" / "argument_specs.yml"))
+    assert readme == wanted, f"{role}: README.md's variables table differs from meta/argument_specs.yml: run make role-docs"
+
+
 # --- playbooks -------------------------------------------------------------------------------------------
 
 
