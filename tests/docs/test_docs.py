@@ -284,3 +284,24 @@ def test_version_matrix_matches_the_pins():
     stale = [f"{name}: the doc says {documented[name]}, the pin is {value}"
              for name, value in pinned.items() if documented[name] != value]
     assert not stale, "update docs/architecture.md's version matrix:\n  " + "\n  ".join(stale)
+
+
+def _layers_picture() -> str:
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    section = text.split("## Layers", 1)[1]
+    return section.split("```", 2)[1]
+
+
+def test_the_architecture_picture_names_folders_that_exist_and_every_component():
+    """docs/architecture.md's layer picture: every folder or file it names exists, and every
+    Pulumi component of infra/components/ has its box."""
+    picture = _layers_picture()
+    paths = sorted({match.rstrip(".,)") for match in re.findall(r"[\w.<>-]+/[\w./<>-]*", picture)})
+    assert paths, "the picture names no folder"
+    missing = [path for path in paths if "<" not in path and not (ROOT / path).exists()]
+    assert not missing, f"docs/architecture.md's picture names what does not exist: {missing}"
+    components = sorted(set(re.findall(r"^class (\w+)\(pulumi\.ComponentResource\)",
+                                       "\n".join(p.read_text() for p in (ROOT / "infra" / "components").rglob("*.py")),
+                                       re.MULTILINE)) - {"Part"})
+    absent = [name for name in components if not re.search(rf"\b{name}\b", picture)]
+    assert not absent, f"components without a box in docs/architecture.md's picture: {absent}"
