@@ -100,8 +100,9 @@ def deploy(cfg: PlatformConfig) -> Platform:
     # Before an update changes an image that owns a database schema, a backup (schema_versions):
     # every resource of MLflow, Kubeflow Pipelines and the backup waits for it (after()).
     migrate_after: list[pulumi.Resource] = [store]
+    schema_images = {name: image(name) for name in SCHEMA_IMAGES}
     if backup_cfg.enabled:
-        migrate_after.append(SchemaVersions("schema-versions", {name: image(name) for name in SCHEMA_IMAGES},
+        migrate_after.append(SchemaVersions("schema-versions", schema_images,
                                             backup_cfg.namespace, opts=pulumi.ResourceOptions(depends_on=[store])))
     mlflow_tls_secret, mlflow_ingress_annotations = cfg.platform.ingress_tls.for_component("mlflow")
     mlflow = Mlflow("mlflow", MlflowArgs(
@@ -218,7 +219,7 @@ def deploy(cfg: PlatformConfig) -> Platform:
             s3_access_key=BACKUP_BUCKET_USER,
             s3_secret_key=store.user_secret_keys[BACKUP_BUCKET_USER],
             buckets=buckets,
-            schema_images={name: image(name) for name in SCHEMA_IMAGES},
+            schema_images=schema_images,
             writers=writers,
             kfp_database_host=kfp.database_host if kfp else None,
             kfp_database_port=kfp.database_port if kfp else 3306,

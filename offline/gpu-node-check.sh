@@ -14,18 +14,11 @@ max_mb=60
 bundle=$root/build/gpu-node-check
 tarball=$root/build/gpu-node-check.tar.gz
 
-plugin_module=$offline/go/nvidia-device-plugin
-plugin_version=$(go_module Version "$plugin_module" github.com/NVIDIA/k8s-device-plugin)
-go_binaries_cached nvidia-device-plugin "$plugin_version" "$plugin_module" 3 --cgo \
-  --ldflags "-X github.com/NVIDIA/k8s-device-plugin/internal/info.version=$plugin_version" \
-  github.com/NVIDIA/k8s-device-plugin/cmd/nvidia-device-plugin
+# shellcheck source=offline/lib/nvidia.sh
+source "$offline/lib/nvidia.sh"
+nvidia_device_plugin_binary
 plugin_out=$out
-
-toolkit_module=$offline/go/nvidia-container-toolkit
-toolkit_version=$(go_module Version "$toolkit_module" github.com/NVIDIA/nvidia-container-toolkit)
-go_binaries_cached nvidia-container-toolkit "$toolkit_version" "$toolkit_module" 3 --cgo \
-  --ldflags "-X github.com/NVIDIA/nvidia-container-toolkit/internal/info.version=$toolkit_version" \
-  github.com/NVIDIA/nvidia-container-toolkit/cmd/nvidia-ctk
+nvidia_ctk_binary
 toolkit_out=$out
 
 log "building the stand-in kubelet (gpu_node_check, static)"

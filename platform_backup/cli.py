@@ -175,6 +175,11 @@ def take_backup(namespace: str, job_name: str, timeout_s: int, reason: str = "")
     if reason:
         kubectl("annotate", "job", job_name, f"{REASON_ANNOTATION}={reason}", namespace=namespace)
     wait_for_job(namespace, job_name, timeout_s)
+    return written_backup(namespace, job_name)
+
+
+def written_backup(namespace: str, job_name: str) -> str:
+    """The id of the backup a finished backup Job wrote (its store container logs BACKUP_ID=...)."""
     logs = kubectl("logs", f"job/{job_name}", "-c", "store", namespace=namespace)
     ids = [line.split("BACKUP_ID=", 1)[1].split()[0] for line in logs.splitlines() if "BACKUP_ID=" in line]
     if len(ids) != 1:

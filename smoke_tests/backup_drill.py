@@ -68,15 +68,20 @@ def _log(message: str) -> None:
     print(f"[{LOG_PREFIX} {time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
-def _make(*args: str, timings: dict, label: str) -> str:
+def _make(*args: str, timings: dict, label: str, cwd: Path = ROOT) -> str:
+    """`make ARGS` in cwd (this checkout, or another one: make upgrade-test's older release),
+    timed into timings[label]; without this process's virtualenv variables, so that each
+    checkout's Makefile uses its own."""
     started = time.monotonic()
-    _log(f"make {' '.join(args)}")
-    result = subprocess.run(["make", *args], cwd=ROOT, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            check=False)
+    where = "" if cwd == ROOT else f"({cwd.name}) "
+    _log(f"{where}make {' '.join(args)}")
+    env = {key: value for key, value in os.environ.items() if key not in ("VIRTUAL_ENV", "PYTHONPATH")}
+    result = subprocess.run(["make", *args], cwd=cwd, env=env, text=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, check=False)
     timings[label] = round(time.monotonic() - started, 1)
     print(result.stdout[-3000:], flush=True)
     if result.returncode:
-        raise SystemExit(f"[drill] make {' '.join(args)} failed ({result.returncode}) after {timings[label]} s")
+        raise SystemExit(f"[{LOG_PREFIX}] {where}make {' '.join(args)} failed ({result.returncode}) after {timings[label]} s")
     return result.stdout
 
 

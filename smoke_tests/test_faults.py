@@ -27,7 +27,7 @@ from smoke_tests.test_smoke import (
     _submit,
 )
 from tests.cluster.test_local_cluster import kubectl, wait_for
-from tests.platform.test_platform import run_script_pod
+from tests.platform.test_platform import mlflow_image, run_script_pod
 
 pytestmark = pytest.mark.e2e
 
@@ -50,9 +50,7 @@ print("RESULT " + json.dumps(result))
 
 
 def versions() -> dict[str, object]:
-    image = kubectl("get", "deployment", "-n", CFG.mlflow.namespace, "mlflow", "-o",
-                    "jsonpath={.spec.template.spec.containers[0].image}")
-    return run_script_pod(TENANT.namespace, "fault-versions", image, VERSIONS_SCRIPT, [{"name": "MODEL", "value": MODEL_NAME}],
+    return run_script_pod(TENANT.namespace, "fault-versions", mlflow_image(), VERSIONS_SCRIPT, [{"name": "MODEL", "value": MODEL_NAME}],
                           env_from=[{"secretRef": {"name": "mlops-credentials"}}], memory_limit="512Mi", needs=())
 
 

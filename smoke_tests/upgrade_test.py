@@ -28,6 +28,7 @@ import sys
 import time
 from pathlib import Path
 
+from platform_backup import cli
 from smoke_tests import backup_drill
 from smoke_tests.backup_drill import SMOKE_ARGS, _log, _make, _objects, _snapshot
 
@@ -53,20 +54,8 @@ def previous_release() -> str:
     raise SystemExit("[upgrade] no release tag (v*) before HEAD: tag the previous release (git tag -a vX.Y.Z)")
 
 
-def _make_in(tree: Path, *args: str, timings: dict, label: str) -> None:
-    started = time.monotonic()
-    _log(f"({tree.name}) make {' '.join(args)}")
-    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
-    result = subprocess.run(["make", *args], cwd=tree, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            check=False, env=env)
-    timings[label] = round(time.monotonic() - started, 1)
-    print(result.stdout[-3000:], flush=True)
-    if result.returncode:
-        raise SystemExit(f"[upgrade] ({tree.name}) make {' '.join(args)} failed ({result.returncode}) after {timings[label]} s")
-
-
 def _kubectl_json(*args: str) -> dict:
-    return json.loads(subprocess.run(["kubectl", *args, "-o", "json"], check=True, capture_output=True, text=True).stdout)
+    return json.loads(cli.kubectl(*args, "-o", "json"))
 
 
 def pre_upgrade_jobs(namespace: str) -> list[dict]:
@@ -77,14 +66,8 @@ def pre_upgrade_jobs(namespace: str) -> list[dict]:
 
 
 def stack_resources() -> list[dict]:
-    """The local stack's resources from its Pulumi state (offline/up.sh: MLOPS_STATE_DIR, or the cache)."""
-    state = Path(os.environ.get("MLOPS_STATE_DIR") or os.environ.get("MLOPS_CACHE_DIR")
-                 or Path.home() / ".cache" / "mlops-platform")
-    env = {**os.environ, "PULUMI_BACKEND_URL": f"file://{state}/pulumi-state", "PULUMI_SKIP_UPDATE_CHECK": "true",
-           "PULUMI_DIY_BACKEND_NO_LEGACY_WARNING": "true"}
-    exported = subprocess.run(["pulumi", "stack", "export", "--stack", "local"], cwd=state / "workspaces" / "local",
-                              env=env, check=True, capture_output=True, text=True).stdout
-    return json.loads(exported)["deployment"]["resources"]
+    """The local stack's resources from its Pulumi state."""
+    return json.loads(_pulumi("stack", "export"))["deployment"]["resources"]
 
 
 def migrating_dependencies() -> dict[str, object]:
@@ -129,7 +112,8 @@ def all_wait(dependencies: dict[str, object]) -> bool:
 
 
 def _pulumi(*args: str) -> str:
-    """pulumi against the local stack's workspace and state, as offline/up.sh runs it."""
+    """pulumi against the local stack's workspace and state, as offline/up.sh runs it (MLOPS_STATE_DIR,
+    or the cache)."""
     state = Path(os.environ.get("MLOPS_STATE_DIR") or os.environ.get("MLOPS_CACHE_DIR")
                  or Path.home() / ".cache" / "mlops-platform")
     env = {**os.environ, "PULUMI_BACKEND_URL": f"file://{state}/pulumi-state", "PULUMI_SKIP_UPDATE_CHECK": "true",
@@ -209,8 +193,8 @@ def main() -> int:
         _git("worktree", "add", "--detach", str(tree), tag)
     _log(f"upgrading from {tag} ({_git('rev-parse', '--short', tag)}) to HEAD ({_git('rev-parse', '--short', 'HEAD')})")
     _make("down", timings=timings, label="make down (HEAD)")
-    _make_in(tree, "up", timings=timings, label=f"make up ({tag})")
-    _make_in(tree, "smoke", f"PYTEST_ARGS={SMOKE_ARGS}", timings=timings, label=f"smoke ({tag})")
+    _make("up", timings=timings, label=f"make up ({tag})", cwd=tree)
+    _make("smoke", f"PYTEST_ARGS={SMOKE_ARGS}", timings=timings, label=f"smoke ({tag})", cwd=tree)
     before = _snapshot()
     _log(f"snapshot on {tag}: {sum(len(r) for r in before['experiments'].values())} runs, "
          f"{sum(len(v) for v in before['models'].values())} model versions, {len(before['kfp_runs'])} KFP runs, "
@@ -227,9 +211,7 @@ def main() -> int:
     if not all_wait(findings["waits_for_backup"]):
         problems.append(f"not every migrating workload waits for the pre-upgrade backup: {findings['waits_for_backup']}")
     if new_jobs:
-        logs = subprocess.run(["kubectl", "logs", "-n", backup_ns, f"job/{new_jobs[0]['metadata']['name']}", "-c", "store"],
-                              check=True, capture_output=True, text=True).stdout
-        ident = next(line.split("BACKUP_ID=", 1)[1].split()[0] for line in logs.splitlines() if "BACKUP_ID=" in line)
+        ident = cli.written_backup(backup_ns, new_jobs[0]["metadata"]["name"])
         fetched = ROOT / "build" / "upgrade-backups"
         fetched.mkdir(parents=True, exist_ok=True)
         if not (fetched / ident).exists():

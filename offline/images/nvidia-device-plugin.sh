@@ -13,15 +13,12 @@ set -euo pipefail
 # shellcheck source=offline/lib/build.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/build.sh"
 builder_init nvidia-device-plugin
-
-module=$offline/go/nvidia-device-plugin
-version=$(go_module Version "$module" github.com/NVIDIA/k8s-device-plugin)
-image=$registry/nvidia/k8s-device-plugin:$version
+# shellcheck source=offline/lib/nvidia.sh
+source "$offline/lib/nvidia.sh"
 
 # --- 1. nvidia-device-plugin -----------------------------------------------------------------
-go_binaries_cached nvidia-device-plugin "$version" "$module" 3 --cgo \
-  --ldflags "-X github.com/NVIDIA/k8s-device-plugin/internal/info.version=$version" \
-  github.com/NVIDIA/k8s-device-plugin/cmd/nvidia-device-plugin
+nvidia_device_plugin_binary
+image=$registry/nvidia/k8s-device-plugin:$plugin_version
 
 # --- 2. image --------------------------------------------------------------------------------
 if image_outdated "$image" "$out"; then

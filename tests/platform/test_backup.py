@@ -19,7 +19,7 @@ from infra.components.backup import RESTORE_CRONJOB
 from platform_backup import job
 from smoke_tests.upgrade_test import all_wait, migrating_dependencies
 from tests.cluster.test_local_cluster import kubeconfig, kubectl
-from tests.platform.test_platform import CFG, MLFLOW_NS, run_script_pod
+from tests.platform.test_platform import CFG, MLFLOW_NS, mlflow_image, run_script_pod
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
@@ -64,7 +64,7 @@ print("RESULT " + json.dumps(result))
 
 def tenant_step(step: str, marker: str, run_id: str = "") -> dict:
     tenant = CFG.tenancy.tenants[0]
-    image = kubectl("get", "deployment", "-n", MLFLOW_NS, "mlflow", "-o", "jsonpath={.spec.template.spec.containers[0].image}")
+    image = mlflow_image()
     return run_script_pod(tenant.namespace, f"backup-test-{step}", image, TENANT_SCRIPT,
                           [{"name": "STEP", "value": step}, {"name": "MARKER", "value": marker},
                            {"name": "RUN_ID", "value": run_id}],
@@ -217,7 +217,7 @@ def test_the_backups_s3_user_reads_every_bucket_but_cannot_create_or_delete_one(
     """The backup's S3 user (platform-backup) lists a tenant's bucket, and is refused creating a
     bucket or deleting one: it is no admin (the root key would be allowed both)."""
     tenant = CFG.tenancy.tenants[0]
-    image = kubectl("get", "deployment", "-n", MLFLOW_NS, "mlflow", "-o", "jsonpath={.spec.template.spec.containers[0].image}")
+    image = mlflow_image()
     result = run_script_pod(CFG.backup.namespace, "backup-s3-rights", image, S3_RIGHTS_SCRIPT,
                             [{"name": "TENANT_BUCKET", "value": tenant.bucket}],
                             env_from=[{"secretRef": {"name": "platform-backup-credentials"}}], memory_limit="512Mi",
@@ -264,7 +264,7 @@ def test_the_backup_namespace_reaches_the_databases_and_not_mlflows_api():
     targets = {"MLflow's PostgreSQL": (f"mlflow-postgres.{MLFLOW_NS}.svc.cluster.local.", 5432),
                "the KFP database": (f"kubeflow-pipelines-db.{kfp_ns}.svc.cluster.local.", 3306),
                "MLflow's server": MLFLOW_TARGET}
-    image = kubectl("get", "deployment", "-n", MLFLOW_NS, "mlflow", "-o", "jsonpath={.spec.template.spec.containers[0].image}")
+    image = mlflow_image()
     result = run_script_pod(CFG.backup.namespace, "backup-reach", image, CONNECT_SCRIPT,
                             [{"name": "TARGETS", "value": json.dumps(targets)}], needs=(targets["MLflow's PostgreSQL"],))
     assert result["MLflow's PostgreSQL"] == "open", result

@@ -47,6 +47,14 @@ print("RESULT " + json.dumps(results))
 """
 
 
+def saved_policy(namespace: str, name: str) -> dict:
+    """A NetworkPolicy as it can be created again after a test deleted it (no server-set fields)."""
+    policy = json.loads(kubectl("get", "networkpolicy", "-n", namespace, name, "-o", "json"))
+    for key in ("uid", "resourceVersion", "creationTimestamp", "generation", "managedFields"):
+        policy["metadata"].pop(key, None)
+    return policy
+
+
 def _tenants():
     tenants = CFG.tenancy.tenants
     if len(tenants) < 2:
@@ -136,7 +144,7 @@ def test_kueue_lets_in_the_api_servers_calls_only_and_the_refusal_is_its_policys
     webhook = (_svc("kueue-webhook-service", kueue_ns), 443)
     metrics = (_svc("kueue-controller-manager-metrics-service", kueue_ns), 8443)
     source = f"netprobe-{uuid.uuid4().hex[:6]}"
-    policy = json.loads(kubectl("get", "networkpolicy", "-n", kueue_ns, "api-server-calls-only", "-o", "json"))
+    policy = saved_policy(kueue_ns, "api-server-calls-only")
     assert {p["port"] for rule in policy["spec"]["ingress"] for p in rule["ports"]} == {WEBHOOK_PORT, VISIBILITY_PORT}
     kubectl("create", "namespace", source)
     kubectl("label", "namespace", source, "pod-security.kubernetes.io/enforce=restricted")
@@ -149,8 +157,6 @@ def test_kueue_lets_in_the_api_servers_calls_only_and_the_refusal_is_its_policys
         results = probe()
         assert results["webhook"] == "open", f"the API server's port is closed to {source}: {results}"
         assert results["metrics"] != "open", f"Kueue's metrics port is open to any namespace: {results}"
-        for key in ("uid", "resourceVersion", "creationTimestamp", "generation", "managedFields"):
-            policy["metadata"].pop(key, None)
         kubectl("delete", "networkpolicy", "-n", kueue_ns, "api-server-calls-only")
         try:
             unprotected = probe()
@@ -186,9 +192,7 @@ def test_a_pipeline_pod_refused_by_the_metadata_server_is_started_again_and_the_
     assert CFG.kubeflow_pipelines.platform_fault_retries > 0, "the local stack must restart pods the platform made fail"
     kfp_ns, vision = CFG.kubeflow_pipelines.namespace, tenant_named("vision")
     name = "kubeflow-pipelines-allow-metadata-grpc"
-    policy = json.loads(kubectl("get", "networkpolicy", "-n", kfp_ns, name, "-o", "json"))
-    for key in ("uid", "resourceVersion", "creationTimestamp", "generation", "managedFields"):
-        policy["metadata"].pop(key, None)
+    policy = saved_policy(kfp_ns, name)
     image = pipeline_image()
     kubectl("delete", "networkpolicy", "-n", kfp_ns, name)
     restored, run_id = False, None
@@ -257,9 +261,7 @@ def test_a_step_whose_artifact_upload_the_object_store_refused_is_started_again_
     if not CFG.kubeflow_pipelines.enabled:
         pytest.skip("LOUD SKIP: kubeflowPipelines.enabled is false in the local stack")
     vision, name = tenant_named("vision"), "object-store-ingress"
-    policy = json.loads(kubectl("get", "networkpolicy", "-n", STORE_NS, name, "-o", "json"))
-    for key in ("uid", "resourceVersion", "creationTimestamp", "generation", "managedFields"):
-        policy["metadata"].pop(key, None)
+    policy = saved_policy(STORE_NS, name)
     image = pipeline_image()
     run_id, removed = run_script_pod(vision.namespace, "refused-upload-submit", image, SLOW_WRITE_SCRIPT, [
         {"name": "PIPELINE_IMAGE", "value": image}, {"name": "KFP_HOST", "value": kfp_api()},

@@ -37,6 +37,11 @@ MLFLOW_NS = CFG.mlflow.namespace
 STORE_NS = CFG.object_store.namespace
 ROOT = Path(__file__).resolve().parents[2]
 
+
+def mlflow_image() -> str:
+    """The image MLflow's server runs (Python with mlflow and boto3), as deployed."""
+    return kubectl("get", "deployment", "-n", MLFLOW_NS, "mlflow", "-o", "jsonpath={.spec.template.spec.containers[0].image}")
+
 # Runs inside the cluster, in MLflow's namespace, with the MLflow image (client, boto3).
 CLIENT_SCRIPT = r"""
 import json, os, urllib.error, urllib.request, uuid
@@ -192,7 +197,7 @@ def test_every_platform_pod_is_ready():
 
 def test_mlflow_refuses_anonymous_and_stores_an_authenticated_run_with_its_artifact_in_the_bucket():
     marker = uuid.uuid4().hex[:12]
-    image = kubectl("get", "deployment", "-n", MLFLOW_NS, "mlflow", "-o", "jsonpath={.spec.template.spec.containers[0].image}")
+    image = mlflow_image()
     secret_env = [
         {"name": "MLFLOW_TRACKING_USERNAME", "valueFrom": {"secretKeyRef": {"name": "mlflow-auth", "key": "admin-username"}}},
         {"name": "MLFLOW_TRACKING_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "mlflow-auth", "key": "admin-password"}}},
@@ -240,7 +245,7 @@ def test_a_tenant_uses_its_own_bucket_and_cannot_read_or_write_another_tenants_b
         pytest.skip("LOUD SKIP: the local stack declares fewer than two tenants; isolation needs two")
     tenant, other = CFG.tenancy.tenants[0], CFG.tenancy.tenants[1]
     marker = uuid.uuid4().hex[:12]
-    image = kubectl("get", "deployment", "-n", MLFLOW_NS, "mlflow", "-o", "jsonpath={.spec.template.spec.containers[0].image}")
+    image = mlflow_image()
     result = run_script_pod(tenant.namespace, "isolation-test", image, ISOLATION_SCRIPT,
                             [{"name": "OTHER_BUCKET", "value": other.bucket}, {"name": "MARKER", "value": marker}],
                             env_from=[{"secretRef": {"name": "mlops-credentials"}}], memory_limit="512Mi")
