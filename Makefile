@@ -137,6 +137,7 @@ restore: venv ## Restore BACKUP=<folder from make backup> onto the deployed plat
 	@$(VENV)/bin/python -m platform_backup.cli restore $(BACKUP)
 
 platform-test: venv ## Run the platform tests against what `make up` deployed.
+	@bash offline/browser.sh
 	@$(VENV)/bin/pytest -m e2e tests/platform $(PYTEST_ARGS)
 
 smoke: venv ## Run the training pipeline end to end on what `make up` deployed (train, register, serve).

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -23,9 +24,12 @@ PROJECT = "mlops-platform"
 PROJECT_FILE = Path(__file__).resolve().parent.parent / "Pulumi.yaml"
 
 # Keys whose value is a free-form map (names chosen by the user), not a fixed set of fields.
-_FREE_MAPS = {"images.overrides", "requests", "limits"}
-_SECRET_KEYS = {"mlflowExternalDsn", "kubeflowPipelinesDatabasePassword"}
+_FREE_MAPS = {"images.overrides", "requests", "limits", "login.ldap"}
+_SECRET_KEYS = {"mlflowExternalDsn", "kubeflowPipelinesDatabasePassword", "loginLdapBindPassword"}
 
+# An address a browser opens (login.issuerUrl, login.uiUrl) and a person's e-mail address.
+_URL = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?$")
+_EMAIL = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS_SUBDOMAIN = re.compile(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _STORAGE_SIZE = re.compile(r"^[1-9][0-9]*(Mi|Gi|Ti)$")
@@ -271,6 +275,32 @@ class BackupConfig:
     resources: Resources
 
 
+# login.ldap keys: the required ones, and every one allowed (Dex's LDAP connector settings).
+LDAP_REQUIRED = ("host", "bindDN", "userBaseDN")
+LDAP_KEYS = (*LDAP_REQUIRED, "userFilter", "usernameAttr", "emailAttr", "nameAttr", "groupBaseDN", "groupFilter",
+             "groupUserAttr", "groupMemberAttr", "groupNameAttr", "rootCA", "insecureNoSSL")
+
+
+@dataclass(frozen=True)
+class LoginConfig:
+    enabled: bool
+    namespace: str
+    # What people's browsers open: Dex's issuer (with its path) and the UI behind oauth2-proxy.
+    issuer_url: str
+    ui_url: str
+    # E-mail addresses of people with a generated password (Dex's password database).
+    static_users: tuple[str, ...]
+    # Dex's LDAP connector (LDAP_KEYS), {} for none; the bind password is ldap_bind_password.
+    ldap: dict[str, str]
+    ldap_bind_password: str
+    resources: Resources
+
+    @staticmethod
+    def user_key(email: str) -> str:
+        """The key of a static user's password in the Secret people-passwords."""
+        return email.split("@", 1)[0]
+
+
 @dataclass(frozen=True)
 class TenancyConfig:
     namespace_prefix: str
@@ -289,6 +319,7 @@ class PlatformConfig:
     kubeflow_pipelines: KubeflowPipelinesConfig
     queueing: QueueingConfig
     backup: BackupConfig
+    login: LoginConfig
     # The external database DSN (a secret) when mlflow.database.mode is "external", else "".
     mlflow_external_dsn: str
     # The password (a secret) of kubeflowPipelines.database.user when its mode is "external", else "".
@@ -568,6 +599,10 @@ def parse(raw: dict[str, Any], secret_keys: frozenset[str] = frozenset()) -> Pla
         kfp.namespace: "kubeflowPipelines.namespace", gpu.namespace: "gpu.namespace",
         queueing.namespace: "queueing.namespace"})
     tenancy = _check_tenancy(check, values["tenancy"], tenant_items, gpu, store, mlflow, kfp, queueing, backup)
+    login = _check_login(check, values["login"], values["loginLdapBindPassword"], kfp, tenancy, platform, {
+        store["namespace"]: "objectStore.namespace", mlflow["namespace"]: "mlflow.namespace",
+        kfp.namespace: "kubeflowPipelines.namespace", gpu.namespace: "gpu.namespace",
+        queueing.namespace: "queueing.namespace", backup.namespace: "backup.namespace"})
 
     if check.errors:
         raise ConfigError(_report(check.errors))
@@ -588,6 +623,7 @@ def parse(raw: dict[str, Any], secret_keys: frozenset[str] = frozenset()) -> Pla
         kubeflow_pipelines=kfp,
         queueing=queueing,
         backup=backup,
+        login=login,
         mlflow_external_dsn=dsn,
         kubeflow_pipelines_database_password=values["kubeflowPipelinesDatabasePassword"],
     )
@@ -684,6 +720,73 @@ def _check_backup(check: _Checker, backup: dict[str, Any], platform: dict[str, A
                         retention=backup["retention"], volume_size=target["volumeSize"],
                         storage_class=target["storageClass"] or platform["storageClass"],
                         resources=check.resources("backup.resources", backup["resources"]))
+
+
+def _check_login(check: _Checker, login: dict[str, Any], bind_password: str, kfp: KubeflowPipelinesConfig,
+                 tenancy: TenancyConfig, platform: dict[str, Any], others: dict[str, str]) -> LoginConfig:
+    check.dns_label("login.namespace", login["namespace"])
+    if login["namespace"] in others:
+        check.fail("login.namespace", login["namespace"], f"is already {others[login['namespace']]}; choose its own namespace")
+    elif kubernetes_owned(login["namespace"]):
+        check.fail("login.namespace", login["namespace"], "is a namespace that Kubernetes owns (default, kube-*); choose another")
+    elif login["namespace"] in {tenant.namespace for tenant in tenancy.tenants}:
+        check.fail("login.namespace", login["namespace"], "is a tenant's namespace; choose its own namespace")
+    ldap = dict(login["ldap"])
+    for name in sorted(ldap):
+        if name not in LDAP_KEYS:
+            check.fail(f"login.ldap.{name}", ldap[name], f"unknown key; allowed keys: {', '.join(LDAP_KEYS)}")
+    users = login["staticUsers"]
+    for i, email in enumerate(users):
+        if not _EMAIL.match(email):
+            check.fail(f"login.staticUsers[{i}]", email, "expected an e-mail address such as alice@example.edu "
+                       "(people sign in with it, and Kubeflow Pipelines knows them by it)")
+    keys = [LoginConfig.user_key(email) for email in users]
+    repeated = sorted({key for key in keys if keys.count(key) > 1})
+    if repeated:
+        check.fail("login.staticUsers", users, f"the parts before the @ name each password in the Secret "
+                   f"people-passwords and must be unique; repeated: {', '.join(repeated)}")
+    if login["enabled"]:
+        for key in ("issuerUrl", "uiUrl"):
+            value = login[key]
+            if not _URL.match(value):
+                check.fail(f"login.{key}", value, "expected the http(s) address people's browsers open, such as "
+                           + ("https://login.example.edu/dex (Dex's issuer, with its path)" if key == "issuerUrl"
+                              else "https://pipelines.example.edu (the UI behind oauth2-proxy)"))
+        if _URL.match(login["issuerUrl"]) and urlsplit(login["issuerUrl"]).path in ("", "/"):
+            check.fail("login.issuerUrl", login["issuerUrl"], "needs a path for Dex (such as /dex): its pages and "
+                       "keys are served under it")
+        tls = platform["ingressTls"]
+        if platform["ingressClass"]:
+            for key in ("issuerUrl", "uiUrl"):
+                if _URL.match(login[key]) and not login[key].startswith("https://"):
+                    check.fail(f"login.{key}", login[key], "must be https:// when an Ingress serves it (platform.ingressClass "
+                               "is set): passwords and session cookies must not cross the network in clear")
+            if not (tls["clusterIssuer"] or tls["secretName"]):
+                check.fail("login.enabled", True, "needs TLS for its two Ingresses: set platform.ingressTls.clusterIssuer "
+                           "or platform.ingressTls.secretName (a Secret for both hosts in login.namespace)")
+        if not kfp.enabled or not kfp.ui:
+            check.fail("login.enabled", True, "signs people in to the Kubeflow Pipelines UI: set kubeflowPipelines.ui "
+                       "(and kubeflowPipelines.enabled) to true, or login.enabled to false")
+        if not users and not ldap:
+            check.fail("login", "enabled", "nobody could sign in: list login.staticUsers or configure login.ldap")
+        if ldap:
+            missing = [name for name in LDAP_REQUIRED if not ldap.get(name)]
+            if missing:
+                check.fail("login.ldap", {k: v for k, v in ldap.items()}, f"needs {', '.join(missing)}")
+            if not bind_password:
+                check.fail("login.ldap.bindDN", ldap.get("bindDN", ""), "needs its password: pulumi config set --secret "
+                           f"{PROJECT}:loginLdapBindPassword <password>")
+            if ldap.get("insecureNoSSL", "false") not in ("true", "false"):
+                check.fail("login.ldap.insecureNoSSL", ldap["insecureNoSSL"], "expected true or false")
+        members = {member for tenant in tenancy.tenants for member in tenant.members}
+        for i, email in enumerate(users):
+            if email not in members:
+                check.fail(f"login.staticUsers[{i}]", email, "is no tenant's member: list it in a tenant's members "
+                           "(or remove it), or the person signs in to an empty UI")
+    return LoginConfig(enabled=login["enabled"], namespace=login["namespace"], issuer_url=login["issuerUrl"].rstrip("/"),
+                       ui_url=login["uiUrl"].rstrip("/"), static_users=tuple(users), ldap=ldap,
+                       ldap_bind_password=bind_password,
+                       resources=check.resources("login.resources", login["resources"]))
 
 
 def _check_queueing(check: _Checker, queueing: dict[str, Any]) -> QueueingConfig:

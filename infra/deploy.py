@@ -17,6 +17,8 @@ from infra.components.kubeflow_pipelines import (
     KubeflowPipelinesArgs,
     KubeflowPipelinesImages,
 )
+from infra.components.login import IDENTITY_HEADER as LOGIN_IDENTITY_HEADER
+from infra.components.login import Login, LoginArgs
 from infra.components.mlflow import PORT as MLFLOW_PORT
 from infra.components.mlflow import Mlflow, MlflowArgs, tenant_identity
 from infra.components.object_store import ALL_BUCKETS, BucketUser, ObjectStore, ObjectStoreArgs
@@ -39,6 +41,8 @@ class Platform:
     queueing: Queueing | None = None
     # None when backup.enabled is false.
     backup: Backup | None = None
+    # None when login.enabled is false.
+    login: Login | None = None
 
 
 # The object-store user (access key) of Kubeflow Pipelines, scoped to kubeflowPipelines.bucket.
@@ -173,10 +177,25 @@ def deploy(cfg: PlatformConfig) -> Platform:
             client_cidrs=cfg.platform.allowed_ingress_cidrs,
             protect_data=cfg.platform.protect_data,
             database_client_namespaces=tuple(backup_namespaces),
+            people_login_namespace=cfg.login.namespace if cfg.login.enabled else "",
+            people_identity_header=LOGIN_IDENTITY_HEADER if cfg.login.enabled else "",
+            people_namespaces=tuple((tenant.namespace, tenant.members) for tenant in tenants) if cfg.login.enabled else (),
         ),
             # The API server creates its bucket unless it exists, which the scoped user may not
             # do: start once the object store's bucket Job has made it.
             opts=after(*migrate_after))
+    login = None
+    if kfp and cfg.login.enabled:
+        login = Login("login", LoginArgs(
+            config=cfg.login,
+            dex_image=image("dex"),
+            proxy_image=image("oauth2-proxy"),
+            ui_upstream=kfp.ui_endpoint,
+            image_pull_policy=cfg.images.pull_policy,
+            client_cidrs=cfg.platform.allowed_ingress_cidrs,
+            ingress_class=cfg.platform.ingress_class,
+            ingress_tls=cfg.platform.ingress_tls,
+        ))
     tenant_component = None
     queueing = None
     if cfg.queueing.enabled and tenants:
@@ -235,4 +254,4 @@ def deploy(cfg: PlatformConfig) -> Platform:
             # after the pre-upgrade backup that runs from the current one.
             opts=after(*migrate_after))
     return Platform(object_store=store, mlflow=mlflow, gpu=gpu, tenants=tenant_component, kubeflow_pipelines=kfp,
-                    queueing=queueing, backup=backup)
+                    queueing=queueing, backup=backup, login=login)

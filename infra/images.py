@@ -73,6 +73,11 @@ UPSTREAM_IMAGES: dict[str, UpstreamImage] = {
     # NVIDIA device plugin (GPU component): advertises nvidia.com/gpu, time-slicing and MIG. Offline:
     # built from the github.com/NVIDIA/k8s-device-plugin Go module (offline/images/nvidia-device-plugin.sh).
     "nvidia-device-plugin": UpstreamImage("nvcr.io", "nvidia/k8s-device-plugin", "v0.17.4"),
+    # People's sign-in (Login component): Dex, the OpenID Connect provider, and oauth2-proxy in front
+    # of the Kubeflow Pipelines UI. Offline: built from their Go modules (offline/images/login.sh;
+    # Dex v2.45.1 by the pseudo-version of its tag).
+    "dex": UpstreamImage("ghcr.io", "dexidp/dex", "v2.45.1"),
+    "oauth2-proxy": UpstreamImage("quay.io", "oauth2-proxy/oauth2-proxy", "v7.15.6"),
     # DCGM exporter (GPU component, optional): per-GPU metrics for Prometheus.
     "dcgm-exporter": UpstreamImage("nvcr.io", "nvidia/k8s/dcgm-exporter", "3.3.9-3.6.1-ubuntu22.04"),
 }

@@ -20,3 +20,9 @@ KFP_NAMESPACE = "kubeflowPipelinesNamespace"
 KFP_UI_ENDPOINT = "kubeflowPipelinesUiEndpoint"
 # namespace of the platform's backup CronJob and volume ("" when backup.enabled is false)
 BACKUP_NAMESPACE = "backupNamespace"
+# People's sign-in (the Login component; "" when login.enabled is false): the address of the
+# Kubeflow Pipelines UI behind oauth2-proxy, Dex's issuer, and the namespace whose Secret
+# people-passwords holds the generated passwords of login.staticUsers
+LOGIN_UI_URL = "loginUiUrl"
+LOGIN_ISSUER_URL = "loginIssuerUrl"
+LOGIN_NAMESPACE = "loginNamespace"

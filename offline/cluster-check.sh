@@ -21,6 +21,7 @@ bash "$here/cluster.sh" delete
 bash "$here/cluster.sh" create || exit 1
 "$root/.venv/bin/pytest" -m e2e "$root/tests/cluster" "$@" || exit 1
 python3 "$here/up.py" || exit 1
+bash "$here/browser.sh" || exit 1
 "$root/.venv/bin/pytest" -m e2e "$root/tests/platform" "$@" || exit 1
 "$root/.venv/bin/pytest" -m e2e "$root/smoke_tests/test_smoke.py" "$@" || exit 1
 # The tests' stand-in for an identity provider (PEOPLE_NAMESPACE in tests/platform/test_platform.py:

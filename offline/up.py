@@ -39,6 +39,7 @@ PLATFORM_IMAGES = [
     ("argo", "cpu"),
     ("kubeflow-pipelines", "cpu"),
     ("kueue", "cpu"),
+    ("login", "cpu"),
 ]
 GPU_IMAGE = "pipeline-torch"
 

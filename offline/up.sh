@@ -84,11 +84,21 @@ EOT
   Queues:        every pod of research-<group> is admitted by Kueue through the LocalQueue default:
                  kubectl -n research-<group> get localqueue,workloads; kubectl get clusterqueues
 EOT
-    [[ -z $kfp_ui ]] || cat <<EOT
+    login_ns=$(pulumi stack output loginNamespace 2>/dev/null || true)
+    login_url=$(pulumi stack output loginUiUrl 2>/dev/null || true)
+    if [[ -n $login_ns ]]; then
+      cat <<EOT
+  Pipelines UI:  people sign in at $login_url (runs, graphs, step logs, artifacts, lineage of their group):
+                 kubectl -n $login_ns port-forward svc/dex 5556 & kubectl -n $login_ns port-forward svc/oauth2-proxy 4180 &
+                 passwords: kubectl -n $login_ns get secret people-passwords -o jsonpath='{.data.alice}' | base64 -d
+EOT
+    elif [[ -n $kfp_ui ]]; then
+      cat <<EOT
   Pipelines UI:  kubectl -n $kfp_ns port-forward svc/ml-pipeline-ui 8080:80 -> http://localhost:8080
-                 runs, their graphs, step logs, artifacts and ML Metadata lineage; no login page yet:
+                 runs, their graphs, step logs, artifacts and ML Metadata lineage; without login.enabled
                  the API answers only requests with a member's token (Authorization: Bearer)
 EOT
+    fi
   fi
   ;;
 down)

@@ -129,6 +129,13 @@ def test_platform_image_builds_match_the_images_the_platform_runs():
     assert UPSTREAM_IMAGES["kueue"].tag == kueue, "Kueue's image is built from the pinned module"
     from infra.charts import UPSTREAM_CHARTS
     assert "v" + UPSTREAM_CHARTS["kueue"].version == kueue, "Kueue's chart comes from the same module (offline/charts.sh)"
+    proxy = go_requirements("oauth2-proxy")["github.com/oauth2-proxy/oauth2-proxy/v7"]
+    assert UPSTREAM_IMAGES["oauth2-proxy"].tag == proxy, "oauth2-proxy's image is built from the pinned module"
+    # Dex by the pseudo-version of its release tag: the wrapper's comment names the tag (login.sh reads it).
+    dex = go_requirements("dex")["github.com/dexidp/dex"]
+    tag = re.search(re.escape(dex) + r" is tag (v[0-9.]+)\.", (ROOT / "offline" / "go" / "dex" / "go.mod").read_text())
+    assert tag, f"offline/go/dex/go.mod pins {dex} but its comment names no release"
+    assert UPSTREAM_IMAGES["dex"].tag == tag.group(1), "Dex's image is tagged with the release the pseudo-version is"
     plugin = go_requirements("nvidia-device-plugin")["github.com/NVIDIA/k8s-device-plugin"]
     assert UPSTREAM_IMAGES["nvidia-device-plugin"].tag == plugin, "the device plugin's image is built from the pinned module"
     toolkit = go_requirements("nvidia-container-toolkit")["github.com/NVIDIA/nvidia-container-toolkit"]

@@ -36,7 +36,8 @@ def platform_namespaces(cfg) -> set[str]:
     kfp = {cfg.kubeflow_pipelines.namespace} if cfg.kubeflow_pipelines.enabled else set()
     queueing = {cfg.queueing.namespace} if cfg.queueing.enabled and cfg.tenancy.tenants else set()
     backup = {cfg.backup.namespace} if cfg.backup.enabled else set()
-    return ({cfg.object_store.namespace, cfg.mlflow.namespace} | gpu | kfp | queueing | backup
+    login = {cfg.login.namespace} if cfg.login.enabled else set()
+    return ({cfg.object_store.namespace, cfg.mlflow.namespace} | gpu | kfp | queueing | backup | login
             | {t.namespace for t in cfg.tenancy.tenants})
 
 
@@ -91,7 +92,8 @@ def test_expected_objects_are_rendered(rendered):
     assert ("platform-backup" in kinds["CronJob"]) == cfg.backup.enabled
     assert ("platform-restore" in kinds["CronJob"]) == cfg.backup.enabled
     if cfg.mlflow.ingress_host:
-        hosts = [rule["host"] for ing in objects if ing["kind"] == "Ingress" for rule in ing["spec"]["rules"]]
+        hosts = [rule["host"] for ing in objects if ing["kind"] == "Ingress" for rule in ing["spec"]["rules"]
+                 if ing["metadata"]["namespace"] == cfg.mlflow.namespace]
         assert hosts == [cfg.mlflow.ingress_host]
 
 
@@ -100,14 +102,20 @@ def test_every_ingress_serves_tls_and_its_backend_admits_the_ingress_cidrs(rende
     stack, objects = rendered
     cfg = parse(*stack_values(stack))
     ingresses = [obj for obj in objects if obj["kind"] == "Ingress"]
-    assert bool(ingresses) == bool(cfg.mlflow.ingress_host), [name_of(obj) for obj in ingresses]
+    # Each Ingress's component: MLflow's, and the Login component's two (Dex, oauth2-proxy).
+    components = {(cfg.mlflow.namespace, "mlflow"): "mlflow"} if cfg.mlflow.ingress_host else {}
+    if cfg.login.enabled and cfg.platform.ingress_class:
+        components |= {(cfg.login.namespace, name): f"login-{name}" for name in ("dex", "oauth2-proxy")}
+    assert {(obj["metadata"]["namespace"], obj["metadata"]["name"]) for obj in ingresses} == set(components), \
+        [name_of(obj) for obj in ingresses]
     policies = [obj for obj in objects if obj["kind"] == "NetworkPolicy"]
     for ingress in ingresses:
         hosts = {rule["host"] for rule in ingress["spec"]["rules"]}
         tls = ingress["spec"].get("tls", [])
         assert tls, f"{name_of(ingress)} serves plain HTTP"
         assert hosts <= {host for entry in tls for host in entry["hosts"]}, f"{name_of(ingress)}: a host without TLS"
-        secret, annotations = cfg.platform.ingress_tls.for_component("mlflow")
+        secret, annotations = cfg.platform.ingress_tls.for_component(
+            components[(ingress["metadata"]["namespace"], ingress["metadata"]["name"])])
         assert [entry["secretName"] for entry in tls] == [secret]
         assert annotations.items() <= ingress["metadata"].get("annotations", {}).items()
         namespace = ingress["metadata"]["namespace"]

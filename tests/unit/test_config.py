@@ -37,7 +37,8 @@ def test_defaults_alone_are_valid():
 def test_defaults_are_read_from_pulumi_yaml_only():
     defaults = project_defaults()
     assert set(defaults) == {"images", "platform", "objectStore", "mlflow", "mlflowExternalDsn", "gpu", "tenancy",
-                             "tenants", "kubeflowPipelines", "kubeflowPipelinesDatabasePassword", "queueing", "backup"}
+                             "tenants", "kubeflowPipelines", "kubeflowPipelinesDatabasePassword", "queueing", "backup", "login",
+                             "loginLdapBindPassword"}
     assert parse({}).object_store.volume_size == defaults["objectStore"]["volumeSize"]
 
 
@@ -68,6 +69,8 @@ def test_local_stack_is_lean_seaweedfs_and_university_is_minio_with_ingress():
 
 
 TENANT = {"name": "vision", "members": ["alice"]}
+LOGIN = {"enabled": True, "issuerUrl": "https://login.example.edu/dex", "uiUrl": "https://pipelines.example.edu",
+         "staticUsers": ["alice@example.edu"]}
 
 BAD_CONFIGS = [
     # (id, raw config, secret keys, fragments the message must contain)
@@ -137,8 +140,8 @@ BAD_CONFIGS = [
     ("bad pull policy", {"images": {"pullPolicy": "Sometimes"}}, (),
      ["images.pullPolicy", "'Sometimes'", "Always, IfNotPresent, Never"]),
     ("override of an unknown image", {"images": {"overrides": {"minoi": "r/minio:1"}}}, (),
-     ["images.overrides.minoi", "known images: argo-workflow-controller, argoexec, dcgm-exporter, kfp-api-server",
-      "minio, mlflow, mlmd-server, mysql, nvidia-device-plugin, pipeline-base, pipeline-torch, postgres, seaweedfs"]),
+     ["images.overrides.minoi", "known images: argo-workflow-controller, argoexec, dcgm-exporter, dex, kfp-api-server",
+      "minio, mlflow, mlmd-server, mysql, nvidia-device-plugin, oauth2-proxy, pipeline-base, pipeline-torch, postgres, seaweedfs"]),
     ("bad admin username", {"mlflow": {"adminUsername": "a"}}, (), ["mlflow.adminUsername", "'a'", "3-32"]),
     ("tenants not a list", {"tenants": {"name": "vision"}}, (), ["mlops-platform:tenants", "expected a list of tenants"]),
     ("duplicate tenant names", {"tenants": [TENANT, TENANT]}, (), ["mlops-platform:tenants", "repeated: vision"]),
@@ -270,7 +273,48 @@ BAD_CONFIGS = [
      ["queueing.namespace", "Kubernetes owns it"]),
     ("queueing chart folder without the chart", {"queueing": {"chart": "build/no-such-chart"}}, (),
      ["queueing.chart", "no Helm chart there", "offline/charts.sh"]),
+    ("login without addresses and users", {"kubeflowPipelines": {"ui": True}, "login": {"enabled": True}}, (),
+     ["login.issuerUrl", "https://login.example.edu/dex", "login.uiUrl", "nobody could sign in"]),
+    ("login without the UI", {"login": LOGIN,
+                              "tenants": [{**TENANT, "members": ["alice@example.edu"]}]}, (),
+     ["login.enabled", "set kubeflowPipelines.ui"]),
+    ("login issuer without a path", {"kubeflowPipelines": {"ui": True}, "login": {**LOGIN, "issuerUrl": "https://login.example.edu"},
+                                     "tenants": [{**TENANT, "members": ["alice@example.edu"]}]}, (),
+     ["login.issuerUrl", "needs a path for Dex"]),
+    ("login static user not an address", {"kubeflowPipelines": {"ui": True}, "login": {**LOGIN, "staticUsers": ["alice"]},
+                                          "tenants": [{**TENANT, "members": ["alice"]}]}, (),
+     ["login.staticUsers[0]", "'alice'", "expected an e-mail address"]),
+    ("login static user in no tenant", {"kubeflowPipelines": {"ui": True}, "login": LOGIN, "tenants": [TENANT]}, (),
+     ["login.staticUsers[0]", "'alice@example.edu'", "is no tenant's member"]),
+    ("login static users with one password key", {"kubeflowPipelines": {"ui": True},
+                                                  "login": {**LOGIN, "staticUsers": ["al@a.edu", "al@b.edu"]},
+                                                  "tenants": [{**TENANT, "members": ["al@a.edu", "al@b.edu"]}]}, (),
+     ["login.staticUsers", "must be unique; repeated: al"]),
+    ("login in a platform namespace", {"login": {"namespace": "mlops-pipelines"}}, (),
+     ["login.namespace", "is already kubeflowPipelines.namespace"]),
+    ("login in kube-system", {"login": {"namespace": "kube-system"}}, (), ["login.namespace", "Kubernetes owns"]),
+    ("login ldap without its bind password", {"kubeflowPipelines": {"ui": True}, "login": {
+        **LOGIN, "staticUsers": [], "ldap": {"host": "ldap.example.edu:636", "bindDN": "cn=dex", "userBaseDN": "ou=people"}},
+        "tenants": [TENANT]}, (), ["login.ldap.bindDN", "pulumi config set --secret mlops-platform:loginLdapBindPassword"]),
+    ("login ldap unknown and missing keys", {"kubeflowPipelines": {"ui": True}, "login": {
+        **LOGIN, "staticUsers": [], "ldap": {"host": "ldap.example.edu", "userbase": "ou=people"}},
+        "loginLdapBindPassword": "pw"}, ("loginLdapBindPassword",),
+     ["login.ldap.userbase", "unknown key", "login.ldap", "needs bindDN, userBaseDN"]),
+    ("login ldap bind password in plain text", {"loginLdapBindPassword": "hunter2"}, (),
+     ["loginLdapBindPassword", "must be stored encrypted"]),
+    ("login behind an Ingress over http", {"platform": {"ingressClass": "nginx"}, "kubeflowPipelines": {"ui": True},
+                                          "login": {**LOGIN, "uiUrl": "http://pipelines.example.edu"},
+                                          "tenants": [{**TENANT, "members": ["alice@example.edu"]}]}, (),
+     ["login.uiUrl", "must be https://", "login.enabled", "needs TLS"]),
 ]
+
+
+def test_a_valid_login_section():
+    cfg = parse({"kubeflowPipelines": {"ui": True}, "login": LOGIN,
+                 "tenants": [{**TENANT, "members": ["alice@example.edu"]}]})
+    assert (cfg.login.enabled, cfg.login.issuer_url, cfg.login.static_users) == (
+        True, "https://login.example.edu/dex", ("alice@example.edu",))
+    assert cfg.login.user_key("alice@example.edu") == "alice"
 
 
 def test_a_local_chart_of_another_version_is_refused(tmp_path):

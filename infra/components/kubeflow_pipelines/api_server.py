@@ -10,6 +10,7 @@ from infra.components.kubeflow_pipelines.common import (
     API_HTTP_PORT,
     API_SERVICE,
     KFP_UID,
+    PEOPLE_API_SERVICE,
     PIPELINE_RUNNER,
     PIPELINES_GROUP,
     TOKEN_AUDIENCE,
@@ -32,21 +33,27 @@ class KubeflowPipelinesApiServer(Part):
     scheduled-workflow controller; the controllers present a projected token to the API server."""
 
     deployment: pulumi.CustomResource  # the API server's
+    # The people API server's (with args.people_login_namespace), else None.
+    people_deployment: pulumi.CustomResource | None
 
     def __init__(self, shared: Shared, artifact_secret: pulumi.Input[str], database_credentials: pulumi.Input[str],
                  crds: list[pulumi.Resource], database: list[pulumi.Resource]) -> None:
         super().__init__("KubeflowPipelinesApiServer", "api", shared)
-        self.deployment = self._api_server(artifact_secret, database_credentials, crds + database)
+        account = self._account()
+        self.deployment = self._api_server(API_SERVICE, IDENTITY_HEADER_DISABLED, account, artifact_secret,
+                                           database_credentials, crds + database)
+        # The people API server starts once the first one has migrated the database.
+        self.people_deployment = (self._api_server(PEOPLE_API_SERVICE, self._args.people_identity_header, account,
+                                                   artifact_secret, database_credentials, [self.deployment])
+                                  if self._args.people_login_namespace else None)
         self._persistence_agent(crds)
         self._scheduled_workflow(crds)
-        self.register_outputs({"api_server": self.deployment.urn})
+        self.register_outputs({"api_server": self.deployment.urn,
+                               **({"people_api_server": self.people_deployment.urn} if self.people_deployment else {})})
 
-    def _api_server(self, artifact_secret: pulumi.Input[str], database_credentials: pulumi.Input[str],
-                    depends_on: list[pulumi.Resource]) -> pulumi.CustomResource:
-        """The API server (backend/src/apiserver): viper maps each config key to an environment
-        variable, dots to underscores and upper-cased (DBDriverName -> DBDRIVERNAME)."""
-        args = self._args
-        account = self.service_account(API_SERVICE, [], cluster_rules=[
+    def _account(self) -> pulumi.Output[str]:
+        """The API servers' ServiceAccount and ClusterRole."""
+        return self.service_account(API_SERVICE, [], cluster_rules=[
             rule([""], ["pods", "pods/log"], ["get", "list", "delete"]),
             rule(["argoproj.io"], ["workflows"], ["create", "get", "list", "watch", "update", "patch", "delete"]),
             rule(["kubeflow.org"], ["scheduledworkflows"], ["create", "get", "list", "update", "patch", "delete"]),
@@ -55,9 +62,17 @@ class KubeflowPipelinesApiServer(Part):
             rule(["authentication.k8s.io"], ["tokenreviews"], ["create"]),
             rule(["authorization.k8s.io"], ["subjectaccessreviews"], ["create"]),
         ])
+
+    def _api_server(self, workload: str, identity_header: str, account: pulumi.Input[str],
+                    artifact_secret: pulumi.Input[str], database_credentials: pulumi.Input[str],
+                    depends_on: list[pulumi.Resource]) -> pulumi.CustomResource:
+        """An API server (backend/src/apiserver): viper maps each config key to an environment
+        variable, dots to underscores and upper-cased (DBDriverName -> DBDRIVERNAME). It knows a
+        caller by `identity_header` when the request has it, else by its bearer token."""
+        args = self._args
         health = {"httpGet": {"path": "/apis/v1beta1/healthz", "port": API_HTTP_PORT}, "periodSeconds": 5, "timeoutSeconds": 2}
-        self.service(API_SERVICE, API_SERVICE, [("http", API_HTTP_PORT), ("grpc", API_GRPC_PORT)])
-        return self.workload("Deployment", API_SERVICE, "api-server", KFP_UID, [{
+        self.service(workload, workload, [("http", API_HTTP_PORT), ("grpc", API_GRPC_PORT)])
+        return self.workload("Deployment", workload, "api-server" if workload == API_SERVICE else workload, KFP_UID, [{
             "name": "ml-pipeline-api-server",
             "image": args.images.api_server,
             # Upstream's image command without the samples (they need images from the internet).
@@ -88,10 +103,11 @@ class KubeflowPipelinesApiServer(Part):
                 {"name": "ML_PIPELINE_VISUALIZATIONSERVER_SERVICE_PORT", "value": "8888"},
                 {"name": "PUBLISH_LOGS", "value": "true"},
                 # Multi-user mode: runs in their experiment's namespace, as its pipeline runner;
-                # callers known by their token only (IDENTITY_HEADER_DISABLED).
+                # callers known by their token only (IDENTITY_HEADER_DISABLED), or, on the people
+                # API server, by the header oauth2-proxy sets.
                 {"name": "MULTIUSER", "value": "true"},
                 {"name": "DEFAULTPIPELINERUNNERSERVICEACCOUNT", "value": PIPELINE_RUNNER},
-                {"name": "KUBEFLOW_USERID_HEADER", "value": IDENTITY_HEADER_DISABLED},
+                {"name": "KUBEFLOW_USERID_HEADER", "value": identity_header},
                 {"name": "KUBEFLOW_USERID_PREFIX", "value": ""},
                 {"name": "TOKEN_REVIEW_AUDIENCE", "value": TOKEN_AUDIENCE},
                 {"name": "PIPELINE_LOG_LEVEL", "value": "1"},

@@ -19,6 +19,9 @@ UI_PORT = 3000          # the UI's Node server
 UI_SERVICE_PORT = 80    # upstream's Service port for it
 DATABASE_PORT = 3306
 API_SERVICE = "ml-pipeline"
+# The second API server, for people signed in through the Login component: the same program, which
+# also trusts the identity header that oauth2-proxy sets, reachable from the UI's pods only.
+PEOPLE_API_SERVICE = "ml-pipeline-people"
 METADATA_SERVICE = "metadata-grpc-service"
 METADATA_ENVOY_SERVICE = "metadata-envoy-service"
 UI_SERVICE = "ml-pipeline-ui"
@@ -82,6 +85,13 @@ class KubeflowPipelinesArgs:
     protect_data: bool = False
     # Namespaces whose pods may reach the in-cluster database (the platform's backup).
     database_client_namespaces: tuple[str, ...] = ()
+    # With the Login component (needs config.ui): its namespace, whose oauth2-proxy pods alone
+    # reach the UI from outside the namespace, and the header it sets to the person's identity.
+    # The UI then talks to the people API server (PEOPLE_API_SERVICE), which trusts that header.
+    people_login_namespace: str = ""
+    people_identity_header: str = ""
+    # The research groups' namespaces and their members, for the UI's group selector (ui.py).
+    people_namespaces: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -165,7 +175,8 @@ class Part(pulumi.ComponentResource):
 
     def workload(self, kind: str, workload: str, resource_name: str, uid: int, containers: list[dict],
                  service_account: pulumi.Input[str] | None = None, volumes: list[dict] | None = None,
-                 depends_on: list[pulumi.Resource] | None = None, **spec) -> pulumi.CustomResource:
+                 depends_on: list[pulumi.Resource] | None = None, pod_annotations: dict | None = None,
+                 **spec) -> pulumi.CustomResource:
         """A one-replica Deployment (or StatefulSet) of restricted pods running as `uid`."""
         for container in containers:
             container.setdefault("imagePullPolicy", self._args.image_pull_policy)
@@ -184,7 +195,9 @@ class Part(pulumi.ComponentResource):
             spec={
                 "replicas": 1,
                 "selector": {"matchLabels": selector(workload)},
-                "template": {"metadata": {"labels": workload_labels}, "spec": pod_spec},
+                "template": {"metadata": {"labels": workload_labels,
+                                          **({"annotations": pod_annotations} if pod_annotations else {})},
+                             "spec": pod_spec},
                 **spec,
             },
             opts=self.child_opts(depends_on),

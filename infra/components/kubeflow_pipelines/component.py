@@ -22,6 +22,7 @@ from infra.components.kubeflow_pipelines.common import (
     METADATA_ENVOY_WORKLOAD,
     METADATA_GRPC_PORT,
     METADATA_WORKLOAD,
+    PEOPLE_API_SERVICE,
     PIPELINE_DATABASE,
     PIPELINES_GROUP,
     S3_REGION,
@@ -87,12 +88,14 @@ class KubeflowPipelines(pulumi.ComponentResource):
     database_user: str
     database_password: pulumi.Output[str]
     # The Deployments that write its databases (a restore stops them meanwhile).
-    database_writers: tuple[str, ...] = (API_SERVICE, METADATA_WORKLOAD)
+    database_writers: tuple[str, ...]
 
     def __init__(self, name: str, args: KubeflowPipelinesArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlops-platform:platform:KubeflowPipelines", name, None, opts)
         self._validate(name, args)
         self._name, self._args = name, args
+        self._people = bool(args.people_login_namespace)
+        self.database_writers = (API_SERVICE, METADATA_WORKLOAD) + ((PEOPLE_API_SERVICE,) if self._people else ())
         config = args.config
         child = pulumi.ResourceOptions(parent=self)
 
@@ -165,6 +168,9 @@ class KubeflowPipelines(pulumi.ComponentResource):
                              f"needed: {', '.join(needed)}")
         if config.ui and not (args.images.ui and args.images.metadata_envoy):
             raise ValueError(f"KubeflowPipelines {name}: config.ui=True needs images.ui and images.metadata_envoy")
+        if args.people_login_namespace and not (config.ui and args.people_identity_header):
+            raise ValueError(f"KubeflowPipelines {name}: people_login_namespace needs config.ui=True and "
+                             "people_identity_header (the header the Login component's proxy sets)")
 
     def _custom_resource_definitions(self) -> list[pulumi.Resource]:
         """Argo's CRDs and KFP's ScheduledWorkflow, schema-less (preserve-unknown-fields) like
@@ -215,11 +221,28 @@ class KubeflowPipelines(pulumi.ComponentResource):
                        pipelines, args.client_cidrs, self)
         ingress_policy(f"{self._name}-allow-metadata-grpc", self._ns, selector(METADATA_WORKLOAD), METADATA_GRPC_PORT,
                        pipelines, (), self)
-        if config.ui:
+        if config.ui and self._people:
+            # Signed-in people only: the UI from the Login component's proxy (and this namespace's
+            # own pods, the platform's), the people API server, which trusts the identity header
+            # the proxy sets, from the UI only.
+            k8s.networking.v1.NetworkPolicy(
+                f"{self._name}-allow-ui",
+                metadata={"name": f"{self._name}-allow-ui", "namespace": self._ns,
+                          "labels": {"app.kubernetes.io/part-of": PART_OF}},
+                spec={"podSelector": {"matchLabels": selector(UI_SERVICE)}, "policyTypes": ["Ingress"],
+                      "ingress": [{"from": [{"podSelector": {}}, {
+                          "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": args.people_login_namespace}},
+                          "podSelector": {"matchLabels": {"app.kubernetes.io/name": "oauth2-proxy"}}}],
+                          "ports": [{"protocol": "TCP", "port": UI_PORT}]}]},
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[deny]))
+            self._allow_from_pods("allow-people-api-server", PEOPLE_API_SERVICE, [UI_SERVICE], API_HTTP_PORT, deny)
+        elif config.ui:
             ingress_policy(f"{self._name}-allow-ui", self._ns, selector(UI_SERVICE), UI_PORT, [], args.client_cidrs, self)
+        if config.ui:
             self._allow_from_pods("allow-metadata-envoy", METADATA_ENVOY_WORKLOAD, [UI_SERVICE], METADATA_ENVOY_PORT, deny)
         if config.database.mode == "inCluster":
-            self._allow_from_pods("allow-database", f"{self._name}-db", [API_SERVICE, METADATA_WORKLOAD], DATABASE_PORT, deny)
+            writers = [API_SERVICE, METADATA_WORKLOAD] + ([PEOPLE_API_SERVICE] if self._people else [])
+            self._allow_from_pods("allow-database", f"{self._name}-db", writers, DATABASE_PORT, deny)
             if args.database_client_namespaces:
                 # Only those namespaces (ingress_policy would admit this namespace's every pod too).
                 k8s.networking.v1.NetworkPolicy(

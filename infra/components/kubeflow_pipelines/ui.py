@@ -3,10 +3,15 @@ which the browser reads ML Metadata; both only with config.ui."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+from pathlib import Path
 from urllib.parse import SplitResult
 
 import pulumi
+import pulumi_kubernetes as k8s
 
+from infra.components.common import labels
 from infra.components.kubeflow_pipelines.common import (
     API_HTTP_PORT,
     API_SERVICE,
@@ -17,6 +22,7 @@ from infra.components.kubeflow_pipelines.common import (
     METADATA_ENVOY_WORKLOAD,
     METADATA_GRPC_PORT,
     METADATA_SERVICE,
+    PEOPLE_API_SERVICE,
     UI_PORT,
     UI_SERVICE,
     UI_SERVICE_PORT,
@@ -26,6 +32,10 @@ from infra.components.kubeflow_pipelines.common import (
     env_from_secret,
     rule,
 )
+
+# The UI's group selector (served as /dashboard_lib.bundle.js) and its ConfigMap.
+DASHBOARD_LIB = Path(__file__).resolve().parent / "dashboard_lib.js"
+GROUP_SELECTOR_CONFIGMAP = "ml-pipeline-ui-group-selector"
 
 
 class KubeflowPipelinesUi(Part):
@@ -62,9 +72,30 @@ class KubeflowPipelinesUi(Part):
             "resources": args.config.resources["metadata-envoy"].to_kubernetes(),
         }], depends_on=[metadata_server])
 
+    def _group_selector(self) -> tuple[list[dict], list[dict], dict]:
+        """Behind the Login component, the UI runs in multi-user mode (DEPLOYMENT=KUBEFLOW) and
+        asks /dashboard_lib.bundle.js for the namespace to show: dashboard_lib.js, with the groups'
+        namespaces and members, from a ConfigMap mounted into the UI's static folder. Returns the
+        volumes, mounts and pod annotations (a new selector or group list restarts the UI)."""
+        script = DASHBOARD_LIB.read_text()
+        groups = json.dumps([{"namespace": namespace, "members": list(members)}
+                             for namespace, members in self._args.people_namespaces], indent=1)
+        configmap = k8s.core.v1.ConfigMap(
+            f"{self._name}-ui-group-selector",
+            metadata={"name": GROUP_SELECTOR_CONFIGMAP, "namespace": self._ns, "labels": labels(UI_SERVICE, "pipelines")},
+            data={"dashboard_lib.bundle.js": script, "mlops-namespaces.json": groups},
+            opts=self.child_opts())
+        name = configmap.metadata.apply(lambda m: m["name"])
+        mounts = [{"name": "group-selector", "mountPath": f"/client/{key}", "subPath": key, "readOnly": True}
+                  for key in ("dashboard_lib.bundle.js", "mlops-namespaces.json")]
+        digest = hashlib.sha256((script + groups).encode()).hexdigest()[:16]
+        return ([{"name": "group-selector", "configMap": {"name": name}}], mounts,
+                {"mlops-platform/group-selector": digest})
+
     def _ui(self, artifact_secret: pulumi.Input[str], store_url: pulumi.Output[SplitResult],
             api_server: pulumi.Resource) -> pulumi.CustomResource:
         args = self._args
+        volumes, mounts, annotations = self._group_selector() if args.people_login_namespace else ([], [], {})
         account = self.service_account(UI_SERVICE, [], cluster_rules=[
             rule([""], ["pods", "pods/log", "events"], ["get", "list"]),
             {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"], "resourceNames": [ARTIFACT_SECRET]},
@@ -78,7 +109,10 @@ class KubeflowPipelinesUi(Part):
             "name": "ml-pipeline-ui",
             "image": args.images.ui,
             "env": [
-                {"name": "ML_PIPELINE_SERVICE_HOST", "value": pulumi.Output.concat(API_SERVICE, ".", self._ns, ".svc.cluster.local")},
+                # Behind the Login component: the people API server, which knows the signed-in
+                # person by the header the proxy sets (the UI passes request headers on).
+                {"name": "ML_PIPELINE_SERVICE_HOST", "value": pulumi.Output.concat(
+                    PEOPLE_API_SERVICE if args.people_login_namespace else API_SERVICE, ".", self._ns, ".svc.cluster.local")},
                 {"name": "ML_PIPELINE_SERVICE_PORT", "value": str(API_HTTP_PORT)},
                 {"name": "METADATA_ENVOY_SERVICE_SERVICE_HOST",
                  "value": pulumi.Output.concat(METADATA_ENVOY_SERVICE, ".", self._ns, ".svc.cluster.local")},
@@ -97,9 +131,17 @@ class KubeflowPipelinesUi(Part):
                 {"name": "FRONTEND_SERVER_NAMESPACE", "value": self._ns},
                 {"name": "DISABLE_GKE_METADATA", "value": "true"},
                 {"name": "ALLOW_CUSTOM_VISUALIZATIONS", "value": "false"},
+                # Who asks for an artifact or a log: the UI server's own checks ask the API server
+                # with this header of the request (and its bearer token).
+                *([{"name": "KUBEFLOW_USERID_HEADER", "value": args.people_identity_header},
+                   {"name": "KUBEFLOW_USERID_PREFIX", "value": ""},
+                   # Multi-user mode: every page asks for its namespace (the group selector's).
+                   {"name": "DEPLOYMENT", "value": "KUBEFLOW"},
+                   {"name": "HIDE_SIDENAV", "value": "false"}] if args.people_login_namespace else []),
             ],
             "ports": [{"name": "http", "containerPort": UI_PORT}],
             "readinessProbe": ready,
             "livenessProbe": {**alive, "initialDelaySeconds": 10},
             "resources": args.config.resources["ui"].to_kubernetes(),
-        }], service_account=account, depends_on=[api_server])
+            **({"volumeMounts": mounts} if mounts else {}),
+        }], service_account=account, volumes=volumes, depends_on=[api_server], pod_annotations=annotations)

@@ -1,0 +1,1 @@
+"""Helpers the test tree shares (not tests themselves)."""
