@@ -276,8 +276,8 @@ class BackupConfig:
 
 
 # login.ldap keys: the required ones, and every one allowed (Dex's LDAP connector settings).
-LDAP_REQUIRED = ("host", "bindDN", "userBaseDN")
-LDAP_KEYS = (*LDAP_REQUIRED, "userFilter", "usernameAttr", "emailAttr", "nameAttr", "groupBaseDN", "groupFilter",
+LDAP_REQUIRED = ("host", "userBaseDN")
+LDAP_KEYS = (*LDAP_REQUIRED, "bindDN", "userFilter", "usernameAttr", "emailAttr", "nameAttr", "groupBaseDN", "groupFilter",
              "groupUserAttr", "groupMemberAttr", "groupNameAttr", "rootCA", "insecureNoSSL")
 
 
@@ -773,9 +773,12 @@ def _check_login(check: _Checker, login: dict[str, Any], bind_password: str, kfp
             missing = [name for name in LDAP_REQUIRED if not ldap.get(name)]
             if missing:
                 check.fail("login.ldap", {k: v for k, v in ldap.items()}, f"needs {', '.join(missing)}")
-            if not bind_password:
-                check.fail("login.ldap.bindDN", ldap.get("bindDN", ""), "needs its password: pulumi config set --secret "
+            if ldap.get("bindDN") and not bind_password:
+                check.fail("login.ldap.bindDN", ldap["bindDN"], "needs its password: pulumi config set --secret "
                            f"{PROJECT}:loginLdapBindPassword <password>")
+            if bind_password and not ldap.get("bindDN"):
+                check.fail("loginLdapBindPassword", "<redacted>", "is set but login.ldap.bindDN is not: name the account "
+                           "it is the password of, or unset it to search the directory anonymously")
             if ldap.get("insecureNoSSL", "false") not in ("true", "false"):
                 check.fail("login.ldap.insecureNoSSL", ldap["insecureNoSSL"], "expected true or false")
         members = {member for tenant in tenancy.tenants for member in tenant.members}

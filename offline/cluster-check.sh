@@ -24,9 +24,10 @@ python3 "$here/up.py" || exit 1
 bash "$here/browser.sh" || exit 1
 "$root/.venv/bin/pytest" -m e2e "$root/tests/platform" "$@" || exit 1
 "$root/.venv/bin/pytest" -m e2e "$root/smoke_tests/test_smoke.py" "$@" || exit 1
-# The tests' stand-in for an identity provider (PEOPLE_NAMESPACE in tests/platform/test_platform.py:
-# alice's and bob's ServiceAccounts) is not the platform's: make down leaves it, the check removes it.
-kubectl delete namespace mlops-people --ignore-not-found --wait=false || exit 1
+# The tests' stand-ins for an identity provider (PEOPLE_NAMESPACE in tests/platform/test_platform.py:
+# alice's and bob's ServiceAccounts; the LDAP directory of tests/platform/test_ui_login.py) are not
+# the platform's: make down leaves them, the check removes them.
+kubectl delete namespace mlops-people mlops-directory --ignore-not-found --wait=false || exit 1
 bash "$here/up.sh" down || exit 1
 for _ in $(seq 1 60); do
   left=$(kubectl get namespaces -o name | grep -E 'namespace/(mlops-|research-)' || true)

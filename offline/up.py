@@ -40,6 +40,8 @@ PLATFORM_IMAGES = [
     ("kubeflow-pipelines", "cpu"),
     ("kueue", "cpu"),
     ("login", "cpu"),
+    # Not the platform's: the stand-in directory the local stack's LDAP connector names (UI login test).
+    ("directory", "io"),
 ]
 GPU_IMAGE = "pipeline-torch"
 

@@ -87,10 +87,11 @@ def dex_config(config: LoginConfig, client_secret: str, hashes: dict[str, str], 
                        "username": ldap.get("usernameAttr", "uid"), "idAttr": ldap.get("usernameAttr", "uid"),
                        "emailAttr": ldap.get("emailAttr", "mail"), "nameAttr": ldap.get("nameAttr", "cn")}
         connector: dict = {
-            "host": ldap["host"], "bindDN": ldap["bindDN"], "bindPW": bind_password,
-            "usernamePrompt": "University account", "userSearch": user_search,
+            "host": ldap["host"], "usernamePrompt": "University account", "userSearch": user_search,
             "insecureNoSSL": ldap.get("insecureNoSSL", "false") == "true",
         }
+        if ldap.get("bindDN"):  # else Dex searches anonymously
+            connector |= {"bindDN": ldap["bindDN"], "bindPW": bind_password}
         if ldap.get("rootCA"):
             connector["rootCA"] = ldap["rootCA"]
         if ldap.get("groupBaseDN"):

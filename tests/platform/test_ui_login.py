@@ -18,8 +18,10 @@ import html
 import http.cookiejar
 import json
 import re
+import secrets
 import socket
 import subprocess
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -112,18 +114,23 @@ def _open(opener: urllib.request.OpenerDirector, url: str, data: dict | None = N
         return error.code, error.geturl(), error.read().decode(errors="replace"), dict(error.headers)
 
 
-def sign_in(email: str, secret: str) -> tuple[urllib.request.OpenerDirector, http.cookiejar.CookieJar, str]:
-    """The HTTP exchange a browser makes: the UI sends to Dex, Dex's form is posted, Dex sends back
-    to oauth2-proxy's callback, which sets the session cookie. Returns the opener with its cookies
-    and the page it ended on."""
+def sign_in(login_name: str, secret: str, connector: str = "local") -> tuple[
+        urllib.request.OpenerDirector, http.cookiejar.CookieJar, str]:
+    """The HTTP exchange a browser makes: the UI sends to Dex, the person picks how to sign in
+    (Dex's password database, `local`, or the directory, `ldap`), Dex's form is posted, Dex sends
+    back to oauth2-proxy's callback, which sets the session cookie. Returns the opener with its
+    cookies and the page it ended on."""
     jar = http.cookiejar.CookieJar()
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
     status, url, page, _ = _open(opener, LOGIN.ui_url + "/")
+    choice = re.search(r'href="([^"]*/auth/' + connector + r'[?/][^"]*)"', page)
+    if choice:  # more than one way to sign in: Dex lists them
+        status, url, page, _ = _open(opener, urllib.parse.urljoin(url, html.unescape(choice.group(1))))
     form = re.search(r'<form[^>]*action="([^"]+)"', page)
     assert (status, url.startswith(LOGIN.issuer_url), bool(form)) == (200, True, True), \
         f"the UI did not send to Dex's sign-in form: {status} at {url}: {page[:300]}"
     status, url, page, _ = _open(opener, urllib.parse.urljoin(url, html.unescape(form.group(1))),
-                                 {"login": email, "password": secret})
+                                 {"login": login_name, "password": secret})
     return opener, jar, url
 
 
@@ -155,6 +162,72 @@ def test_a_signed_in_person_reaches_their_groups_runs_and_not_another_groups_eve
         status, _, body, _ = _open(opener, f"{LOGIN.ui_url}/apis/v2beta1/runs?namespace={nlp}", headers=headers)
         assert status == 403, f"{email} listing {nlp}'s runs (headers {headers}): {status} {body[:300]}"
         assert f"User '{email}'" in body, f"the API server did not know the caller as {email}: {body[:400]}"
+
+
+# The stand-in directory (offline/images/directory/) where the local stack's LDAP connector searches.
+DIRECTORY_NAMESPACE = "mlops-directory"
+DIRECTORY_IMAGE = "mlops.local/tests/directory:slapd-bookworm"
+
+
+@pytest.fixture(scope="module")
+def directory(login):
+    """The directory with one person, carol (a member of nlp by her address in the local stack),
+    and a password made here; returns (uid, address, password)."""
+    if not LOGIN.ldap:
+        pytest.skip("LOUD SKIP: the local stack's login.ldap is empty: no directory to sign in through")
+    person = ("carol", "carol@mlops.local", secrets.token_hex(12))
+    host = LOGIN.ldap["host"]
+    assert host.startswith(f"directory.{DIRECTORY_NAMESPACE}.svc"), f"the local stack's login.ldap.host {host} is not the stand-in"
+    labels = {"app.kubernetes.io/name": "directory", "app.kubernetes.io/part-of": "mlops-platform-tests"}
+    kubectl("apply", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": DIRECTORY_NAMESPACE, "labels": {
+            "pod-security.kubernetes.io/enforce": "restricted", "app.kubernetes.io/part-of": "mlops-platform-tests"}}},
+        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "people", "namespace": DIRECTORY_NAMESPACE},
+         "stringData": {"people": " ".join(person)}},
+        {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "directory", "namespace": DIRECTORY_NAMESPACE},
+         "spec": {"replicas": 1, "selector": {"matchLabels": labels}, "template": {"metadata": {"labels": labels}, "spec": {
+             "automountServiceAccountToken": False,
+             "securityContext": {"runAsNonRoot": True, "runAsUser": 65532, "seccompProfile": {"type": "RuntimeDefault"}},
+             "containers": [{"name": "slapd", "image": DIRECTORY_IMAGE, "imagePullPolicy": "IfNotPresent",
+                             "env": [{"name": "DIRECTORY_PEOPLE", "valueFrom": {"secretKeyRef": {"name": "people", "key": "people"}}}],
+                             "ports": [{"containerPort": 1389}],
+                             "readinessProbe": {"tcpSocket": {"port": 1389}, "periodSeconds": 2},
+                             "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+                             "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "128Mi"}},
+                             "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}]}],  # noqa: S108 - an emptyDir
+             "volumes": [{"name": "tmp", "emptyDir": {}}]}}}},
+        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "directory", "namespace": DIRECTORY_NAMESPACE},
+         "spec": {"selector": labels, "ports": [{"name": "ldap", "port": 1389, "targetPort": 1389}]}}]}))
+    # A new password each run: the pod starts again with it.
+    kubectl("rollout", "restart", "-n", DIRECTORY_NAMESPACE, "deployment/directory")
+    kubectl("rollout", "status", "-n", DIRECTORY_NAMESPACE, "deployment/directory", "--timeout=180s")
+    return person
+
+
+def test_a_person_of_the_directory_signs_in_and_reaches_their_groups_runs_only(directory):
+    """Dex's LDAP connector as the local stack configures it: carol, who exists only in the
+    directory, signs in with her directory password; a wrong one gets no session."""
+    uid, email, secret = directory
+    # The directory's Service is new or has a new pod: until the network has its address, Dex
+    # cannot connect (it says so in its log and on its page); up to 60 s.
+    deadline = time.monotonic() + 60
+    while True:
+        opener, jar, url = sign_in(uid, secret, connector="ldap")
+        if COOKIE in [cookie.name for cookie in jar] or time.monotonic() > deadline:
+            break
+        time.sleep(2)
+    assert (COOKIE in [cookie.name for cookie in jar], url.startswith(LOGIN.ui_url)) == (True, True), \
+        f"{uid} was not signed in through the directory: ended at {url}; Dex's log:\n" + \
+        kubectl("logs", "-n", LOGIN.namespace, f"deployment/{DEX}", "--tail=5", check=False)
+    # Now that Dex reaches the directory, a wrong password is refused by the directory itself.
+    _, wrong_jar, url = sign_in(uid, secret + "x", connector="ldap")
+    assert COOKIE not in [cookie.name for cookie in wrong_jar], f"a wrong directory password was given a session ({url})"
+    nlp, vision = tenant_named("nlp").namespace, tenant_named("vision").namespace
+    status, _, body, _ = _open(opener, f"{LOGIN.ui_url}/apis/v2beta1/runs?namespace={nlp}")
+    assert (status, body.lstrip()[:1]) == (200, "{"), f"{email} listing {nlp}'s runs: {status} {body[:300]}"
+    status, _, body, _ = _open(opener, f"{LOGIN.ui_url}/apis/v2beta1/runs?namespace={vision}")
+    assert (status, f"User '{email}'" in body) == (403, True), \
+        f"{email} (known by the address the directory gives) listing {vision}'s runs: {status} {body[:300]}"
 
 
 # From a pod of a research group: the identity header sent straight to the API servers.
@@ -200,7 +273,9 @@ fetch(url, {headers: claim ? {"X-Forwarded-Email": claim} : {}, credentials: "sa
   .then(r => r.text().then(t => done([r.status, t]))).catch(e => done(["error", String(e)]));"""
     with webdriver.Browser() as browser:
         browser.open(LOGIN.ui_url + "/")
-        browser.wait_until("Dex's sign-in form", lambda: browser.url.startswith(LOGIN.issuer_url))
+        browser.wait_until("Dex's sign-in page", lambda: browser.url.startswith(LOGIN.issuer_url))
+        if LOGIN.ldap:  # two ways to sign in: Dex lists them
+            browser.click('a[href*="/auth/local"]')
         browser.type("#login", email)
         browser.type("#password", password(email))
         browser.click("#submit-login")

@@ -299,7 +299,8 @@ BAD_CONFIGS = [
     ("login ldap unknown and missing keys", {"kubeflowPipelines": {"ui": True}, "login": {
         **LOGIN, "staticUsers": [], "ldap": {"host": "ldap.example.edu", "userbase": "ou=people"}},
         "loginLdapBindPassword": "pw"}, ("loginLdapBindPassword",),
-     ["login.ldap.userbase", "unknown key", "login.ldap", "needs bindDN, userBaseDN"]),
+     ["login.ldap.userbase", "unknown key", "login.ldap", "needs userBaseDN", "loginLdapBindPassword",
+      "login.ldap.bindDN is not"]),
     ("login ldap bind password in plain text", {"loginLdapBindPassword": "hunter2"}, (),
      ["loginLdapBindPassword", "must be stored encrypted"]),
     ("login behind an Ingress over http", {"platform": {"ingressClass": "nginx"}, "kubeflowPipelines": {"ui": True},
