@@ -12,7 +12,10 @@ resources of `pipelines.kubeflow.org` (ClusterRoles EDIT_CLUSTER_ROLE and VIEW_C
 per tenant to its members and groups). It authenticates callers by their bearer token only
 (TokenReview, audience `pipelines.kubeflow.org`): upstream also trusts a user-id header, which any
 pod that reaches the API server could set without a service mesh, so the header is configured to
-a name that no HTTP or gRPC request can carry (IDENTITY_HEADER_DISABLED).
+a name that no HTTP or gRPC request can carry (IDENTITY_HEADER_DISABLED). With the Login
+component (people_login_namespace), a second API server, `ml-pipeline-people`, trusts the header
+that the Login component's oauth2-proxy sets; only the UI's pods reach it, and only that proxy's
+pods reach the UI, which then runs in multi-user mode with a group selector (dashboard_lib.js).
 
 Workloads, all in one namespace: the KFP API server (`ml-pipeline`), persistence agent and
 scheduled-workflow controller (watching every namespace); the ML Metadata gRPC server
