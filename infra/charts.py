@@ -26,7 +26,7 @@ class UpstreamChart:
 
 UPSTREAM_CHARTS: dict[str, UpstreamChart] = {
     # Kueue (Apache-2.0): the queueing controller of the research groups' pipeline steps
-    # (Queueing component). Its image, "kueue" in infra/images.py, has the same version.
+    # (Queueing component). Its image, "kueue" in infra/images.toml, has the same version.
     "kueue": UpstreamChart("oci://registry.k8s.io/kueue/charts/kueue", "0.17.0"),
 }
 

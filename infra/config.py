@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from infra.images import UPSTREAM_IMAGES
+from infra.images import UPSTREAM_IMAGES, resolve_image
 
 PROJECT = "mlops-platform"
 PROJECT_FILE = Path(__file__).resolve().parent.parent / "Pulumi.yaml"
@@ -84,6 +84,12 @@ class ImagesConfig:
     registry: str
     pull_policy: str
     overrides: dict[str, str]
+    # Run the images built by offline/images/ (their references in infra/images.toml) under `registry`.
+    offline: bool = False
+
+    def resolve(self, name: str) -> str:
+        """The reference to run for image `name` (infra/images.toml) under these settings."""
+        return resolve_image(name, self.registry, self.overrides, self.offline)
 
 
 @dataclass(frozen=True)
@@ -531,6 +537,9 @@ def parse(raw: dict[str, Any], secret_keys: frozenset[str] = frozenset()) -> Pla
     check.one_of("images.pullPolicy", images["pullPolicy"], ("Always", "IfNotPresent", "Never"))
     if images["registry"] and not re.match(r"^[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9._/-]+)?$", images["registry"]):
         check.fail("images.registry", images["registry"], "expected a registry host such as registry.example.edu:5000")
+    if images["offline"] and not images["registry"]:
+        check.fail("images.offline", images["offline"], "the images built by offline/images/ carry a registry name: set images.registry "
+                   "too (mlops.local for the local cluster, or the registry a site pushed them to)")
     for name in images["overrides"]:
         if name not in UPSTREAM_IMAGES:
             check.fail(f"images.overrides.{name}", images["overrides"][name],
@@ -607,7 +616,7 @@ def parse(raw: dict[str, Any], secret_keys: frozenset[str] = frozenset()) -> Pla
     if check.errors:
         raise ConfigError(_report(check.errors))
     return PlatformConfig(
-        images=ImagesConfig(images["registry"], images["pullPolicy"], dict(images["overrides"])),
+        images=ImagesConfig(images["registry"], images["pullPolicy"], dict(images["overrides"]), images["offline"]),
         platform=PlatformSettings(platform["storageClass"], platform["ingressClass"], tuple(platform["allowedIngressCidrs"]),
                                   IngressTls(tls["clusterIssuer"], tls["secretName"]), platform["protectData"]),
         object_store=ObjectStoreConfig(

@@ -26,7 +26,6 @@ from infra.components.queueing import Queueing, QueueingArgs, quota_ceiling
 from infra.components.schema_versions import SchemaVersions
 from infra.components.tenants import TenantCredentials, Tenants, TenantsArgs
 from infra.config import PlatformConfig
-from infra.images import resolve_image
 
 
 @dataclass
@@ -70,7 +69,7 @@ def _tenant_credentials(name: str, store: ObjectStore, mlflow: Mlflow) -> Tenant
 
 def deploy(cfg: PlatformConfig) -> Platform:
     def image(name: str) -> str:
-        return resolve_image(name, cfg.images.registry, cfg.images.overrides)
+        return cfg.images.resolve(name)
 
     store_cfg, mlflow_cfg, gpu_cfg, tenants = cfg.object_store, cfg.mlflow, cfg.gpu, cfg.tenancy.tenants
     kfp_cfg = cfg.kubeflow_pipelines

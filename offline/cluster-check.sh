@@ -24,7 +24,7 @@ python3 "$here/up.py" || exit 1
 bash "$here/browser.sh" || exit 1
 "$root/.venv/bin/pytest" -m e2e "$root/tests/platform" "$@" || exit 1
 "$root/.venv/bin/pytest" -m e2e "$root/smoke_tests/test_smoke.py" "$@" || exit 1
-# The tests' stand-ins for an identity provider (PEOPLE_NAMESPACE in tests/platform/test_platform.py:
+# The tests' stand-ins for an identity provider (PEOPLE_NAMESPACE in tests/support/platform.py:
 # alice's and bob's ServiceAccounts; the LDAP directory of tests/platform/test_ui_login.py) are not
 # the platform's: make down leaves them, the check removes them.
 kubectl delete namespace mlops-people mlops-directory --ignore-not-found --wait=false || exit 1

@@ -23,27 +23,21 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parents[1]))
 from stages import Stage, run_plan
 
+from infra.images import builders
+
 OFFLINE = Path(__file__).resolve().parent
-# The platform images: (builder under offline/images/, lane). Each prints the references it built.
-# The Go-module ones compile in the cpu lane; the others mostly download and install.
-PLATFORM_IMAGES = [
-    ("postgres", "io"),
-    ("mariadb", "io"),
-    ("mlflow", "io"),
-    ("metadata", "io"),
-    ("pipeline-base", "io"),
-    ("kfp-frontend", "io"),
-    ("seaweedfs", "cpu"),
-    ("argo", "cpu"),
-    ("kubeflow-pipelines", "cpu"),
-    ("kueue", "cpu"),
-    ("login", "cpu"),
+# The platform images: (builder under offline/images/, lane), from the image list (infra/images.toml,
+# in its order). Each builder prints the references it built. The Go-module ones compile in the cpu
+# lane; the others mostly download and install.
+PLATFORM_IMAGES = [(builder, lane) for lane in ("io", "cpu") for builder in builders(lane)] + [
     # Not the platform's: the stand-in directory the local stack's LDAP connector names (UI login test).
     ("directory", "io"),
 ]
-GPU_IMAGE = "pipeline-torch"
+# Built only where a node advertises nvidia.com/gpu (the list's "gpu" lane: the PyTorch image).
+(GPU_IMAGE,) = builders("gpu")
 
 
 def bash(script: str, *args: str) -> list[str]:

@@ -37,33 +37,16 @@ from mlops_components.contract import GPU_RESOURCE, PIPELINE_ENV_SECRET
 
 from smoke_tests import timeline
 from smoke_tests.measure_overhead import CFG, machine, submitter_env
-from tests.cluster.test_local_cluster import kubectl
-from tests.platform.test_platform import pipeline_image, run_script_pod, tenant_named
+from tests.support.cluster import kubectl
+from tests.support.platform import pipeline_image, run_script_pod, tenant_named
+from tests.support.scripts import pod_script
 
 SUBMITTERS = {"vision": "alice", "nlp": "bob"}  # the local stack's groups and one member of each
 PIPELINES = Path(__file__).parent / "pipelines"
 # The training step on a GPU (pipelines/bench_pipeline.py) or, without GPUs, the smoke pipeline.
 GPU_PIPELINE, CPU_PIPELINE = PIPELINES / "bench_pipeline.yaml", PIPELINES / "train_pipeline.yaml"
 
-SUBMIT_SCRIPT = r"""
-import json, os
-from concurrent.futures import ThreadPoolExecutor
-import kfp
-with open("/tmp/pipeline.yaml", "w") as f:
-    f.write(os.environ["PIPELINE_YAML"])
-namespace = os.environ["NAMESPACE"]
-client = kfp.Client(host=os.environ["KFP_HOST"], existing_token=os.environ["KFP_TOKEN"], namespace=namespace)
-count = int(os.environ["COUNT"])
-arguments = json.loads(os.environ["ARGUMENTS"])
-ids = [client.create_run_from_pipeline_package("/tmp/pipeline.yaml", arguments=arguments,
-                                               run_name=f"bench-{os.environ['MARKER']}-{i}",
-                                               experiment_name="bench", namespace=namespace,
-                                               enable_caching=False).run_id
-       for i in range(count)]
-with ThreadPoolExecutor(count) as pool:
-    done = list(pool.map(lambda run_id: client.wait_for_run_completion(run_id, timeout=3000), ids))
-print("RESULT " + json.dumps([{"run_id": run_id, "state": str(run.state)} for run_id, run in zip(ids, done)]))
-"""
+SUBMIT_SCRIPT = pod_script("bench_submit")
 
 
 def advertised_gpus() -> int:

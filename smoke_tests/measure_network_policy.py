@@ -19,22 +19,11 @@ from pathlib import Path
 
 from smoke_tests.measure_overhead import machine
 from tests.cluster.network_policy_engine import ENGINE, finished, switch
-from tests.cluster.test_local_cluster import kubectl, nodes, wait_for
-from tests.platform.test_platform import CFG, S3_TARGET, pipeline_image
+from tests.support.cluster import kubectl, nodes, wait_for
+from tests.support.platform import CFG, S3_TARGET, pipeline_image
+from tests.support.scripts import pod_script
 
-SCRIPT = r"""
-import json, socket, sys, time
-started, tries = time.time(), 0
-host, port = sys.argv[1], int(sys.argv[2])
-while True:
-    tries += 1
-    try:
-        socket.create_connection((host, port), timeout=1).close()
-        break
-    except OSError:
-        time.sleep(0.02)
-print("RESULT " + json.dumps({"started": started, "connected": time.time(), "tries": tries}))
-"""
+SCRIPT = pod_script("policy_latency_probe")
 
 
 def one_pod(namespace: str) -> dict:

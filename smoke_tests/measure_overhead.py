@@ -16,42 +16,16 @@ from pathlib import Path
 from mlops_components.contract import PIPELINE_ENV_SECRET
 
 from infra.config import parse
-from tests.platform.test_platform import kfp_api, person_token, pipeline_image, run_script_pod, tenant_named
-from tests.unit.test_config import stack_values
+from tests.support.platform import kfp_api, person_token, pipeline_image, run_script_pod, tenant_named
+from tests.support.scripts import pod_script
+from tests.support.stacks import stack_values
 
 CFG = parse(*stack_values("local"))
 COMPILED = Path(__file__).parent / "pipelines" / "train_pipeline.yaml"
 
-PIPELINE_SCRIPT = r"""
-import json, os
-import kfp
-with open("/tmp/pipeline.yaml", "w") as f:
-    f.write(os.environ["PIPELINE_YAML"])
-namespace = os.environ["NAMESPACE"]
-client = kfp.Client(host=os.environ["KFP_HOST"], existing_token=os.environ["KFP_TOKEN"], namespace=namespace)
-run = client.create_run_from_pipeline_package("/tmp/pipeline.yaml", arguments=json.loads(os.environ["ARGUMENTS"]),
-                                              run_name="overhead-" + os.environ["MARKER"], experiment_name="measurements",
-                                              namespace=namespace, enable_caching=False)
-done = client.wait_for_run_completion(run.run_id, timeout=900)
-print("RESULT " + json.dumps({"state": str(done.state), "seconds": (done.finished_at - done.created_at).total_seconds()}))
-"""
+PIPELINE_SCRIPT = pod_script("overhead_pipeline")
 
-DIRECT_SCRIPT = r"""
-import json, os, time
-started = time.monotonic()
-from mlops_components import core
-frame = core.load_dataset("iris")
-core.write_csv(frame, "/tmp/data.csv")
-train, test = core.split(core.read_csv("/tmp/data.csv"), 0.25, 42)
-model = core.train(train, "random_forest", 42, n_estimators=100, max_depth=5)
-core.save_model(model, "/tmp/model.joblib")
-scores = core.evaluate(model, test)
-core.quality_gate(scores, 0.85)
-registered = core.register("/tmp/model.joblib", test, "/vision/overhead-direct", "vision-iris-direct",
-                           {"dataset": "iris", "seed": 42}, scores, {"measurement": "direct"})
-core.serving_manifests("vision-iris-direct", registered["model_version"], "research-vision", "x")
-print("RESULT " + json.dumps({"in_process_s": round(time.monotonic() - started, 2), "accuracy": scores["accuracy"]}))
-"""
+DIRECT_SCRIPT = pod_script("overhead_direct")
 
 
 def machine() -> str:

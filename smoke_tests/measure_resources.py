@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from smoke_tests.measure_overhead import CFG, machine
-from tests.cluster.test_local_cluster import kubectl
+from tests.support.cluster import kubectl
 
 UNITS = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "k": 1e3, "M": 1e6, "G": 1e9}
 

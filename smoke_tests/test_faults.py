@@ -16,37 +16,24 @@ import time
 
 import pytest
 
-from smoke_tests.test_smoke import (
+from smoke_tests.smoke import (
     CFG,
     COMPILED,
     MIN_ACCURACY,
     MODEL_NAME,
     TENANT,
-    _git_commit,
-    _pipelines_namespace,
-    _submit,
+    git_commit,
+    pipelines_namespace,
+    submit_runs,
 )
-from tests.cluster.test_local_cluster import kubectl, wait_for
-from tests.platform.test_platform import mlflow_image, run_script_pod
+from tests.support.cluster import kubectl, wait_for
+from tests.support.platform import mlflow_image, run_script_pod
+from tests.support.scripts import pod_script
 
 pytestmark = pytest.mark.e2e
 
 # The registered versions of MODEL_NAME and whether each one's files download (as the tenant).
-VERSIONS_SCRIPT = r"""
-import json, os, tempfile
-import mlflow
-from mlflow import MlflowClient
-
-result = {}
-for version in MlflowClient().search_model_versions(f"name='{os.environ['MODEL']}'"):
-    try:
-        files = os.listdir(mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{os.environ['MODEL']}/{version.version}",
-                                                               dst_path=tempfile.mkdtemp()))
-        result[version.version] = "MLmodel" in files
-    except Exception as error:  # noqa: BLE001 - reported per version
-        result[version.version] = f"{type(error).__name__}: {error}"[:300]
-print("RESULT " + json.dumps(result))
-"""
+VERSIONS_SCRIPT = pod_script("fault_model_versions")
 
 
 def versions() -> dict[str, object]:
@@ -80,18 +67,18 @@ def _workflow_running(namespace: str) -> bool:
 
 
 def test_a_run_survives_the_loss_of_mlflow_the_object_store_and_the_kfp_database():
-    namespace = _pipelines_namespace()
+    namespace = pipelines_namespace()
     for what, ns, selector in victims():
         assert _ready_pods(ns, selector), f"no ready pod of the {what} ({ns}, {selector}) to delete"
     before = versions()
-    arguments = {"git_commit": _git_commit(), "experiment_name": f"{TENANT.experiment_prefix}smoke-train",
+    arguments = {"git_commit": git_commit(), "experiment_name": f"{TENANT.experiment_prefix}smoke-train",
                  "model_name": MODEL_NAME, "serving_namespace": TENANT.namespace, "min_accuracy": MIN_ACCURACY}
     serving_url = f"http://model-{MODEL_NAME}.{TENANT.namespace}.svc.cluster.local:8080"
     outcome: dict = {}
 
     def submit() -> None:
         try:
-            outcome["result"] = _submit(COMPILED, arguments, serving_url, runs=1)
+            outcome["result"] = submit_runs(COMPILED, arguments, serving_url, runs=1)
         except BaseException as error:
             outcome["error"] = error
 

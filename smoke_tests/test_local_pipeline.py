@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from mlops_components import DEFAULT_BASE_IMAGE, DEFAULT_TORCH_IMAGE, core
+from mlops_components import core, default_image
 
 from smoke_tests.local_run import run_locally
 from smoke_tests.pipelines import bench_pipeline as bench
@@ -35,7 +35,7 @@ def test_the_checked_in_compiled_pipeline_is_what_the_code_compiles_to(tmp_path,
     fresh = pipeline.compile_pipeline(tmp_path / "fresh.yaml").read_text()
     assert fresh == pipeline.COMPILED.read_text(), \
         f"{pipeline.COMPILED.name} is stale: the pipeline or its components changed; run `make pipelines` and commit it"
-    assert DEFAULT_BASE_IMAGE in fresh
+    assert default_image("pipeline-base") in fresh
     assert "pip install" not in fresh
 
 
@@ -48,11 +48,11 @@ def test_only_the_torch_training_step_runs_in_the_torch_image_and_asks_for_a_gpu
     for name, executor in executors.items():
         container = executor["container"]
         if name == "exec-train-torch":
-            assert container["image"] == DEFAULT_TORCH_IMAGE
+            assert container["image"] == default_image("pipeline-torch")
             accelerator = container["resources"]["accelerator"]
             assert (accelerator["resourceType"], accelerator["resourceCount"]) == ("nvidia.com/gpu", "1")
         else:
-            assert container["image"] == DEFAULT_BASE_IMAGE, name
+            assert container["image"] == default_image("pipeline-base"), name
             assert "accelerator" not in container.get("resources", {}), f"{name} asks for a GPU"
     kubernetes = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
     assert kubernetes["exec-train-torch"]["tolerations"] == [components.GPU_TOLERATION]

@@ -136,7 +136,7 @@ def schema_image_change(backup_ns: str, timings: dict) -> tuple[dict, list[str]]
     finish before the metadata server's new ReplicaSet is created; `make up` then goes back,
     with another backup."""
     from infra.components.kubeflow_pipelines.common import METADATA_WORKLOAD
-    from smoke_tests.test_smoke import CFG
+    from smoke_tests.smoke import CFG
 
     kfp_ns = CFG.kubeflow_pipelines.namespace
     current = _pulumi("config", "get", "--path", "images.overrides.mlmd-server").strip()
@@ -182,7 +182,7 @@ def schema_image_change(backup_ns: str, timings: dict) -> tuple[dict, list[str]]
 
 
 def main() -> int:
-    from smoke_tests.test_smoke import CFG
+    from smoke_tests.smoke import CFG
 
     backup_drill.LOG_PREFIX = "upgrade"
     timings: dict[str, float] = {}

@@ -9,8 +9,9 @@ code is a thin call into `mlops_components.core`), so no component installs anyt
 time and they run without network access. Artifacts pass through the object store; every
 artifact carries provenance in its metadata (dataset SHA-256, the image and digest of the step).
 
-The image is `MLOPS_PIPELINE_IMAGE` at import time (compile time), else DEFAULT_BASE_IMAGE;
-train_torch's is `MLOPS_PIPELINE_TORCH_IMAGE`, else DEFAULT_TORCH_IMAGE.
+The image is `MLOPS_PIPELINE_IMAGE` at import time (compile time), else the local stack's pipeline
+base image from the platform's image list (`default_image("pipeline-base")`, infra/images.toml);
+train_torch's is `MLOPS_PIPELINE_TORCH_IMAGE`, else `default_image("pipeline-torch")`.
 Components that talk to MLflow need its address and credentials in their environment: in the
 cluster, `with_platform_env(task)` loads them from the research group's Secret `mlops-credentials`
 in the namespace the pipeline runs in (MLflow as the group's own identity and workspace).
@@ -22,11 +23,11 @@ from typing import NamedTuple
 from kfp import dsl
 from kfp.dsl import Dataset, Input, Metrics, Model, Output
 
-from mlops_components import DEFAULT_BASE_IMAGE, DEFAULT_TORCH_IMAGE
+from mlops_components import default_image
 from mlops_components.contract import GPU_RESOURCE, GPU_TOLERATION, PIPELINE_ENV_KEYS, PIPELINE_ENV_SECRET
 
-BASE_IMAGE = os.environ.get("MLOPS_PIPELINE_IMAGE", DEFAULT_BASE_IMAGE)
-TORCH_IMAGE = os.environ.get("MLOPS_PIPELINE_TORCH_IMAGE", DEFAULT_TORCH_IMAGE)
+BASE_IMAGE = os.environ.get("MLOPS_PIPELINE_IMAGE") or default_image("pipeline-base")
+TORCH_IMAGE = os.environ.get("MLOPS_PIPELINE_TORCH_IMAGE") or default_image("pipeline-torch")
 # GPU_TOLERATION: the taint of the platform's GPU nodes (ansible role gpu_node; the device plugin
 # tolerates the same), so only pods that tolerate it are scheduled there.
 

@@ -4,7 +4,7 @@ evaluation, the quality gate, the serving manifests; and the KFP component inter
 import json
 
 import pytest
-from mlops_components import DEFAULT_BASE_IMAGE, core
+from mlops_components import core
 
 pytestmark = pytest.mark.unit
 
@@ -122,7 +122,8 @@ def test_a_step_that_loses_the_race_to_create_the_experiment_logs_into_it(monkey
 
 
 def test_serving_manifests_meet_the_restricted_pod_security_level_and_set_resources():
-    deployment, service = core.serving_manifests("Vision Iris_Classifier", "3", "research-vision", DEFAULT_BASE_IMAGE)
+    deployment, service = core.serving_manifests("Vision Iris_Classifier", "3", "research-vision",
+                                                  "registry.example.edu/pipeline-base:1")
     assert deployment["metadata"]["name"] == service["metadata"]["name"] == "model-vision-iris-classifier"
     pod = deployment["spec"]["template"]["spec"]
     container = pod["containers"][0]

@@ -74,8 +74,9 @@ fi
 # --- 2. images --------------------------------------------------------------------------------
 need_docker
 need_base_image
-build_argo_image() { # NAME: the binary and the image's name
-  local name=$1 image=$registry/argoproj/$1:$version hash ctx
+build_argo_image() { # BINARY IMAGE: the binary, and its image's name in infra/images.toml
+  local name=$1 image hash ctx
+  image=$(image_ref "$2" "$version")
   hash=$(inputs_hash -r image -s "$out $base_ref $base_id $name")
   if ! image_current "$image" "$hash"; then
     build_context
@@ -97,5 +98,5 @@ DOCKERFILE
   fi
   echo "$image"
 }
-build_argo_image workflow-controller
-build_argo_image argoexec
+build_argo_image workflow-controller argo-workflow-controller
+build_argo_image argoexec argoexec

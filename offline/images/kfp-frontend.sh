@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds mlops.local/kubeflow/kfp-frontend:2.14.3 (the reference infra/images.py resolves for
+# Builds mlops.local/kubeflow/kfp-frontend:2.14.3 (the reference infra/images.toml lists for
 # "kfp-frontend" with registry mlops.local), the Kubeflow Pipelines web UI, without any container
 # registry: the source is frontend/ of the Go module github.com/kubeflow/pipelines at the 2.14.3
 # commit that offline/go/kubeflow-pipelines pins (go.sum-verified, fetched from the Go module
@@ -14,7 +14,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/../lib/build.sh"
 builder_init kfp-frontend
 
 VERSION=2.14.3
-image=$registry/kubeflow/kfp-frontend:$VERSION
+image=$(image_ref kfp-frontend "$VERSION")
 # npm packages of the frontend's lock that the registry does not serve (placeholders, no code).
 UNSERVED="fs"
 src=$images_dir/kfp-frontend

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds the Kubeflow Pipelines 2.14.3 backend images offline, the references infra/images.py
-# resolves with registry mlops.local:
+# Builds the Kubeflow Pipelines 2.14.3 backend images offline, the references infra/images.toml
+# lists (with registry mlops.local):
 #   mlops.local/kubeflow/kfp-api-server:2.14.3                      /bin/apiserver, /config
 #   mlops.local/kubeflow/kfp-persistence-agent:2.14.3               /bin/persistence_agent
 #   mlops.local/kubeflow/kfp-scheduled-workflow-controller:2.14.3   /bin/controller
@@ -41,6 +41,9 @@ PROGRAMS=(
   "driver v2/cmd/driver driver kfp-driver"
   "launcher v2/cmd/launcher-v2 launcher-v2 kfp-launcher"
 )
+# Each program's image, by its name in infra/images.toml.
+declare -A IMAGE_NAMES=([apiserver]=kfp-api-server [persistence]=kfp-persistence-agent
+  [scheduledworkflow]=kfp-scheduled-workflow [driver]=kfp-driver [launcher]=kfp-launcher)
 
 need_go
 hash=$(cd "$module" && inputs_hash -r go go.mod go.sum generate_protos.py protodump/go.mod protodump/go.sum protodump/main.go \
@@ -90,7 +93,8 @@ need_base_image
 srcdir=$(go_module Dir "$module" github.com/kubeflow/pipelines)
 for program in "${PROGRAMS[@]}"; do
   read -r name package binary repository <<<"$program"
-  image=$registry/kubeflow/$repository:$VERSION
+  image=$(image_ref "${IMAGE_NAMES[$name]}" "$VERSION")
+  [[ $image == */kubeflow/$repository:$VERSION ]] || die "infra/images.toml names $image for $name, not upstream's kubeflow/$repository"
   image_hash=$(inputs_hash -r image -s "$out $base_ref $base_id $program")
   if ! image_current "$image" "$image_hash"; then
     build_context

@@ -15,7 +15,7 @@ builder_init kueue
 
 module=$offline/go/kueue
 version=$(go_module Version "$module" sigs.k8s.io/kueue)
-image=$registry/kueue/kueue:$version
+image=$(image_ref kueue "$version")
 
 # --- 1. kueue ---------------------------------------------------------------------------------
 go_binaries_cached kueue "$version" "$module" 5 --ldflags "-X sigs.k8s.io/kueue/pkg/version.GitVersion=$version" \

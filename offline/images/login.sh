@@ -24,7 +24,7 @@ dex_release=$(sed -n "s|.*$dex_pseudo is tag \(v[0-9.]*\)\..*|\1|p" "$dex_module
 go_binaries_cached dex "$dex_release" "$dex_module" 4 \
   --ldflags "-X main.version=$dex_release" github.com/dexidp/dex/cmd/dex
 dex_out=$out
-dex_image=$registry/dexidp/dex:$dex_release
+dex_image=$(image_ref dex "$dex_release")
 
 # --- 2. oauth2-proxy -------------------------------------------------------------------------
 proxy_module=$offline/go/oauth2-proxy
@@ -33,7 +33,7 @@ go_binaries_cached oauth2-proxy "$proxy_version" "$proxy_module" 2 \
   --ldflags "-X github.com/oauth2-proxy/oauth2-proxy/v7/pkg/version.VERSION=$proxy_version" \
   github.com/oauth2-proxy/oauth2-proxy/v7
 proxy_out=$out
-proxy_image=$registry/oauth2-proxy/oauth2-proxy:$proxy_version
+proxy_image=$(image_ref oauth2-proxy "$proxy_version")
 
 # --- 3. images -------------------------------------------------------------------------------
 # image NAME BINARY_DIR BINARY ENTRYPOINT_PATH

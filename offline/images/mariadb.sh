@@ -12,7 +12,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/build.sh"
 builder_init mariadb
 
-image=$registry/library/mariadb:10.11
+image=$(image_ref mysql)
 src=$images_dir/mariadb
 need_docker
 need_base_image

@@ -17,8 +17,8 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/build.sh"
 builder_init metadata
 
-image=$registry/kubeflow/mlmd-server:1.17.1
-envoy_image=$registry/kubeflow/kfp-metadata-envoy:2.14.3
+image=$(image_ref mlmd-server)
+envoy_image=$(image_ref kfp-metadata-envoy)
 REQUIREMENTS="ml-metadata==1.17.1"
 src=$images_dir/metadata
 lock=$src/requirements.lock

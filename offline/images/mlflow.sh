@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds mlops.local/mlflow/mlflow:v3.17.2 (the reference infra/images.py resolves for "mlflow"
+# Builds mlops.local/mlflow/mlflow:v3.17.2 (the reference infra/images.toml lists for "mlflow"
 # with registry mlops.local) without any container registry: the Debian base image, Debian's
 # python3, and a venv at /opt/mlflow from PyPI, pinned by offline/images/mlflow/requirements.lock
 # (installed with --no-deps). Without that file the build resolves REQUIREMENTS below and writes
@@ -11,7 +11,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/build.sh"
 builder_init mlflow
 
-image=$registry/mlflow/mlflow:v3.17.2
+image=$(image_ref mlflow)
 # psycopg (3): SQLAlchemy 2.1's default driver for postgresql:// URIs (the chart's DSNs);
 # psycopg2 as well, for postgresql+psycopg2:// URIs and what the chart's README names.
 REQUIREMENTS="mlflow[auth]==3.17.2 psycopg[binary] psycopg2-binary boto3"

@@ -18,7 +18,7 @@ source "$offline/lib/nvidia.sh"
 
 # --- 1. nvidia-device-plugin -----------------------------------------------------------------
 nvidia_device_plugin_binary
-image=$registry/nvidia/k8s-device-plugin:$plugin_version
+image=$(image_ref nvidia-device-plugin "$plugin_version")
 
 # --- 2. image --------------------------------------------------------------------------------
 if image_outdated "$image" "$out"; then

@@ -18,7 +18,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/build.sh"
 builder_init pipeline-base
 
-image=$registry/mlops-platform/pipeline-base:py3.11-kfp2.14.3
+image=$(image_ref pipeline-base)
 REQUIREMENTS="kfp==2.14.3 kfp-kubernetes==2.14.3 kfp-server-api==2.14.3 mlflow-skinny==3.17.2 scikit-learn skops pandas numpy joblib boto3"
 src=$images_dir/pipeline-base
 lock=$src/requirements.lock

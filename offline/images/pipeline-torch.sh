@@ -17,7 +17,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/build.sh"
 builder_init pipeline-torch
 
-image=$registry/mlops-platform/pipeline-torch:py3.11-kfp2.14.3-torch2.15.0
+image=$(image_ref pipeline-torch)
 REQUIREMENTS="torch==2.15.0"
 src=$images_dir/pipeline-torch
 lock=$src/requirements.lock

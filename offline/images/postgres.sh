@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds mlops.local/library/postgres:15.14-bookworm (the reference infra/images.py resolves for
+# Builds mlops.local/library/postgres:15.14-bookworm (the reference infra/images.toml lists for
 # "postgres" with registry mlops.local) without any container registry: the Debian base image
 # plus Debian's postgresql-15 and the entrypoint in offline/images/postgres/.
 # The tag keeps upstream's version so the charts need no change; the PostgreSQL inside is
@@ -11,7 +11,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/build.sh"
 builder_init postgres
 
-image=$registry/library/postgres:15.14-bookworm
+image=$(image_ref postgres)
 src=$images_dir/postgres
 need_docker
 need_base_image

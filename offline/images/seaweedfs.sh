@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the SeaweedFS image offline: mlops.local/chrislusf/seaweedfs:4.53, the reference that
-# infra/images.py resolves for the local stack (images.registry: mlops.local).
+# infra/images.toml lists for the local stack (images.registry: mlops.local).
 #   1. `weed` from the wrapper module offline/go/seaweedfs (github.com/seaweedfs/seaweedfs at the
 #      commit whose weed/util/version says 4.53; its go.mod's replace line repeated there),
 #      static, cached under $MLOPS_CACHE_DIR/seaweedfs/<version>-<inputs hash>/,
@@ -25,7 +25,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/../lib/build.sh"
 builder_init seaweedfs
 
 module=$offline/go/seaweedfs
-image=$registry/chrislusf/seaweedfs:4.53
+image=$(image_ref seaweedfs)
 
 # --- 1. weed ---------------------------------------------------------------------------------
 version=$(go_module Version "$module" github.com/seaweedfs/seaweedfs)

@@ -167,7 +167,8 @@ inputs_hash() {
       if [[ $1 == -r ]]; then
         case $2 in
           go) declare -f go_build_into ;;
-          image) declare -f context_add_apt context_add_ca context_add_lock docker_build label_image ;;
+          image) declare -f context_add_apt context_add_ca context_add_lock docker_build label_image
+                 grep -hv '^[[:space:]]*#' "$images_dir"/common/*.sh ;;
           rootfs) declare -f debootstrap_tar ;;
           *) die "inputs_hash: unknown recipe $2 (go, image, rootfs)" ;;
         esac
@@ -250,6 +251,19 @@ need_base_image() {
   base_id=$(docker image inspect -f '{{.Id}}' "$base_ref") || die "the Debian base image $base_ref is missing"
 }
 
+# image_ref NAME [VERSION]: the reference this build tags for image NAME, from the platform's image
+# list (infra/images.toml, its `offline` repository:tag under $registry). With VERSION (what the
+# builder builds, e.g. its pinned Go module's version), the list's tag must be it: a list and a pin
+# that disagree stop the build, naming both.
+image_ref() {
+  local ref
+  ref=$(REGISTRY=$registry python3 "$root/infra/images.py" offline "$1") || die "infra/images.toml has no image $1 built offline"
+  if [[ $# -ge 2 && ${ref##*:} != "$2" ]]; then
+    die "infra/images.toml tags $1 as $ref, but this build makes version $2: change the list's tag (or the pin) so they agree"
+  fi
+  printf '%s\n' "$ref"
+}
+
 # image_current IMAGE HASH: IMAGE exists with the inputs-hash label HASH (FORCE=1: never).
 image_current() {
   [[ ${FORCE:-0} != 1 ]] || return 1
@@ -290,8 +304,9 @@ apt_sources() {
   printf '%s' "$sources"
 }
 
-# context_add_apt CTX: the machine's apt sources as CTX/debian.sources.
-context_add_apt() { cp "$(apt_sources)" "$1/debian.sources"; }
+# context_add_apt CTX: the machine's apt sources as CTX/debian.sources, with the script that installs
+# packages from them (offline/images/common/apt-install.sh; a Dockerfile copies both to /tmp/apt/).
+context_add_apt() { cp "$(apt_sources)" "$1/debian.sources" && cp "$images_dir/common/apt-install.sh" "$1/"; }
 
 # context_add_ca CTX: the build machine's CA bundle as CTX/build-ca.crt, for pip and npm inside the
 # build stage only (the registries may sit behind an intercepting proxy).
@@ -303,8 +318,10 @@ context_add_ca() {
 
 # context_add_lock CTX LOCK REQUIREMENTS: LOCK as CTX/requirements.lock (the Dockerfile installs it
 # with --no-deps); without LOCK an empty CTX/requirements.none (keeps the Dockerfile's COPY glob
-# non-empty) and the Dockerfile resolves REQUIREMENTS, for lock_write_back.
+# non-empty) and the Dockerfile resolves REQUIREMENTS, for lock_write_back; and the script that makes
+# the venv from them (offline/images/common/venv-install.sh).
 context_add_lock() {
+  cp "$images_dir/common/venv-install.sh" "$1/"
   if [[ -f $2 ]]; then
     cp "$2" "$1/requirements.lock"
   else

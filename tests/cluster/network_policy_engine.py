@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import uuid
 
-from tests.cluster.test_local_cluster import kubectl, nodes, wait_for
+from tests.support.cluster import kubectl, nodes, wait_for
 
 ENGINE = "kube-router"
 OFF_LABEL = "mlops-platform.org/network-policy-engine"  # no node carries it: the DaemonSet runs nowhere

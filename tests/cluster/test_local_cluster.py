@@ -4,46 +4,16 @@ the fake-GPU extended resource. Runs against the real cluster in $KUBECONFIG."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import time
 import uuid
 from pathlib import Path
 
 import pytest
 from mlops_components.contract import FAKE_GPU_LABEL
 
+from tests.support.cluster import ROOT, TOOL_IMAGE, kubectl, nodes, wait_for
+
 pytestmark = pytest.mark.e2e
-ROOT = Path(__file__).resolve().parents[2]
-TOOL_IMAGE = "mlops.local/local-path-helper:bookworm"  # preloaded Debian image with bash, getent, nc
-
-
-def kubeconfig() -> str:
-    path = os.environ.get("KUBECONFIG", "")
-    assert Path(path or "/nonexistent").is_file(), "KUBECONFIG must point at the local cluster: run `make cluster` first"
-    return path
-
-
-def kubectl(*args: str, stdin: str | None = None, check: bool = True, timeout: int = 120,
-            capture_stderr: bool = False) -> str:
-    """kubectl against the test cluster; with capture_stderr, stderr is returned after stdout."""
-    result = subprocess.run(["kubectl", "--kubeconfig", kubeconfig(), *args], input=stdin, capture_output=True,
-                            text=True, timeout=timeout)
-    if check and result.returncode != 0:
-        raise AssertionError(f"kubectl {' '.join(args)} failed ({result.returncode}): {result.stderr.strip()}")
-    return result.stdout + (result.stderr if capture_stderr else "")
-
-
-def wait_for(what: str, probe, timeout: int = 180, interval: float = 3):
-    """Poll `probe` (returns (done, state)) until done; on timeout report the last state seen."""
-    deadline, state = time.monotonic() + timeout, None
-    while time.monotonic() < deadline:
-        done, state = probe()
-        if done:
-            return state
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}; last state: {state}")
 
 
 def pinned_kubernetes_version() -> str:
@@ -59,10 +29,6 @@ def namespace():
     kubectl("create", "namespace", name)
     yield name
     kubectl("delete", "namespace", name, "--wait=false", check=False)
-
-
-def nodes() -> list[dict]:
-    return json.loads(kubectl("get", "nodes", "-o", "json"))["items"]
 
 
 def test_nodes_are_ready_at_the_pinned_version():

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.cluster.network_policy_engine import switch
-from tests.cluster.test_local_cluster import ROOT, kubeconfig
+from tests.support.cluster import ROOT, kubeconfig
 
 pytestmark = pytest.mark.e2e
 

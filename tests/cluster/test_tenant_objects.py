@@ -14,8 +14,8 @@ import pytest
 import yaml
 
 from infra.config import parse
-from tests.cluster.test_local_cluster import TOOL_IMAGE, kubectl, nodes, wait_for
-from tests.unit.test_config import stack_values
+from tests.support.cluster import TOOL_IMAGE, kubectl, nodes, wait_for
+from tests.support.stacks import stack_values
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]

@@ -267,3 +267,43 @@ def test_cold_check_setup_leaves_nothing_behind(tmp_path):
     assert not left.strip(), f"the second Docker daemon still runs: pid {left}"
     assert TEST_NETNS not in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     assert not machine.exists()
+
+
+def test_image_ref_reads_the_image_list_and_stops_on_a_tag_the_pin_disagrees_with(tmp_path):
+    done = builder(tmp_path, "image_ref mysql; image_ref kueue v0.17.0")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["mlops.local/library/mariadb:10.11", "mlops.local/kueue/kueue:v0.17.0"]
+    done = builder(tmp_path, "image_ref mlflow", env={"REGISTRY": "registry.example.edu:5000"})
+    assert done.stdout.strip() == "registry.example.edu:5000/mlflow/mlflow:v3.17.2"
+    disagreeing = builder(tmp_path, 'image=$(image_ref kueue v0.16.0); echo "built $image"')
+    assert disagreeing.returncode != 0
+    assert "built" not in disagreeing.stdout
+    assert "tags kueue as mlops.local/kueue/kueue:v0.17.0, but this build makes version v0.16.0" in disagreeing.stderr
+    pulled_only = builder(tmp_path, 'image=$(image_ref minio); echo "built $image"')
+    assert pulled_only.returncode != 0
+    assert "built" not in pulled_only.stdout
+    assert "infra/images.toml has no image minio built offline" in pulled_only.stderr
+
+
+def test_the_image_scripts_install_packages_and_venvs_in_a_build_context(tmp_path):
+    """apt-install.sh and venv-install.sh go into every build context that installs packages, and
+    their contents count in the images' inputs hash (editing them rebuilds the images)."""
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    lock = tmp_path / "requirements.lock"
+    lock.write_text("a==1\n")
+    done = builder(tmp_path, f"context_add_apt {ctx}; context_add_lock {ctx} {lock} 'a'")
+    assert done.returncode == 0, done.stderr
+    assert {p.name for p in ctx.iterdir()} == {"debian.sources", "apt-install.sh", "venv-install.sh", "requirements.lock"}
+    copy = tmp_path / "images"
+    (copy / "common").mkdir(parents=True)
+    for script in (ROOT / "offline" / "images" / "common").glob("*.sh"):
+        (copy / "common" / script.name).write_text(script.read_text())
+
+    def hashed() -> str:
+        return builder(tmp_path, f"images_dir={copy}; inputs_hash -r image -s x").stdout
+
+    before = hashed()
+    assert before == hashed(), "the same inputs, the same hash"
+    (copy / "common" / "venv-install.sh").write_text((copy / "common" / "venv-install.sh").read_text() + "true\n")
+    assert hashed() != before, "an edit of offline/images/common/ rebuilds the images"

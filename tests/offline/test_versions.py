@@ -117,7 +117,7 @@ KFP_2_14_3 = "v0.0.0-20250902140602-fc3214d4b4d3"
 
 
 def test_platform_image_builds_match_the_images_the_platform_runs():
-    """What offline/images/*.sh builds from Go modules and PyPI is what infra/images.py names."""
+    """What offline/images/*.sh builds from Go modules and PyPI is what infra/images.toml names."""
     import sys
     sys.path.insert(0, str(ROOT))
     from infra.images import UPSTREAM_IMAGES, resolve_image
@@ -152,21 +152,18 @@ def test_platform_image_builds_match_the_images_the_platform_runs():
     base = pip_pins(ROOT / "offline" / "images" / "pipeline-base" / "requirements.lock")
     assert base["kfp"] == "2.14.3", "components compile and run with the backend's SDK version"
     assert UPSTREAM_IMAGES["pipeline-base"].tag.endswith("kfp" + base["kfp"])
-    # The components compile against the image that `make up` builds for the local stack.
-    components_init = (ROOT / "components" / "mlops_components" / "__init__.py").read_text()
-    default_image = re.search(r'^DEFAULT_BASE_IMAGE = "([^"]+)"', components_init, re.M).group(1)
-    assert default_image == resolve_image("pipeline-base", "mlops.local"), default_image
-    assert default_image in (ROOT / "offline" / "images" / "pipeline-base.sh").read_text().replace(
-        "$REGISTRY", "mlops.local")
+    # The components compile against the image that `make up` builds for the local stack, which the
+    # package reads from the image list, as the builder does.
+    sys.path.insert(0, str(ROOT / "components"))
+    from mlops_components import default_image
+    assert default_image("pipeline-base") == UPSTREAM_IMAGES["pipeline-base"].offline_reference("mlops.local")
     # The PyTorch image: its tag names the base's and the torch its lock pins, which adds to the
     # base's lock without re-pinning any of its packages; train_torch compiles against it.
     torch_lock = pip_pins(ROOT / "offline" / "images" / "pipeline-torch" / "requirements.lock")
     assert UPSTREAM_IMAGES["pipeline-torch"].tag == f"{UPSTREAM_IMAGES['pipeline-base'].tag}-torch{torch_lock['torch']}"
     assert not set(torch_lock) & set(base), f"pinned in both locks: {sorted(set(torch_lock) & set(base))}"
-    torch_image = re.search(r'^DEFAULT_TORCH_IMAGE = "([^"]+)"', components_init, re.M).group(1)
-    assert torch_image == resolve_image("pipeline-torch", "mlops.local"), torch_image
+    assert default_image("pipeline-torch") == resolve_image("pipeline-torch", "mlops.local", offline=True)
     torch_script = (ROOT / "offline" / "images" / "pipeline-torch.sh").read_text()
-    assert torch_image in torch_script.replace("$REGISTRY", "mlops.local")
     assert f'REQUIREMENTS="torch=={torch_lock["torch"]}"' in torch_script
     seaweedfs = go_requirements("seaweedfs")
     assert "github.com/seaweedfs/seaweedfs" in seaweedfs, "the SeaweedFS wrapper pins the server module"
@@ -209,3 +206,40 @@ def test_infra_and_the_components_share_one_contract_module():
                 assert 'SERVING_PORT = ' not in text, f"{source} defines the serving port again"
 
 
+
+
+def test_every_builder_takes_its_references_from_the_image_list():
+    """The builders write no image reference of their own: each asks infra/images.toml (image_ref)
+    for every image the list says it builds, so the list is the one place a tag changes."""
+    import sys
+    sys.path.insert(0, str(ROOT))
+    from infra.images import UPSTREAM_IMAGES
+
+    built: dict[str, list[str]] = {}
+    for name, image in UPSTREAM_IMAGES.items():
+        if image.builder:
+            built.setdefault(image.builder, []).append(name)
+    assert built, "the image list names no builder"
+    for builder, names in built.items():
+        script = (ROOT / "offline" / "images" / f"{builder}.sh").read_text()
+        code = "\n".join(line for line in script.splitlines() if not line.lstrip().startswith("#"))
+        assert "image_ref" in code, f"offline/images/{builder}.sh does not ask the image list for its references (image_ref)"
+        assert not re.search(r"\$registry/[\w./-]+:", code), f"offline/images/{builder}.sh writes an image reference itself"
+        for name in names:
+            assert re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", code), f"offline/images/{builder}.sh never names {name}"
+
+
+def test_the_image_list_refuses_an_incomplete_entry(tmp_path):
+    import sys
+    sys.path.insert(0, str(ROOT))
+    from infra.images import load
+
+    (tmp_path / "infra").mkdir()
+    listing = tmp_path / "infra" / "images.toml"
+    listing.write_text('[thing]\nupstream = "docker.io/thing"\nbuilder = "nothing-here"\nlane = "fast"\n')
+    with pytest.raises(ValueError, match=r"\[thing\]") as refused:
+        load(listing)
+    message = str(refused.value)
+    assert "is not registry/repository:tag" in message
+    assert "lane = 'fast' is not one of cpu, io, gpu, none" in message
+    assert "there is no offline/images/nothing-here.sh" in message

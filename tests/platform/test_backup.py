@@ -18,48 +18,17 @@ import pytest
 from infra.components.backup import RESTORE_CRONJOB
 from platform_backup import job
 from smoke_tests.upgrade_test import all_wait, migrating_dependencies
-from tests.cluster.test_local_cluster import kubeconfig, kubectl
-from tests.platform.test_platform import CFG, MLFLOW_NS, mlflow_image, run_script_pod
+from tests.support.cluster import kubeconfig, kubectl
+from tests.support.platform import CFG, MLFLOW_NS, S3_TARGET, mlflow_image, run_script_pod
+from tests.support.scripts import pod_script
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
 MLFLOW_TARGET = (f"mlflow.{MLFLOW_NS}.svc.cluster.local.", 5000)
-S3_TARGET = (f"object-store.{CFG.object_store.namespace}.svc.cluster.local.", 8333)
 
 # Run in a tenant namespace with the MLflow image as the tenant (its mlops-credentials); STEP says
 # what to do with the marker object in the tenant's bucket and the MLflow run.
-TENANT_SCRIPT = r"""
-import json, os
-import boto3, mlflow
-from botocore.exceptions import ClientError
-from mlflow import MlflowClient
-
-step, marker = os.environ["STEP"], os.environ["MARKER"]
-s3, bucket = boto3.client("s3", endpoint_url=os.environ["MLFLOW_S3_ENDPOINT_URL"]), os.environ["MLOPS_ARTIFACT_BUCKET"]
-key, body = f"backup-test/{marker}", marker.encode() * 1000
-workspace = os.environ["MLFLOW_WORKSPACE"]
-client, result = MlflowClient(), {}
-if step == "before":
-    s3.put_object(Bucket=bucket, Key=key, Body=body)
-    mlflow.set_experiment(f"/{workspace}/backup-test-{marker}")
-    with mlflow.start_run() as run:
-        mlflow.log_param("marker", marker)
-        mlflow.log_metric("score", 0.25)
-    result["run_id"] = run.info.run_id
-elif step == "damage":
-    s3.delete_object(Bucket=bucket, Key=key)
-    client.delete_run(os.environ["RUN_ID"])
-    mlflow.set_experiment(f"/{workspace}/after-backup-{marker}")
-else:
-    try:
-        result["object"] = s3.get_object(Bucket=bucket, Key=key)["Body"].read() == body
-    except ClientError as error:
-        result["object"] = error.response["Error"]["Code"]
-    run = client.get_run(os.environ["RUN_ID"])
-    result["stage"], result["params"], result["metrics"] = run.info.lifecycle_stage, run.data.params, run.data.metrics
-    result["after_backup_experiment"] = client.get_experiment_by_name(f"/{workspace}/after-backup-{marker}") is not None
-print("RESULT " + json.dumps(result))
-"""
+TENANT_SCRIPT = pod_script("backup_tenant_marker")
 
 
 def tenant_step(step: str, marker: str, run_id: str = "") -> dict:
@@ -192,25 +161,7 @@ def test_migrating_workloads_wait_for_the_pre_upgrade_backup():
 
 # Run in the backup namespace with the backup's own credentials (platform-backup-credentials):
 # what its S3 user may and may not do.
-S3_RIGHTS_SCRIPT = r"""
-import json, os, uuid
-import boto3
-from botocore.exceptions import ClientError
-s3 = boto3.client("s3", endpoint_url=os.environ["S3_ENDPOINT"])
-def attempt(call):
-    try:
-        call()
-        return "allowed"
-    except ClientError as error:
-        return error.response["Error"]["Code"]
-bucket, name = os.environ["TENANT_BUCKET"], f"backup-refusal-{uuid.uuid4().hex[:8]}"
-result = {
-    "list the tenant's bucket": attempt(lambda: s3.list_objects_v2(Bucket=bucket, MaxKeys=1)),
-    "create a bucket": attempt(lambda: s3.create_bucket(Bucket=name)),
-    "delete the tenant's bucket": attempt(lambda: s3.delete_bucket(Bucket=bucket)),
-}
-print("RESULT " + json.dumps(result))
-"""
+S3_RIGHTS_SCRIPT = pod_script("backup_s3_rights")
 
 
 def test_the_backups_s3_user_reads_every_bucket_but_cannot_create_or_delete_one():
@@ -244,16 +195,7 @@ def test_the_backups_service_account_reads_model_servers_and_nothing_more():
     assert set(refused.values()) == {"no"}, f"the backup's ServiceAccount may do more than read model servers: {refused}"
 
 
-CONNECT_SCRIPT = r"""
-import json, os, socket
-def connect(host, port):
-    try:
-        with socket.create_connection((host, port), timeout=4):
-            return "open"
-    except OSError as error:
-        return type(error).__name__
-print("RESULT " + json.dumps({name: connect(host, port) for name, (host, port) in json.loads(os.environ["TARGETS"]).items()}))
-"""
+CONNECT_SCRIPT = pod_script("backup_reach")
 
 
 def test_the_backup_namespace_reaches_the_databases_and_not_mlflows_api():

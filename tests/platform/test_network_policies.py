@@ -11,8 +11,8 @@ import uuid
 import pytest
 
 from infra.components.kubeflow_pipelines.argo import ARTIFACT_TRANSFER, CONNECTION_REFUSED, GRPC_UNAVAILABLE
-from tests.cluster.test_local_cluster import kubectl, wait_for
-from tests.platform.test_platform import (
+from tests.support.cluster import kubectl, wait_for
+from tests.support.platform import (
     CFG,
     MLFLOW_NS,
     STORE_NS,
@@ -25,26 +25,14 @@ from tests.platform.test_platform import (
     tenant_named,
     workflow_diagnostics,
 )
+from tests.support.scripts import pod_script
 
 pytestmark = pytest.mark.e2e
 LISTENER_PORT = 8080
 
 # Each target is tried once; run_script_pod starts the script only once the engine has programmed
 # the new pod (WAIT_FOR_NETWORK), so a refusal here is the policy's, not the engine's lag.
-PROBE_SCRIPT = r"""
-import json, os, socket
-def connect(host, port):
-    try:
-        with socket.create_connection((host, port), timeout=4):
-            return "open"
-    except socket.timeout:
-        return "timeout"
-    except OSError as error:
-        return f"refused ({error.__class__.__name__})"
-targets = {**json.loads(os.environ["ALLOWED"]), **json.loads(os.environ["BLOCKED"])}
-results = {name: connect(host, port) for name, (host, port) in targets.items()}
-print("RESULT " + json.dumps(results))
-"""
+PROBE_SCRIPT = pod_script("network_probe")
 
 
 def saved_policy(namespace: str, name: str) -> dict:

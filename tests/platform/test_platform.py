@@ -8,191 +8,45 @@ without a token and pipeline steps that reach for another namespace; the UI show
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 import os
 import subprocess
 import uuid
-from pathlib import Path
 
 import pytest
 from mlops_components.contract import GPU_RESOURCE, PIPELINE_ENV_SECRET
 
-from infra.components.kubeflow_pipelines import TOKEN_AUDIENCE
 from infra.components.queueing import quota_ceiling
 from infra.components.tenants import ARGO_WORKFLOW_LABEL
-from infra.config import parse
-from infra.images import resolve_image
-from tests.cluster.test_local_cluster import kubeconfig, kubectl, wait_for
-from tests.unit.test_config import stack_values
+from tests.support.cluster import ROOT, kubectl, wait_for
+from tests.support.platform import (
+    CFG,
+    MLFLOW_NS,
+    STORE_NS,
+    kfp_api,
+    kfp_enabled,
+    mlflow_image,
+    person_token,
+    pipeline_image,
+    platform_pods_ready,
+    port_forward,
+    run_script_pod,
+    secret_values,
+    submit_run_script,
+    tenant_named,
+    workflow_diagnostics,
+)
+from tests.support.scripts import pod_script
 
 pytestmark = pytest.mark.e2e
-CFG = parse(*stack_values("local"))
 
-
-def pipeline_image() -> str:
-    """The pipeline base image as the local stack resolves it: Python, the kfp SDK and the tests' tools."""
-    return resolve_image("pipeline-base", CFG.images.registry, CFG.images.overrides)
-MLFLOW_NS = CFG.mlflow.namespace
-STORE_NS = CFG.object_store.namespace
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def mlflow_image() -> str:
-    """The image MLflow's server runs (Python with mlflow and boto3), as deployed."""
-    return kubectl("get", "deployment", "-n", MLFLOW_NS, "mlflow", "-o", "jsonpath={.spec.template.spec.containers[0].image}")
 
 # Runs inside the cluster, in MLflow's namespace, with the MLflow image (client, boto3).
-CLIENT_SCRIPT = r"""
-import json, os, urllib.error, urllib.request, uuid
-import boto3, mlflow
-
-uri = "http://mlflow:5000"
-try:
-    urllib.request.urlopen(uri + "/api/2.0/mlflow/experiments/search?max_results=1", timeout=30)
-    anonymous = 200
-except urllib.error.HTTPError as error:
-    anonymous = error.code
-mlflow.set_tracking_uri(uri)
-mlflow.set_experiment("platform-test-" + uuid.uuid4().hex[:8])
-with open("/tmp/artifact.txt", "w") as f:
-    f.write("artifact-" + os.environ["MARKER"])
-with mlflow.start_run() as run:
-    mlflow.log_param("marker", os.environ["MARKER"])
-    mlflow.log_metric("accuracy", 0.5)
-    mlflow.log_artifact("/tmp/artifact.txt")
-fetched = mlflow.get_run(run.info.run_id)
-s3 = boto3.client("s3", endpoint_url=os.environ["MLFLOW_S3_ENDPOINT_URL"])
-keys = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=os.environ["BUCKET"])
-        for o in page.get("Contents", []) if run.info.run_id in o["Key"]]
-body = s3.get_object(Bucket=os.environ["BUCKET"], Key=keys[0])["Body"].read().decode() if keys else ""
-print("RESULT " + json.dumps({"anonymous": anonymous, "param": fetched.data.params.get("marker"),
-                              "metric": fetched.data.metrics.get("accuracy"), "keys": keys, "body": body}))
-"""
-
-
-# The local cluster has no identity provider yet: the people of the local stack's research groups
-# (stacks/Pulumi.local.yaml: members system:serviceaccount:mlops-people:<name>) act through the
-# token of a ServiceAccount of this namespace, made here.
-PEOPLE_NAMESPACE = "mlops-people"
-
-
-def person_token(name: str) -> str:
-    """A one-hour token of person `name` for the Kubeflow Pipelines API (its audience)."""
-    kubectl("apply", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": [
-        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": PEOPLE_NAMESPACE, "labels": {
-            "pod-security.kubernetes.io/enforce": "restricted", "app.kubernetes.io/part-of": "mlops-platform-tests"}}},
-        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name, "namespace": PEOPLE_NAMESPACE}}]}))
-    return kubectl("create", "token", name, "-n", PEOPLE_NAMESPACE, "--audience", TOKEN_AUDIENCE,
-                   "--duration", "3600s").strip()
-
-
-def tenant_named(name: str):
-    return next(tenant for tenant in CFG.tenancy.tenants if tenant.name == name)
-
-
-# A new pod's connections are refused for about a second after it starts: the NetworkPolicy engine
-# (kube-router on the local cluster) learns the pod's address from the API server, and until then
-# the destinations' ingress rules do not count it among their peers (Kubernetes' NetworkPolicy docs,
-# "Pod lifecycle": pods must tolerate this, for example by waiting for what they need). The engine
-# programs every policy in one sync, so once one destination answers, all that the pod may reach do.
-# Every script pod first waits (up to 60 s) for the object store's S3 port, which every namespace the
-# tests run in may reach; its TCP connections only, no request.
-WAIT_FOR_NETWORK = r"""
-import json, os, socket, sys, time
-deadline = time.monotonic() + 60
-for host, port in json.loads(os.environ["WAIT_FOR"]):
-    while True:
-        try:
-            socket.create_connection((host, port), timeout=2).close()
-            break
-        except OSError as error:
-            if time.monotonic() > deadline:
-                sys.exit(f"{host}:{port} did not answer within 60 s of the pod's start: {error}")
-            time.sleep(0.2)
-"""
-S3_TARGET = (f"object-store.{STORE_NS}.svc.cluster.local.", 8333)
-
-
-def submit_run_script(definitions: str, pipeline: str, run_name: str, arguments: str = "{}") -> str:
-    """A script for run_script_pod that compiles the pipeline function `pipeline` from
-    `definitions` (its components and @dsl.pipeline; `os` and kfp's `dsl` are imported), submits one
-    run of it with `arguments` (a Python expression evaluated in the pod) as the tenant's member
-    (KFP_HOST, KFP_TOKEN, NAMESPACE), cache off, and prints RESULT {"run_id": ...}."""
-    return f"""
-import json, os
-import kfp
-from kfp import compiler, dsl
-
-{definitions.strip()}
-
-compiler.Compiler().compile({pipeline}, "/tmp/pipeline.yaml")
-namespace = os.environ["NAMESPACE"]
-client = kfp.Client(host=os.environ["KFP_HOST"], existing_token=os.environ["KFP_TOKEN"], namespace=namespace)
-run = client.create_run_from_pipeline_package("/tmp/pipeline.yaml", arguments={arguments}, run_name={run_name!r},
-                                              experiment_name="platform-tests", namespace=namespace,
-                                              enable_caching=False)
-print("RESULT " + json.dumps({{"run_id": run.run_id}}))
-"""
-
-
-def run_script_pod(namespace: str, prefix: str, image: str, script: str, env: list[dict],
-                   env_from: list[dict] | None = None, timeout: int = 300,
-                   memory_limit: str = "1Gi", service_account: str | None = None,
-                   needs: tuple[tuple[str, int], ...] = (S3_TARGET,), labels: dict | None = None) -> dict:
-    """Runs `script` with python in a restricted, non-root pod and returns the JSON it printed on
-    its `RESULT ` line; the pod's phase and logs are in the error when it fails. The script starts
-    once every (host, port) of `needs` accepts a TCP connection (WAIT_FOR_NETWORK)."""
-    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
-    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": labels or {}}, "spec": {
-        "restartPolicy": "Never",
-        **({"serviceAccountName": service_account} if service_account else {"automountServiceAccountToken": False}),
-        "securityContext": {"runAsNonRoot": True, "runAsUser": 1000, "seccompProfile": {"type": "RuntimeDefault"}},
-        "containers": [{
-            "name": "client", "image": image, "imagePullPolicy": "IfNotPresent",
-            # From a file, not `python3 -c`: kfp's @dsl.component reads its function's source.
-            "command": ["sh", "-c", 'python3 -c "$WAIT_SCRIPT" && printf "%s" "$SCRIPT" >/tmp/script.py'
-                                    ' && exec python3 /tmp/script.py'],
-            "env": [*env, {"name": "SCRIPT", "value": script},
-                    {"name": "WAIT_SCRIPT", "value": WAIT_FOR_NETWORK},
-                    {"name": "WAIT_FOR", "value": json.dumps(needs)},
-                    {"name": "HOME", "value": "/tmp"}],  # noqa: S108 - the pod's own /tmp
-            "envFrom": env_from or [],
-            "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
-            "resources": {"requests": {"cpu": "50m", "memory": "128Mi"},
-                          "limits": {"cpu": "1", "memory": memory_limit}}}]}}
-    kubectl("apply", "-n", namespace, "-f", "-", stdin=json.dumps(pod))
-    try:
-        def done():
-            phase = kubectl("get", "pod", "-n", namespace, name, "-o", "jsonpath={.status.phase}", check=False)
-            return phase in ("Succeeded", "Failed"), phase
-        phase = wait_for(f"pod {namespace}/{name}", done, timeout=timeout)
-        logs = kubectl("logs", "-n", namespace, name, check=False)
-        assert phase == "Succeeded", f"pod {namespace}/{name} {phase}:\n{logs}"
-        return json.loads(next(line for line in logs.splitlines() if line.startswith("RESULT "))[7:])
-    finally:
-        kubectl("delete", "pod", "-n", namespace, name, "--wait=false", check=False)
+CLIENT_SCRIPT = pod_script("mlflow_admin_client")
 
 
 def test_every_platform_pod_is_ready():
-    namespaces = [STORE_NS, MLFLOW_NS]
-    if CFG.kubeflow_pipelines.enabled:
-        namespaces.append(CFG.kubeflow_pipelines.namespace)
-    for namespace in namespaces:
-        def probe(namespace=namespace):
-            pods = json.loads(kubectl("get", "pods", "-n", namespace, "-o", "json"))["items"]
-            state = {}
-            for pod in pods:
-                if pod["status"].get("phase") == "Succeeded":
-                    continue  # finished Jobs (bucket setup)
-                owners = {owner["kind"] for owner in pod["metadata"].get("ownerReferences", [])}
-                if not owners & {"ReplicaSet", "StatefulSet", "DaemonSet", "Job"}:
-                    continue  # pipeline runs' and tests' pods: not the platform's
-                ready = any(c["type"] == "Ready" and c["status"] == "True" for c in pod["status"].get("conditions", []))
-                if not ready:
-                    state[pod["metadata"]["name"]] = pod["status"].get("phase")
-            return bool(pods) and not state, state or [p["metadata"]["name"] for p in pods]
-        wait_for(f"pods in {namespace} to be Ready", probe, timeout=300)
+    platform_pods_ready()
 
 
 def test_mlflow_refuses_anonymous_and_stores_an_authenticated_run_with_its_artifact_in_the_bucket():
@@ -217,27 +71,7 @@ def test_mlflow_refuses_anonymous_and_stores_an_authenticated_run_with_its_artif
 
 # Runs in tenant A's namespace with A's `mlops-credentials`: A's own bucket works, tenant B's
 # bucket is refused for reading, listing and writing.
-ISOLATION_SCRIPT = r"""
-import json, os
-import boto3
-from botocore.exceptions import ClientError
-
-s3 = boto3.client("s3", endpoint_url=os.environ["MLFLOW_S3_ENDPOINT_URL"])
-own, other, marker = os.environ["MLOPS_ARTIFACT_BUCKET"], os.environ["OTHER_BUCKET"], os.environ["MARKER"]
-result = {}
-s3.put_object(Bucket=own, Key=f"isolation/{marker}", Body=marker.encode())
-result["own"] = s3.get_object(Bucket=own, Key=f"isolation/{marker}")["Body"].read().decode()
-s3.delete_object(Bucket=own, Key=f"isolation/{marker}")
-for name, call in (("list", lambda: s3.list_objects_v2(Bucket=other)),
-                   ("get", lambda: s3.get_object(Bucket=other, Key=f"isolation/{marker}")),
-                   ("put", lambda: s3.put_object(Bucket=other, Key=f"isolation/{marker}", Body=b"x"))):
-    try:
-        call()
-        result[name] = "allowed"
-    except ClientError as error:
-        result[name] = error.response["Error"]["Code"]
-print("RESULT " + json.dumps(result))
-"""
+ISOLATION_SCRIPT = pod_script("bucket_isolation")
 
 
 def test_a_tenant_uses_its_own_bucket_and_cannot_read_or_write_another_tenants_bucket():
@@ -259,56 +93,7 @@ def test_a_tenant_uses_its_own_bucket_and_cannot_read_or_write_another_tenants_b
 # editor user of its MLflow workspace); OTHER_* are another tenant's editor, READER_* this tenant's
 # reader. Logs a run with an artifact and a registered model, then prints the HTTP status of what
 # each identity tries.
-MLFLOW_TENANT_SCRIPT = r"""
-import json, os, uuid
-import mlflow, requests
-from mlflow import MlflowClient
-
-uri, workspace, marker = os.environ["MLFLOW_TRACKING_URI"].rstrip("/"), os.environ["MLFLOW_WORKSPACE"], os.environ["MARKER"]
-own = (os.environ["MLFLOW_TRACKING_USERNAME"], os.environ["MLFLOW_TRACKING_PASSWORD"])
-other = (os.environ["OTHER_USERNAME"], os.environ["OTHER_PASSWORD"])
-reader = (os.environ["READER_USERNAME"], os.environ["READER_PASSWORD"])
-mlflow.set_tracking_uri(uri)
-experiment = mlflow.set_experiment(f"/{workspace}/platform-test-{marker}")
-with open("/tmp/artifact.bin", "wb") as f:
-    f.write(marker.encode() * 1024)
-with mlflow.start_run() as run:
-    mlflow.log_metric("accuracy", 0.5)
-    mlflow.log_artifact("/tmp/artifact.bin")
-model = f"platform-test-{marker}"
-MlflowClient().create_registered_model(model)
-downloaded = open(mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path="artifact.bin",
-                                                      dst_path="/tmp/dl"), "rb").read()
-run_id, ws = run.info.run_id, {"X-MLFLOW-WORKSPACE": workspace}
-
-def status(method, path, auth, body=None, params=None):
-    return requests.request(method, uri + path, auth=auth, json=body, params=params, headers=ws, timeout=30).status_code
-
-metric = {"run_id": run_id, "key": "accuracy", "value": 0.9, "timestamp": 0, "step": 1}
-result = {
-    "downloaded": downloaded == marker.encode() * 1024,
-    "anonymous": status("GET", "/api/2.0/mlflow/runs/get", None, params={"run_id": run_id}),
-    "own_create_user": status("POST", "/api/2.0/mlflow/users/create", own, {"username": "x" + marker, "password": "x" * 16}),
-    "other_get_run": status("GET", "/api/2.0/mlflow/runs/get", other, params={"run_id": run_id}),
-    "other_get_experiment": status("GET", "/api/2.0/mlflow/experiments/get", other, params={"experiment_id": experiment.experiment_id}),
-    "other_log_metric": status("POST", "/api/2.0/mlflow/runs/log-metric", other, metric),
-    "other_create_experiment": status("POST", "/api/2.0/mlflow/experiments/create", other, {"name": f"/{workspace}/intruder-{marker}"}),
-    "other_get_model": status("GET", "/api/2.0/mlflow/registered-models/get", other, params={"name": model}),
-    "other_get_artifact": status("GET", "/get-artifact", other, params={"run_id": run_id, "path": "artifact.bin"}),
-    "other_delete_experiment": status("POST", "/api/2.0/mlflow/experiments/delete", other, {"experiment_id": experiment.experiment_id}),
-    "other_create_user": status("POST", "/api/2.0/mlflow/users/create", other, {"username": "y" + marker, "password": "y" * 16}),
-    "reader_get_run": status("GET", "/api/2.0/mlflow/runs/get", reader, params={"run_id": run_id}),
-    "reader_get_model": status("GET", "/api/2.0/mlflow/registered-models/get", reader, params={"name": model}),
-    "reader_log_metric": status("POST", "/api/2.0/mlflow/runs/log-metric", reader, metric),
-}
-print("RESULT " + json.dumps(result))
-"""
-
-
-def secret_values(namespace: str, name: str) -> dict[str, str]:
-    import base64
-    data = json.loads(kubectl("get", "secret", "-n", namespace, name, "-o", "json"))["data"]
-    return {key: base64.b64decode(value).decode() for key, value in data.items()}
+MLFLOW_TENANT_SCRIPT = pod_script("mlflow_tenant_workspace")
 
 
 def test_each_tenant_reaches_only_its_own_mlflow_workspace():
@@ -321,7 +106,7 @@ def test_each_tenant_reaches_only_its_own_mlflow_workspace():
     other = secret_values(nlp.namespace, CREDENTIALS_SECRET_NAME)
     reader = secret_values(vision.namespace, MLFLOW_READER_SECRET_NAME)
     assert other["MLFLOW_TRACKING_USERNAME"] != CFG.mlflow.admin_username
-    image = resolve_image("mlflow", CFG.images.registry, CFG.images.overrides)
+    image = CFG.images.resolve("mlflow")
     result = run_script_pod(vision.namespace, "mlflow-tenant-test", image, MLFLOW_TENANT_SCRIPT, [
         {"name": "MARKER", "value": uuid.uuid4().hex[:10]},
         {"name": "OTHER_USERNAME", "value": other["MLFLOW_TRACKING_USERNAME"]},
@@ -340,43 +125,7 @@ def test_each_tenant_reaches_only_its_own_mlflow_workspace():
 # client (the pipelines' virtualenv, the same packages as the pipeline image) with only the MLFLOW_*
 # settings of the group's Secret, through a port-forward to MLflow. No S3 keys: every byte goes
 # through MLflow's proxy. Logs a 12 MiB artifact and a model, downloads the one, loads the other.
-LAPTOP_SCRIPT = r"""
-import hashlib, json, os, sys, tempfile
-import mlflow, numpy
-from sklearn.linear_model import LogisticRegression
-
-marker = os.environ["MARKER"]
-work = tempfile.mkdtemp()
-payload = os.urandom(12 * 2**20)
-with open(os.path.join(work, "weights.bin"), "wb") as f:
-    f.write(payload)
-features = numpy.array([[0.0], [1.0], [2.0], [3.0]])
-model = LogisticRegression().fit(features, [0, 0, 1, 1])
-mlflow.set_experiment(os.environ["MLOPS_EXPERIMENT_PREFIX"] + "laptop-" + marker)
-with mlflow.start_run() as run:
-    mlflow.log_artifact(os.path.join(work, "weights.bin"))
-    mlflow.sklearn.log_model(model, name="model", registered_model_name="laptop-" + marker)
-downloaded = mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path="weights.bin",
-                                                 dst_path=os.path.join(work, "down"))
-with open(downloaded, "rb") as f:
-    same = hashlib.sha256(f.read()).hexdigest() == hashlib.sha256(payload).hexdigest()
-loaded = mlflow.pyfunc.load_model(f"models:/laptop-{marker}/1")
-print("RESULT " + json.dumps({"same_bytes": same, "predictions": [int(p) for p in loaded.predict(features)]}))
-"""
-
-
-@contextlib.contextmanager
-def port_forward(namespace: str, service: str, port: int):
-    """`kubectl port-forward` to `service`:`port` on a free local port; yields that port."""
-    process = subprocess.Popen(["kubectl", "--kubeconfig", kubeconfig(), "port-forward", "-n", namespace,
-                                f"svc/{service}", f":{port}"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        line = process.stdout.readline()  # "Forwarding from 127.0.0.1:<local> -> <port>"
-        assert line.startswith("Forwarding from 127.0.0.1:"), f"port-forward to {namespace}/{service}: {line}"
-        yield int(line.split(":")[1].split()[0])
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+LAPTOP_SCRIPT = pod_script("mlflow_laptop_client")
 
 
 def test_a_researcher_outside_the_cluster_downloads_artifacts_and_loads_models_through_mlflow():
@@ -406,89 +155,13 @@ def test_a_researcher_outside_the_cluster_downloads_artifacts_and_loads_models_t
 # as alice (her token): lists the group's pipelines through the KFP API, compiles and submits a
 # one-step pipeline whose component writes an output artifact, waits for the run, and reads the
 # artifact back from the group's bucket with the group's keys (Secret `mlops-credentials`).
-PIPELINE_SCRIPT = r"""
-import json, os
-import boto3, kfp
-from kfp import compiler, dsl
-from kfp.dsl import Dataset, Output
-
-@dsl.component(base_image=os.environ["PIPELINE_IMAGE"])
-def write_marker(marker: str, data: Output[Dataset]) -> int:
-    with open(data.path, "w") as f:
-        f.write(marker)
-    return len(marker)
-
-@dsl.pipeline(name="platform-test-one-step")
-def one_step(marker: str):
-    write_marker(marker=marker)
-
-compiler.Compiler().compile(one_step, "/tmp/one_step.yaml")
-namespace = os.environ["NAMESPACE"]
-client = kfp.Client(host=os.environ["KFP_HOST"], existing_token=os.environ["KFP_TOKEN"], namespace=namespace)
-listed = client.list_pipelines(page_size=5, namespace=namespace)
-marker = os.environ["MARKER"]
-run = client.create_run_from_pipeline_package("/tmp/one_step.yaml", arguments={"marker": marker},
-                                              run_name="platform-test-" + marker,
-                                              experiment_name="platform-tests", namespace=namespace)
-finished = client.wait_for_run_completion(run.run_id, timeout=int(os.environ["RUN_TIMEOUT"]))
-s3 = boto3.client("s3", endpoint_url=os.environ["MLFLOW_S3_ENDPOINT_URL"])
-bucket = os.environ["BUCKET"]
-keys = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
-        for o in page.get("Contents", []) if run.run_id in o["Key"]]
-bodies = [s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode(errors="replace") for key in keys]
-print("RESULT " + json.dumps({"listed": type(listed).__name__, "state": str(finished.state), "run_id": run.run_id,
-                              "error": str(finished.error) if finished.error else "",
-                              "keys": keys, "has_marker": any(body == marker for body in bodies)}))
-"""
-
-
-def run_workflow(namespace: str, run_id: str) -> dict:
-    """The Argo Workflow of KFP run `run_id` ({} until the API server has created it)."""
-    items = json.loads(kubectl("get", "workflows.argoproj.io", "-n", namespace, "-l", f"pipeline/runid={run_id}",
-                               "-o", "json"))["items"]
-    return items[0] if items else {}
-
-
-def workflow_diagnostics(namespace: str, run_ids: list[str] | None = None) -> str:
-    """The Argo Workflows' node messages and the failed pods' logs: what a failed run left behind
-    (only the workflows of the KFP runs `run_ids`, when given)."""
-    lines = []
-    workflows = json.loads(kubectl("get", "workflows.argoproj.io", "-n", namespace, "-o", "json", check=False) or '{"items": []}')
-    if run_ids is not None:
-        workflows["items"] = [w for w in workflows["items"] if w["metadata"].get("labels", {}).get("pipeline/runid") in run_ids]
-    names = {w["metadata"]["name"] for w in workflows["items"]}
-    for workflow in workflows["items"]:
-        status = workflow.get("status", {})
-        lines.append(f"workflow {workflow['metadata']['name']}: {status.get('phase')} {status.get('message', '')}")
-        for node in status.get("nodes", {}).values():
-            if node.get("phase") not in ("Succeeded", "Skipped", "Omitted"):
-                lines.append(f"  node {node.get('displayName')} ({node.get('type')}): {node.get('phase')} {node.get('message', '')}")
-    pods = json.loads(kubectl("get", "pods", "-n", namespace, "-o", "json", check=False) or '{"items": []}')
-    for pod in pods["items"]:
-        if run_ids is not None and pod["metadata"].get("labels", {}).get("workflows.argoproj.io/workflow") not in names:
-            continue
-        if pod["status"].get("phase") == "Failed":
-            for container in pod["spec"]["containers"]:
-                logs = kubectl("logs", "-n", namespace, pod["metadata"]["name"], "-c", container["name"], "--tail=30",
-                               check=False)
-                lines.append(f"--- {pod['metadata']['name']}/{container['name']} (node {pod['spec'].get('nodeName')}):\n{logs}")
-    return "\n".join(lines)
-
-
-def _kfp_enabled():
-    if not CFG.kubeflow_pipelines.enabled:
-        pytest.skip("LOUD SKIP: kubeflowPipelines.enabled is false in the local stack")
-    return CFG.kubeflow_pipelines
-
-
-def kfp_api() -> str:
-    return f"http://ml-pipeline.{CFG.kubeflow_pipelines.namespace}.svc.cluster.local.:8888"
+PIPELINE_SCRIPT = pod_script("kfp_one_step_run")
 
 
 def test_kubeflow_pipelines_runs_a_one_step_pipeline_that_stores_its_artifact_in_the_bucket():
     """alice (vision) submits with her token: the run executes in research-vision as its pipeline
     runner (so under its quota) and stores its artifact in vision's bucket with vision's keys."""
-    _kfp_enabled()
+    kfp_enabled()
     vision = tenant_named("vision")
     namespace = vision.namespace
     image = pipeline_image()
@@ -526,7 +199,7 @@ def test_a_pipeline_step_over_its_groups_gpu_quota_is_refused_with_the_quota_nam
     vision may ever hold (its quota, plus its borrowing limit when Kueue queues the group's work)
     never starts; Argo keeps it pending with the API server's refusal, which names the quota
     (whatever GPUs the nodes have: admission refuses before scheduling)."""
-    _kfp_enabled()
+    kfp_enabled()
     vision = tenant_named("vision")
     namespace = vision.namespace
     image = pipeline_image()
@@ -558,53 +231,14 @@ def test_a_pipeline_step_over_its_groups_gpu_quota_is_refused_with_the_quota_nam
 
 
 # As a person with a token (or none): what the KFP API answers. Prints the HTTP status of each call.
-KFP_AUTHZ_SCRIPT = r"""
-import json, os, urllib.error, urllib.request
-api = os.environ["KFP_HOST"]
-
-def call(method, path, token=None, body=None, headers=None):
-    request = urllib.request.Request(api + path, method=method, data=json.dumps(body).encode() if body is not None else None,
-                                     headers={"Content-Type": "application/json", **(headers or {}),
-                                              **({"Authorization": "Bearer " + token} if token else {})})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as answer:
-            return answer.status, json.loads(answer.read() or b"{}")
-    except urllib.error.HTTPError as error:
-        return error.code, {}
-
-alice, bob = os.environ["ALICE"], os.environ["BOB"]
-vision, nlp = os.environ["VISION"], os.environ["NLP"]
-status, body = call("GET", f"/apis/v2beta1/runs?namespace={vision}&page_size=5", alice)
-runs = body.get("runs", [])
-run_id = runs[0]["run_id"] if runs else ""
-status_exp, body_exp = call("GET", f"/apis/v2beta1/experiments?namespace={vision}&page_size=5", alice)
-experiment_id = (body_exp.get("experiments") or [{}])[0].get("experiment_id", "")
-result = {
-    "alice_lists_vision_runs": status, "vision_runs": len(runs), "alice_lists_vision_experiments": status_exp,
-    "bob_lists_vision_runs": call("GET", f"/apis/v2beta1/runs?namespace={vision}", bob)[0],
-    "bob_gets_alice_run": call("GET", f"/apis/v2beta1/runs/{run_id}", bob)[0],
-    "bob_deletes_alice_run": call("DELETE", f"/apis/v2beta1/runs/{run_id}", bob)[0],
-    "bob_lists_vision_experiments": call("GET", f"/apis/v2beta1/experiments?namespace={vision}", bob)[0],
-    "bob_gets_alice_experiment": call("GET", f"/apis/v2beta1/experiments/{experiment_id}", bob)[0],
-    "bob_creates_experiment_in_vision": call("POST", "/apis/v2beta1/experiments", bob,
-                                             {"display_name": "bob-was-here", "namespace": vision})[0],
-    "bob_lists_nlp_runs": call("GET", f"/apis/v2beta1/runs?namespace={nlp}", bob)[0],
-    "no_token_lists_vision_runs": call("GET", f"/apis/v2beta1/runs?namespace={vision}")[0],
-    "forged_token_lists_vision_runs": call("GET", f"/apis/v2beta1/runs?namespace={vision}", "not-a-token")[0],
-    # Upstream trusts this header without a mesh; here no header names a user.
-    "header_claims_alice": call("GET", f"/apis/v2beta1/runs?namespace={vision}",
-                                headers={"kubeflow-userid": "system:serviceaccount:mlops-people:alice"})[0],
-    "run_id": run_id, "experiment_id": experiment_id,
-}
-print("RESULT " + json.dumps(result))
-"""
+KFP_AUTHZ_SCRIPT = pod_script("kfp_authorization")
 
 
 def test_a_person_reaches_only_the_pipelines_of_the_groups_they_belong_to():
     """bob (nlp) cannot list, get or delete alice's (vision's) runs and experiments, nor create one
     in vision: 403 from the API server's SubjectAccessReview; without a valid token: 401; a
     user-id header names nobody. Runs after the one-step pipeline test (alice's run)."""
-    _kfp_enabled()
+    kfp_enabled()
     vision, nlp = tenant_named("vision"), tenant_named("nlp")
     image = pipeline_image()
     result = run_script_pod(nlp.namespace, "kfp-authz-test", image, KFP_AUTHZ_SCRIPT, [
@@ -626,22 +260,7 @@ def test_a_person_reaches_only_the_pipelines_of_the_groups_they_belong_to():
 
 # Runs as a pipeline step does (the pipeline runner's ServiceAccount token, the pipeline image) and
 # makes the Kubernetes API calls CALLS ([method, path, body]): prints each call's HTTP status.
-API_SCRIPT = r"""
-import json, os, ssl, urllib.error, urllib.request
-token = open("/var/run/secrets/kubernetes.io/serviceaccount/token").read()
-context = ssl.create_default_context(cafile="/var/run/secrets/kubernetes.io/serviceaccount/ca.crt")
-statuses = {}
-for method, path, body in json.loads(os.environ["CALLS"]):
-    content = "application/merge-patch+json" if method == "PATCH" else "application/json"
-    request = urllib.request.Request("https://kubernetes.default.svc" + path, method=method,
-                                     data=json.dumps(body).encode() if body is not None else None,
-                                     headers={"Authorization": "Bearer " + token, "Content-Type": content})
-    try:
-        statuses[f"{method} {path}"] = urllib.request.urlopen(request, context=context, timeout=30).status
-    except urllib.error.HTTPError as error:
-        statuses[f"{method} {path}"] = error.code
-print("RESULT " + json.dumps(statuses))
-"""
+API_SCRIPT = pod_script("kubernetes_api_calls")
 
 
 # Argo's label on every pod of a workflow: the tenants' NetworkPolicies let pipeline steps, and no
@@ -653,7 +272,7 @@ def test_a_pipeline_step_reads_only_the_bucket_secret_of_its_own_namespace():
     """The pipeline runner of research-vision (every step of vision's pipelines runs as it) reads
     its namespace's bucket Secret (else no run could store an artifact) and no other Secret: not
     its group's others, not research-nlp's, not the platform's."""
-    _kfp_enabled()
+    kfp_enabled()
     from infra.components.kubeflow_pipelines import ARTIFACT_SECRET, PIPELINE_RUNNER
 
     vision, nlp = tenant_named("vision"), tenant_named("nlp")
@@ -677,7 +296,7 @@ def test_a_pipeline_step_deploys_only_into_its_own_namespace_and_cannot_patch_po
     """As vision's pipeline runner: deploying a model server (Deployment, Service) into
     research-nlp, writing a Secret anywhere, patching a pod or exec-ing into one is refused (403);
     creating a Deployment in its own namespace is allowed (dry run)."""
-    _kfp_enabled()
+    kfp_enabled()
     from infra.components.kubeflow_pipelines import PIPELINE_RUNNER
 
     vision, nlp = tenant_named("vision"), tenant_named("nlp")
@@ -714,67 +333,7 @@ def test_a_pipeline_step_deploys_only_into_its_own_namespace_and_cannot_patch_po
 # its gRPC-Web path (the proxy in front of the metadata server), and a run's v2 artifact through
 # its artifact handler, with the launcher's provider info, whose Secret (the group's bucket keys)
 # the UI reads from the group's namespace.
-UI_SCRIPT = r"""
-import json, os, re, struct, urllib.parse, urllib.request
-import boto3
-
-ui, bucket = os.environ["UI"], os.environ["BUCKET"]
-
-def get(path, data=None, headers=None):
-    headers = {"Authorization": "Bearer " + os.environ["KFP_TOKEN"], **(headers or {})}
-    request = urllib.request.Request(ui + path, data=data, headers=headers, method="POST" if data is not None else "GET")
-    try:
-        with urllib.request.urlopen(request, timeout=60) as answer:
-            return answer.status, dict(answer.headers), answer.read()
-    except urllib.error.HTTPError as error:
-        return error.code, dict(error.headers), error.read()
-
-def grpc_web(method, message=b""):
-    status, headers, body = get("/ml_metadata.MetadataStoreService/" + method, struct.pack(">BI", 0, len(message)) + message,
-                                {"Content-Type": "application/grpc-web+proto", "X-Grpc-Web": "1"})
-    frames = []
-    while len(body) >= 5:
-        flags, length = struct.unpack(">BI", body[:5])
-        frames.append((flags, body[5:5 + length]))
-        body = body[5 + length:]
-    trailer = next((payload.decode() for flags, payload in frames if flags == 0x80), "")
-    data = b"".join(payload for flags, payload in frames if flags == 0)
-    found = re.search(r"grpc-status:(\d+)", trailer)
-    return status, headers.get("grpc-status") or (found.group(1) if found else "no grpc-status"), data
-
-result = {}
-status, _, page = get("/")
-result["page"] = [status, "<title>Kubeflow Pipelines</title>" in page.decode()]
-bundle = re.search(r'src="\./(static/js/main\.[0-9a-f]+\.js)"', page.decode())
-result["bundle"] = get("/" + bundle.group(1))[0] if bundle else "no main bundle in the page"
-result["healthz"] = json.loads(get("/apis/v1beta1/healthz")[2])
-status, _, body = get("/apis/v2beta1/runs?page_size=50&sort_by=created_at%20desc&namespace=" + os.environ["NAMESPACE"])
-runs = json.loads(body).get("runs", []) if status == 200 else []
-done = [r for r in runs if r.get("state") == "SUCCEEDED"]
-result["runs"] = [status, len(runs), len(done)]
-run_id = done[0]["run_id"] if done else ""
-status, code, types = grpc_web("GetArtifactTypes")
-result["artifact_types"] = [status, code, sorted({t.decode() for t in re.findall(rb"system\.[A-Za-z]+", types)})]
-name = b"system.PipelineRun"
-status, code, contexts = grpc_web("GetContextsByType", b"\x0a" + bytes([len(name)]) + name)
-result["run_context"] = [status, code, bool(run_id) and run_id.encode() in contexts]
-status, code, _ = grpc_web("GetLineageGraph")
-result["unimplemented"] = code
-s3 = boto3.client("s3", endpoint_url=os.environ["MLFLOW_S3_ENDPOINT_URL"])
-keys = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="v2/artifacts/")
-        for o in page.get("Contents", []) if run_id and run_id in o["Key"]]
-result["keys"] = keys
-if keys:
-    expected = s3.get_object(Bucket=bucket, Key=keys[0])["Body"].read()
-    query = urllib.parse.urlencode({"source": "s3", "bucket": bucket, "key": keys[0], "providerInfo": os.environ["PROVIDER_INFO"],
-                                    "namespace": os.environ["NAMESPACE"]})
-    status, _, body = get("/artifacts/get?" + query)
-    result["artifact_v2"] = [status, body == expected, body[:200].decode(errors="replace")]
-query = urllib.parse.urlencode({"podname": os.environ["STEP_POD"], "podnamespace": os.environ["NAMESPACE"]})
-status, _, body = get("/k8s/pod/logs?" + query)
-result["step_logs"] = [status, len(body), body[-300:].decode(errors="replace")]
-print("RESULT " + json.dumps(result))
-"""
+UI_SCRIPT = pod_script("kfp_ui_requests")
 
 
 def test_kubeflow_pipelines_ui_serves_the_app_runs_metadata_and_artifacts():

@@ -17,8 +17,8 @@ import pytest
 
 from infra.components.kubeflow_pipelines.argo import POD_DELETED_MESSAGE, SIGTERM_EXIT_CODE
 from infra.components.queueing import DEFAULT_LOCAL_QUEUE
-from tests.cluster.test_local_cluster import kubectl, wait_for
-from tests.platform.test_platform import (
+from tests.support.cluster import kubectl, wait_for
+from tests.support.platform import (
     CFG,
     kfp_api,
     person_token,

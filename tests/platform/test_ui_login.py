@@ -32,9 +32,10 @@ from infra.components.kubeflow_pipelines import API_HTTP_PORT, API_SERVICE
 from infra.components.kubeflow_pipelines.common import PEOPLE_API_SERVICE
 from infra.components.login import DEX, DEX_PORT, IDENTITY_HEADER, PASSWORDS_SECRET, PROXY, PROXY_PORT
 from infra.config import LoginConfig
-from tests.cluster.test_local_cluster import kubeconfig, kubectl
-from tests.platform.test_platform import CFG, ROOT, pipeline_image, run_script_pod, tenant_named
 from tests.support import webdriver
+from tests.support.cluster import ROOT, kubeconfig, kubectl
+from tests.support.platform import CFG, pipeline_image, run_script_pod, tenant_named
+from tests.support.scripts import pod_script
 
 pytestmark = pytest.mark.e2e
 
@@ -231,21 +232,7 @@ def test_a_person_of_the_directory_signs_in_and_reaches_their_groups_runs_only(d
 
 
 # From a pod of a research group: the identity header sent straight to the API servers.
-SPOOF_SCRIPT = r"""
-import json, os, socket, urllib.error, urllib.request
-result = {}
-for name, host in (("people", os.environ["PEOPLE_API"]), ("token", os.environ["TOKEN_API"])):
-    request = urllib.request.Request(f"http://{host}/apis/v2beta1/runs?namespace=" + os.environ["NAMESPACE"],
-                                     headers={os.environ["HEADER"]: os.environ["CLAIM"]})
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            result[name] = [response.status, response.read()[:300].decode(errors="replace")]
-    except urllib.error.HTTPError as error:
-        result[name] = [error.code, error.read()[:300].decode(errors="replace")]
-    except (socket.timeout, TimeoutError, OSError) as error:
-        result[name] = ["no connection", str(error)[:200]]
-print("RESULT " + json.dumps(result))
-"""
+SPOOF_SCRIPT = pod_script("login_header_spoof")
 
 
 def test_a_research_pod_cannot_claim_an_identity_at_the_api_servers(login):

@@ -15,8 +15,7 @@ from pathlib import Path
 import pytest
 
 from infra.config import parse
-from tests.render.test_rendered_manifests import RENDER_DIR
-from tests.unit.test_config import stack_values
+from tests.support.stacks import RENDER_DIR, stack_values
 
 pytestmark = pytest.mark.render
 STATE = Path(".pulumi") / "stacks" / "mlops-platform"

@@ -6,18 +6,14 @@ program and chart together; nothing here is mocked."""
 from __future__ import annotations
 
 import base64
-import os
-from pathlib import Path
 
 import pytest
 import yaml
 
 from infra.config import parse
-from tests.unit.test_config import stack_values
+from tests.support.stacks import RENDER_DIR, stack_values
 
 pytestmark = pytest.mark.render
-ROOT = Path(__file__).resolve().parents[2]
-RENDER_DIR = Path(os.environ.get("MLOPS_RENDER_DIR", ROOT / "build" / "render"))
 STACKS = ("local", "university")
 WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob", "Pod"}
 REGISTRY = {"local": "mlops.local/", "university": "registry.ml.example.edu/"}

@@ -521,7 +521,7 @@ def test_gpu_and_tenants_validate_their_arguments():
 
 KFP_NS = "mlops-pipelines"
 KFP_DEPLOYMENTS = {
-    # resource name -> (Kubernetes name, image name in infra/images.py)
+    # resource name -> (Kubernetes name, image name in infra/images.toml)
     "kubeflow-pipelines-api-server": ("ml-pipeline", "kfp-api-server"),
     "kubeflow-pipelines-persistence-agent": ("ml-pipeline-persistenceagent", "kfp-persistence-agent"),
     "kubeflow-pipelines-scheduled-workflow": ("ml-pipeline-scheduledworkflow", "kfp-scheduled-workflow"),

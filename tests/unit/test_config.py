@@ -1,30 +1,13 @@
 """infra/config.py: defaults come from Pulumi.yaml; every bad stack config is refused with a
 message naming the key, the bad value and what is allowed."""
 
-from pathlib import Path
 
 import pytest
-import yaml
 
-from infra.config import KFP_RESOURCE_PROFILES, PROJECT, ConfigError, parse, project_defaults, quantity
+from infra.config import KFP_RESOURCE_PROFILES, ConfigError, parse, project_defaults, quantity
+from tests.support.stacks import stack_values
 
 pytestmark = pytest.mark.unit
-STACKS = Path(__file__).resolve().parents[2] / "stacks"
-
-
-def stack_values(stack: str) -> tuple[dict, frozenset]:
-    """A stack file's values (without the project prefix); secure values count as secret keys."""
-    config = yaml.safe_load((STACKS / f"Pulumi.{stack}.yaml").read_text())["config"]
-    raw, secret = {}, set()
-    for full_key, value in config.items():
-        namespace, key = full_key.split(":", 1)
-        if namespace != PROJECT:
-            continue
-        if isinstance(value, dict) and set(value) == {"secure"}:
-            secret.add(key)
-            value = "postgresql://mlflow:pw@db.example.edu:5432/mlflow"  # stands in for the ciphertext
-        raw[key] = value
-    return raw, frozenset(secret)
 
 
 def test_defaults_alone_are_valid():
@@ -137,6 +120,8 @@ BAD_CONFIGS = [
      ["mlflowExternalDsn", "mode is inCluster"]),
     ("unknown database mode", {"mlflow": {"database": {"mode": "sqlite"}}}, (),
      ["mlflow.database.mode", "'sqlite'", "allowed values: inCluster, external"]),
+    ("offline images without their registry", {"images": {"offline": True}}, (),
+     ["images.offline = True", "set images.registry too"]),
     ("bad pull policy", {"images": {"pullPolicy": "Sometimes"}}, (),
      ["images.pullPolicy", "'Sometimes'", "Always, IfNotPresent, Never"]),
     ("override of an unknown image", {"images": {"overrides": {"minoi": "r/minio:1"}}}, (),
@@ -437,8 +422,11 @@ def test_shipped_stacks_pipelines():
     university = parse(*stack_values("university"))
     assert local.kubeflow_pipelines.enabled
     assert local.kubeflow_pipelines.resource_profile == "lean"
-    assert local.images.overrides["mlmd-server"] == "mlops.local/kubeflow/mlmd-server:1.17.1", \
+    assert local.images.resolve("mlmd-server") == "mlops.local/kubeflow/mlmd-server:1.17.1", \
         "the offline metadata server image is tagged with its ml-metadata version"
+    assert local.images.resolve("mysql") == "mlops.local/library/mariadb:10.11", "offline, MariaDB stands in for MySQL"
+    assert local.images.resolve("kfp-api-server") == "mlops.local/kubeflow/kfp-api-server:2.14.3"
+    assert university.images.resolve("mysql") == "registry.ml.example.edu/library/mysql:8.4.6", "a mirror keeps upstream's paths"
     assert university.kubeflow_pipelines.resource_profile == "production"
 
 
