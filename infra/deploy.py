@@ -68,8 +68,7 @@ def _tenant_credentials(name: str, store: ObjectStore, mlflow: Mlflow) -> Tenant
 
 
 def deploy(cfg: PlatformConfig) -> Platform:
-    def image(name: str) -> str:
-        return cfg.images.resolve(name)
+    image = cfg.images.resolve
 
     store_cfg, mlflow_cfg, gpu_cfg, tenants = cfg.object_store, cfg.mlflow, cfg.gpu, cfg.tenancy.tenants
     kfp_cfg = cfg.kubeflow_pipelines

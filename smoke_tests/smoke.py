@@ -15,7 +15,7 @@ from mlops_components.contract import PIPELINE_ENV_SECRET
 
 from smoke_tests.timeline import restarts
 from tests.support.cluster import kubectl
-from tests.support.platform import person_token, run_script_pod, workflow_diagnostics
+from tests.support.platform import person_token, pipeline_image, run_script_pod, workflow_diagnostics
 from tests.support.scripts import pod_script
 from tests.support.stacks import stack_config
 
@@ -68,7 +68,7 @@ def submit_runs(compiled: Path, arguments: dict, serving_url: str, runs: int) ->
     """Submits `compiled` `runs` times as alice from a pod in her group's namespace (SMOKE_SCRIPT)
     and returns what the runs left in KFP, MLflow, the bucket and the model server."""
     namespace, kfp_namespace = TENANT.namespace, CFG.kubeflow_pipelines.namespace
-    image = CFG.images.resolve("pipeline-base")
+    image = pipeline_image()
     started = time.monotonic()
     try:
         result = run_script_pod(namespace, "smoke-test", image, SMOKE_SCRIPT, [

@@ -45,7 +45,7 @@ from smoke_tests.smoke import (
     submit_runs,
 )
 from tests.support.cluster import kubectl, nodes
-from tests.support.platform import platform_pods_ready, workflow_diagnostics
+from tests.support.platform import pipeline_image, platform_pods_ready, workflow_diagnostics
 
 pytestmark = pytest.mark.e2e
 
@@ -57,7 +57,7 @@ def test_every_platform_pod_is_ready():
 
 def test_the_training_pipeline_trains_registers_and_serves_a_model_reproducibly():
     namespace = pipelines_namespace()
-    image = CFG.images.resolve("pipeline-base")
+    image = pipeline_image()
     arguments = {"git_commit": git_commit(), "experiment_name": f"{TENANT.experiment_prefix}smoke-train",
                  "model_name": MODEL_NAME, "serving_namespace": TENANT.namespace, "min_accuracy": MIN_ACCURACY}
     serving_url = f"http://model-{MODEL_NAME}.{TENANT.namespace}.svc.cluster.local:8080"

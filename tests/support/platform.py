@@ -34,9 +34,10 @@ def mlflow_image() -> str:
     return kubectl("get", "deployment", "-n", MLFLOW_NS, "mlflow", "-o", "jsonpath={.spec.template.spec.containers[0].image}")
 
 
-# The local cluster has no identity provider yet: the people of the local stack's research groups
-# (stacks/Pulumi.local.yaml: members system:serviceaccount:mlops-people:<name>) act through the
-# token of a ServiceAccount of this namespace, made here.
+# Programs reach the KFP API with a Kubernetes token (people sign in to the UI through the Login
+# component instead): the people of the local stack's research groups (stacks/Pulumi.local.yaml:
+# members system:serviceaccount:mlops-people:<name>) act through the token of a ServiceAccount of
+# this namespace, made here.
 PEOPLE_NAMESPACE = "mlops-people"
 
 
