@@ -11,6 +11,9 @@
 #   <dir>/cni-agent.yaml                 the pod network manifest (control_plane_cni_manifest)
 #   <dir>/network-policy-image           the engine's image name (control_plane_network_policy_image); the engine's
 #                                        manifest is the control_plane role's own (files/kube-router.yaml)
+#   <dir>/nvidia/                        nvidia-container-runtime, nvidia-cdi-hook and nvidia-ctk (the pinned toolkit
+#                                        module, offline/go/nvidia-container-toolkit) for GPU nodes
+#                                        (nvidia_container_toolkit_install_method: artifacts, _artifact_dir: <dir>/nvidia)
 # Copy the directory to the Ansible controller and point kubernetes_node_artifact_dir at it.
 # Cached by the inputs' hash: a second run only prints the directory.
 #   offline/ansible-artifacts.sh          prints the directory
@@ -20,6 +23,8 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/build.sh"
 builder_init ansible-artifacts
 here=$offline
+# shellcheck source=offline/lib/nvidia.sh
+source "$here/lib/nvidia.sh"
 
 # The node image build makes (or finds up to date) every image below.
 bash "$here/images/kind-node.sh" >/dev/null || die "offline/images/kind-node.sh failed"
@@ -35,18 +40,22 @@ for image in "${images[@]}"; do
   docker image inspect "$image" >/dev/null 2>&1 || die "image $image is missing after offline/images/kind-node.sh ran"
 done
 
+nvidia_toolkit_binaries
+toolkit_out=$out
+
 ids=$(docker image inspect --format '{{.Id}}' "${images[@]}")
 # The binaries' folders are named by the hashes of what built them.
-dir=$cache/ansible-artifacts/$version-$(inputs_hash "$here/images/manifests/cni-agent.yaml" -s "$k8s_bin $components $ids")
+dir=$cache/ansible-artifacts/$version-$(inputs_hash "$here/images/manifests/cni-agent.yaml" -s "$k8s_bin $components $toolkit_out $ids")
 if cache_dir_ready "$dir"; then
   echo "$dir"
   exit 0
 fi
 
 started=$SECONDS
-mkdir -p "$dir.tmp/cni" "$dir.tmp/images"
+mkdir -p "$dir.tmp/cni" "$dir.tmp/images" "$dir.tmp/nvidia"
 for binary in kubeadm kubelet kubectl; do install -m 0755 "$k8s_bin/$binary" "$dir.tmp/"; done
 install -m 0755 "$components/crictl" "$dir.tmp/"
+for binary in nvidia-container-runtime nvidia-cdi-hook nvidia-ctk; do install -m 0755 "$toolkit_out/$binary" "$dir.tmp/nvidia/"; done
 for plugin in bridge host-local loopback portmap ptp; do install -m 0755 "$components/cni/$plugin" "$dir.tmp/cni/"; done
 log "saving ${#images[@]} images (about a minute)"
 docker save -o "$dir.tmp/images/kubernetes-$version.tar" "${images[@]}"

@@ -18,7 +18,7 @@ tarball=$root/build/gpu-node-check.tar.gz
 source "$offline/lib/nvidia.sh"
 nvidia_device_plugin_binary
 plugin_out=$out
-nvidia_ctk_binary
+nvidia_toolkit_binaries
 toolkit_out=$out
 
 log "building the stand-in kubelet (gpu_node_check, static)"

@@ -307,6 +307,25 @@ def _fake_pci_devices(tmp_path, devices):
 GPU_GROUPS = {"control_plane": {"cp-01": "127.0.0.1"}, "workers": {}, "gpu_nodes": {"gpu-01": "127.0.0.2"}}
 
 
+
+@pytest.mark.unit
+def test_preflight_rejects_missing_toolkit_artifacts(preflight, tmp_path):
+    """The air-gapped toolkit install stops before any change when the controller lacks one of its binaries."""
+    devices = _fake_pci_devices(tmp_path, {"0000:41:00.0": ("0x10de", "0x030200")})
+    (tmp_path / "nvidia").mkdir()
+    (tmp_path / "nvidia" / "nvidia-ctk").write_text("")
+    result = preflight(
+        "site.yml",
+        GPU_GROUPS,
+        extra_vars={
+            "nvidia_driver_pci_devices_path": str(devices),
+            "gpu_node_skip_gpu_check": True,
+            "nvidia_container_toolkit_install_method": "artifacts",
+            "nvidia_container_toolkit_artifact_dir": str(tmp_path / "nvidia"),
+        },
+    )
+    assert_failed_with(result, "missing: nvidia-container-runtime, nvidia-cdi-hook", "offline/ansible-artifacts.sh")
+
 @pytest.mark.unit
 def test_gpu_detection_finds_nvidia_display_controllers_only(preflight, tmp_path):
     devices = _fake_pci_devices(

@@ -1,12 +1,18 @@
-// Wrapper module: pins NVIDIA's container toolkit (Apache-2.0): nvidia-ctk configures containerd's
-// nvidia runtime and generates CDI specs (nvidia-ctk cdi generate). Built with cgo (go-nvml loads
+// Wrapper module: pins NVIDIA's container toolkit (Apache-2.0): nvidia-ctk generates CDI specs
+// (nvidia-ctk cdi generate); nvidia-container-runtime is the OCI runtime shim that gives containers
+// the GPUs they were allocated (jit-cdi mode: CDI edits made at container start, no
+// libnvidia-container), with nvidia-cdi-hook for the spec's hooks. Built with cgo (go-nvml loads
 // libnvidia-ml.so.1 at run time) for the make gpu-node-check bundle and for the Ansible role
-// nvidia_container_toolkit's air-gapped install (nvidia_container_toolkit_binaries_dir).
+// nvidia_container_toolkit's air-gapped install (offline/ansible-artifacts.sh).
 module mlops-platform/offline/nvidia-container-toolkit
 
 go 1.26.6
 
-tool github.com/NVIDIA/nvidia-container-toolkit/cmd/nvidia-ctk
+tool (
+	github.com/NVIDIA/nvidia-container-toolkit/cmd/nvidia-cdi-hook
+	github.com/NVIDIA/nvidia-container-toolkit/cmd/nvidia-container-runtime
+	github.com/NVIDIA/nvidia-container-toolkit/cmd/nvidia-ctk
+)
 
 require (
 	github.com/NVIDIA/go-nvlib v0.8.1 // indirect

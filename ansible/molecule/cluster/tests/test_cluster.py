@@ -104,18 +104,87 @@ def test_the_gpu_node_is_labelled_tainted_and_has_the_nvidia_runtime(host):
     assert {"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"} in gpu["spec"].get("taints", [])
     for name in ("molecule-cp-01", "molecule-worker-01"):
         assert "nvidia.com/gpu.present" not in nodes[name]["metadata"]["labels"]
-    gpu_config = testinfra.get_host("docker://molecule-worker-02").check_output("containerd config dump")
+    gpu_node = testinfra.get_host("docker://molecule-worker-02")
+    gpu_config = gpu_node.check_output("containerd config dump")
     assert "runtimes.nvidia]" in gpu_config
-    assert 'default_runtime_name = "runc"' in gpu_config
+    assert 'default_runtime_name = "nvidia"' in gpu_config
+    assert (
+        "BinaryName = '/usr/local/bin/nvidia-container-runtime'" in gpu_config
+        or 'BinaryName = "/usr/local/bin/nvidia-container-runtime"' in gpu_config
+    ), gpu_config
     assert "runtimes.nvidia]" not in testinfra.get_host("docker://molecule-worker-01").check_output("containerd config dump")
+    # The air-gapped binaries, at the pinned version, where the role put them.
+    for binary in ("nvidia-container-runtime", "nvidia-cdi-hook", "nvidia-ctk"):
+        assert "version v1.18.0" in gpu_node.check_output(f"/usr/local/bin/{binary} --version"), binary
 
 
-def test_the_gpu_node_gives_gpus_only_on_request():
-    """The NVIDIA runtime ignores NVIDIA_VISIBLE_DEVICES from unprivileged containers and takes the
-    device plugin's volume mounts instead (the runtime itself cannot run here: no GPU, no toolkit)."""
-    runtime_config = testinfra.get_host("docker://molecule-worker-02").file("/etc/nvidia-container-runtime/config.toml")
-    settings = dict(line.replace(" ", "").split("=", 1) for line in runtime_config.content_string.splitlines()
-                    if line.strip() and not line.lstrip().startswith(("#", "[")))
+def _runtime_settings(node):
+    runtime_config = node.file("/etc/nvidia-container-runtime/config.toml")
+    settings, table = {}, ""
+    for line in runtime_config.content_string.splitlines():
+        line = line.strip()
+        if line.startswith("["):
+            table = line.strip("[]") + "."
+        elif line and not line.startswith("#"):
+            key, value = (part.strip() for part in line.split("=", 1))
+            settings[table + key] = value
+    return settings
+
+
+def _pod_on(host, name, node, privileged, script):
+    """Starts pod NAME on NODE (tolerating the GPU taint) with NVIDIA_VISIBLE_DEVICES=all and returns, once it
+    finished or its container could not be started: its phase, its container's state, its log and its events."""
+    container = {
+        "name": name,
+        "image": SHELL_IMAGE,
+        "imagePullPolicy": "Never",
+        "command": ["sh", "-c", script],
+        "env": [{"name": "NVIDIA_VISIBLE_DEVICES", "value": "all"}],
+        "securityContext": {"privileged": privileged},
+    }
+    overrides = json.dumps(
+        {"spec": {"nodeName": node, "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists"}], "containers": [container]}}
+    )
+    host.run(f"{KUBECTL} delete pod {name} --ignore-not-found --wait")
+    created = host.run(f"{KUBECTL} run {name} --image={SHELL_IMAGE} --restart=Never --overrides='{overrides}'")
+    assert created.rc == 0, created.stderr
+
+    def settled():
+        pod = kubectl_json(host, f"get pod {name}")
+        state = next(iter(pod["status"].get("containerStatuses", [])), {}).get("state", {})
+        refused = state.get("waiting", {}).get("reason") in ("CreateContainerError", "RunContainerError")
+        return pod["status"].get("phase") in ("Succeeded", "Failed") or refused, (pod["status"].get("phase"), state)
+
+    phase, state = wait_for(f"pod {name} to finish or be refused", settled, timeout_s=180)
+    logs = host.run(f"{KUBECTL} logs {name}").stdout
+    events = host.run(f"{KUBECTL} get events --field-selector involvedObject.name={name} -o jsonpath='{{.items[*].message}}'").stdout
+    host.run(f"{KUBECTL} delete pod {name} --wait=false")
+    return phase, state, logs, events
+
+
+def test_the_gpu_node_gives_gpus_only_on_request(host):
+    """On the GPU node every container starts through the air-gapped nvidia-container-runtime (jit-cdi mode). An
+    unprivileged container's NVIDIA_VISIBLE_DEVICES=all is ignored: it runs and sees no GPU. A privileged one's is
+    honoured, so the runtime must give it every GPU: with no driver here it refuses to start the container, which
+    shows the runtime is in the path. The same privileged pod on the plain worker starts (control)."""
+    settings = _runtime_settings(testinfra.get_host("docker://molecule-worker-02"))
     assert settings.get("accept-nvidia-visible-devices-envvar-when-unprivileged") == "false", settings
     assert settings.get("accept-nvidia-visible-devices-as-volume-mounts") == "true", settings
+    assert settings.get("nvidia-container-runtime.mode") == '"jit-cdi"', settings
+    assert settings.get("nvidia-ctk.path") == '"/usr/local/bin/nvidia-cdi-hook"', settings
     assert not testinfra.get_host("docker://molecule-worker-01").file("/etc/nvidia-container-runtime").exists
+
+    phase, state, logs, events = _pod_on(host, "gpu-unrequested", "molecule-worker-02", False, "ls /dev/nvidia* 2>/dev/null; echo no GPU device")
+    assert phase == "Succeeded", (phase, state, logs, events)
+    assert logs.strip() == "no GPU device", logs
+
+    phase, state, logs, events = _pod_on(host, "gpu-all-privileged", "molecule-worker-02", True, "echo started")
+    assert phase != "Succeeded", (phase, state, logs, events)
+    assert "started" not in logs, logs
+    refusal = json.dumps(state) + " " + events
+    assert "nvidia-container-runtime" in refusal or "CDI" in refusal or "NVML" in refusal, refusal
+    print(f"the NVIDIA runtime refused a privileged pod asking for every GPU: {refusal}")
+
+    phase, state, logs, events = _pod_on(host, "gpu-all-privileged-runc", "molecule-worker-01", True, "echo started")
+    assert phase == "Succeeded", (phase, state, logs, events)
+    assert logs.strip() == "started", logs
