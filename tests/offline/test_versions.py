@@ -56,6 +56,11 @@ def test_go_wrapper_modules_match_versions_env():
     tools_mod = go_requirements("cluster-tools")
     assert tools_mod["sigs.k8s.io/kind"] == "v" + pins["KIND_VERSION"]
     assert tools_mod["helm.sh/helm/v3"] == "v" + pins["HELM_VERSION"]
+    # Prometheus 3.x is published as Go module v0.3xx.y: 3.16.0 is v0.316.0.
+    prometheus_mod = go_requirements("prometheus")
+    assert prometheus_mod["github.com/prometheus/prometheus"] == pins["PROMETHEUS_MODULE_VERSION"]
+    major, minor, patch = pins["PROMETHEUS_VERSION"].split(".")
+    assert pins["PROMETHEUS_MODULE_VERSION"] == f"v0.{int(major) * 100 + int(minor)}.{patch}", "PROMETHEUS_VERSION and its module version differ"
 
 
 def test_constraints_agree_with_direct_pins():
