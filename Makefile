@@ -25,7 +25,7 @@ export MLOPS_CLUSTER_NAME := $(CLUSTER_NAME)
 export KUBECONFIG := $(CACHE_DIR)/$(CLUSTER_NAME).kubeconfig
 PYTEST_ARGS ?=
 
-.PHONY: role-docs gpu-node-check backup backup-drill backup-fetch fault-test upgrade-test restore cold-check gpu-check help venv pipelines-venv pipelines smoke bench report tools render test molecule lint constraints clean node-components kubernetes node-image cluster cluster-delete cluster-check cluster-test up down platform-test
+.PHONY: image-checks role-docs gpu-node-check backup backup-drill backup-fetch fault-test upgrade-test restore cold-check gpu-check help venv pipelines-venv pipelines smoke bench report tools render test molecule lint constraints clean node-components kubernetes node-image cluster cluster-delete cluster-check cluster-test up down platform-test
 
 help: ## List the targets.
 	@grep -hE '^[a-z-]+:.*## ' $(firstword $(MAKEFILE_LIST)) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -98,6 +98,9 @@ cluster-check: venv tools node-components ## Create a throwaway 2-node cluster, 
 
 cluster-test: venv ## Run the cluster tests against the running local cluster.
 	@$(VENV)/bin/pytest -m e2e tests/cluster $(PYTEST_ARGS)
+
+image-checks: venv ## Check the database and ML Metadata images for real with docker (offline/images/*/check.sh; after make up built them).
+	@$(VENV)/bin/pytest -m e2e tests/images $(PYTEST_ARGS)
 
 molecule: venv ## Run the Ansible Molecule scenarios (Debian 12 systemd containers; Docker).
 	@$(VENV)/bin/pytest -m molecule tests/ansible $(PYTEST_ARGS)

@@ -65,3 +65,15 @@ def test_every_pod_script_is_run_by_a_test_and_every_one_named_exists():
     assert scripts - named == set(), f"pod scripts no test runs (remove them): {sorted(scripts - named)}"
     readme = (ROOT / "tests" / "pod_scripts" / "README.md").read_text()
     assert not [name for name in scripts if f"`{name}.py`" not in readme], "tests/pod_scripts/README.md lists every script"
+
+
+def test_every_image_check_script_is_run_by_a_test():
+    """offline/images/<image>/check.sh scripts check an image for real; each must be run by a test
+    (tests/images/, `make image-checks`) or be removed."""
+    scripts = {path.parent.name for path in (ROOT / "offline" / "images").glob("*/check.sh")}
+    run = set()
+    for path in (ROOT / "tests").rglob("*.py"):
+        run.update(re.findall(r'"images" / "([a-z0-9-]+)" / "check\.sh"', path.read_text()))
+    assert scripts, "no offline/images/*/check.sh found: the test looks in the wrong place"
+    assert scripts - run == set(), f"image check scripts no test runs: {sorted(scripts - run)}"
+    assert "pytest -m e2e tests/images" in (ROOT / "Makefile").read_text(), "make image-checks must run tests/images"
