@@ -225,6 +225,7 @@ def pinned_versions() -> dict[str, str]:
         "pulumi-kubernetes provider and SDK": env["PULUMI_KUBERNETES_VERSION"],
         "kind": env["KIND_VERSION"],
         "helm": env["HELM_VERSION"],
+        "Prometheus (promtool, for the alert rules' tests)": env["PROMETHEUS_VERSION"],
         "Kubernetes built from source (kind node image, `make kubernetes`)": _go_requirement("kubernetes", "k8s.io/kubernetes"),
         "Kubernetes on kubeadm nodes (role default)": _role_default("kubernetes_node", "kubernetes_node_version"),
         "containerd (kind node image)": _go_requirement(node + "containerd", "github.com/containerd/containerd/v2"),
