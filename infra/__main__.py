@@ -36,3 +36,5 @@ pulumi.export(outputs.BACKUP_NAMESPACE, platform.backup.namespace if platform.ba
 pulumi.export(outputs.LOGIN_UI_URL, platform.login.ui_url if platform.login else "")
 pulumi.export(outputs.LOGIN_ISSUER_URL, platform.login.issuer_url if platform.login else "")
 pulumi.export(outputs.LOGIN_NAMESPACE, platform.login.namespace if platform.login else "")
+pulumi.export(outputs.MONITORING_NAMESPACE, platform.monitoring.namespace if platform.monitoring else "")
+pulumi.export(outputs.PROMETHEUS_SERVICE, platform.monitoring.prometheus_service if platform.monitoring else "")

@@ -281,6 +281,21 @@ class BackupConfig:
     resources: Resources
 
 
+@dataclass(frozen=True)
+class MonitoringConfig:
+    enabled: bool
+    namespace: str
+    scrape_interval: str
+    retention: str
+    volume_size: str
+    # "" = platform.storageClass
+    storage_class: str
+    kubelet_insecure_tls: bool
+    prometheus_resources: Resources
+    kube_state_metrics_resources: Resources
+    node_exporter_resources: Resources
+
+
 # login.ldap keys: the required ones, and every one allowed (Dex's LDAP connector settings).
 LDAP_REQUIRED = ("host", "userBaseDN")
 LDAP_KEYS = (*LDAP_REQUIRED, "bindDN", "userFilter", "usernameAttr", "emailAttr", "nameAttr", "groupBaseDN", "groupFilter",
@@ -326,6 +341,7 @@ class PlatformConfig:
     queueing: QueueingConfig
     backup: BackupConfig
     login: LoginConfig
+    monitoring: MonitoringConfig
     # The external database DSN (a secret) when mlflow.database.mode is "external", else "".
     mlflow_external_dsn: str
     # The password (a secret) of kubeflowPipelines.database.user when its mode is "external", else "".
@@ -607,11 +623,16 @@ def parse(raw: dict[str, Any], secret_keys: frozenset[str] = frozenset()) -> Pla
         store["namespace"]: "objectStore.namespace", mlflow["namespace"]: "mlflow.namespace",
         kfp.namespace: "kubeflowPipelines.namespace", gpu.namespace: "gpu.namespace",
         queueing.namespace: "queueing.namespace"})
-    tenancy = _check_tenancy(check, values["tenancy"], tenant_items, gpu, store, mlflow, kfp, queueing, backup)
-    login = _check_login(check, values["login"], values["loginLdapBindPassword"], kfp, tenancy, platform, {
+    monitoring = _check_monitoring(check, values["monitoring"], platform, {
         store["namespace"]: "objectStore.namespace", mlflow["namespace"]: "mlflow.namespace",
         kfp.namespace: "kubeflowPipelines.namespace", gpu.namespace: "gpu.namespace",
         queueing.namespace: "queueing.namespace", backup.namespace: "backup.namespace"})
+    tenancy = _check_tenancy(check, values["tenancy"], tenant_items, gpu, store, mlflow, kfp, queueing, backup, monitoring)
+    login = _check_login(check, values["login"], values["loginLdapBindPassword"], kfp, tenancy, platform, {
+        store["namespace"]: "objectStore.namespace", mlflow["namespace"]: "mlflow.namespace",
+        kfp.namespace: "kubeflowPipelines.namespace", gpu.namespace: "gpu.namespace",
+        queueing.namespace: "queueing.namespace", backup.namespace: "backup.namespace",
+        monitoring.namespace: "monitoring.namespace"})
 
     if check.errors:
         raise ConfigError(_report(check.errors))
@@ -633,6 +654,7 @@ def parse(raw: dict[str, Any], secret_keys: frozenset[str] = frozenset()) -> Pla
         queueing=queueing,
         backup=backup,
         login=login,
+        monitoring=monitoring,
         mlflow_external_dsn=dsn,
         kubeflow_pipelines_database_password=values["kubeflowPipelinesDatabasePassword"],
     )
@@ -731,6 +753,42 @@ def _check_backup(check: _Checker, backup: dict[str, Any], platform: dict[str, A
                         resources=check.resources("backup.resources", backup["resources"]))
 
 
+# Prometheus durations: a number and a unit (30s, 1m, 15d, 2w); one unit is enough here.
+_DURATION = re.compile(r"^[1-9][0-9]*(s|m|h|d|w|y)$")
+
+
+def _check_monitoring(check: _Checker, monitoring: dict[str, Any], platform: dict[str, Any],
+                      others: dict[str, str]) -> MonitoringConfig:
+    check.dns_label("monitoring.namespace", monitoring["namespace"])
+    if monitoring["namespace"] in others:
+        check.fail("monitoring.namespace", monitoring["namespace"], f"is already {others[monitoring['namespace']]}; "
+                   "choose its own namespace")
+    elif kubernetes_owned(monitoring["namespace"]):
+        check.fail("monitoring.namespace", monitoring["namespace"], "Kubernetes owns it (default, kube-*); use e.g. mlops-monitoring")
+    for key in ("scrapeInterval", "retention"):
+        if not _DURATION.match(str(monitoring[key])):
+            check.fail(f"monitoring.{key}", monitoring[key], "expected a number and a unit: s, m, h, d, w or y (e.g. 30s, 15d)")
+    if _DURATION.match(str(monitoring["scrapeInterval"])) and _seconds(monitoring["scrapeInterval"]) > 300:
+        check.fail("monitoring.scrapeInterval", monitoring["scrapeInterval"],
+                   "at most 5m: Prometheus treats a series not scraped for 5 minutes as gone, and the alerts would flap")
+    check.storage_size("monitoring.volumeSize", monitoring["volumeSize"])
+    if monitoring["storageClass"] and not _DNS_LABEL.match(monitoring["storageClass"]):
+        check.fail("monitoring.storageClass", monitoring["storageClass"], "expected a StorageClass name or '' for platform.storageClass")
+    return MonitoringConfig(
+        enabled=monitoring["enabled"], namespace=monitoring["namespace"], scrape_interval=monitoring["scrapeInterval"],
+        retention=monitoring["retention"], volume_size=monitoring["volumeSize"],
+        storage_class=monitoring["storageClass"] or platform["storageClass"],
+        kubelet_insecure_tls=monitoring["kubeletInsecureTls"],
+        prometheus_resources=check.resources("monitoring.prometheus.resources", monitoring["prometheus"]["resources"]),
+        kube_state_metrics_resources=check.resources("monitoring.kubeStateMetrics.resources",
+                                                     monitoring["kubeStateMetrics"]["resources"]),
+        node_exporter_resources=check.resources("monitoring.nodeExporter.resources", monitoring["nodeExporter"]["resources"]))
+
+
+def _seconds(duration: str) -> int:
+    return int(duration[:-1]) * {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}[duration[-1]]
+
+
 def _check_login(check: _Checker, login: dict[str, Any], bind_password: str, kfp: KubeflowPipelinesConfig,
                  tenancy: TenancyConfig, platform: dict[str, Any], others: dict[str, str]) -> LoginConfig:
     check.dns_label("login.namespace", login["namespace"])
@@ -818,7 +876,7 @@ def _check_queueing(check: _Checker, queueing: dict[str, Any]) -> QueueingConfig
 
 def _check_tenancy(check: _Checker, tenancy: dict[str, Any], items: list[dict[str, Any]], gpu: GpuConfig,
                    store: dict[str, Any], mlflow: dict[str, Any], kfp: KubeflowPipelinesConfig,
-                   queueing: QueueingConfig, backup: BackupConfig) -> TenancyConfig:
+                   queueing: QueueingConfig, backup: BackupConfig, monitoring: MonitoringConfig) -> TenancyConfig:
     prefix = tenancy["namespacePrefix"]
     if prefix and not re.match(r"^[a-z]([-a-z0-9]*)$", prefix):
         check.fail("tenancy.namespacePrefix", prefix, "expected '' or lower-case letters, digits and '-', starting with a letter")
@@ -831,7 +889,8 @@ def _check_tenancy(check: _Checker, tenancy: dict[str, Any], items: list[dict[st
     # must not take over a tenant's namespace), with the key that names it.
     platform_namespaces = {kfp.namespace: "kubeflowPipelines.namespace", gpu.namespace: "gpu.namespace",
                            mlflow["namespace"]: "mlflow.namespace", store["namespace"]: "objectStore.namespace",
-                           queueing.namespace: "queueing.namespace", backup.namespace: "backup.namespace"}
+                           queueing.namespace: "queueing.namespace", backup.namespace: "backup.namespace",
+                           monitoring.namespace: "monitoring.namespace"}
     names = [item["name"] for item in items]
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:

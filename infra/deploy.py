@@ -21,6 +21,7 @@ from infra.components.login import IDENTITY_HEADER as LOGIN_IDENTITY_HEADER
 from infra.components.login import Login, LoginArgs
 from infra.components.mlflow import PORT as MLFLOW_PORT
 from infra.components.mlflow import Mlflow, MlflowArgs, tenant_identity
+from infra.components.monitoring import Monitoring, MonitoringArgs
 from infra.components.object_store import ALL_BUCKETS, BucketUser, ObjectStore, ObjectStoreArgs
 from infra.components.queueing import Queueing, QueueingArgs, quota_ceiling
 from infra.components.schema_versions import SchemaVersions
@@ -42,6 +43,8 @@ class Platform:
     backup: Backup | None = None
     # None when login.enabled is false.
     login: Login | None = None
+    # None when monitoring.enabled is false.
+    monitoring: Monitoring | None = None
 
 
 # The object-store user (access key) of Kubeflow Pipelines, scoped to kubeflowPipelines.bucket.
@@ -132,6 +135,7 @@ def deploy(cfg: PlatformConfig) -> Platform:
         protect_data=cfg.platform.protect_data,
         tenants=[tenant_identity(tenant.name) for tenant in tenants],
         database_client_namespaces=backup_namespaces,
+        metrics=cfg.monitoring.enabled,
     ),
         # MLflow's scoped user exists once the object store's bucket Job has made it.
         opts=after(*migrate_after))
@@ -251,5 +255,16 @@ def deploy(cfg: PlatformConfig) -> Platform:
             # Its object-store user exists once the bucket Job has made it; its CronJob changes
             # after the pre-upgrade backup that runs from the current one.
             opts=after(*migrate_after))
+    monitoring = None
+    if cfg.monitoring.enabled:
+        scraped = [part for part in (mlflow, kfp, gpu) if part]
+        monitoring = Monitoring("monitoring", MonitoringArgs(
+            config=cfg.monitoring,
+            images=(image("prometheus"), image("kube-state-metrics"), image("node-exporter")),
+            image_pull_policy=cfg.images.pull_policy,
+            targets=tuple(target for part in scraped for target in part.metrics_targets),
+            # The targets' NetworkPolicies go into those components' namespaces.
+            depends_on=scraped,
+        ))
     return Platform(object_store=store, mlflow=mlflow, gpu=gpu, tenants=tenant_component, kubeflow_pipelines=kfp,
-                    queueing=queueing, backup=backup, login=login)
+                    queueing=queueing, backup=backup, login=login, monitoring=monitoring)

@@ -26,3 +26,7 @@ BACKUP_NAMESPACE = "backupNamespace"
 LOGIN_UI_URL = "loginUiUrl"
 LOGIN_ISSUER_URL = "loginIssuerUrl"
 LOGIN_NAMESPACE = "loginNamespace"
+# The monitoring stack (the Monitoring component; "" when monitoring.enabled is false): its
+# namespace and the Service of Prometheus's API (port 9090)
+MONITORING_NAMESPACE = "monitoringNamespace"
+PROMETHEUS_SERVICE = "prometheusService"

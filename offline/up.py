@@ -9,7 +9,7 @@ image builds, so that a compile and a download-bound image build overlap on 2 co
   modules in the cpu lane, the ones from Debian, PyPI and npm in the io lane); the node image; the
   cluster; the PyTorch image where a node advertises nvidia.com/gpu; loading the images into the
   nodes (those from Debian, PyPI and npm while the Go ones compile); `pulumi up` (offline/up.sh
-  deploy).
+  deploy), while the PyTorch image is loaded onto the GPU nodes.
 
 usage: up.py            (environment: MLOPS_BUILD_JOBS=1 runs one stage at a time;
                          MLOPS_STAGES_JSON=FILE also writes the stage times there)
@@ -80,11 +80,13 @@ def plan() -> list[Stage]:
               ("cluster", *[s.name for s in images if s.lane == "io"])),
         Stage("image load: Go-module images", lambda out: bash("up.sh", "load", *images_built(out, "cpu")), "io",
               ("cluster", *[s.name for s in images if s.lane == "cpu"])),
+        # Only pipeline steps use the PyTorch image: it is loaded while `pulumi up` deploys (in the cpu
+        # lane, whose compiles are done by then), not before it.
         Stage("image load: GPU nodes", lambda out: bash("up.sh", "load-gpu", *out[torch]) if out.get(torch) else None,
-              "io", ("cluster", torch), skip_reason="no PyTorch image: no GPU node"),
+              "cpu", ("cluster", torch, *[s.name for s in images if s.lane == "cpu"]),
+              skip_reason="no PyTorch image: no GPU node"),
         Stage("pulumi up", bash("up.sh", "deploy"), "io",
-              ("image load: Debian, PyPI, npm images", "image load: Go-module images", "image load: GPU nodes",
-               "tool: kubernetes provider")),
+              ("image load: Debian, PyPI, npm images", "image load: Go-module images", "tool: kubernetes provider")),
     ]
 
 

@@ -65,6 +65,7 @@ deploy)
   kfp_ui=$(pulumi stack output kubeflowPipelinesUiEndpoint 2>/dev/null || true)
   store_ns=$(pulumi stack output objectStoreNamespace)
   mlflow_ns=$(pulumi stack output mlflowNamespace)
+  monitoring_ns=$(pulumi stack output monitoringNamespace 2>/dev/null || true)
   cat <<EOT
 
 The platform is up (kubeconfig: $KUBECONFIG).
@@ -99,6 +100,12 @@ EOT
                  the API answers only requests with a member's token (Authorization: Bearer)
 EOT
     fi
+  fi
+  if [[ -n $monitoring_ns ]]; then
+    cat <<EOT
+  Monitoring:    kubectl -n $monitoring_ns port-forward svc/prometheus 9090 -> Prometheus's API at http://localhost:9090
+                 (/api/v1/alerts, /api/v1/targets, /api/v1/query?query=...; the web UI is not built offline yet)
+EOT
   fi
   ;;
 down)

@@ -3,8 +3,8 @@
 The device plugin is a DaemonSet of the project's own definition (not NVIDIA's Helm chart) on the
 nodes that ansible/roles/gpu_node labels and taints; its config file (MIG strategy, time-slicing)
 comes from a ConfigMap. Node agents that talk to the kubelet's device-plugin socket and the GPU
-driver run as root in a namespace with the `privileged` Pod Security level: the only such
-namespace of the platform.
+driver run as root in a namespace with the `privileged` Pod Security level (the monitoring
+namespace has that level too, for node-exporter's read-only host mounts, but runs nothing as root).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import yaml
 from mlops_components.contract import GPU_NODE_LABEL, GPU_RESOURCE, GPU_TOLERATION
 
 from infra.components.common import labels
+from infra.components.monitoring import ScrapeTarget
 from infra.config import MIG_STRATEGIES, Resources
 
 RUNTIME_CLASS = "nvidia"
@@ -66,6 +67,9 @@ class Gpu(pulumi.ComponentResource):
 
     namespace: pulumi.Output[str]
     runtime_class: pulumi.Output[str]
+    # The DCGM exporter, when it runs, for the Monitoring component (job `dcgm-exporter`; its
+    # namespace and pod labels name the pods using each GPU).
+    metrics_targets: tuple[ScrapeTarget, ...]
 
     def __init__(self, name: str, args: GpuArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlops-platform:platform:Gpu", name, None, opts)
@@ -123,6 +127,7 @@ class Gpu(pulumi.ComponentResource):
             ],
         )
         children = {"device_plugin": plugin.urn}
+        self.metrics_targets = ()
         if args.dcgm_exporter_image:
             exporter_labels = labels(f"{name}-dcgm-exporter", "gpu-metrics")
             exporter = self._daemonset(
@@ -141,6 +146,9 @@ class Gpu(pulumi.ComponentResource):
                 volumes=[{"name": "pod-resources", "hostPath": {"path": "/var/lib/kubelet/pod-resources"}}],
             )
             children["dcgm_exporter"] = exporter.urn
+            self.metrics_targets = (ScrapeTarget("dcgm-exporter", args.namespace, {
+                key: exporter_labels[key] for key in ("app.kubernetes.io/name", "app.kubernetes.io/component")},
+                _DCGM_PORT, honor_labels=True),)
 
         self.namespace = ns_name
         self.runtime_class = runtime_class_name

@@ -10,11 +10,14 @@ import pulumi_kubernetes as k8s
 
 from infra.components.common import labels, namespace
 from infra.components.generated_password import GeneratedPassword
+from infra.components.monitoring import ScrapeTarget
 from infra.config import Resources
 
 CHART_PATH = Path(__file__).resolve().parents[2] / "charts" / "mlflow"
 DATABASE_MODES = ("inCluster", "external")
 PORT = 5000
+# The chart's metrics sidecar (files/serve_metrics.py): the server's request counts and latencies.
+METRICS_PORT = 9102
 # Every tenant's MLflow users start with this; the chart's Job deletes the ones no tenant names.
 TENANT_USER_PREFIX = "tenant-"
 
@@ -67,6 +70,8 @@ class MlflowArgs:
     protect_data: bool = False
     # Namespaces whose pods may reach the in-cluster PostgreSQL (the platform's backup).
     database_client_namespaces: list[str] = field(default_factory=list)
+    # The server's Prometheus metrics, served by a sidecar on METRICS_PORT (the chart's metrics.enabled).
+    metrics: bool = False
 
 
 def _split(image: str) -> dict[str, str]:
@@ -89,6 +94,8 @@ class Mlflow(pulumi.ComponentResource):
     tenant_passwords: dict[str, pulumi.Output[str]]
     # postgresql://user:password@host:port/database of the tracking database (a secret).
     database_url: pulumi.Output[str]
+    # The server's metrics for the Monitoring component (job `mlflow`), when asked for.
+    metrics_targets: tuple[ScrapeTarget, ...]
 
     def __init__(self, name: str, args: MlflowArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlops-platform:platform:Mlflow", name, None, opts)
@@ -160,6 +167,7 @@ class Mlflow(pulumi.ComponentResource):
                               "allowedCidrs": list(args.client_cidrs),
                               "databaseClientNamespaces": list(args.database_client_namespaces)},
             "workspaces": {"enabled": bool(args.tenants)},
+            "metrics": {"enabled": args.metrics, "port": METRICS_PORT},
             **({"tenants": tenants_values} if tenants_values else {}),
             "ingress": {"enabled": bool(args.ingress_host), "host": args.ingress_host, "className": args.ingress_class,
                         "tlsSecretName": args.ingress_tls_secret, "annotations": dict(args.ingress_annotations)},
@@ -176,6 +184,10 @@ class Mlflow(pulumi.ComponentResource):
         self.tracking_uri = pulumi.Output.concat("http://", name, ".", ns_name, f".svc.cluster.local:{PORT}")
         self.admin_secret_name = auth_secret
         self.admin_password = admin_password.value
+        # The chart's server pods (mlflow.selectorLabels: the release is `name`).
+        server_pods = {"app.kubernetes.io/name": "mlflow", "app.kubernetes.io/instance": name,
+                       "app.kubernetes.io/component": "server"}
+        self.metrics_targets = (ScrapeTarget("mlflow", args.namespace, server_pods, METRICS_PORT),) if args.metrics else ()
         self.register_outputs({
             "tracking_uri": self.tracking_uri, "namespace": self.namespace,
             "admin_secret_name": self.admin_secret_name, "chart": chart.urn,

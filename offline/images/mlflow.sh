@@ -14,7 +14,7 @@ builder_init mlflow
 image=$(image_ref mlflow)
 # psycopg (3): SQLAlchemy 2.1's default driver for postgresql:// URIs (the chart's DSNs);
 # psycopg2 as well, for postgresql+psycopg2:// URIs and what the chart's README names.
-REQUIREMENTS="mlflow[auth]==3.17.2 psycopg[binary] psycopg2-binary boto3"
+REQUIREMENTS="mlflow[auth]==3.17.2 psycopg[binary] psycopg2-binary boto3 prometheus-flask-exporter"
 src=$images_dir/mlflow
 lock=$src/requirements.lock
 need_docker

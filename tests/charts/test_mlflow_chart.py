@@ -430,6 +430,28 @@ def test_tenants_get_a_provisioning_job_that_reruns_on_every_change(render):
     assert "--enable-workspaces" not in server_container(render())["command"]
 
 
+def test_metrics_are_served_by_a_sidecar_on_their_own_port(render):
+    objects = render({"metrics": {"enabled": True, "port": 9102}})
+    assert "--expose-prometheus=/tmp/prometheus-metrics" in server_container(objects)["command"]
+    deployment = find(objects, "Deployment", FULLNAME)
+    (sidecar,) = [c for c in pod_spec(deployment)["containers"] if c["name"] == "metrics"]
+    assert sidecar["command"] == ["python", "/scripts/serve_metrics.py"]
+    assert env_of(sidecar)["METRICS_DIR"]["value"] == "/tmp/prometheus-metrics"  # noqa: S108 - the pod's emptyDir
+    assert sidecar["ports"] == [{"name": "metrics", "containerPort": 9102, "protocol": "TCP"}]
+    assert sidecar["securityContext"]["readOnlyRootFilesystem"] is True
+    # What the local stack's monitoring budget counts (tests/unit/test_monitoring.py).
+    assert sidecar["resources"]["requests"] == {"cpu": "5m", "memory": "32Mi"}
+    assert {"name": "tmp", "mountPath": "/tmp"} in sidecar["volumeMounts"], "shares the server's metrics files"  # noqa: S108
+    script = find(objects, "ConfigMap", f"{FULLNAME}-metrics-script")["data"]["serve_metrics.py"]
+    assert script == (CHART / "files" / "serve_metrics.py").read_text()
+    policy = find(objects, "NetworkPolicy", FULLNAME)
+    assert [p["port"] for rule in policy["spec"]["ingress"] for p in rule["ports"]] == [5000], \
+        "the chart opens only the server's port; the scraper brings its own policy"
+    off = render()
+    assert "--expose-prometheus=/tmp/prometheus-metrics" not in server_container(off)["command"]
+    assert [c["name"] for c in pod_spec(find(off, "Deployment", FULLNAME))["containers"]] == ["server"]
+
+
 @pytest.mark.parametrize(("overrides", "message"), [
     ({"workspaces": {"enabled": False}}, "needs workspaces.enabled"),
     ({"tenants": {"passwordsSecret": ""}}, "needs tenants.passwordsSecret"),

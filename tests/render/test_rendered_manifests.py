@@ -33,7 +33,8 @@ def platform_namespaces(cfg) -> set[str]:
     queueing = {cfg.queueing.namespace} if cfg.queueing.enabled and cfg.tenancy.tenants else set()
     backup = {cfg.backup.namespace} if cfg.backup.enabled else set()
     login = {cfg.login.namespace} if cfg.login.enabled else set()
-    return ({cfg.object_store.namespace, cfg.mlflow.namespace} | gpu | kfp | queueing | backup | login
+    monitoring = {cfg.monitoring.namespace} if cfg.monitoring.enabled else set()
+    return ({cfg.object_store.namespace, cfg.mlflow.namespace} | gpu | kfp | queueing | backup | login | monitoring
             | {t.namespace for t in cfg.tenancy.tenants})
 
 
@@ -212,7 +213,8 @@ def test_secrets_are_referenced_not_inlined_in_env(rendered):
 def test_gpu_device_plugin_only_when_enabled_and_on_gpu_nodes(rendered):
     stack, objects = rendered
     cfg = parse(*stack_values(stack))
-    daemonsets = [obj for obj in objects if obj["kind"] == "DaemonSet"]
+    # node-exporter (the Monitoring component) is a DaemonSet on every node, GPUs or not.
+    daemonsets = [obj for obj in objects if obj["kind"] == "DaemonSet" and obj["metadata"]["namespace"] != cfg.monitoring.namespace]
     runtime_classes = [obj for obj in objects if obj["kind"] == "RuntimeClass"]
     if not cfg.gpu.enabled:
         assert not daemonsets, "gpu.enabled is false: no GPU DaemonSets"

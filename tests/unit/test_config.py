@@ -21,7 +21,7 @@ def test_defaults_are_read_from_pulumi_yaml_only():
     defaults = project_defaults()
     assert set(defaults) == {"images", "platform", "objectStore", "mlflow", "mlflowExternalDsn", "gpu", "tenancy",
                              "tenants", "kubeflowPipelines", "kubeflowPipelinesDatabasePassword", "queueing", "backup", "login",
-                             "loginLdapBindPassword"}
+                             "loginLdapBindPassword", "monitoring"}
     assert parse({}).object_store.volume_size == defaults["objectStore"]["volumeSize"]
 
 
@@ -126,7 +126,8 @@ BAD_CONFIGS = [
      ["images.pullPolicy", "'Sometimes'", "Always, IfNotPresent, Never"]),
     ("override of an unknown image", {"images": {"overrides": {"minoi": "r/minio:1"}}}, (),
      ["images.overrides.minoi", "known images: argo-workflow-controller, argoexec, dcgm-exporter, dex, kfp-api-server",
-      "minio, mlflow, mlmd-server, mysql, nvidia-device-plugin, oauth2-proxy, pipeline-base, pipeline-torch, postgres, seaweedfs"]),
+      "minio, mlflow, mlmd-server, mysql, node-exporter, nvidia-device-plugin, oauth2-proxy, pipeline-base, pipeline-torch, "
+      "postgres, prometheus, seaweedfs"]),
     ("bad admin username", {"mlflow": {"adminUsername": "a"}}, (), ["mlflow.adminUsername", "'a'", "3-32"]),
     ("tenants not a list", {"tenants": {"name": "vision"}}, (), ["mlops-platform:tenants", "expected a list of tenants"]),
     ("duplicate tenant names", {"tenants": [TENANT, TENANT]}, (), ["mlops-platform:tenants", "repeated: vision"]),

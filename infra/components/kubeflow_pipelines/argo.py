@@ -10,7 +10,15 @@ import pulumi_kubernetes as k8s
 import yaml
 
 from infra.components.common import CONTAINER_SECURITY, labels, pod_security
-from infra.components.kubeflow_pipelines.common import ARTIFACT_SECRET, Part, Shared, env_from_field, rule
+from infra.components.kubeflow_pipelines.common import (
+    ARGO_METRICS_PORT,
+    ARTIFACT_SECRET,
+    WORKFLOW_CONTROLLER,
+    Part,
+    Shared,
+    env_from_field,
+    rule,
+)
 from infra.components.kubeflow_pipelines.pipelines_namespace import kfp_service_env
 from infra.config import Resources
 
@@ -83,7 +91,7 @@ def workflow_controller_config(executor: Resources, kfp_namespace: str, platform
     the platform made fail is started again up to `platform_fault_retries` times
     (platform_fault_retry(); each main container's failed log ends its message). No artifact
     repository: each pipelines namespace has its own (artifact_repositories()), with its
-    own bucket and keys."""
+    own bucket and keys. Its metrics are served on ARGO_METRICS_PORT."""
     container_defaults = {"securityContext": CONTAINER_SECURITY}
     service_env = [{"name": name, "value": value} for name, value in kfp_service_env(kfp_namespace).items()]
     defaults: dict = {"securityContext": pod_security(PIPELINE_UID)}
@@ -96,6 +104,10 @@ def workflow_controller_config(executor: Resources, kfp_namespace: str, platform
         "executor": {"resources": executor.to_kubernetes(), **container_defaults},
         "mainContainer": {**container_defaults, "env": service_env},
         "workflowDefaults": {"spec": defaults},
+        # Workflow counts by namespace and phase for Prometheus (the Monitoring component), in plain
+        # HTTP: Argo's own TLS would be a self-signed certificate nobody can verify; a NetworkPolicy
+        # admits Prometheus alone to the port.
+        "metricsConfig": {"enabled": True, "path": "/metrics", "port": ARGO_METRICS_PORT, "secure": False},
     }
     return {key: yaml.safe_dump(value, sort_keys=False) for key, value in config.items()}
 
@@ -114,7 +126,7 @@ class KubeflowPipelinesArgo(Part):
         self.register_outputs({"workflow_controller": self.deployment.urn})
 
     def _workflow_controller(self, depends_on: list[pulumi.Resource]) -> pulumi.CustomResource:
-        args, workload = self._args, "workflow-controller"
+        args, workload = self._args, WORKFLOW_CONTROLLER
         config = k8s.core.v1.ConfigMap(
             f"{self._name}-workflow-controller-config",
             metadata={"name": WORKFLOW_CONTROLLER_CONFIGMAP, "namespace": self._ns, "labels": labels(workload, "pipelines")},
@@ -151,7 +163,7 @@ class KubeflowPipelinesArgo(Part):
             # duration syntax takes "0.3s": kubeflowPipelines.workflowRequeueSeconds).
             "env": [env_from_field("LEADER_ELECTION_IDENTITY", "metadata.name"),
                     {"name": "DEFAULT_REQUEUE_TIME", "value": f"{args.config.workflow_requeue_seconds:g}s"}],
-            "ports": [{"name": "metrics", "containerPort": 9090}, {"name": "healthz", "containerPort": 6060}],
+            "ports": [{"name": "metrics", "containerPort": ARGO_METRICS_PORT}, {"name": "healthz", "containerPort": 6060}],
             "livenessProbe": {"httpGet": {"path": "/healthz", "port": 6060}, "initialDelaySeconds": 90,
                               "periodSeconds": 60, "timeoutSeconds": 30, "failureThreshold": 3},
             "securityContext": {"readOnlyRootFilesystem": True},

@@ -27,6 +27,9 @@ METADATA_ENVOY_SERVICE = "metadata-envoy-service"
 UI_SERVICE = "ml-pipeline-ui"
 METADATA_WORKLOAD = "metadata-grpc-deployment"
 METADATA_ENVOY_WORKLOAD = "metadata-envoy-deployment"
+WORKFLOW_CONTROLLER = "workflow-controller"
+# Argo's controller serves its metrics (workflows by namespace and phase) here.
+ARGO_METRICS_PORT = 9090
 # Upstream's name: the API server and, in each pipelines namespace, the launcher's provider config
 # and Argo's artifact repository read the bucket keys from it.
 ARTIFACT_SECRET = "mlpipeline-minio-artifact"  # noqa: S105 (a name, not a value)

@@ -14,6 +14,7 @@ from infra.components.kubeflow_pipelines.common import (
     API_GRPC_PORT,
     API_HTTP_PORT,
     API_SERVICE,
+    ARGO_METRICS_PORT,
     ARTIFACT_SECRET,
     DATABASE_PORT,
     INSTALL_CONFIGMAP,
@@ -30,6 +31,7 @@ from infra.components.kubeflow_pipelines.common import (
     UI_SERVICE,
     UI_SERVICE_PORT,
     UI_WORKLOADS,
+    WORKFLOW_CONTROLLER,
     WORKLOADS,
     KubeflowPipelinesArgs,
     Shared,
@@ -39,6 +41,7 @@ from infra.components.kubeflow_pipelines.common import (
 from infra.components.kubeflow_pipelines.database import KubeflowPipelinesDatabase
 from infra.components.kubeflow_pipelines.metadata import KubeflowPipelinesMetadata
 from infra.components.kubeflow_pipelines.ui import KubeflowPipelinesUi
+from infra.components.monitoring import ScrapeTarget
 from infra.config import DATABASE_MODES
 
 # The ClusterRoles that the API server's SubjectAccessReviews check; Tenants binds them.
@@ -89,6 +92,9 @@ class KubeflowPipelines(pulumi.ComponentResource):
     database_password: pulumi.Output[str]
     # The Deployments that write its databases (a restore stops them meanwhile).
     database_writers: tuple[str, ...]
+    # What the Monitoring component scrapes: the API server (the alert rules' job `kfp-api`) and
+    # Argo's controller (`argo`: its workflow counts carry the runs' namespaces).
+    metrics_targets: tuple[ScrapeTarget, ...]
 
     def __init__(self, name: str, args: KubeflowPipelinesArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlops-platform:platform:KubeflowPipelines", name, None, opts)
@@ -96,6 +102,9 @@ class KubeflowPipelines(pulumi.ComponentResource):
         self._name, self._args = name, args
         self._people = bool(args.people_login_namespace)
         self.database_writers = (API_SERVICE, METADATA_WORKLOAD) + ((PEOPLE_API_SERVICE,) if self._people else ())
+        self.metrics_targets = (
+            ScrapeTarget("kfp-api", args.config.namespace, selector(API_SERVICE), API_HTTP_PORT),
+            ScrapeTarget("argo", args.config.namespace, selector(WORKFLOW_CONTROLLER), ARGO_METRICS_PORT, honor_labels=True))
         config = args.config
         child = pulumi.ResourceOptions(parent=self)
 

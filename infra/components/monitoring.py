@@ -1,0 +1,409 @@
+"""Monitoring: Prometheus, kube-state-metrics and node-exporter, with the platform's alert rules.
+
+Prometheus scrapes, every `scrape_interval`:
+  - itself, kube-state-metrics (the API's objects as metrics: Deployments' available replicas, pods'
+    restarts, CronJobs' schedules) and node-exporter on every node (disks, memory, CPU);
+  - each node's kubelet over HTTPS with its ServiceAccount token: volume statistics (`kubelet`) and
+    the containers' CPU and memory use (`cadvisor`, only the series the usage per tenant needs);
+  - the ScrapeTargets other components declare (the KFP API server, Argo's controller, the DCGM
+    exporter), each as the job its alert rules name, through a NetworkPolicy in the target's
+    namespace that admits Prometheus alone on the metrics port.
+It evaluates infra/monitoring/alert-rules.yml (checked and unit-tested by promtool in make test).
+The time series live on a volume, kept for `retention` or until 80% of the volume is used.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pulumi
+import pulumi_kubernetes as k8s
+import yaml
+
+from infra.components.common import CONTAINER_SECURITY, PART_OF, ingress_policy, labels, pod_security
+from infra.config import MonitoringConfig
+
+RULES_FILE = Path(__file__).resolve().parents[1] / "monitoring" / "alert-rules.yml"
+PROMETHEUS_PORT = 9090
+# The Service of Prometheus's API (and of its UI, once built).
+PROMETHEUS_SERVICE = "prometheus"
+KUBE_STATE_METRICS_PORT = 8080
+NODE_EXPORTER_PORT = 9100
+KUBELET_PORT = 10250
+# The nobody user of the images (offline/images/monitoring.sh runs each as 65534).
+_UID = 65534
+_SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+_CONFIG_DIR = "/etc/prometheus"
+_DATA_DIR = "/prometheus"
+# What kube-state-metrics reports: what the alert rules and the usage per tenant read, no more.
+KUBE_STATE_METRICS_RESOURCES = ("cronjobs", "daemonsets", "deployments", "jobs", "namespaces", "nodes",
+                                "persistentvolumeclaims", "pods", "resourcequotas", "statefulsets")
+# Object labels kube-state-metrics turns into metric labels (kube_<kind>_labels): the model
+# servers' component label (ModelServerDown) and the tenant namespaces' label (usage per tenant).
+KUBE_STATE_METRICS_LABELS = {"deployments": ["app.kubernetes.io/component"], "namespaces": ["mlops-platform/tenant"]}
+# The cAdvisor series kept (the others, hundreds per container, are dropped at scrape time).
+CADVISOR_KEEP = ("container_cpu_usage_seconds_total", "container_memory_working_set_bytes")
+# The kubelet's series kept: its volumes' use (VolumeNearlyFull).
+KUBELET_KEEP = ("kubelet_volume_stats_.*",)
+
+
+@dataclass(frozen=True)
+class ScrapeTarget:
+    """Pods another component runs whose metrics Prometheus scrapes as `job` (the name the alert
+    rules use). `honor_labels`: the exporter's own `namespace` and `pod` labels name the workload
+    it reports on (Argo's runs, DCGM's GPU users), so they win over the pod's own."""
+
+    job: str
+    namespace: str
+    pod_labels: dict[str, str]
+    port: int
+    path: str = "/metrics"
+    honor_labels: bool = False
+
+
+@dataclass
+class MonitoringArgs:
+    # namespace, scrape interval, retention, volume, kubelet TLS, each part's resources.
+    config: MonitoringConfig
+    # Prometheus's, kube-state-metrics' and node-exporter's image.
+    images: tuple[str, str, str]
+    image_pull_policy: str
+    targets: tuple[ScrapeTarget, ...] = ()
+    # The components whose namespaces the targets' NetworkPolicies go into.
+    depends_on: list[pulumi.Resource] = field(default_factory=list)
+
+
+def _keep(pattern: tuple[str, ...]) -> list[dict]:
+    return [{"source_labels": ["__name__"], "regex": "|".join(pattern), "action": "keep"}]
+
+
+def _pod_job(job: str, namespace: str, pod_labels: dict[str, str], port: int, path: str = "/metrics",
+             honor_labels: bool = False) -> dict:
+    """A job scraping `port` of every ready pod of `namespace` with `pod_labels`, labelled with the
+    pod's namespace, name and node. A pod that is not ready is no target: a server whose every pod
+    fails its readiness probe leaves no `up` series, which the alert rules' absent() catches."""
+    selector = ",".join(f"{key}={value}" for key, value in sorted(pod_labels.items()))
+    return {
+        "job_name": job,
+        "metrics_path": path,
+        "honor_labels": honor_labels,
+        "kubernetes_sd_configs": [{"role": "pod", "namespaces": {"names": [namespace]},
+                                   "selectors": [{"role": "pod", "label": selector}]}],
+        "relabel_configs": [
+            {"source_labels": ["__meta_kubernetes_pod_ready"], "regex": "true", "action": "keep"},
+            # One target per pod, whatever ports its containers declare.
+            {"source_labels": ["__meta_kubernetes_pod_ip"], "target_label": "__address__", "replacement": f"$1:{port}"},
+            {"source_labels": ["__meta_kubernetes_namespace"], "target_label": "namespace"},
+            {"source_labels": ["__meta_kubernetes_pod_name"], "target_label": "pod"},
+            {"source_labels": ["__meta_kubernetes_pod_node_name"], "target_label": "node"},
+        ],
+    }
+
+
+def _kubelet_job(job: str, path: str, keep: tuple[str, ...], insecure_tls: bool) -> dict:
+    tls = {"insecure_skip_verify": True} if insecure_tls else {"ca_file": f"{_SERVICE_ACCOUNT_DIR}/ca.crt"}
+    return {
+        "job_name": job,
+        "scheme": "https",
+        "metrics_path": path,
+        "authorization": {"credentials_file": f"{_SERVICE_ACCOUNT_DIR}/token"},
+        "tls_config": tls,
+        "kubernetes_sd_configs": [{"role": "node"}],
+        "relabel_configs": [
+            {"source_labels": ["__meta_kubernetes_node_address_InternalIP"], "target_label": "__address__",
+             "replacement": f"$1:{KUBELET_PORT}"},
+            {"source_labels": ["__meta_kubernetes_node_name"], "target_label": "node"},
+        ],
+        "metric_relabel_configs": _keep(keep),
+    }
+
+
+def prometheus_config(namespace: str, scrape_interval: str, kubelet_insecure_tls: bool,
+                      targets: tuple[ScrapeTarget, ...]) -> dict:
+    """Prometheus's configuration file: the monitoring stack's own jobs, the kubelets' and the targets'."""
+    jobs = [job.job for job in targets]
+    repeated = sorted({job for job in jobs if jobs.count(job) > 1} | (set(jobs) & set(OWN_JOBS)))
+    if repeated:
+        raise ValueError(f"Monitoring: scrape job names must be unique; repeated or reserved: {', '.join(repeated)}")
+    return {
+        "global": {"scrape_interval": scrape_interval, "evaluation_interval": scrape_interval},
+        "rule_files": [f"{_CONFIG_DIR}/rules/{RULES_FILE.name}"],
+        "scrape_configs": [
+            {"job_name": "prometheus", "static_configs": [{"targets": [f"localhost:{PROMETHEUS_PORT}"]}]},
+            # The objects' namespace and pod labels are kube-state-metrics' own series labels.
+            {"job_name": "kube-state-metrics", "honor_labels": True,
+             "static_configs": [{"targets": [f"kube-state-metrics.{namespace}.svc:{KUBE_STATE_METRICS_PORT}"]}]},
+            _pod_job("node-exporter", namespace, _selector(labels("node-exporter", "monitoring")), NODE_EXPORTER_PORT),
+            _kubelet_job("kubelet", "/metrics", KUBELET_KEEP, kubelet_insecure_tls),
+            _kubelet_job("cadvisor", "/metrics/cadvisor", CADVISOR_KEEP, kubelet_insecure_tls),
+            *[_pod_job(t.job, t.namespace, t.pod_labels, t.port, t.path, t.honor_labels) for t in targets],
+        ],
+    }
+
+
+OWN_JOBS = ("prometheus", "kube-state-metrics", "node-exporter", "kubelet", "cadvisor")
+
+
+def _selector(app_labels: dict[str, str]) -> dict[str, str]:
+    return {key: app_labels[key] for key in ("app.kubernetes.io/name", "app.kubernetes.io/component")}
+
+
+def kube_state_metrics_args() -> list[str]:
+    allowlist = ",".join(f"{kind}=[{','.join(names)}]" for kind, names in KUBE_STATE_METRICS_LABELS.items())
+    return [f"--port={KUBE_STATE_METRICS_PORT}", "--telemetry-port=8081",
+            f"--resources={','.join(KUBE_STATE_METRICS_RESOURCES)}", f"--metric-labels-allowlist={allowlist}"]
+
+
+class Monitoring(pulumi.ComponentResource):
+    """Namespace (Pod Security `privileged` enforced for node-exporter's host mounts, `restricted`
+    warned), Prometheus (Deployment, volume, ConfigMaps of its configuration and the rules, RBAC to
+    discover pods and nodes and read the kubelets' metrics), kube-state-metrics (Deployment,
+    Service, read-only RBAC on what it reports), node-exporter (DaemonSet on every node), ingress
+    denied but from Prometheus, and a NetworkPolicy per scrape target in the target's namespace."""
+
+    namespace: pulumi.Output[str]
+    prometheus_service: pulumi.Output[str]
+
+    def __init__(self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("mlops-platform:platform:Monitoring", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        cfg = args.config
+        config = prometheus_config(cfg.namespace, cfg.scrape_interval, cfg.kubelet_insecure_tls, args.targets)
+        ns = k8s.core.v1.Namespace(
+            f"{name}-ns",
+            metadata={"name": cfg.namespace, "labels": {
+                **labels(cfg.namespace, "monitoring"),
+                # node-exporter reads the host's /proc, /sys and file systems (hostPath volumes).
+                "pod-security.kubernetes.io/enforce": "privileged",
+                "pod-security.kubernetes.io/warn": "restricted", "pod-security.kubernetes.io/audit": "restricted"}},
+            opts=child)
+        ns_name = ns.metadata.apply(lambda m: m["name"])
+        prometheus_labels = labels("prometheus", "monitoring")
+        ksm_labels = labels("kube-state-metrics", "monitoring")
+        exporter_labels = labels("node-exporter", "monitoring")
+
+        k8s.networking.v1.NetworkPolicy(
+            f"{name}-default-deny",
+            metadata={"name": "default-deny-ingress", "namespace": ns_name, "labels": {"app.kubernetes.io/part-of": PART_OF}},
+            spec={"podSelector": {}, "policyTypes": ["Ingress"]}, opts=child)
+        for workload, workload_labels, port in (("kube-state-metrics", ksm_labels, KUBE_STATE_METRICS_PORT),
+                                                ("node-exporter", exporter_labels, NODE_EXPORTER_PORT)):
+            self._allow_prometheus(f"{name}-allow-{workload}", f"allow-prometheus-to-{workload}", ns_name,
+                                   _selector(workload_labels), port, _selector(prometheus_labels), child)
+        # Prometheus's API and UI: from this namespace only (people reach it with kubectl port-forward).
+        ingress_policy(f"{name}-allow-prometheus", ns_name, _selector(prometheus_labels), PROMETHEUS_PORT, [], (), self)
+        target_opts = pulumi.ResourceOptions(parent=self, depends_on=args.depends_on)
+        for target in args.targets:
+            self._allow_prometheus(f"{name}-allow-{target.job}", f"allow-prometheus-to-{target.job}", target.namespace,
+                                   target.pod_labels, target.port, _selector(prometheus_labels), target_opts,
+                                   from_namespace=cfg.namespace)
+
+        self._kube_state_metrics(name, ns_name, ksm_labels, args, child)
+        self._node_exporter(name, ns_name, exporter_labels, args, child)
+        service = self._prometheus(name, ns_name, prometheus_labels, config, args, child)
+
+        self.namespace = ns_name
+        self.prometheus_service = service.metadata.apply(lambda m: m["name"])
+        self.register_outputs({"namespace": self.namespace, "prometheus_service": self.prometheus_service})
+
+    @staticmethod
+    def _allow_prometheus(resource_name: str, name: str, namespace_name: pulumi.Input[str], pod_labels: dict[str, str],
+                          port: int, prometheus: dict[str, str], opts: pulumi.ResourceOptions,
+                          from_namespace: str = "") -> None:
+        """Ingress to the pods with `pod_labels` on `port` from Prometheus's pods only (in
+        `from_namespace` when it is another namespace)."""
+        peer: dict = {"podSelector": {"matchLabels": prometheus}}
+        if from_namespace:
+            peer["namespaceSelector"] = {"matchLabels": {"kubernetes.io/metadata.name": from_namespace}}
+        k8s.networking.v1.NetworkPolicy(
+            resource_name,
+            metadata={"name": name, "namespace": namespace_name, "labels": {"app.kubernetes.io/part-of": PART_OF}},
+            spec={"podSelector": {"matchLabels": pod_labels}, "policyTypes": ["Ingress"],
+                  "ingress": [{"from": [peer], "ports": [{"protocol": "TCP", "port": port}]}]},
+            opts=opts)
+
+    @staticmethod
+    def _service_account(name: str, ns_name: pulumi.Output[str], app_labels: dict[str, str], rules: list[dict],
+                         opts: pulumi.ResourceOptions) -> pulumi.Output[str]:
+        account = k8s.core.v1.ServiceAccount(f"{name}-account", metadata={"name": name, "namespace": ns_name,
+                                                                          "labels": app_labels}, opts=opts)
+        role = k8s.rbac.v1.ClusterRole(f"{name}-role", metadata={"name": f"mlops-{name}", "labels": app_labels}, rules=rules,
+                                       opts=opts)
+        k8s.rbac.v1.ClusterRoleBinding(
+            f"{name}-binding", metadata={"name": f"mlops-{name}", "labels": app_labels},
+            role_ref={"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                      "name": role.metadata.apply(lambda m: m["name"])},
+            subjects=[{"kind": "ServiceAccount", "name": name, "namespace": ns_name}], opts=opts)
+        return account.metadata.apply(lambda m: m["name"])
+
+    def _kube_state_metrics(self, name: str, ns_name: pulumi.Output[str], app_labels: dict[str, str],
+                            args: MonitoringArgs, opts: pulumi.ResourceOptions) -> None:
+        groups = {"": ["namespaces", "nodes", "persistentvolumeclaims", "pods", "resourcequotas"],
+                  "apps": ["daemonsets", "deployments", "statefulsets"], "batch": ["cronjobs", "jobs"]}
+        account = self._service_account(f"{name}-kube-state-metrics", ns_name, app_labels, [
+            {"apiGroups": [group], "resources": resources, "verbs": ["list", "watch"]} for group, resources in groups.items()],
+            opts)
+        k8s.apps.v1.Deployment(
+            f"{name}-kube-state-metrics",
+            metadata={"name": "kube-state-metrics", "namespace": ns_name, "labels": app_labels},
+            spec={
+                "replicas": 1,
+                "selector": {"matchLabels": _selector(app_labels)},
+                "template": {
+                    "metadata": {"labels": app_labels},
+                    "spec": {
+                        "serviceAccountName": account,
+                        "securityContext": pod_security(_UID),
+                        "containers": [{
+                            "name": "kube-state-metrics",
+                            "image": args.images[1],
+                            "imagePullPolicy": args.image_pull_policy,
+                            "args": kube_state_metrics_args(),
+                            "ports": [{"name": "metrics", "containerPort": KUBE_STATE_METRICS_PORT}],
+                            "readinessProbe": {"httpGet": {"path": "/readyz", "port": 8081}, "periodSeconds": 10},
+                            "livenessProbe": {"httpGet": {"path": "/livez", "port": KUBE_STATE_METRICS_PORT},
+                                              "initialDelaySeconds": 10, "periodSeconds": 30},
+                            "securityContext": {**CONTAINER_SECURITY, "readOnlyRootFilesystem": True},
+                            "resources": args.config.kube_state_metrics_resources.to_kubernetes(),
+                        }],
+                    },
+                },
+            },
+            opts=opts)
+        k8s.core.v1.Service(
+            f"{name}-kube-state-metrics-svc",
+            metadata={"name": "kube-state-metrics", "namespace": ns_name, "labels": app_labels},
+            spec={"selector": _selector(app_labels),
+                  "ports": [{"name": "metrics", "port": KUBE_STATE_METRICS_PORT, "targetPort": KUBE_STATE_METRICS_PORT}]},
+            opts=opts)
+
+    def _node_exporter(self, name: str, ns_name: pulumi.Output[str], app_labels: dict[str, str],
+                       args: MonitoringArgs, opts: pulumi.ResourceOptions) -> None:
+        host = [("proc", "/proc"), ("sys", "/sys"), ("root", "/")]
+        k8s.apps.v1.DaemonSet(
+            f"{name}-node-exporter",
+            metadata={"name": "node-exporter", "namespace": ns_name, "labels": app_labels},
+            spec={
+                "selector": {"matchLabels": _selector(app_labels)},
+                "updateStrategy": {"type": "RollingUpdate"},
+                "template": {
+                    "metadata": {"labels": app_labels},
+                    "spec": {
+                        "automountServiceAccountToken": False,
+                        "securityContext": pod_security(_UID),
+                        # Every node, control plane and tainted GPU nodes included.
+                        "tolerations": [{"operator": "Exists"}],
+                        "containers": [{
+                            "name": "node-exporter",
+                            "image": args.images[2],
+                            "imagePullPolicy": args.image_pull_policy,
+                            "args": [f"--web.listen-address=:{NODE_EXPORTER_PORT}", "--path.procfs=/host/proc",
+                                     "--path.sysfs=/host/sys", "--path.rootfs=/host/root",
+                                     # The kubelet's and containerd's per-pod mounts are the pods' (kubelet volume stats).
+                                     "--collector.filesystem.mount-points-exclude="
+                                     "^/(dev|proc|sys|run|var/lib/kubelet/.+|var/lib/containerd/.+)($|/)"],
+                            "ports": [{"name": "metrics", "containerPort": NODE_EXPORTER_PORT}],
+                            "readinessProbe": {"httpGet": {"path": "/", "port": NODE_EXPORTER_PORT}, "periodSeconds": 10},
+                            "securityContext": {**CONTAINER_SECURITY, "readOnlyRootFilesystem": True},
+                            "resources": args.config.node_exporter_resources.to_kubernetes(),
+                            "volumeMounts": [{"name": volume, "mountPath": f"/host/{volume}", "readOnly": True,
+                                              **({"mountPropagation": "HostToContainer"} if volume == "root" else {})}
+                                             for volume, _ in host],
+                        }],
+                        "volumes": [{"name": volume, "hostPath": {"path": path}} for volume, path in host],
+                    },
+                },
+            },
+            opts=opts)
+
+    def _prometheus(self, name: str, ns_name: pulumi.Output[str], app_labels: dict[str, str], config: dict,
+                    args: MonitoringArgs, opts: pulumi.ResourceOptions) -> k8s.core.v1.Service:
+        account = self._service_account(f"{name}-prometheus", ns_name, app_labels, [
+            {"apiGroups": [""], "resources": ["nodes", "pods"], "verbs": ["get", "list", "watch"]},
+            # The kubelets' /metrics and /metrics/cadvisor (not nodes/proxy: no exec, no logs).
+            {"apiGroups": [""], "resources": ["nodes/metrics"], "verbs": ["get"]},
+        ], opts)
+        config_map = k8s.core.v1.ConfigMap(
+            f"{name}-prometheus-config",
+            metadata={"name": "prometheus-config", "namespace": ns_name, "labels": app_labels},
+            data={"prometheus.yml": yaml.safe_dump(config, sort_keys=False)}, opts=opts)
+        rules = k8s.core.v1.ConfigMap(
+            f"{name}-prometheus-rules",
+            metadata={"name": "prometheus-rules", "namespace": ns_name, "labels": app_labels},
+            data={RULES_FILE.name: RULES_FILE.read_text()}, opts=opts)
+        cfg = args.config
+        volume_spec: dict = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": cfg.volume_size}}}
+        if cfg.storage_class:
+            volume_spec["storageClassName"] = cfg.storage_class
+        volume = k8s.core.v1.PersistentVolumeClaim(
+            f"{name}-prometheus-data",
+            metadata={"name": "prometheus-data", "namespace": ns_name, "labels": app_labels},
+            spec=volume_spec,
+            # local-path volumes bind once a pod uses them.
+            opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(
+                custom_timeouts=pulumi.CustomTimeouts(create="10m"))),
+        )
+        k8s.apps.v1.Deployment(
+            f"{name}-prometheus",
+            metadata={"name": "prometheus", "namespace": ns_name, "labels": app_labels},
+            spec={
+                "replicas": 1,
+                # One writer of the volume at a time.
+                "strategy": {"type": "Recreate"},
+                "selector": {"matchLabels": _selector(app_labels)},
+                "template": {
+                    "metadata": {"labels": app_labels, "annotations": {
+                        # A changed configuration or rule file restarts Prometheus with it.
+                        "mlops-platform/config-hash": _hash(yaml.safe_dump(config) + RULES_FILE.read_text())}},
+                    "spec": {
+                        "serviceAccountName": account,
+                        "securityContext": pod_security(_UID),
+                        "containers": [{
+                            "name": "prometheus",
+                            "image": args.images[0],
+                            "imagePullPolicy": args.image_pull_policy,
+                            "args": [f"--config.file={_CONFIG_DIR}/prometheus.yml", f"--storage.tsdb.path={_DATA_DIR}",
+                                     f"--storage.tsdb.retention.time={cfg.retention}",
+                                     f"--storage.tsdb.retention.size={retention_size(cfg.volume_size)}",
+                                     f"--web.listen-address=:{PROMETHEUS_PORT}"],
+                            "ports": [{"name": "web", "containerPort": PROMETHEUS_PORT}],
+                            "readinessProbe": {"httpGet": {"path": "/-/ready", "port": PROMETHEUS_PORT}, "periodSeconds": 10},
+                            "livenessProbe": {"httpGet": {"path": "/-/healthy", "port": PROMETHEUS_PORT},
+                                              "initialDelaySeconds": 30, "periodSeconds": 30},
+                            "securityContext": {**CONTAINER_SECURITY, "readOnlyRootFilesystem": True},
+                            "resources": args.config.prometheus_resources.to_kubernetes(),
+                            "volumeMounts": [
+                                {"name": "config", "mountPath": _CONFIG_DIR, "readOnly": True},
+                                {"name": "rules", "mountPath": f"{_CONFIG_DIR}/rules", "readOnly": True},
+                                {"name": "data", "mountPath": _DATA_DIR},
+                            ],
+                        }],
+                        "volumes": [
+                            {"name": "config", "configMap": {"name": config_map.metadata.apply(lambda m: m["name"])}},
+                            {"name": "rules", "configMap": {"name": rules.metadata.apply(lambda m: m["name"])}},
+                            {"name": "data", "persistentVolumeClaim": {"claimName": volume.metadata.apply(lambda m: m["name"])}},
+                        ],
+                    },
+                },
+            },
+            opts=opts)
+        return k8s.core.v1.Service(
+            f"{name}-prometheus-svc",
+            metadata={"name": PROMETHEUS_SERVICE, "namespace": ns_name, "labels": app_labels},
+            spec={"selector": _selector(app_labels),
+                  "ports": [{"name": "web", "port": PROMETHEUS_PORT, "targetPort": PROMETHEUS_PORT}]},
+            opts=opts)
+
+
+def retention_size(volume_size: str) -> str:
+    """80% of the volume, in MiB: Prometheus deletes the oldest blocks before the volume fills."""
+    number, unit = int(volume_size[:-2]), volume_size[-2:]
+    mebibytes = number * {"Mi": 1, "Gi": 1024, "Ti": 1024 * 1024}[unit]
+    return f"{mebibytes * 8 // 10}MB"
+
+
+def _hash(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -1,0 +1,254 @@
+"""Monitoring on the platform that `make up` deployed, through Prometheus's own API: every scrape job
+is up (MLflow's server metrics through its sidecar, Argo and the KFP API, each through a NetworkPolicy
+that admits Prometheus alone: a research group's pod is refused, and without the policy Prometheus is
+too), every alert rule is loaded and evaluates without error, the pods' usage is there per tenant
+namespace, and a model server scaled to 0 raises ModelServerDown for that server only, while a running
+one stays quiet.
+
+ModelServerDown fires after 5 minutes (`for: 5m`): `make test` waits for the alert's `pending` state
+(the rule matched the real series, its clock runs); `make monitoring-drill` (MLOPS_ALERT_STATE=firing)
+waits the 5 minutes until it fires."""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+
+import pytest
+import yaml
+from mlops_components.contract import SERVING_LABEL
+
+from infra.components.kubeflow_pipelines.common import ARGO_METRICS_PORT
+from infra.components.mlflow import METRICS_PORT as MLFLOW_METRICS_PORT
+from infra.components.mlflow import PORT as MLFLOW_PORT
+from infra.components.monitoring import OWN_JOBS, PROMETHEUS_PORT, PROMETHEUS_SERVICE, RULES_FILE
+from tests.support.cluster import kubectl, nodes, wait_for
+from tests.support.platform import CFG, pipeline_image, port_forward, run_script_pod
+from tests.support.scripts import pod_script
+
+pytestmark = pytest.mark.e2e
+NAMESPACE = CFG.monitoring.namespace
+# The jobs of the platform's components on the local stack (each component's metrics_targets).
+COMPONENT_JOBS = ("mlflow", "kfp-api", "argo")
+# One target per node.
+NODE_JOBS = ("node-exporter", "kubelet", "cadvisor")
+ALERT_STATE = os.environ.get("MLOPS_ALERT_STATE", "pending")
+
+
+@pytest.fixture(scope="module")
+def prometheus():
+    """A function querying Prometheus's HTTP API (path, params) -> its `data`."""
+    with port_forward(NAMESPACE, PROMETHEUS_SERVICE, PROMETHEUS_PORT) as port:
+        def api(path: str, **params: str):
+            url = f"http://127.0.0.1:{port}/api/v1/{path}" + (f"?{urllib.parse.urlencode(params)}" if params else "")
+            with urllib.request.urlopen(url, timeout=30) as response:
+                answer = json.load(response)
+            assert answer["status"] == "success", answer
+            return answer["data"]
+        yield api
+
+
+def test_every_scrape_job_is_up(prometheus):
+    expected = {*OWN_JOBS, *COMPONENT_JOBS}
+    node_count = len(nodes())
+
+    def all_up():
+        targets = prometheus("targets", state="active")["activeTargets"]
+        health: dict[str, list[str]] = {}
+        for target in targets:
+            health.setdefault(target["labels"]["job"], []).append(
+                "up" if target["health"] == "up" else f"{target['health']}: {target['lastError']}")
+        counts_right = all(len(health.get(job, [])) == node_count for job in NODE_JOBS)
+        return (expected <= set(health) and counts_right and all(s == "up" for states in health.values() for s in states),
+                health)
+
+    health = wait_for("every scrape job up", all_up, timeout=240, interval=5)
+    assert set(health) == expected, f"unexpected jobs: {sorted(set(health) - expected)}"
+
+
+def test_mlflow_requests_are_counted(prometheus):
+    """The `mlflow` job's series are the server's own: its sidecar serves the files the server writes.
+    A request without credentials (answered 401) shows up in Prometheus as a count by status."""
+    with port_forward(CFG.mlflow.namespace, "mlflow", MLFLOW_PORT) as port:
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/api/2.0/mlflow/experiments/search?max_results=1")
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=30)  # noqa: S310 - the port-forward
+        assert refused.value.code == 401, refused.value
+
+    def counted():
+        found = _query(prometheus, 'sum by (status) (mlflow_http_request_total{job="mlflow"})')
+        by_status = {r["metric"].get("status"): float(r["value"][1]) for r in found}
+        return by_status.get("401", 0) >= 1, by_status
+
+    wait_for("MLflow's 401 counted by Prometheus", counted, timeout=90, interval=5)
+
+
+def test_every_alert_rule_is_loaded_and_evaluates(prometheus):
+    wanted = {rule["alert"] for group in yaml.safe_load(RULES_FILE.read_text())["groups"] for rule in group["rules"]}
+
+    def evaluated():
+        rules = [rule for group in prometheus("rules")["groups"] for rule in group["rules"]]
+        # Each rule has been evaluated at least once, without error.
+        state = {rule["name"]: (rule["health"], rule.get("lastError", "")) for rule in rules}
+        return set(state) == wanted and all(health == "ok" for health, _ in state.values()), state
+
+    wait_for("every alert rule evaluated without error", evaluated, timeout=120, interval=5)
+
+
+def test_the_platform_services_raise_no_alert(prometheus):
+    """MLflow, the KFP API and every model server are up: their alerts are neither pending nor firing.
+    (A test before this one may have stopped MLflow for a moment, as the backup does: its alert,
+    pending then, goes at the next evaluation once MLflow is back.)"""
+    def quiet():
+        raised = [(a["labels"]["alertname"], a["state"], a["labels"].get("instance", "")) for a in prometheus("alerts")["alerts"]
+                  if a["labels"]["alertname"] in ("MlflowDown", "KubeflowPipelinesApiDown", "ModelServerDown")]
+        return not raised, raised
+
+    wait_for("no alert of MLflow, the KFP API or a model server", quiet, timeout=180, interval=5)
+
+
+def test_usage_is_recorded_per_tenant_namespace(prometheus):
+    """cAdvisor's CPU and memory series of the tenants' pods carry their namespace: what the usage per
+    research group is computed from. Each tenant runs a pod here, so both have usage."""
+    tenants = [tenant.namespace for tenant in CFG.tenancy.tenants]
+    servers = [_model_server(namespace) for namespace in tenants]
+    try:
+        for server in servers:
+            _wait_available(*server)
+
+        def usage():
+            found = {}
+            for metric in ("container_cpu_usage_seconds_total", "container_memory_working_set_bytes"):
+                query = f'sum by (namespace) ({metric}{{namespace=~"{"|".join(tenants)}",container!=""}})'
+                found[metric] = {r["metric"]["namespace"]: float(r["value"][1]) for r in _query(prometheus, query)}
+            return all(set(values) == set(tenants) and all(v > 0 for v in values.values()) for values in found.values()), found
+
+        wait_for("CPU and memory usage of both tenants' pods", usage, timeout=120, interval=5)
+    finally:
+        for namespace, name in servers:
+            kubectl("delete", "deployment", "-n", namespace, name, "--wait=false", check=False)
+
+
+def test_a_model_server_scaled_to_zero_raises_model_server_down(prometheus):
+    vision, nlp = (tenant.namespace for tenant in CFG.tenancy.tenants[:2])
+    down, running = _model_server(vision), _model_server(nlp)
+    try:
+        for server in (down, running):
+            _wait_available(*server)
+
+        def seen_available():
+            query = f'kube_deployment_status_replicas_available{{deployment=~"{down[1]}|{running[1]}"}}'
+            values = {r["metric"]["deployment"]: r["value"][1] for r in _query(prometheus, query)}
+            return values == {down[1]: "1", running[1]: "1"}, values
+
+        wait_for("kube-state-metrics reporting both servers available", seen_available, timeout=120, interval=5)
+        assert not _server_alerts(prometheus, down[1], running[1]), "no alert while both servers serve"
+
+        kubectl("scale", "deployment", "-n", down[0], down[1], "--replicas=0")
+
+        def raised():
+            alerts = _server_alerts(prometheus, down[1], running[1])
+            return any(a["state"] == ALERT_STATE for a in alerts), alerts
+
+        # pending: one scrape and one evaluation (15 s each here); firing: 5 minutes more (`for: 5m`).
+        alerts = wait_for(f"ModelServerDown {ALERT_STATE} for {down[0]}/{down[1]}", raised,
+                          timeout=120 if ALERT_STATE == "pending" else 480, interval=5)
+        (alert,) = alerts
+        assert alert["labels"]["namespace"] == down[0]
+        assert alert["labels"]["deployment"] == down[1]
+        assert alert["labels"]["severity"] == "critical"
+        assert alert["annotations"]["summary"] == f"Model server {down[0]}/{down[1]} serves nothing"
+    finally:
+        for namespace, name in (down, running):
+            kubectl("delete", "deployment", "-n", namespace, name, "--wait=false", check=False)
+
+
+def test_the_metrics_ports_admit_prometheus_alone(prometheus):
+    """A research group's pod cannot reach Prometheus, MLflow's metrics sidecar or Argo's metrics (only
+    MLflow's API, as before); Prometheus reaches MLflow's sidecar through the NetworkPolicy the Monitoring
+    component adds: without it the `mlflow` target goes down, and comes back with it."""
+    mlflow_pod = _pod_ip(CFG.mlflow.namespace, "app.kubernetes.io/instance=mlflow,app.kubernetes.io/component=server")
+    argo_pod = _pod_ip(CFG.kubeflow_pipelines.namespace, "app.kubernetes.io/name=workflow-controller")
+    tenant = CFG.tenancy.tenants[0].namespace
+    results = run_script_pod(tenant, "netprobe", pipeline_image(), pod_script("network_probe"), [
+        {"name": "ALLOWED", "value": json.dumps({"MLflow's API": (f"mlflow.{CFG.mlflow.namespace}.svc.cluster.local.", MLFLOW_PORT)})},
+        {"name": "BLOCKED", "value": json.dumps({
+            "Prometheus": (f"{PROMETHEUS_SERVICE}.{NAMESPACE}.svc.cluster.local.", PROMETHEUS_PORT),
+            "MLflow's metrics sidecar": (mlflow_pod, MLFLOW_METRICS_PORT),
+            "Argo's metrics": (argo_pod, ARGO_METRICS_PORT)})}], timeout=240)
+    assert results.pop("MLflow's API") == "open", results
+    assert all(result != "open" for result in results.values()), f"from {tenant}: {results}"
+
+    policy_name = "allow-prometheus-to-mlflow"
+    policy = json.loads(kubectl("get", "networkpolicy", "-n", CFG.mlflow.namespace, policy_name, "-o", "json"))
+    for key in ("uid", "resourceVersion", "creationTimestamp", "generation", "managedFields"):
+        policy["metadata"].pop(key, None)
+
+    def mlflow_target(health: str):
+        def probe():
+            targets = [t for t in prometheus("targets", state="active")["activeTargets"] if t["labels"]["job"] == "mlflow"]
+            return bool(targets) and all(t["health"] == health for t in targets), \
+                [(t["scrapeUrl"], t["health"], t["lastError"]) for t in targets]
+        return probe
+
+    kubectl("delete", "networkpolicy", "-n", CFG.mlflow.namespace, policy_name)
+    try:
+        # Times out (fails) if Prometheus still reaches the sidecar without the policy that admits it.
+        wait_for("the mlflow target down without its NetworkPolicy", mlflow_target("down"), timeout=120, interval=5)
+    finally:
+        kubectl("apply", "-f", "-", stdin=json.dumps(policy))
+    wait_for("the mlflow target up again with its NetworkPolicy", mlflow_target("up"), timeout=120, interval=5)
+
+
+def _pod_ip(namespace: str, selector: str) -> str:
+    ips = kubectl("get", "pods", "-n", namespace, "-l", selector, "--field-selector=status.phase=Running",
+                  "-o", "jsonpath={.items[*].status.podIP}").split()
+    assert ips, f"no running pod {selector} in {namespace}"
+    return ips[0]
+
+
+def _query(prometheus, promql: str) -> list[dict]:
+    """An instant query's vector."""
+    return prometheus("query", query=promql)["result"]
+
+
+def _server_alerts(prometheus, *deployments: str) -> list[dict]:
+    return [a for a in prometheus("alerts")["alerts"]
+            if a["labels"]["alertname"] == "ModelServerDown" and a["labels"].get("deployment") in deployments]
+
+
+def _model_server(namespace: str) -> tuple[str, str]:
+    """A stand-in model server: a Deployment labelled as the platform labels model servers
+    (mlops_components.core.serving_manifests), serving HTTP from the pipeline image."""
+    name = f"monitoring-check-{uuid.uuid4().hex[:6]}"
+    labels = {"app.kubernetes.io/name": name, "app.kubernetes.io/component": "model-server",
+              "app.kubernetes.io/part-of": "mlops-platform-tests", SERVING_LABEL: "true"}
+    deployment = {"apiVersion": "apps/v1", "kind": "Deployment",
+                  "metadata": {"name": name, "namespace": namespace, "labels": labels},
+                  "spec": {"replicas": 1, "selector": {"matchLabels": {"app.kubernetes.io/name": name}},
+                           "template": {"metadata": {"labels": labels}, "spec": {
+                               "automountServiceAccountToken": False,
+                               "securityContext": {"runAsNonRoot": True, "runAsUser": 1000,
+                                                   "seccompProfile": {"type": "RuntimeDefault"}},
+                               "containers": [{
+                                   "name": "server", "image": pipeline_image(), "imagePullPolicy": "IfNotPresent",
+                                   "command": ["python3", "-m", "http.server", "8080", "--directory", "/tmp"],  # noqa: S108
+                                   "readinessProbe": {"httpGet": {"path": "/", "port": 8080}, "periodSeconds": 2},
+                                   "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+                                   "resources": {"requests": {"cpu": "10m", "memory": "32Mi"},
+                                                 "limits": {"cpu": "200m", "memory": "128Mi"}}}]}}}}
+    kubectl("apply", "-f", "-", stdin=json.dumps(deployment))
+    return namespace, name
+
+
+def _wait_available(namespace: str, name: str) -> None:
+    def available():
+        value = kubectl("get", "deployment", "-n", namespace, name, "-o", "jsonpath={.status.availableReplicas}", check=False)
+        return value == "1", value or kubectl("get", "pods", "-n", namespace, "-l", f"app.kubernetes.io/name={name}",
+                                              "-o", "wide", check=False)
+
+    wait_for(f"model server stand-in {namespace}/{name} available", available, timeout=180)

@@ -1,0 +1,203 @@
+"""The Monitoring component under Pulumi mocks and its Prometheus configuration under promtool: what
+it scrapes, who may reach what, its privileges and the local stack's budget. A fast layer; the
+cluster test (tests/platform/test_monitoring.py) shows the targets up and an alert on real series."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from infra.components.monitoring import OWN_JOBS, ScrapeTarget, prometheus_config, retention_size
+from infra.config import ConfigError, parse, quantity
+from tests.support.pulumi_mocks import containers, run
+from tests.support.stacks import stack_config
+
+pytestmark = pytest.mark.unit
+ROOT = Path(__file__).resolve().parents[2]
+RULES = ROOT / "infra" / "monitoring" / "alert-rules.yml"
+# Nodes of the local kind cluster (offline/cluster.sh: one control plane, one worker).
+LOCAL_NODES = 2
+# The MLflow chart's metrics sidecar (charts/mlflow/templates/deployment.yaml; tests/charts checks them).
+METRICS_SIDECAR_CPU, METRICS_SIDECAR_MEMORY = 0.005, 32 * 2**20
+
+
+def _jobs_the_rules_name() -> set[str]:
+    return set(re.findall(r'(?<![a-z_])job="([a-z-]+)"', RULES.read_text()))
+
+
+def _scrape_jobs(mocks) -> dict[str, dict]:
+    config_map = mocks.named("monitoring-prometheus-config")
+    config = yaml.safe_load(config_map.inputs["data"]["prometheus.yml"])
+    return {job["job_name"]: job for job in config["scrape_configs"]}
+
+
+def test_prometheus_scrapes_its_own_jobs_the_pipelines_and_loads_the_rules(mocks):
+    run({})
+    jobs = _scrape_jobs(mocks)
+    assert set(OWN_JOBS) <= set(jobs)
+    assert {"kfp-api", "argo"} <= set(jobs), "Kubeflow Pipelines' API server and Argo's controller are scraped"
+    assert _jobs_the_rules_name() <= set(jobs), "every job an alert rule names is scraped"
+    kfp = jobs["kfp-api"]
+    assert kfp["kubernetes_sd_configs"][0]["namespaces"] == {"names": ["mlops-pipelines"]}
+    assert kfp["kubernetes_sd_configs"][0]["selectors"][0]["label"] == \
+        "app.kubernetes.io/component=pipelines,app.kubernetes.io/name=ml-pipeline"
+    assert {"source_labels": ["__meta_kubernetes_pod_ip"], "target_label": "__address__", "replacement": "$1:8888"} \
+        in kfp["relabel_configs"]
+    assert jobs["argo"]["honor_labels"] is True, "Argo's namespace label is the runs' namespace"
+    rules = mocks.named("monitoring-prometheus-rules")
+    assert rules.inputs["data"]["alert-rules.yml"] == RULES.read_text()
+    prometheus = mocks.named("monitoring-prometheus")
+    (container,) = containers(prometheus)
+    assert "--storage.tsdb.retention.time=15d" in container["args"]
+    assert "--storage.tsdb.retention.size=16384MB" in container["args"], "80% of the 20Gi volume"
+    mounts = {mount["mountPath"]: mount for mount in container["volumeMounts"]}
+    assert mounts["/etc/prometheus"]["readOnly"]
+    assert mounts["/etc/prometheus/rules"]["readOnly"]
+    assert container["securityContext"]["runAsNonRoot"]
+    assert container["securityContext"]["readOnlyRootFilesystem"]
+
+
+def test_mlflow_is_scraped_at_its_metrics_sidecar(mocks):
+    run({})
+    mlflow = _scrape_jobs(mocks)["mlflow"]
+    assert "basic_auth" not in mlflow, "the sidecar needs no credentials; a NetworkPolicy admits Prometheus alone"
+    assert mlflow["kubernetes_sd_configs"][0]["selectors"][0]["label"] == \
+        "app.kubernetes.io/component=server,app.kubernetes.io/instance=mlflow,app.kubernetes.io/name=mlflow"
+    assert {"source_labels": ["__meta_kubernetes_pod_ip"], "target_label": "__address__", "replacement": "$1:9102"} \
+        in mlflow["relabel_configs"]
+    assert {"source_labels": ["__meta_kubernetes_pod_ready"], "regex": "true", "action": "keep"} in mlflow["relabel_configs"], \
+        "a pod failing its readiness probe is no target: MlflowDown's absent() sees it"
+    assert mocks.chart("mlflow").inputs["values"]["metrics"] == {"enabled": True, "port": 9102}
+
+
+def test_without_monitoring_mlflow_exposes_no_metrics(mocks):
+    run({"monitoring": {"enabled": False}})
+    assert mocks.chart("mlflow").inputs["values"]["metrics"]["enabled"] is False
+
+
+def test_each_scrape_target_is_opened_to_prometheus_alone(mocks):
+    run({})
+    policies = {p.inputs["metadata"]["name"]: p.inputs for p in mocks.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
+                if p.name.startswith("monitoring-")}
+    prometheus_pods = {"matchLabels": {"app.kubernetes.io/name": "prometheus", "app.kubernetes.io/component": "monitoring"}}
+    kfp = policies["allow-prometheus-to-kfp-api"]
+    assert kfp["metadata"]["namespace"] == "mlops-pipelines"
+    assert kfp["spec"]["ingress"] == [{
+        "from": [{"podSelector": prometheus_pods,
+                  "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "mlops-monitoring"}}}],
+        "ports": [{"protocol": "TCP", "port": 8888}]}]
+    assert policies["allow-prometheus-to-argo"]["spec"]["ingress"][0]["ports"] == [{"protocol": "TCP", "port": 9090}]
+    for exporter, port in (("kube-state-metrics", 8080), ("node-exporter", 9100)):
+        policy = policies[f"allow-prometheus-to-{exporter}"]
+        assert policy["spec"]["ingress"] == [{"from": [{"podSelector": prometheus_pods}],
+                                              "ports": [{"protocol": "TCP", "port": port}]}]
+    assert policies["default-deny-ingress"]["spec"] == {"podSelector": {}, "policyTypes": ["Ingress"]}
+
+
+def test_prometheus_and_kube_state_metrics_only_read(mocks):
+    run({})
+    roles = {r.name.removesuffix("-role"): r.inputs["rules"] for r in mocks.of_type("kubernetes:rbac.authorization.k8s.io/v1:ClusterRole")
+             if r.name.startswith("monitoring-")}
+    verbs = {verb for rules in roles.values() for rule in rules for verb in rule["verbs"]}
+    assert verbs == {"get", "list", "watch"}
+    resources = {resource for rule in roles["monitoring-prometheus"] for resource in rule["resources"]}
+    assert resources == {"nodes", "pods", "nodes/metrics"}, "no nodes/proxy (exec, logs), no secrets"
+    assert not any("secrets" in rule["resources"] for rules in roles.values() for rule in rules)
+
+
+def test_node_exporter_mounts_the_host_read_only_as_nobody(mocks):
+    run({})
+    daemonset = mocks.named("monitoring-node-exporter")
+    spec = daemonset.inputs["spec"]["template"]["spec"]
+    assert spec["automountServiceAccountToken"] is False
+    assert spec["tolerations"] == [{"operator": "Exists"}], "every node, tainted GPU nodes included"
+    (container,) = containers(daemonset)
+    assert all(mount["readOnly"] for mount in container["volumeMounts"])
+    assert spec["securityContext"]["runAsUser"] == 65534
+    assert container["securityContext"]["allowPrivilegeEscalation"] is False
+    namespace = mocks.named("monitoring-ns").inputs["metadata"]["labels"]
+    assert namespace["pod-security.kubernetes.io/enforce"] == "privileged"
+    assert namespace["pod-security.kubernetes.io/warn"] == "restricted"
+
+
+def test_kube_state_metrics_exports_the_labels_the_rules_join_on(mocks):
+    run({})
+    (container,) = containers(mocks.named("monitoring-kube-state-metrics"))
+    assert "--metric-labels-allowlist=deployments=[app.kubernetes.io/component],namespaces=[mlops-platform/tenant]" \
+        in container["args"]
+    assert 'label_app_kubernetes_io_component="model-server"' in RULES.read_text()
+
+
+def test_dcgm_exporter_is_scraped_with_its_own_labels_when_it_runs(mocks):
+    run({"gpu": {"enabled": True, "totalGpus": 1, "dcgmExporter": {"enabled": True}}})
+    jobs = _scrape_jobs(mocks)
+    assert jobs["dcgm-exporter"]["honor_labels"] is True
+    assert jobs["dcgm-exporter"]["kubernetes_sd_configs"][0]["namespaces"] == {"names": [parse({}).gpu.namespace]}
+    assert jobs["dcgm-exporter"]["relabel_configs"][1]["replacement"] == "$1:9400"
+
+
+def test_monitoring_off_declares_nothing(mocks):
+    run({"monitoring": {"enabled": False}})
+    assert not [r for r in mocks.resources if r.name.startswith("monitoring")]
+
+
+def test_the_local_stack_keeps_monitoring_within_its_budget():
+    """Issue 21: at most 300m CPU and 512 MiB of requests on the local stack."""
+    monitoring = stack_config("local").monitoring
+    once = [monitoring.prometheus_resources, monitoring.kube_state_metrics_resources]
+    cpu = sum(quantity(r.requests["cpu"]) for r in once) + LOCAL_NODES * quantity(monitoring.node_exporter_resources.requests["cpu"]) \
+        + METRICS_SIDECAR_CPU
+    memory = sum(quantity(r.requests["memory"]) for r in once) + \
+        LOCAL_NODES * quantity(monitoring.node_exporter_resources.requests["memory"]) + METRICS_SIDECAR_MEMORY
+    assert cpu <= 0.3, f"{cpu * 1000:.0f}m CPU requested"
+    assert memory <= 512 * 2**20, f"{memory / 2**20:.0f} MiB requested"
+
+
+@pytest.mark.parametrize(("values", "message"), [
+    ({"scrapeInterval": "30"}, "monitoring.scrapeInterval"),
+    ({"scrapeInterval": "10m"}, "at most 5m"),
+    ({"retention": "two weeks"}, "monitoring.retention"),
+    ({"volumeSize": "20G"}, "monitoring.volumeSize"),
+    ({"namespace": "mlops-mlflow"}, "is already mlflow.namespace"),
+    ({"namespace": "kube-monitoring"}, "Kubernetes owns it"),
+])
+def test_bad_monitoring_settings_are_refused_with_the_key(values, message):
+    with pytest.raises(ConfigError, match=message):
+        parse({"monitoring": values})
+
+
+def test_job_names_must_be_unique():
+    target = ScrapeTarget("kubelet", "ns", {"app": "x"}, 80)
+    with pytest.raises(ValueError, match="repeated or reserved: kubelet"):
+        prometheus_config("mlops-monitoring", "30s", True, (target,))
+
+
+def test_retention_size_is_eighty_percent_of_the_volume():
+    assert retention_size("1Gi") == "819MB"
+    assert retention_size("500Mi") == "400MB"
+    assert retention_size("1Ti") == "838860MB"
+
+
+def test_promtool_accepts_the_generated_configuration(tmp_path):
+    """promtool check config on the local stack's configuration, with the targets of every component."""
+    built = subprocess.run(["bash", str(ROOT / "offline" / "promtool.sh")], capture_output=True, text=True, check=False)
+    assert built.returncode == 0, f"offline/promtool.sh failed:\n{built.stderr[-3000:]}"
+    promtool = built.stdout.strip().splitlines()[-1]
+    targets = (ScrapeTarget("kfp-api", "mlops-pipelines", {"app.kubernetes.io/name": "ml-pipeline"}, 8888),
+               ScrapeTarget("dcgm-exporter", "gpu", {"app.kubernetes.io/name": "dcgm"}, 9400, honor_labels=True))
+    config = prometheus_config("mlops-monitoring", "15s", True, targets)
+    path = tmp_path / "prometheus.yml"
+    path.write_text(yaml.safe_dump(config))
+    checked = subprocess.run([promtool, "check", "config", "--syntax-only", str(path)], capture_output=True, text=True,
+                             check=False)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "SUCCESS" in checked.stdout + checked.stderr
+    config["scrape_configs"][0]["scrape_interval"] = "thirty"
+    path.write_text(yaml.safe_dump(config))
+    broken = subprocess.run([promtool, "check", "config", "--syntax-only", str(path)], capture_output=True, text=True,
+                            check=False)
+    assert broken.returncode != 0, "promtool must refuse a broken configuration (the check can fail)"
