@@ -25,7 +25,7 @@ export MLOPS_CLUSTER_NAME := $(CLUSTER_NAME)
 export KUBECONFIG := $(CACHE_DIR)/$(CLUSTER_NAME).kubeconfig
 PYTEST_ARGS ?=
 
-.PHONY: image-checks monitoring-drill role-docs gpu-node-check backup backup-drill backup-fetch fault-test upgrade-test restore cold-check gpu-check help venv pipelines-venv pipelines smoke bench report tools render test molecule lint constraints clean node-components kubernetes node-image cluster cluster-delete cluster-check cluster-test up down platform-test
+.PHONY: image-checks monitoring-drill usage-report role-docs gpu-node-check backup backup-drill backup-fetch fault-test upgrade-test restore cold-check gpu-check help venv pipelines-venv pipelines smoke bench report tools render test molecule lint constraints clean node-components kubernetes node-image cluster cluster-delete cluster-check cluster-test up down platform-test
 
 help: ## List the targets.
 	@grep -hE '^[a-z-]+:.*## ' $(firstword $(MAKEFILE_LIST)) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -98,6 +98,9 @@ cluster-check: venv tools node-components ## Create a throwaway 2-node cluster, 
 
 cluster-test: venv ## Run the cluster tests against the running local cluster.
 	@$(VENV)/bin/pytest -m e2e tests/cluster $(PYTEST_ARGS)
+
+usage-report: venv ## CPU-, memory- and GPU-hours per research group and day from the platform's Prometheus: a table, build/usage/usage.csv and usage.svg (USAGE_ARGS="--days 30").
+	@$(VENV)/bin/python -m platform_usage.report $(USAGE_ARGS)
 
 monitoring-drill: venv ## Scale a stand-in model server to 0 and wait until Prometheus fires ModelServerDown (5 minutes; make test waits for its pending state only).
 	@MLOPS_ALERT_STATE=firing $(VENV)/bin/pytest -m e2e tests/platform/test_monitoring.py -k model_server_scaled_to_zero $(PYTEST_ARGS)

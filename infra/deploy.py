@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pulumi
-from mlops_components.contract import SERVING_LABEL
+from mlops_components.contract import SERVING_LABEL, SERVING_PORT
 
 from infra.components.backup import Backup, BackupArgs, Writer
 from infra.components.common import after
@@ -21,7 +21,7 @@ from infra.components.login import IDENTITY_HEADER as LOGIN_IDENTITY_HEADER
 from infra.components.login import Login, LoginArgs
 from infra.components.mlflow import PORT as MLFLOW_PORT
 from infra.components.mlflow import Mlflow, MlflowArgs, tenant_identity
-from infra.components.monitoring import Monitoring, MonitoringArgs
+from infra.components.monitoring import Monitoring, MonitoringArgs, ScrapeTarget
 from infra.components.object_store import ALL_BUCKETS, BucketUser, ObjectStore, ObjectStoreArgs
 from infra.components.queueing import Queueing, QueueingArgs, quota_ceiling
 from infra.components.schema_versions import SchemaVersions
@@ -53,6 +53,8 @@ KFP_BUCKET_USER = "kubeflow-pipelines"
 MLFLOW_BUCKET_USER = "mlflow"
 # The backup's object-store user: reads and writes every bucket, no admin rights.
 BACKUP_BUCKET_USER = "platform-backup"
+# The scrape job of the research groups' model servers (the alert rules name it).
+MODEL_SERVERS_JOB = "model-servers"
 # The images whose versions fix a database schema: a backup restores onto the same ones only.
 SCHEMA_IMAGES = ("mlflow", "postgres", "mysql", "kfp-api-server", "mlmd-server")
 
@@ -258,13 +260,17 @@ def deploy(cfg: PlatformConfig) -> Platform:
     monitoring = None
     if cfg.monitoring.enabled:
         scraped = [part for part in (mlflow, kfp, gpu) if part]
+        targets = [target for part in scraped for target in part.metrics_targets]
+        if tenant_component:
+            # The research groups' model servers (mlops_components.serving: /metrics on the serving port).
+            targets.append(ScrapeTarget(MODEL_SERVERS_JOB, tuple(tenant_namespaces), {SERVING_LABEL: "true"}, SERVING_PORT))
         monitoring = Monitoring("monitoring", MonitoringArgs(
             config=cfg.monitoring,
             images=(image("prometheus"), image("kube-state-metrics"), image("node-exporter")),
             image_pull_policy=cfg.images.pull_policy,
-            targets=tuple(target for part in scraped for target in part.metrics_targets),
+            targets=tuple(targets),
             # The targets' NetworkPolicies go into those components' namespaces.
-            depends_on=scraped,
+            depends_on=[*scraped, *([tenant_component] if tenant_component else [])],
         ))
     return Platform(object_store=store, mlflow=mlflow, gpu=gpu, tenants=tenant_component, kubeflow_pipelines=kfp,
                     queueing=queueing, backup=backup, login=login, monitoring=monitoring)

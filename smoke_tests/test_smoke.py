@@ -8,10 +8,10 @@ RUN_TIMEOUT_S; each must have an MLflow run with the expected params, metrics an
 and a registered model version whose files come back from MLflow's artifact store; the runs'
 KFP artifacts must be in the pipelines' bucket; the two runs' metrics must be identical; and the
 model server that the pipeline deployed in the research group's namespace must answer valid
-predictions. On failure the message carries the run ids, the workflows' failed nodes, pod logs
-and events. Nothing is resubmitted: a run that fails, for whatever reason, fails the test (the
-StartError that once made a resubmit necessary is fixed at its cause: the kind node's cgroup
-driver, offline/images/kind-node.sh).
+predictions, which the platform's Prometheus then counts (the model server's /metrics). On failure
+the message carries the run ids, the workflows' failed nodes, pod logs and events. Nothing is
+resubmitted: a run that fails, for whatever reason, fails the test (the StartError that once made a
+resubmit necessary is fixed at its cause: the kind node's cgroup driver, offline/images/kind-node.sh).
 
 The PyTorch variant (pipelines/train_pipeline_torch.yaml; `-k torch` selects it) needs a node that
 advertises `nvidia.com/gpu` (kind: MLOPS_FAKE_GPUS=N; `make up` then loads the pipeline-torch image
@@ -29,6 +29,7 @@ import pytest
 from mlops_components.contract import FAKE_GPU_LABEL
 
 from infra.components.gpu import TOLERATION as GPU_TOLERATION
+from infra.deploy import MODEL_SERVERS_JOB
 from smoke_tests.smoke import (
     CFG,
     COMPILED,
@@ -44,8 +45,9 @@ from smoke_tests.smoke import (
     record_measurements,
     submit_runs,
 )
-from tests.support.cluster import kubectl, nodes
+from tests.support.cluster import kubectl, nodes, wait_for
 from tests.support.platform import pipeline_image, platform_pods_ready, workflow_diagnostics
+from tests.support.prometheus import prometheus_api, query
 
 pytestmark = pytest.mark.e2e
 
@@ -115,6 +117,21 @@ def test_the_training_pipeline_trains_registers_and_serves_a_model_reproducibly(
     assert set(predictions) <= {0, 1, 2}, f"predictions outside iris' classes 0, 1, 2: {predictions}"
     correct = sum(p == e for p, e in zip(predictions, expected, strict=True))
     assert correct / len(expected) >= MIN_ACCURACY, f"{correct}/{len(expected)} right: {predictions} vs {expected}"
+    if CFG.monitoring.enabled:
+        _prometheus_counted_the_predictions(f"model-{MODEL_NAME}")
+
+
+def _prometheus_counted_the_predictions(server: str) -> None:
+    """The model server's /metrics (mlops_components.serving), scraped by the platform's Prometheus
+    (job model-servers), counts the predictions this test asked for."""
+    promql = (f'sum(model_server_requests_total{{job="{MODEL_SERVERS_JOB}", namespace="{TENANT.namespace}", app="{server}", '
+              'path="/invocations", status="200"})')
+    with prometheus_api() as api:
+        def counted():
+            found = query(api, promql)
+            return bool(found) and float(found[0]["value"][1]) >= 1, found
+
+        wait_for(f"Prometheus counting {TENANT.namespace}/{server}'s predictions", counted, timeout=120, interval=5)
 
 
 def _gpu_nodes() -> dict[str, dict]:

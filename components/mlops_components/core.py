@@ -208,8 +208,8 @@ def dns_name(value: str, prefix: str = "model-") -> str:
 def serving_manifests(model_name: str, model_version: str, namespace: str, image: str,
                       credentials_secret: str = MLFLOW_READER_SECRET, cpu: str = "500m",
                       memory: str = "768Mi") -> list[dict]:
-    """A Deployment running MLflow's model server for `models:/<model_name>/<model_version>` and
-    its Service, for a namespace with the `restricted` Pod Security level and a ResourceQuota.
+    """A Deployment running MLflow's model server (with request metrics: mlops_components.serving) for
+    `models:/<model_name>/<model_version>` and its Service, for a namespace with the `restricted` Pod Security level and a ResourceQuota.
     The server reads the model from MLflow with the research group's read-only identity, which
     the platform keeps in `credentials_secret` (its address, workspace, user and password)."""
     name = dns_name(model_name)
@@ -220,8 +220,9 @@ def serving_manifests(model_name: str, model_version: str, namespace: str, image
     container = {
         "name": "server",
         "image": image,
-        "command": ["mlflow", "models", "serve", "--model-uri", f"models:/{model_name}/{model_version}",
-                    "--env-manager", "local", "--host", "0.0.0.0", "--port", str(SERVING_PORT), "--workers", "1"],  # noqa: S104
+        # MLflow's scoring server, measured: Prometheus reads /metrics on the same port (mlops_components.serving).
+        "command": ["python3", "-m", "mlops_components.serving", "--model-uri", f"models:/{model_name}/{model_version}",
+                    "--host", "0.0.0.0", "--port", str(SERVING_PORT)],  # noqa: S104
         "env": [*secret_env,
                 {"name": "HOME", "value": "/tmp"}, {"name": "MLFLOW_DISABLE_TELEMETRY", "value": "true"}],  # noqa: S108
         "ports": [{"name": "http", "containerPort": SERVING_PORT}],

@@ -146,7 +146,7 @@ class Gpu(pulumi.ComponentResource):
                 volumes=[{"name": "pod-resources", "hostPath": {"path": "/var/lib/kubelet/pod-resources"}}],
             )
             children["dcgm_exporter"] = exporter.urn
-            self.metrics_targets = (ScrapeTarget("dcgm-exporter", args.namespace, {
+            self.metrics_targets = (ScrapeTarget("dcgm-exporter", (args.namespace,), {
                 key: exporter_labels[key] for key in ("app.kubernetes.io/name", "app.kubernetes.io/component")},
                 _DCGM_PORT, honor_labels=True),)
 

@@ -187,7 +187,7 @@ class Mlflow(pulumi.ComponentResource):
         # The chart's server pods (mlflow.selectorLabels: the release is `name`).
         server_pods = {"app.kubernetes.io/name": "mlflow", "app.kubernetes.io/instance": name,
                        "app.kubernetes.io/component": "server"}
-        self.metrics_targets = (ScrapeTarget("mlflow", args.namespace, server_pods, METRICS_PORT),) if args.metrics else ()
+        self.metrics_targets = (ScrapeTarget("mlflow", (args.namespace,), server_pods, METRICS_PORT),) if args.metrics else ()
         self.register_outputs({
             "tracking_uri": self.tracking_uri, "namespace": self.namespace,
             "admin_secret_name": self.admin_secret_name, "chart": chart.urn,

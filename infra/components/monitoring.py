@@ -50,12 +50,12 @@ KUBELET_KEEP = ("kubelet_volume_stats_.*",)
 
 @dataclass(frozen=True)
 class ScrapeTarget:
-    """Pods another component runs whose metrics Prometheus scrapes as `job` (the name the alert
-    rules use). `honor_labels`: the exporter's own `namespace` and `pod` labels name the workload
+    """Pods another component runs in `namespaces` whose metrics Prometheus scrapes as `job` (the
+    name the alert rules use). `honor_labels`: the exporter's own `namespace` and `pod` labels name the workload
     it reports on (Argo's runs, DCGM's GPU users), so they win over the pod's own."""
 
     job: str
-    namespace: str
+    namespaces: tuple[str, ...]
     pod_labels: dict[str, str]
     port: int
     path: str = "/metrics"
@@ -78,9 +78,9 @@ def _keep(pattern: tuple[str, ...]) -> list[dict]:
     return [{"source_labels": ["__name__"], "regex": "|".join(pattern), "action": "keep"}]
 
 
-def _pod_job(job: str, namespace: str, pod_labels: dict[str, str], port: int, path: str = "/metrics",
+def _pod_job(job: str, namespaces: tuple[str, ...], pod_labels: dict[str, str], port: int, path: str = "/metrics",
              honor_labels: bool = False) -> dict:
-    """A job scraping `port` of every ready pod of `namespace` with `pod_labels`, labelled with the
+    """A job scraping `port` of every ready pod of `namespaces` with `pod_labels`, labelled with the
     pod's namespace, name and node. A pod that is not ready is no target: a server whose every pod
     fails its readiness probe leaves no `up` series, which the alert rules' absent() catches."""
     selector = ",".join(f"{key}={value}" for key, value in sorted(pod_labels.items()))
@@ -88,7 +88,7 @@ def _pod_job(job: str, namespace: str, pod_labels: dict[str, str], port: int, pa
         "job_name": job,
         "metrics_path": path,
         "honor_labels": honor_labels,
-        "kubernetes_sd_configs": [{"role": "pod", "namespaces": {"names": [namespace]},
+        "kubernetes_sd_configs": [{"role": "pod", "namespaces": {"names": list(namespaces)},
                                    "selectors": [{"role": "pod", "label": selector}]}],
         "relabel_configs": [
             {"source_labels": ["__meta_kubernetes_pod_ready"], "regex": "true", "action": "keep"},
@@ -97,6 +97,8 @@ def _pod_job(job: str, namespace: str, pod_labels: dict[str, str], port: int, pa
             {"source_labels": ["__meta_kubernetes_namespace"], "target_label": "namespace"},
             {"source_labels": ["__meta_kubernetes_pod_name"], "target_label": "pod"},
             {"source_labels": ["__meta_kubernetes_pod_node_name"], "target_label": "node"},
+            # The workload's name (a model server's: its model's), which outlives the pod's.
+            {"source_labels": ["__meta_kubernetes_pod_label_app_kubernetes_io_name"], "target_label": "app"},
         ],
     }
 
@@ -134,10 +136,10 @@ def prometheus_config(namespace: str, scrape_interval: str, kubelet_insecure_tls
             # The objects' namespace and pod labels are kube-state-metrics' own series labels.
             {"job_name": "kube-state-metrics", "honor_labels": True,
              "static_configs": [{"targets": [f"kube-state-metrics.{namespace}.svc:{KUBE_STATE_METRICS_PORT}"]}]},
-            _pod_job("node-exporter", namespace, _selector(labels("node-exporter", "monitoring")), NODE_EXPORTER_PORT),
+            _pod_job("node-exporter", (namespace,), _selector(labels("node-exporter", "monitoring")), NODE_EXPORTER_PORT),
             _kubelet_job("kubelet", "/metrics", KUBELET_KEEP, kubelet_insecure_tls),
             _kubelet_job("cadvisor", "/metrics/cadvisor", CADVISOR_KEEP, kubelet_insecure_tls),
-            *[_pod_job(t.job, t.namespace, t.pod_labels, t.port, t.path, t.honor_labels) for t in targets],
+            *[_pod_job(t.job, t.namespaces, t.pod_labels, t.port, t.path, t.honor_labels) for t in targets],
         ],
     }
 
@@ -195,9 +197,10 @@ class Monitoring(pulumi.ComponentResource):
         ingress_policy(f"{name}-allow-prometheus", ns_name, _selector(prometheus_labels), PROMETHEUS_PORT, [], (), self)
         target_opts = pulumi.ResourceOptions(parent=self, depends_on=args.depends_on)
         for target in args.targets:
-            self._allow_prometheus(f"{name}-allow-{target.job}", f"allow-prometheus-to-{target.job}", target.namespace,
-                                   target.pod_labels, target.port, _selector(prometheus_labels), target_opts,
-                                   from_namespace=cfg.namespace)
+            for target_namespace in target.namespaces:
+                self._allow_prometheus(f"{name}-allow-{target.job}-{target_namespace}", f"allow-prometheus-to-{target.job}",
+                                       target_namespace, target.pod_labels, target.port, _selector(prometheus_labels),
+                                       target_opts, from_namespace=cfg.namespace)
 
         self._kube_state_metrics(name, ns_name, ksm_labels, args, child)
         self._node_exporter(name, ns_name, exporter_labels, args, child)

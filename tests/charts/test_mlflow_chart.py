@@ -477,3 +477,25 @@ def test_ingress_serves_tls_with_the_given_secret_and_annotations(render):
     assert ingress["spec"]["tls"] == [{"hosts": ["mlflow.example.org"], "secretName": "mlflow-tls"}]
     assert ingress["metadata"]["annotations"] == {"cert-manager.io/cluster-issuer": "campus-ca"}
 
+
+
+def test_the_tenants_job_waits_through_refused_connections_while_mlflow_starts(monkeypatch):
+    """files/provision_tenants.py: a refused connection (no ready server pod yet) is waited out like a 503."""
+    import importlib.util
+    import urllib.error
+
+    spec = importlib.util.spec_from_file_location("provision_tenants", CHART / "files" / "provision_tenants.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    answers = [urllib.error.URLError(ConnectionRefusedError(111, "Connection refused")), (503, {}), (200, {})]
+
+    def call(self, method, path, body=None, query=None):
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    monkeypatch.setattr(script.Mlflow, "call", call)
+    monkeypatch.setattr(script.time, "sleep", lambda _: None)
+    script.wait_until_up(script.Mlflow("http://mlflow:5000", "admin", "secret"))
+    assert answers == [], "it asked until MLflow answered 200"

@@ -1,9 +1,9 @@
 """Monitoring on the platform that `make up` deployed, through Prometheus's own API: every scrape job
 is up (MLflow's server metrics through its sidecar, Argo and the KFP API, each through a NetworkPolicy
 that admits Prometheus alone: a research group's pod is refused, and without the policy Prometheus is
-too), every alert rule is loaded and evaluates without error, the pods' usage is there per tenant
-namespace, and a model server scaled to 0 raises ModelServerDown for that server only, while a running
-one stays quiet.
+too), every alert rule is loaded and evaluates without error, and a model server scaled to 0 raises
+ModelServerDown for that server only, while a running one stays quiet. The usage per research group:
+tests/platform/test_usage_report.py.
 
 ModelServerDown fires after 5 minutes (`for: 5m`): `make test` waits for the alert's `pending` state
 (the rule matched the real series, its clock runs); `make monitoring-drill` (MLOPS_ALERT_STATE=firing)
@@ -20,14 +20,15 @@ import uuid
 
 import pytest
 import yaml
-from mlops_components.contract import SERVING_LABEL
 
 from infra.components.kubeflow_pipelines.common import ARGO_METRICS_PORT
 from infra.components.mlflow import METRICS_PORT as MLFLOW_METRICS_PORT
 from infra.components.mlflow import PORT as MLFLOW_PORT
 from infra.components.monitoring import OWN_JOBS, PROMETHEUS_PORT, PROMETHEUS_SERVICE, RULES_FILE
+from infra.deploy import MODEL_SERVERS_JOB
 from tests.support.cluster import kubectl, nodes, wait_for
 from tests.support.platform import CFG, pipeline_image, port_forward, run_script_pod
+from tests.support.prometheus import prometheus_api, query
 from tests.support.scripts import pod_script
 
 pytestmark = pytest.mark.e2e
@@ -42,13 +43,7 @@ ALERT_STATE = os.environ.get("MLOPS_ALERT_STATE", "pending")
 @pytest.fixture(scope="module")
 def prometheus():
     """A function querying Prometheus's HTTP API (path, params) -> its `data`."""
-    with port_forward(NAMESPACE, PROMETHEUS_SERVICE, PROMETHEUS_PORT) as port:
-        def api(path: str, **params: str):
-            url = f"http://127.0.0.1:{port}/api/v1/{path}" + (f"?{urllib.parse.urlencode(params)}" if params else "")
-            with urllib.request.urlopen(url, timeout=30) as response:
-                answer = json.load(response)
-            assert answer["status"] == "success", answer
-            return answer["data"]
+    with prometheus_api() as api:
         yield api
 
 
@@ -68,6 +63,8 @@ def test_every_scrape_job_is_up(prometheus):
 
     health = wait_for("every scrape job up", all_up, timeout=240, interval=5)
     assert set(health) == expected, f"unexpected jobs: {sorted(set(health) - expected)}"
+    # The research groups' model servers: none runs before the smoke test, which checks their counts.
+    assert MODEL_SERVERS_JOB in prometheus("scrape_pools")["scrapePools"]
 
 
 def test_mlflow_requests_are_counted(prometheus):
@@ -80,7 +77,7 @@ def test_mlflow_requests_are_counted(prometheus):
         assert refused.value.code == 401, refused.value
 
     def counted():
-        found = _query(prometheus, 'sum by (status) (mlflow_http_request_total{job="mlflow"})')
+        found = query(prometheus, 'sum by (status) (mlflow_http_request_total{job="mlflow"})')
         by_status = {r["metric"].get("status"): float(r["value"][1]) for r in found}
         return by_status.get("401", 0) >= 1, by_status
 
@@ -111,28 +108,6 @@ def test_the_platform_services_raise_no_alert(prometheus):
     wait_for("no alert of MLflow, the KFP API or a model server", quiet, timeout=180, interval=5)
 
 
-def test_usage_is_recorded_per_tenant_namespace(prometheus):
-    """cAdvisor's CPU and memory series of the tenants' pods carry their namespace: what the usage per
-    research group is computed from. Each tenant runs a pod here, so both have usage."""
-    tenants = [tenant.namespace for tenant in CFG.tenancy.tenants]
-    servers = [_model_server(namespace) for namespace in tenants]
-    try:
-        for server in servers:
-            _wait_available(*server)
-
-        def usage():
-            found = {}
-            for metric in ("container_cpu_usage_seconds_total", "container_memory_working_set_bytes"):
-                query = f'sum by (namespace) ({metric}{{namespace=~"{"|".join(tenants)}",container!=""}})'
-                found[metric] = {r["metric"]["namespace"]: float(r["value"][1]) for r in _query(prometheus, query)}
-            return all(set(values) == set(tenants) and all(v > 0 for v in values.values()) for values in found.values()), found
-
-        wait_for("CPU and memory usage of both tenants' pods", usage, timeout=120, interval=5)
-    finally:
-        for namespace, name in servers:
-            kubectl("delete", "deployment", "-n", namespace, name, "--wait=false", check=False)
-
-
 def test_a_model_server_scaled_to_zero_raises_model_server_down(prometheus):
     vision, nlp = (tenant.namespace for tenant in CFG.tenancy.tenants[:2])
     down, running = _model_server(vision), _model_server(nlp)
@@ -141,8 +116,8 @@ def test_a_model_server_scaled_to_zero_raises_model_server_down(prometheus):
             _wait_available(*server)
 
         def seen_available():
-            query = f'kube_deployment_status_replicas_available{{deployment=~"{down[1]}|{running[1]}"}}'
-            values = {r["metric"]["deployment"]: r["value"][1] for r in _query(prometheus, query)}
+            promql = f'kube_deployment_status_replicas_available{{deployment=~"{down[1]}|{running[1]}"}}'
+            values = {r["metric"]["deployment"]: r["value"][1] for r in query(prometheus, promql)}
             return values == {down[1]: "1", running[1]: "1"}, values
 
         wait_for("kube-state-metrics reporting both servers available", seen_available, timeout=120, interval=5)
@@ -211,22 +186,18 @@ def _pod_ip(namespace: str, selector: str) -> str:
     return ips[0]
 
 
-def _query(prometheus, promql: str) -> list[dict]:
-    """An instant query's vector."""
-    return prometheus("query", query=promql)["result"]
-
-
 def _server_alerts(prometheus, *deployments: str) -> list[dict]:
     return [a for a in prometheus("alerts")["alerts"]
             if a["labels"]["alertname"] == "ModelServerDown" and a["labels"].get("deployment") in deployments]
 
 
 def _model_server(namespace: str) -> tuple[str, str]:
-    """A stand-in model server: a Deployment labelled as the platform labels model servers
-    (mlops_components.core.serving_manifests), serving HTTP from the pipeline image."""
+    """A stand-in model server: a Deployment with the component label of the platform's model servers
+    (mlops_components.core.serving_manifests), serving HTTP from the pipeline image; without their
+    serving label, so that the model-servers job does not scrape it (it has no /metrics)."""
     name = f"monitoring-check-{uuid.uuid4().hex[:6]}"
     labels = {"app.kubernetes.io/name": name, "app.kubernetes.io/component": "model-server",
-              "app.kubernetes.io/part-of": "mlops-platform-tests", SERVING_LABEL: "true"}
+              "app.kubernetes.io/part-of": "mlops-platform-tests"}
     deployment = {"apiVersion": "apps/v1", "kind": "Deployment",
                   "metadata": {"name": name, "namespace": namespace, "labels": labels},
                   "spec": {"replicas": 1, "selector": {"matchLabels": {"app.kubernetes.io/name": name}},

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 
 import pytest
 
@@ -20,6 +19,7 @@ from infra.components.queueing import DEFAULT_LOCAL_QUEUE
 from tests.support.cluster import kubectl, wait_for
 from tests.support.platform import (
     CFG,
+    gpu_pod,
     kfp_api,
     person_token,
     pipeline_image,
@@ -59,24 +59,6 @@ def gpu_tenants():
     yield created
     for namespace, name in created:
         kubectl("delete", "pod", "-n", namespace, name, "--ignore-not-found", "--timeout=60s", check=False)
-
-
-def gpu_pod(created: list, namespace: str, prefix: str, seconds: int) -> str:
-    """A pod asking for one GPU that sleeps `seconds`, as a pipeline step would be created (no queue
-    named: the namespace's default LocalQueue)."""
-    name = f"{prefix}-{uuid.uuid4().hex[:6]}"
-    resources = {"cpu": "10m", "memory": "32Mi", GPU: "1"}
-    pod = {"apiVersion": "v1", "kind": "Pod",
-           "metadata": {"name": name, "labels": {"app.kubernetes.io/part-of": "mlops-platform-tests"}},
-           "spec": {"restartPolicy": "Never", "automountServiceAccountToken": False, "terminationGracePeriodSeconds": 1,
-                    "securityContext": {"runAsNonRoot": True, "runAsUser": 1000, "seccompProfile": {"type": "RuntimeDefault"}},
-                    "containers": [{"name": "work", "image": pipeline_image(), "imagePullPolicy": "IfNotPresent",
-                                    "command": ["sleep", str(seconds)],
-                                    "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
-                                    "resources": {"requests": resources, "limits": {**resources, "cpu": "100m"}}}]}}
-    kubectl("apply", "-n", namespace, "-f", "-", stdin=json.dumps(pod))
-    created.append((namespace, name))
-    return name
 
 
 def pod(namespace: str, name: str) -> dict:

@@ -11,6 +11,7 @@ import subprocess
 import uuid
 
 import pytest
+from mlops_components.contract import GPU_RESOURCE
 
 from infra.components.kubeflow_pipelines import TOKEN_AUDIENCE
 from tests.support.cluster import kubeconfig, kubectl, wait_for
@@ -209,3 +210,21 @@ def platform_pods_ready() -> None:
                     state[pod["metadata"]["name"]] = pod["status"].get("phase")
             return bool(pods) and not state, state or [p["metadata"]["name"] for p in pods]
         wait_for(f"pods in {namespace} to be Ready", probe, timeout=300)
+
+
+def gpu_pod(created: list, namespace: str, prefix: str, seconds: int, command: list[str] | None = None) -> str:
+    """A pod asking for one GPU that sleeps `seconds` (or runs `command`), as a pipeline step would be
+    created (no queue named: the namespace's default LocalQueue); appended to `created`."""
+    name = f"{prefix}-{uuid.uuid4().hex[:6]}"
+    resources = {"cpu": "10m", "memory": "32Mi", GPU_RESOURCE: "1"}
+    pod = {"apiVersion": "v1", "kind": "Pod",
+           "metadata": {"name": name, "labels": {"app.kubernetes.io/part-of": "mlops-platform-tests"}},
+           "spec": {"restartPolicy": "Never", "automountServiceAccountToken": False, "terminationGracePeriodSeconds": 1,
+                    "securityContext": {"runAsNonRoot": True, "runAsUser": 1000, "seccompProfile": {"type": "RuntimeDefault"}},
+                    "containers": [{"name": "work", "image": pipeline_image(), "imagePullPolicy": "IfNotPresent",
+                                    "command": command or ["sleep", str(seconds)],
+                                    "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+                                    "resources": {"requests": resources, "limits": {**resources, "cpu": "100m"}}}]}}
+    kubectl("apply", "-n", namespace, "-f", "-", stdin=json.dumps(pod))
+    created.append((namespace, name))
+    return name

@@ -35,8 +35,11 @@ def _scrape_jobs(mocks) -> dict[str, dict]:
     return {job["job_name"]: job for job in config["scrape_configs"]}
 
 
+TENANTS = [{"name": "vision", "members": ["alice"]}, {"name": "nlp", "members": ["bob"]}]
+
+
 def test_prometheus_scrapes_its_own_jobs_the_pipelines_and_loads_the_rules(mocks):
-    run({})
+    run({"tenants": TENANTS})
     jobs = _scrape_jobs(mocks)
     assert set(OWN_JOBS) <= set(jobs)
     assert {"kfp-api", "argo"} <= set(jobs), "Kubeflow Pipelines' API server and Argo's controller are scraped"
@@ -59,6 +62,25 @@ def test_prometheus_scrapes_its_own_jobs_the_pipelines_and_loads_the_rules(mocks
     assert mounts["/etc/prometheus/rules"]["readOnly"]
     assert container["securityContext"]["runAsNonRoot"]
     assert container["securityContext"]["readOnlyRootFilesystem"]
+
+
+def test_the_research_groups_model_servers_are_scraped_in_every_tenant_namespace(mocks):
+    run({"tenants": TENANTS})
+    servers = _scrape_jobs(mocks)["model-servers"]
+    assert servers["kubernetes_sd_configs"][0]["namespaces"] == {"names": ["research-vision", "research-nlp"]}
+    assert servers["kubernetes_sd_configs"][0]["selectors"][0]["label"] == "mlops-platform/serving=true"
+    assert {"source_labels": ["__meta_kubernetes_pod_label_app_kubernetes_io_name"], "target_label": "app"} \
+        in servers["relabel_configs"], "the alerts group by the model server's name"
+    policies = [p.inputs for p in mocks.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
+                if p.inputs["metadata"]["name"] == "allow-prometheus-to-model-servers"]
+    assert sorted(p["metadata"]["namespace"] for p in policies) == ["research-nlp", "research-vision"]
+    assert all(p["spec"]["podSelector"] == {"matchLabels": {"mlops-platform/serving": "true"}} for p in policies)
+    assert all(p["spec"]["ingress"][0]["ports"] == [{"protocol": "TCP", "port": 8080}] for p in policies)
+
+
+def test_without_tenants_there_are_no_model_servers_to_scrape(mocks):
+    run({})
+    assert "model-servers" not in _scrape_jobs(mocks)
 
 
 def test_mlflow_is_scraped_at_its_metrics_sidecar(mocks):
@@ -171,7 +193,7 @@ def test_bad_monitoring_settings_are_refused_with_the_key(values, message):
 
 
 def test_job_names_must_be_unique():
-    target = ScrapeTarget("kubelet", "ns", {"app": "x"}, 80)
+    target = ScrapeTarget("kubelet", ("ns",), {"app": "x"}, 80)
     with pytest.raises(ValueError, match="repeated or reserved: kubelet"):
         prometheus_config("mlops-monitoring", "30s", True, (target,))
 
@@ -187,8 +209,8 @@ def test_promtool_accepts_the_generated_configuration(tmp_path):
     built = subprocess.run(["bash", str(ROOT / "offline" / "promtool.sh")], capture_output=True, text=True, check=False)
     assert built.returncode == 0, f"offline/promtool.sh failed:\n{built.stderr[-3000:]}"
     promtool = built.stdout.strip().splitlines()[-1]
-    targets = (ScrapeTarget("kfp-api", "mlops-pipelines", {"app.kubernetes.io/name": "ml-pipeline"}, 8888),
-               ScrapeTarget("dcgm-exporter", "gpu", {"app.kubernetes.io/name": "dcgm"}, 9400, honor_labels=True))
+    targets = (ScrapeTarget("kfp-api", ("mlops-pipelines",), {"app.kubernetes.io/name": "ml-pipeline"}, 8888),
+               ScrapeTarget("dcgm-exporter", ("gpu",), {"app.kubernetes.io/name": "dcgm"}, 9400, honor_labels=True))
     config = prometheus_config("mlops-monitoring", "15s", True, targets)
     path = tmp_path / "prometheus.yml"
     path.write_text(yaml.safe_dump(config))

@@ -10,7 +10,7 @@ import pytest
 
 pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parents[2]
-TREES = ("tests", "smoke_tests", "infra", "components", "platform_backup", "offline", "ansible")
+TREES = ("tests", "smoke_tests", "infra", "components", "platform_backup", "platform_usage", "offline", "ansible")
 
 
 def imported_modules(path: Path) -> set[str]:

@@ -66,7 +66,11 @@ class Mlflow:
 def wait_until_up(mlflow: Mlflow, timeout_s: int = 300) -> None:
     deadline = time.monotonic() + timeout_s
     while True:
-        status, _ = mlflow.call("GET", "3.0/mlflow/workspaces")
+        try:
+            status, _ = mlflow.call("GET", "3.0/mlflow/workspaces")
+        except OSError as exc:
+            # Connection refused or reset while the server starts (no ready pod behind the Service yet).
+            status = f"unreachable: {getattr(exc, 'reason', exc)}"
         if status == 200:
             return
         if status in (401, 403):

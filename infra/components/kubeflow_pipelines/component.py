@@ -103,8 +103,8 @@ class KubeflowPipelines(pulumi.ComponentResource):
         self._people = bool(args.people_login_namespace)
         self.database_writers = (API_SERVICE, METADATA_WORKLOAD) + ((PEOPLE_API_SERVICE,) if self._people else ())
         self.metrics_targets = (
-            ScrapeTarget("kfp-api", args.config.namespace, selector(API_SERVICE), API_HTTP_PORT),
-            ScrapeTarget("argo", args.config.namespace, selector(WORKFLOW_CONTROLLER), ARGO_METRICS_PORT, honor_labels=True))
+            ScrapeTarget("kfp-api", (args.config.namespace,), selector(API_SERVICE), API_HTTP_PORT),
+            ScrapeTarget("argo", (args.config.namespace,), selector(WORKFLOW_CONTROLLER), ARGO_METRICS_PORT, honor_labels=True))
         config = args.config
         child = pulumi.ResourceOptions(parent=self)
 

@@ -1,0 +1,1 @@
+"""Usage of the platform per research group, from its Prometheus (make usage-report)."""
