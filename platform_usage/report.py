@@ -164,7 +164,7 @@ def svg(rows: list[Usage]) -> str:
                 bx, by = sx + t_index * bar, top + panel_h - height
                 parts.append(f'<rect x="{bx:.1f}" y="{by:.1f}" width="{bar * 0.9:.1f}" height="{height:.1f}" '
                              f'fill="{_COLOURS[t_index % len(_COLOURS)]}"><title>{tenant} {day} {_TITLES[measure]}: {amount:.3f}</title></rect>')
-                parts.append(f'<text x="{bx + bar * 0.45:.1f}" y="{by - 3:.1f}" text-anchor="middle" font-size="9">{amount:.2f}</text>')
+                parts.append(f'<text x="{bx + bar * 0.45:.1f}" y="{by - 3:.1f}" text-anchor="middle" font-size="9">{amount:.3g}</text>')
     for t_index, tenant in enumerate(tenants):
         lx = 10 + left + t_index * 130
         ly = top + panel_h + bottom + 5

@@ -79,6 +79,9 @@ def test_the_chart_draws_a_bar_per_group_day_and_measure_scaled_to_the_highest()
     assert heights["vision 2026-12-07 GPU-hours: 0.000"] == 0.0
     assert heights["nlp 2026-12-06 memory GiB-hours: 3.250"] == pytest.approx(200.0)
     legend = [text.text for text in root.iter(f"{ns}text")]
+    assert "3.25" in legend, "values are labelled with three significant digits"
+    assert report.svg([report.Usage("nlp", dt.date(2026, 12, 7), 0.0004, 0.0, 0.0)]).count(">0.0004<") == 1, \
+        "a small value is not rounded to 0"
     assert "nlp" in legend
     assert "vision" in legend
 
