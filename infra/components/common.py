@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pulumi
 import pulumi_kubernetes as k8s
 
@@ -87,3 +89,9 @@ def after(*resources: pulumi.Resource) -> pulumi.ResourceOptions:
             args.props, pulumi.ResourceOptions.merge(args.opts, pulumi.ResourceOptions(depends_on=waited)))
 
     return pulumi.ResourceOptions(depends_on=waited, transformations=[transformation])
+
+
+def content_digest(text: str) -> str:
+    """16 hex digits of SHA-256 over `text`: a pod annotation that changes, and so restarts the pods,
+    when a configuration they read from a ConfigMap or Secret changes."""
+    return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -25,7 +25,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import yaml
 
-from infra.components.common import CONTAINER_SECURITY, PART_OF, labels, namespace, pod_security
+from infra.components.common import CONTAINER_SECURITY, PART_OF, content_digest, labels, namespace, pod_security
 from infra.components.generated_password import GeneratedPassword
 from infra.config import IngressTls, LoginConfig
 
@@ -191,7 +191,7 @@ class Login(pulumi.ComponentResource):
             "volumeMounts": [{"name": "config", "mountPath": "/etc/dex", "readOnly": True}],
         }, [{"name": "config", "secret": {"secretName": dex_secret.metadata.apply(lambda m: m["name"])}}],
             # A new configuration (a user added, a secret replaced) restarts Dex.
-            {"mlops-platform/config": config_text.apply(_digest)})
+            {"mlops-platform/config": config_text.apply(content_digest)})
         self._service(DEX, DEX_PORT)
 
         proxy_probe = {"httpGet": {"path": "/ping", "port": PROXY_PORT}, "periodSeconds": 10, "timeoutSeconds": 2}
@@ -281,9 +281,3 @@ class Login(pulumi.ComponentResource):
                 **({"tls": [{"hosts": [host], "secretName": tls_secret}]} if tls_secret else {}),
             },
             opts=pulumi.ResourceOptions(parent=self))
-
-
-def _digest(text: str) -> str:
-    import hashlib
-
-    return hashlib.sha256(text.encode()).hexdigest()[:16]

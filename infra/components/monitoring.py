@@ -21,7 +21,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import yaml
 
-from infra.components.common import CONTAINER_SECURITY, PART_OF, ingress_policy, labels, pod_security
+from infra.components.common import CONTAINER_SECURITY, PART_OF, content_digest, ingress_policy, labels, pod_security
 from infra.config import MonitoringConfig
 
 RULES_FILE = Path(__file__).resolve().parents[1] / "monitoring" / "alert-rules.yml"
@@ -358,7 +358,7 @@ class Monitoring(pulumi.ComponentResource):
                 "template": {
                     "metadata": {"labels": app_labels, "annotations": {
                         # A changed configuration or rule file restarts Prometheus with it.
-                        "mlops-platform/config-hash": _hash(yaml.safe_dump(config) + RULES_FILE.read_text())}},
+                        "mlops-platform/config-hash": content_digest(yaml.safe_dump(config) + RULES_FILE.read_text())}},
                     "spec": {
                         "serviceAccountName": account,
                         "securityContext": pod_security(_UID),
@@ -404,9 +404,3 @@ def retention_size(volume_size: str) -> str:
     number, unit = int(volume_size[:-2]), volume_size[-2:]
     mebibytes = number * {"Mi": 1, "Gi": 1024, "Ti": 1024 * 1024}[unit]
     return f"{mebibytes * 8 // 10}MB"
-
-
-def _hash(text: str) -> str:
-    import hashlib
-
-    return hashlib.sha256(text.encode()).hexdigest()[:16]

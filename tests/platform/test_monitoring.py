@@ -27,7 +27,7 @@ from infra.components.mlflow import PORT as MLFLOW_PORT
 from infra.components.monitoring import OWN_JOBS, PROMETHEUS_PORT, PROMETHEUS_SERVICE, RULES_FILE
 from infra.deploy import MODEL_SERVERS_JOB
 from tests.support.cluster import kubectl, nodes, wait_for
-from tests.support.platform import CFG, pipeline_image, port_forward, run_script_pod
+from tests.support.platform import CFG, pipeline_image, port_forward, run_script_pod, saved_policy
 from tests.support.prometheus import prometheus_api, query
 from tests.support.scripts import pod_script
 
@@ -159,9 +159,7 @@ def test_the_metrics_ports_admit_prometheus_alone(prometheus):
     assert all(result != "open" for result in results.values()), f"from {tenant}: {results}"
 
     policy_name = "allow-prometheus-to-mlflow"
-    policy = json.loads(kubectl("get", "networkpolicy", "-n", CFG.mlflow.namespace, policy_name, "-o", "json"))
-    for key in ("uid", "resourceVersion", "creationTimestamp", "generation", "managedFields"):
-        policy["metadata"].pop(key, None)
+    policy = saved_policy(CFG.mlflow.namespace, policy_name)
 
     def mlflow_target(health: str):
         def probe():

@@ -21,6 +21,7 @@ from tests.support.platform import (
     pipeline_image,
     run_script_pod,
     run_workflow,
+    saved_policy,
     submit_run_script,
     tenant_named,
     workflow_diagnostics,
@@ -33,14 +34,6 @@ LISTENER_PORT = 8080
 # Each target is tried once; run_script_pod starts the script only once the engine has programmed
 # the new pod (WAIT_FOR_NETWORK), so a refusal here is the policy's, not the engine's lag.
 PROBE_SCRIPT = pod_script("network_probe")
-
-
-def saved_policy(namespace: str, name: str) -> dict:
-    """A NetworkPolicy as it can be created again after a test deleted it (no server-set fields)."""
-    policy = json.loads(kubectl("get", "networkpolicy", "-n", namespace, name, "-o", "json"))
-    for key in ("uid", "resourceVersion", "creationTimestamp", "generation", "managedFields"):
-        policy["metadata"].pop(key, None)
-    return policy
 
 
 def _tenants():

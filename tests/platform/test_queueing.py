@@ -19,6 +19,7 @@ from infra.components.queueing import DEFAULT_LOCAL_QUEUE
 from tests.support.cluster import kubectl, wait_for
 from tests.support.platform import (
     CFG,
+    cluster_gpus,
     gpu_pod,
     kfp_api,
     person_token,
@@ -34,11 +35,6 @@ pytestmark = pytest.mark.e2e
 GPU = "nvidia.com/gpu"
 ADMISSION_GATE = "kueue.x-k8s.io/admission"
 RECENTLY_STARTED_S = 10  # Argo's RECENTLY_STARTED_POD_DURATION default
-
-
-def cluster_gpus() -> int:
-    nodes = json.loads(kubectl("get", "nodes", "-o", "json"))["items"]
-    return sum(int(node["status"].get("allocatable", {}).get(GPU, "0")) for node in nodes)
 
 
 @pytest.fixture

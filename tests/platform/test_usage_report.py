@@ -15,8 +15,8 @@ import sys
 import pytest
 from mlops_components.contract import GPU_RESOURCE
 
-from tests.support.cluster import kubectl, nodes, wait_for
-from tests.support.platform import CFG, gpu_pod
+from tests.support.cluster import kubectl, wait_for
+from tests.support.platform import CFG, cluster_gpus, gpu_pod
 
 pytestmark = pytest.mark.e2e
 # A minute of work with pauses: some CPU time in every 15 s scrape of the containers' counters.
@@ -26,7 +26,7 @@ WORK = ["sh", "-c", 'end=$(( $(date +%s) + 60 )); while [ "$(date +%s)" -lt "$en
 
 def test_the_usage_report_lists_each_group_with_its_cpu_memory_and_gpu_hours(tmp_path):
     tenants = CFG.tenancy.tenants
-    gpus = sum(int(node["status"].get("allocatable", {}).get(GPU_RESOURCE, "0")) for node in nodes())
+    gpus = cluster_gpus()
     if gpus < len(tenants):
         pytest.skip(f"SKIPPED LOUDLY: the cluster advertises {gpus} {GPU_RESOURCE} for {len(tenants)} research groups; the CI "
                     "cluster has 2 fake GPUs (offline/cluster-check.sh: MLOPS_FAKE_GPUS=2; a dev cluster: make cluster MLOPS_FAKE_GPUS=2)")

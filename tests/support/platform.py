@@ -228,3 +228,17 @@ def gpu_pod(created: list, namespace: str, prefix: str, seconds: int, command: l
     kubectl("apply", "-n", namespace, "-f", "-", stdin=json.dumps(pod))
     created.append((namespace, name))
     return name
+
+
+def saved_policy(namespace: str, name: str) -> dict:
+    """A NetworkPolicy as it can be created again after a test deleted it (no server-set fields)."""
+    policy = json.loads(kubectl("get", "networkpolicy", "-n", namespace, name, "-o", "json"))
+    for key in ("uid", "resourceVersion", "creationTimestamp", "generation", "managedFields"):
+        policy["metadata"].pop(key, None)
+    return policy
+
+
+def cluster_gpus() -> int:
+    """The nvidia.com/gpu the cluster's nodes advertise (fake ones on the kind cluster)."""
+    nodes = json.loads(kubectl("get", "nodes", "-o", "json"))["items"]
+    return sum(int(node["status"].get("allocatable", {}).get(GPU_RESOURCE, "0")) for node in nodes)

@@ -3,7 +3,6 @@ which the browser reads ML Metadata; both only with config.ui."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from urllib.parse import SplitResult
@@ -11,7 +10,7 @@ from urllib.parse import SplitResult
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.components.common import labels
+from infra.components.common import content_digest, labels
 from infra.components.kubeflow_pipelines.common import (
     API_HTTP_PORT,
     API_SERVICE,
@@ -88,7 +87,7 @@ class KubeflowPipelinesUi(Part):
         name = configmap.metadata.apply(lambda m: m["name"])
         mounts = [{"name": "group-selector", "mountPath": f"/client/{key}", "subPath": key, "readOnly": True}
                   for key in ("dashboard_lib.bundle.js", "mlops-namespaces.json")]
-        digest = hashlib.sha256((script + groups).encode()).hexdigest()[:16]
+        digest = content_digest(script + groups)
         return ([{"name": "group-selector", "configMap": {"name": name}}], mounts,
                 {"mlops-platform/group-selector": digest})
 
