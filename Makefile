@@ -24,8 +24,9 @@ CLUSTER_NAME ?= mlops
 export MLOPS_CLUSTER_NAME := $(CLUSTER_NAME)
 export KUBECONFIG := $(CACHE_DIR)/$(CLUSTER_NAME).kubeconfig
 PYTEST_ARGS ?=
+DASHBOARD_LOCAL_PORT ?= 8080
 
-.PHONY: image-checks monitoring-drill usage-report role-docs gpu-node-check backup backup-drill backup-fetch fault-test upgrade-test restore cold-check gpu-check help venv pipelines-venv pipelines smoke bench report tools render test molecule lint constraints clean node-components kubernetes node-image cluster cluster-delete cluster-check cluster-test up down platform-test
+.PHONY: image-checks monitoring-drill usage-report dashboard role-docs gpu-node-check backup backup-drill backup-fetch fault-test upgrade-test restore cold-check gpu-check help venv pipelines-venv pipelines smoke bench report tools render test molecule lint constraints clean node-components kubernetes node-image cluster cluster-delete cluster-check cluster-test up down platform-test
 
 help: ## List the targets.
 	@grep -hE '^[a-z-]+:.*## ' $(firstword $(MAKEFILE_LIST)) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -62,10 +63,11 @@ $(PIPELINES_VENV)/.stamp: $(PIPELINES_PACKAGES)/.stamp
 
 pipelines-venv: $(PIPELINES_VENV)/.stamp ## Create/refresh the pipelines virtualenv (the pipeline image's packages).
 
-pipelines: pipelines-venv ## Compile smoke_tests/pipelines/{train_pipeline,train_pipeline_torch,bench_pipeline}.py to their checked-in YAML.
+pipelines: pipelines-venv ## Compile smoke_tests/pipelines/{train_pipeline,train_pipeline_torch,bench_pipeline,drift_pipeline}.py to their checked-in YAML.
 	@PATH="$(CURDIR)/$(PIPELINES_VENV)/bin:$$PATH" $(PIPELINES_VENV)/bin/python -m smoke_tests.pipelines.train_pipeline
 	@PATH="$(CURDIR)/$(PIPELINES_VENV)/bin:$$PATH" $(PIPELINES_VENV)/bin/python -m smoke_tests.pipelines.train_pipeline_torch
 	@PATH="$(CURDIR)/$(PIPELINES_VENV)/bin:$$PATH" $(PIPELINES_VENV)/bin/python -m smoke_tests.pipelines.bench_pipeline
+	@PATH="$(CURDIR)/$(PIPELINES_VENV)/bin:$$PATH" $(PIPELINES_VENV)/bin/python -m smoke_tests.pipelines.drift_pipeline
 
 tools: ## Build or reuse the pinned offline toolchain (pulumi, language host, k8s provider, kind, helm).
 	@bash offline/build-tools.sh
@@ -101,6 +103,13 @@ cluster-test: venv ## Run the cluster tests against the running local cluster.
 
 usage-report: venv ## CPU-, memory- and GPU-hours per research group and day from the platform's Prometheus: a table, build/usage/usage.csv and usage.svg (USAGE_ARGS="--days 30").
 	@$(VENV)/bin/python -m platform_usage.report $(USAGE_ARGS)
+
+dashboard: ## Open the platform's dashboard (charts of the research groups' CPU, memory, GPUs and model servers, the platform's services, alerts) at http://localhost:8080/ (DASHBOARD_LOCAL_PORT=...) through kubectl port-forward; Ctrl-C closes it.
+	@ns=$$(kubectl get services -A -l app.kubernetes.io/name=dashboard,app.kubernetes.io/component=monitoring \
+	    -o jsonpath='{.items[0].metadata.namespace}' 2>/dev/null); \
+	  if [ -z "$$ns" ]; then echo "no dashboard Service in the cluster of $$KUBECONFIG: deploy the platform with monitoring.enabled (make up)" >&2; exit 1; fi; \
+	  echo "dashboard: http://localhost:$(DASHBOARD_LOCAL_PORT)/ (from $$ns/dashboard; Ctrl-C closes it)"; \
+	  kubectl -n "$$ns" port-forward svc/dashboard $(DASHBOARD_LOCAL_PORT):8080 >/dev/null
 
 monitoring-drill: venv ## Scale a stand-in model server to 0 and wait until Prometheus fires ModelServerDown (5 minutes; make test waits for its pending state only).
 	@MLOPS_ALERT_STATE=firing $(VENV)/bin/pytest -m e2e tests/platform/test_monitoring.py -k model_server_scaled_to_zero $(PYTEST_ARGS)

@@ -294,6 +294,7 @@ class MonitoringConfig:
     prometheus_resources: Resources
     kube_state_metrics_resources: Resources
     node_exporter_resources: Resources
+    dashboard_resources: Resources
 
 
 # login.ldap keys: the required ones, and every one allowed (Dex's LDAP connector settings).
@@ -782,7 +783,8 @@ def _check_monitoring(check: _Checker, monitoring: dict[str, Any], platform: dic
         prometheus_resources=check.resources("monitoring.prometheus.resources", monitoring["prometheus"]["resources"]),
         kube_state_metrics_resources=check.resources("monitoring.kubeStateMetrics.resources",
                                                      monitoring["kubeStateMetrics"]["resources"]),
-        node_exporter_resources=check.resources("monitoring.nodeExporter.resources", monitoring["nodeExporter"]["resources"]))
+        node_exporter_resources=check.resources("monitoring.nodeExporter.resources", monitoring["nodeExporter"]["resources"]),
+        dashboard_resources=check.resources("monitoring.dashboard.resources", monitoring["dashboard"]["resources"]))
 
 
 def _seconds(duration: str) -> int:

@@ -101,6 +101,7 @@ def deploy(cfg: PlatformConfig) -> Platform:
         client_namespaces=[mlflow_cfg.namespace, *kfp_namespaces, *tenant_namespaces, *backup_namespaces],
         client_cidrs=cfg.platform.allowed_ingress_cidrs,
         protect_data=cfg.platform.protect_data,
+        metrics=cfg.monitoring.enabled,
         bucket_users=(mlflow_user, *kfp_users, *(BucketUser(tenant_user(tenant.name), tenant.bucket) for tenant in tenants),
                       *backup_users),
     ))
@@ -259,7 +260,7 @@ def deploy(cfg: PlatformConfig) -> Platform:
             opts=after(*migrate_after))
     monitoring = None
     if cfg.monitoring.enabled:
-        scraped = [part for part in (mlflow, kfp, gpu) if part]
+        scraped = [part for part in (store, mlflow, kfp, gpu) if part]
         targets = [target for part in scraped for target in part.metrics_targets]
         if tenant_component:
             # The research groups' model servers (mlops_components.serving: /metrics on the serving port).
@@ -267,6 +268,7 @@ def deploy(cfg: PlatformConfig) -> Platform:
         monitoring = Monitoring("monitoring", MonitoringArgs(
             config=cfg.monitoring,
             images=(image("prometheus"), image("kube-state-metrics"), image("node-exporter")),
+            dashboard_image=image("mlflow"),
             image_pull_policy=cfg.images.pull_policy,
             targets=tuple(targets),
             # The targets' NetworkPolicies go into those components' namespaces.

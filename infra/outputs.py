@@ -30,3 +30,5 @@ LOGIN_NAMESPACE = "loginNamespace"
 # namespace and the Service of Prometheus's API (port 9090)
 MONITORING_NAMESPACE = "monitoringNamespace"
 PROMETHEUS_SERVICE = "prometheusService"
+# The dashboard's Service (port 8080), in the monitoring namespace
+DASHBOARD_SERVICE = "dashboardService"

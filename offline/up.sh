@@ -103,6 +103,7 @@ EOT
   fi
   if [[ -n $monitoring_ns ]]; then
     cat <<EOT
+  Dashboard:     make dashboard -> http://localhost:8080 (the platform's and each research group's charts, alerts)
   Monitoring:    kubectl -n $monitoring_ns port-forward svc/prometheus 9090 -> Prometheus's API at http://localhost:9090
                  (/api/v1/alerts, /api/v1/targets, /api/v1/query?query=...; the web UI is not built offline yet)
 EOT

@@ -64,9 +64,10 @@ def record_measurements(result: dict, arguments: dict) -> None:
     (Path(directory) / "smoke.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
 
 
-def submit_runs(compiled: Path, arguments: dict, serving_url: str, runs: int) -> dict:
+def submit_runs(compiled: Path, arguments: dict, serving_url: str, runs: int, drift_check: bool = False) -> dict:
     """Submits `compiled` `runs` times as alice from a pod in her group's namespace (SMOKE_SCRIPT)
-    and returns what the runs left in KFP, MLflow, the bucket and the model server."""
+    and returns what the runs left in KFP, MLflow, the bucket and the model server (`drift_check`: and
+    the server's drift after inputs far from the training data, recorded in MLflow by the drift check)."""
     namespace, kfp_namespace = TENANT.namespace, CFG.kubeflow_pipelines.namespace
     image = pipeline_image()
     started = time.monotonic()
@@ -79,7 +80,7 @@ def submit_runs(compiled: Path, arguments: dict, serving_url: str, runs: int) ->
             {"name": "KFP_HOST", "value": f"http://ml-pipeline.{kfp_namespace}.svc.cluster.local.:8888"},
             {"name": "KFP_TOKEN", "value": person_token(PERSON)}, {"name": "NAMESPACE", "value": namespace},
             {"name": "BUCKET", "value": TENANT.bucket}, {"name": "RUN_TIMEOUT", "value": str(RUN_TIMEOUT_S)},
-            {"name": "SERVING_URL", "value": serving_url}],
+            {"name": "SERVING_URL", "value": serving_url}, {"name": "DRIFT_CHECK", "value": "1" if drift_check else "0"}],
             env_from=[{"secretRef": {"name": PIPELINE_ENV_SECRET}}], timeout=runs * RUN_TIMEOUT_S + 300)
     except AssertionError as error:
         pytest.fail(f"{error}\n{workflow_diagnostics(namespace)}\nevents in {namespace}:\n{events(namespace)}")

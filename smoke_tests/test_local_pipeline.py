@@ -16,6 +16,7 @@ from mlops_components import core, default_image
 
 from smoke_tests.local_run import run_locally
 from smoke_tests.pipelines import bench_pipeline as bench
+from smoke_tests.pipelines import drift_pipeline as drift
 from smoke_tests.pipelines import train_pipeline as tp
 from smoke_tests.pipelines import train_pipeline_torch as tpt
 
@@ -29,7 +30,7 @@ MODEL = "local-iris-classifier"
 EXPERIMENT = "/local/smoke-train"
 
 
-@pytest.mark.parametrize("pipeline", [tp, tpt, bench], ids=["sklearn", "torch", "bench"])
+@pytest.mark.parametrize("pipeline", [tp, tpt, bench, drift], ids=["sklearn", "torch", "bench", "drift"])
 def test_the_checked_in_compiled_pipeline_is_what_the_code_compiles_to(tmp_path, pipeline):
     assert pipeline.COMPILED.exists(), f"{pipeline.COMPILED} is missing: run `make pipelines` and commit it"
     fresh = pipeline.compile_pipeline(tmp_path / "fresh.yaml").read_text()

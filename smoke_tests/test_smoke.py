@@ -46,6 +46,7 @@ from smoke_tests.smoke import (
     submit_runs,
 )
 from tests.support.cluster import kubectl, nodes, wait_for
+from tests.support.dashboard import SCREENSHOTS, look
 from tests.support.platform import pipeline_image, platform_pods_ready, workflow_diagnostics
 from tests.support.prometheus import prometheus_api, query
 
@@ -63,7 +64,7 @@ def test_the_training_pipeline_trains_registers_and_serves_a_model_reproducibly(
     arguments = {"git_commit": git_commit(), "experiment_name": f"{TENANT.experiment_prefix}smoke-train",
                  "model_name": MODEL_NAME, "serving_namespace": TENANT.namespace, "min_accuracy": MIN_ACCURACY}
     serving_url = f"http://model-{MODEL_NAME}.{TENANT.namespace}.svc.cluster.local:8080"
-    result = submit_runs(COMPILED, arguments, serving_url, runs=2)
+    result = submit_runs(COMPILED, arguments, serving_url, runs=2, drift_check=True)
 
     def context() -> str:
         run_ids = [run["run_id"] for run in result["runs"]]
@@ -117,8 +118,11 @@ def test_the_training_pipeline_trains_registers_and_serves_a_model_reproducibly(
     assert set(predictions) <= {0, 1, 2}, f"predictions outside iris' classes 0, 1, 2: {predictions}"
     correct = sum(p == e for p, e in zip(predictions, expected, strict=True))
     assert correct / len(expected) >= MIN_ACCURACY, f"{correct}/{len(expected)} right: {predictions} vs {expected}"
+    _the_drift_check_recorded_the_shifted_inputs(result["drift"], served_uri)
     if CFG.monitoring.enabled:
         _prometheus_counted_the_predictions(f"model-{MODEL_NAME}")
+        _prometheus_sees_the_drift(f"model-{MODEL_NAME}")
+        _the_dashboard_draws_the_groups_work()
 
 
 def _prometheus_counted_the_predictions(server: str) -> None:
@@ -132,6 +136,41 @@ def _prometheus_counted_the_predictions(server: str) -> None:
             return bool(found) and float(found[0]["value"][1]) >= 1, found
 
         wait_for(f"Prometheus counting {TENANT.namespace}/{server}'s predictions", counted, timeout=120, interval=5)
+
+
+def _the_drift_check_recorded_the_shifted_inputs(found: dict, served_uri: str) -> None:
+    """Registration logged the training data's statistics; the model server compared inputs 3 standard deviations
+    off with them; the drift check recorded the drift in MLflow, as the group."""
+    assert served_uri == f"models:/{MODEL_NAME}/{found['version']}", f"the drift check followed {found['version']}, not {served_uri}"
+    assert found["shifted_status"] == 200, found
+    assert not found["before"]["psi"], f"a PSI before {found['before']['min_rows']} rows: {found['before']}"
+    report = found["report"]
+    assert report["rows"] >= found["before"]["rows"] + 60, report
+    assert report["max_psi"] > report["threshold"], f"inputs 3 standard deviations off, but: {report}"
+    assert found["max_psi"] == [report["max_psi"]], f"MLflow run {found['run_id']} holds drift.max_psi {found['max_psi']}"
+    assert found["user"] == f"tenant-{TENANT.name}", f"the drift run was recorded as {found['user']}"
+
+
+def _prometheus_sees_the_drift(server: str) -> None:
+    promql = f'max(model_input_drift_psi{{job="{MODEL_SERVERS_JOB}", namespace="{TENANT.namespace}", app="{server}"}})'
+    with prometheus_api() as api:
+        def drifted():
+            found = query(api, promql)
+            return bool(found) and float(found[0]["value"][1]) > 0.2, found
+
+        wait_for(f"Prometheus seeing {TENANT.namespace}/{server}'s input drift above 0.2", drifted, timeout=120, interval=5)
+
+
+def _the_dashboard_draws_the_groups_work() -> None:
+    """The dashboard, in a real browser, draws the research group's CPU and memory (its pipeline's pods) and its
+    model server's requests and input drift (build/screenshots/dashboard-after-smoke.png)."""
+    panels = ("CPU by research group", "Memory by research group", "Model server requests",
+              "Model input drift, largest PSI of a feature")
+    seen, _ = look(SCREENSHOTS / "dashboard-after-smoke.png", ready=panels, timeout=180)
+    for title in panels:
+        assert seen[title].pixels >= 20, f"{title}: {seen[title].series} series, {seen[title].pixels} pixels of them on the screen"
+    assert TENANT.name in seen["CPU by research group"].text, seen["CPU by research group"].text
+    assert f"model-{MODEL_NAME}" in seen["Model server requests"].text, seen["Model server requests"].text
 
 
 def _gpu_nodes() -> dict[str, dict]:

@@ -158,8 +158,9 @@ def register_model(model: Input[Model], data: Input[Dataset], test_data: Input[D
               "min_accuracy": min_accuracy,
               **{key[len("param_"):]: int(value) if float(value).is_integer() else value
                  for key, value in model.metadata.items() if key.startswith("param_")}}
+    # The dataset's features are the drift reference of the model server (drift/reference.json).
     result = core.register(model.path, core.read_csv(test_data.path), experiment_name, model_name,
-                           params, scores, tags)
+                           params, scores, tags, training=core.read_csv(data.path))
     print(f"registered {result['model_uri']} from MLflow run {result['run_id']}")
     outputs = NamedTuple("Registered", run_id=str, experiment_id=str, model_version=str, model_uri=str)  # noqa: UP014
     return outputs(result["run_id"], result["experiment_id"], result["model_version"], result["model_uri"])
@@ -193,3 +194,18 @@ def deploy_model(model_name: str, model_version: str, namespace: str, mode: str,
     result = deploy.deploy(model_name, model_version, namespace, image, sample)
     manifests.metadata.update({"applied": True, "predictions": json.dumps(result["predictions"])})
     return result["endpoint"]
+
+
+@component
+def check_drift(model_name: str, model_version: str, namespace: str) -> float:
+    """Reads how far the recent inputs of the model server of models:/<model_name>/<model_version> in
+    `namespace` ("" = the pipeline's own) have moved from its training data (the server's GET /drift)
+    and records it in MLflow, in the run drift-<model_name>-v<model_version> of the model's experiment.
+    Returns the largest PSI of a feature, or -1 while the server has seen too few inputs. A recurring
+    run of smoke_tests/pipelines/drift_pipeline.py checks a served model on a schedule."""
+    from mlops_components import core, deploy, drift
+
+    url = core.endpoint(model_name, namespace or deploy.own_namespace())
+    report, run_id = drift.check(url, model_name, model_version)
+    print(f"models:/{model_name}/{model_version} at {url}: {drift.summary(report)}; recorded in MLflow run {run_id}")
+    return float(report["max_psi"]) if report["psi"] else -1.0

@@ -161,12 +161,17 @@ def running_image() -> dict[str, str]:
 # --- MLflow ---------------------------------------------------------------------------------------
 
 def register(model_path: str, sample: pd.DataFrame, experiment: str, model_name: str,
-             params: dict[str, Any], metrics: dict[str, float], tags: dict[str, str]) -> dict[str, str]:
+             params: dict[str, Any], metrics: dict[str, float], tags: dict[str, str],
+             training: pd.DataFrame | None = None) -> dict[str, str]:
     """Logs params, metrics, provenance tags and the model to a new MLflow run in `experiment`,
-    and registers the model as a new version of `model_name`. MLflow's location and credentials
+    and registers the model as a new version of `model_name`. With `training` (the data the model
+    was trained from), its features' statistics go to the run as drift/reference.json, which the
+    model server compares its inputs with (mlops_components.drift). MLflow's location and credentials
     come from the environment (MLFLOW_TRACKING_URI, MLFLOW_TRACKING_USERNAME/PASSWORD)."""
     import mlflow
     from mlflow.models import infer_signature
+
+    from mlops_components import drift
 
     if not os.environ.get("MLFLOW_TRACKING_URI"):
         raise RuntimeError("MLFLOW_TRACKING_URI is not set: the step needs MLflow's address "
@@ -182,6 +187,8 @@ def register(model_path: str, sample: pd.DataFrame, experiment: str, model_name:
         mlflow.set_tags(tags)
         mlflow.log_params(params)
         mlflow.log_metrics(metrics)
+        if training is not None:
+            mlflow.log_dict(drift.reference(features(training)), drift.REFERENCE_ARTIFACT)
         # skops refuses types it cannot vouch for (e.g. sklearn.tree._tree.Tree of a random forest);
         # this step made the model from its own training run, so the types it contains are trusted.
         import skops.io

@@ -5,11 +5,14 @@ Prometheus scrapes, every `scrape_interval`:
     restarts, CronJobs' schedules) and node-exporter on every node (disks, memory, CPU);
   - each node's kubelet over HTTPS with its ServiceAccount token: volume statistics (`kubelet`) and
     the containers' CPU and memory use (`cadvisor`, only the series the usage per tenant needs);
-  - the ScrapeTargets other components declare (the KFP API server, Argo's controller, the DCGM
-    exporter), each as the job its alert rules name, through a NetworkPolicy in the target's
+  - the ScrapeTargets other components declare (the KFP API server, Argo's controller, MLflow's
+    sidecar, SeaweedFS, the DCGM exporter), each as the job its alert rules name, through a NetworkPolicy in the target's
     namespace that admits Prometheus alone on the metrics port.
 It evaluates infra/monitoring/alert-rules.yml (checked and unit-tested by promtool in make test).
 The time series live on a volume, kept for `retention` or until 80% of the volume is used.
+The dashboard (platform_dashboard/server.py, mounted from a ConfigMap on the MLflow image) draws
+the platform's and the research groups' charts from Prometheus; people open it with
+`kubectl port-forward` (make dashboard), as Prometheus's API.
 """
 
 from __future__ import annotations
@@ -25,6 +28,11 @@ from infra.components.common import CONTAINER_SECURITY, PART_OF, content_digest,
 from infra.config import MonitoringConfig
 
 RULES_FILE = Path(__file__).resolve().parents[1] / "monitoring" / "alert-rules.yml"
+DASHBOARD_PROGRAM = Path(__file__).resolve().parents[2] / "platform_dashboard" / "server.py"
+DASHBOARD_SERVICE = "dashboard"
+DASHBOARD_PORT = 8080
+# The MLflow image's user (its Python runs the dashboard).
+_DASHBOARD_UID = 1000
 PROMETHEUS_PORT = 9090
 # The Service of Prometheus's API (and of its UI, once built).
 PROMETHEUS_SERVICE = "prometheus"
@@ -68,6 +76,8 @@ class MonitoringArgs:
     config: MonitoringConfig
     # Prometheus's, kube-state-metrics' and node-exporter's image.
     images: tuple[str, str, str]
+    # Runs the dashboard (Python 3, standard library): the MLflow image.
+    dashboard_image: str
     image_pull_policy: str
     targets: tuple[ScrapeTarget, ...] = ()
     # The components whose namespaces the targets' NetworkPolicies go into.
@@ -166,6 +176,7 @@ class Monitoring(pulumi.ComponentResource):
 
     namespace: pulumi.Output[str]
     prometheus_service: pulumi.Output[str]
+    dashboard_service: pulumi.Output[str]
 
     def __init__(self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlops-platform:platform:Monitoring", name, None, opts)
@@ -205,10 +216,13 @@ class Monitoring(pulumi.ComponentResource):
         self._kube_state_metrics(name, ns_name, ksm_labels, args, child)
         self._node_exporter(name, ns_name, exporter_labels, args, child)
         service = self._prometheus(name, ns_name, prometheus_labels, config, args, child)
+        dashboard = self._dashboard(name, ns_name, service, args, child)
 
         self.namespace = ns_name
         self.prometheus_service = service.metadata.apply(lambda m: m["name"])
-        self.register_outputs({"namespace": self.namespace, "prometheus_service": self.prometheus_service})
+        self.dashboard_service = dashboard.metadata.apply(lambda m: m["name"])
+        self.register_outputs({"namespace": self.namespace, "prometheus_service": self.prometheus_service,
+                               "dashboard_service": self.dashboard_service})
 
     @staticmethod
     def _allow_prometheus(resource_name: str, name: str, namespace_name: pulumi.Input[str], pod_labels: dict[str, str],
@@ -274,12 +288,8 @@ class Monitoring(pulumi.ComponentResource):
                 },
             },
             opts=opts)
-        k8s.core.v1.Service(
-            f"{name}-kube-state-metrics-svc",
-            metadata={"name": "kube-state-metrics", "namespace": ns_name, "labels": app_labels},
-            spec={"selector": _selector(app_labels),
-                  "ports": [{"name": "metrics", "port": KUBE_STATE_METRICS_PORT, "targetPort": KUBE_STATE_METRICS_PORT}]},
-            opts=opts)
+        _service(f"{name}-kube-state-metrics-svc", "kube-state-metrics", ns_name, app_labels, "metrics", KUBE_STATE_METRICS_PORT,
+                 opts)
 
     def _node_exporter(self, name: str, ns_name: pulumi.Output[str], app_labels: dict[str, str],
                        args: MonitoringArgs, opts: pulumi.ResourceOptions) -> None:
@@ -371,9 +381,7 @@ class Monitoring(pulumi.ComponentResource):
                                      f"--storage.tsdb.retention.size={retention_size(cfg.volume_size)}",
                                      f"--web.listen-address=:{PROMETHEUS_PORT}"],
                             "ports": [{"name": "web", "containerPort": PROMETHEUS_PORT}],
-                            "readinessProbe": {"httpGet": {"path": "/-/ready", "port": PROMETHEUS_PORT}, "periodSeconds": 10},
-                            "livenessProbe": {"httpGet": {"path": "/-/healthy", "port": PROMETHEUS_PORT},
-                                              "initialDelaySeconds": 30, "periodSeconds": 30},
+                            **_probes(PROMETHEUS_PORT, "/-/ready", "/-/healthy", live_delay=30),
                             "securityContext": {**CONTAINER_SECURITY, "readOnlyRootFilesystem": True},
                             "resources": args.config.prometheus_resources.to_kubernetes(),
                             "volumeMounts": [
@@ -391,12 +399,67 @@ class Monitoring(pulumi.ComponentResource):
                 },
             },
             opts=opts)
-        return k8s.core.v1.Service(
-            f"{name}-prometheus-svc",
-            metadata={"name": PROMETHEUS_SERVICE, "namespace": ns_name, "labels": app_labels},
-            spec={"selector": _selector(app_labels),
-                  "ports": [{"name": "web", "port": PROMETHEUS_PORT, "targetPort": PROMETHEUS_PORT}]},
+        return _service(f"{name}-prometheus-svc", PROMETHEUS_SERVICE, ns_name, app_labels, "web", PROMETHEUS_PORT, opts)
+
+
+    def _dashboard(self, name: str, ns_name: pulumi.Output[str], prometheus: k8s.core.v1.Service, args: MonitoringArgs,
+                   opts: pulumi.ResourceOptions) -> k8s.core.v1.Service:
+        """The dashboard: a Deployment running platform_dashboard/server.py against Prometheus's Service,
+        without a ServiceAccount token (it asks Prometheus only), reachable from this namespace only."""
+        app_labels = labels(DASHBOARD_SERVICE, "monitoring")
+        program = DASHBOARD_PROGRAM.read_text()
+        config_map = k8s.core.v1.ConfigMap(
+            f"{name}-dashboard-program",
+            metadata={"name": "dashboard-program", "namespace": ns_name, "labels": app_labels},
+            data={DASHBOARD_PROGRAM.name: program}, opts=opts)
+        prometheus_url = pulumi.Output.all(prometheus.metadata, ns_name).apply(
+            lambda values: f"http://{values[0]['name']}.{values[1]}.svc:{PROMETHEUS_PORT}")
+        k8s.apps.v1.Deployment(
+            f"{name}-dashboard",
+            metadata={"name": DASHBOARD_SERVICE, "namespace": ns_name, "labels": app_labels},
+            spec={
+                "replicas": 1,
+                "selector": {"matchLabels": _selector(app_labels)},
+                "template": {
+                    # A changed program restarts the server with it.
+                    "metadata": {"labels": app_labels, "annotations": {"mlops-platform/program-hash": content_digest(program)}},
+                    "spec": {
+                        "automountServiceAccountToken": False,
+                        "securityContext": pod_security(_DASHBOARD_UID),
+                        "containers": [{
+                            "name": "dashboard",
+                            "image": args.dashboard_image,
+                            "imagePullPolicy": args.image_pull_policy,
+                            "command": ["python3", f"/program/{DASHBOARD_PROGRAM.name}", f"--port={DASHBOARD_PORT}"],
+                            "env": [{"name": "PROMETHEUS_URL", "value": prometheus_url},
+                                    {"name": "PYTHONDONTWRITEBYTECODE", "value": "1"}],
+                            "ports": [{"name": "http", "containerPort": DASHBOARD_PORT}],
+                            **_probes(DASHBOARD_PORT, "/healthz", "/healthz", live_delay=10),
+                            "securityContext": {**CONTAINER_SECURITY, "readOnlyRootFilesystem": True},
+                            "resources": args.config.dashboard_resources.to_kubernetes(),
+                            "volumeMounts": [{"name": "program", "mountPath": "/program", "readOnly": True}],
+                        }],
+                        "volumes": [{"name": "program", "configMap": {"name": config_map.metadata.apply(lambda m: m["name"])}}],
+                    },
+                },
+            },
             opts=opts)
+        # People reach it with kubectl port-forward, as Prometheus: no other pod needs it.
+        ingress_policy(f"{name}-allow-dashboard", ns_name, _selector(app_labels), DASHBOARD_PORT, [], (), self)
+        return _service(f"{name}-dashboard-svc", DASHBOARD_SERVICE, ns_name, app_labels, "http", DASHBOARD_PORT, opts)
+
+
+def _service(resource_name: str, name: str, ns_name: pulumi.Output[str], app_labels: dict[str, str], port_name: str,
+             port: int, opts: pulumi.ResourceOptions) -> k8s.core.v1.Service:
+    return k8s.core.v1.Service(
+        resource_name, metadata={"name": name, "namespace": ns_name, "labels": app_labels},
+        spec={"selector": _selector(app_labels), "ports": [{"name": port_name, "port": port, "targetPort": port}]}, opts=opts)
+
+
+def _probes(port: int, ready: str, live: str, live_delay: int) -> dict:
+    """A server's readiness (every 10 s) and liveness (every 30 s, after `live_delay` s) HTTP probes."""
+    return {"readinessProbe": {"httpGet": {"path": ready, "port": port}, "periodSeconds": 10},
+            "livenessProbe": {"httpGet": {"path": live, "port": port}, "initialDelaySeconds": live_delay, "periodSeconds": 30}}
 
 
 def retention_size(volume_size: str) -> str:

@@ -10,10 +10,13 @@ import pulumi_kubernetes as k8s
 
 from infra.components.common import CONTAINER_SECURITY, ingress_policy, labels, namespace, pod_security
 from infra.components.generated_password import GeneratedPassword
+from infra.components.monitoring import ScrapeTarget
 from infra.config import Resources
 
 BACKENDS = ("minio", "seaweedfs")
 _S3_PORT = {"minio": 9000, "seaweedfs": 8333}
+# SeaweedFS's Prometheus metrics (master, volume server, filer and S3 gateway of the one process).
+SEAWEEDFS_METRICS_PORT = 9327
 _UID = 1000
 
 
@@ -48,6 +51,8 @@ class ObjectStoreArgs:
     protect_data: bool = False
     # Users scoped to one bucket each; their secret keys are generated (see user_secret_keys).
     bucket_users: tuple[BucketUser, ...] = ()
+    # Serve Prometheus metrics for the Monitoring component (SeaweedFS; MinIO's need a bearer token: not scraped).
+    metrics: bool = False
 
 
 class ObjectStore(pulumi.ComponentResource):
@@ -62,6 +67,8 @@ class ObjectStore(pulumi.ComponentResource):
     access_key: pulumi.Output[str]
     secret_key: pulumi.Output[str]
     port: int
+    # The store's metrics for the Monitoring component (job `object-store`), when asked for.
+    metrics_targets: tuple[ScrapeTarget, ...]
     # Secret key of each bucket user (its access key is its name).
     user_secret_keys: dict[str, pulumi.Output[str]]
 
@@ -128,6 +135,10 @@ class ObjectStore(pulumi.ComponentResource):
             "volumeMounts": [{"name": "data", "mountPath": "/data"}],
             **self._server_command(args.backend, credentials_name, args.volume_size),
         }
+        metrics = args.metrics and args.backend == "seaweedfs"
+        if metrics:
+            server["args"].append(f"-metricsPort={SEAWEEDFS_METRICS_PORT}")
+            server["ports"].append({"name": "metrics", "containerPort": SEAWEEDFS_METRICS_PORT})
         if args.backend == "seaweedfs":
             server["volumeMounts"].append({"name": "s3-config", "mountPath": "/etc/seaweedfs", "readOnly": True})
         statefulset = k8s.apps.v1.StatefulSet(
@@ -182,6 +193,7 @@ class ObjectStore(pulumi.ComponentResource):
         self.secret_key = password.value
         self.port = port
         self.user_secret_keys = user_keys
+        self.metrics_targets = (ScrapeTarget("object-store", (args.namespace,), selector, SEAWEEDFS_METRICS_PORT),) if metrics else ()
         self.register_outputs({
             "endpoint": self.endpoint, "namespace": self.namespace,
             "credentials_secret_name": self.credentials_secret_name, "policy": policy_same_ns.id,

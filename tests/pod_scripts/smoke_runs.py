@@ -92,4 +92,21 @@ try:
                          "expected": sample["target"].tolist()}
 except requests.RequestException as error:
     result["serving"] = {"status": None, "body": str(error), "expected": sample["target"].tolist()}
+# DRIFT_CHECK=1: inputs far from the training data (each feature 3 of its standard deviations higher),
+# then the drift check (mlops_components.drift, what the pipeline component check_drift runs) records
+# the server's drift in MLflow as the group.
+last_versions = result["runs"][-1].get("versions") if result["runs"] else None
+if os.environ.get("DRIFT_CHECK") == "1" and result["serving"]["status"] == 200 and last_versions:
+    from mlops_components import drift
+
+    features = iris.frame[iris.feature_names]
+    shifted = features.sample(n=60, random_state=1) + 3 * features.std()
+    before = requests.get(os.environ["SERVING_URL"] + "/drift", timeout=60).json()
+    answer = requests.post(os.environ["SERVING_URL"] + "/invocations", timeout=60,
+                           json={"dataframe_split": {"columns": columns, "data": shifted.values.tolist()}})
+    report, drift_run = drift.check(os.environ["SERVING_URL"], arguments["model_name"], last_versions[0])
+    mlflow_client = MlflowClient()
+    result["drift"] = {"before": before, "shifted_status": answer.status_code, "report": report, "run_id": drift_run,
+                       "version": last_versions[0], "user": mlflow_client.get_run(drift_run).info.user_id,
+                       "max_psi": [m.value for m in mlflow_client.get_metric_history(drift_run, "drift.max_psi")]}
 print("RESULT " + json.dumps(result))

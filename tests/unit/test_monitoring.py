@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from infra.components.monitoring import OWN_JOBS, ScrapeTarget, prometheus_config, retention_size
+from infra.components.monitoring import DASHBOARD_PROGRAM, OWN_JOBS, ScrapeTarget, prometheus_config, retention_size
 from infra.config import ConfigError, parse, quantity
 from tests.support.pulumi_mocks import containers, run
 from tests.support.stacks import stack_config
@@ -81,6 +81,25 @@ def test_the_research_groups_model_servers_are_scraped_in_every_tenant_namespace
 def test_without_tenants_there_are_no_model_servers_to_scrape(mocks):
     run({})
     assert "model-servers" not in _scrape_jobs(mocks)
+
+
+def test_seaweedfs_serves_its_metrics_to_prometheus_alone(mocks):
+    run({})
+    job = _scrape_jobs(mocks)["object-store"]
+    assert job["kubernetes_sd_configs"][0]["namespaces"] == {"names": ["mlops-storage"]}
+    assert {"source_labels": ["__meta_kubernetes_pod_ip"], "target_label": "__address__", "replacement": "$1:9327"} \
+        in job["relabel_configs"]
+    (server,) = containers(mocks.named("object-store-server"))
+    assert "-metricsPort=9327" in server["args"]
+    policy = mocks.named("monitoring-allow-object-store-mlops-storage").inputs
+    assert policy["metadata"]["namespace"] == "mlops-storage"
+    assert policy["spec"]["ingress"][0]["ports"] == [{"protocol": "TCP", "port": 9327}]
+
+
+def test_without_monitoring_seaweedfs_serves_no_metrics(mocks):
+    run({"monitoring": {"enabled": False}})
+    (server,) = containers(mocks.named("object-store-server"))
+    assert not [arg for arg in server["args"] if arg.startswith("-metricsPort")]
 
 
 def test_mlflow_is_scraped_at_its_metrics_sidecar(mocks):
@@ -162,6 +181,22 @@ def test_dcgm_exporter_is_scraped_with_its_own_labels_when_it_runs(mocks):
     assert jobs["dcgm-exporter"]["relabel_configs"][1]["replacement"] == "$1:9400"
 
 
+def test_the_dashboard_runs_its_program_without_a_token_reachable_from_its_namespace_only(mocks):
+    run({})
+    deployment = mocks.named("monitoring-dashboard")
+    spec = deployment.inputs["spec"]["template"]["spec"]
+    assert spec["automountServiceAccountToken"] is False, "it asks Prometheus only, not the Kubernetes API"
+    (container,) = containers(deployment)
+    assert container["image"].rsplit("/", 1)[-1].startswith("mlflow:"), "the MLflow image's Python"
+    assert container["command"] == ["python3", "/program/server.py", "--port=8080"]
+    assert {e["name"]: e["value"] for e in container["env"]}["PROMETHEUS_URL"] == "http://prometheus.mlops-monitoring.svc:9090"
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert mocks.named("monitoring-dashboard-program").inputs["data"]["server.py"] == DASHBOARD_PROGRAM.read_text()
+    policy = mocks.named("monitoring-allow-dashboard").inputs
+    assert policy["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/name"] == "dashboard"
+    assert policy["spec"]["ingress"] == [{"from": [{"podSelector": {}}], "ports": [{"protocol": "TCP", "port": 8080}]}]
+
+
 def test_monitoring_off_declares_nothing(mocks):
     run({"monitoring": {"enabled": False}})
     assert not [r for r in mocks.resources if r.name.startswith("monitoring")]
@@ -170,7 +205,7 @@ def test_monitoring_off_declares_nothing(mocks):
 def test_the_local_stack_keeps_monitoring_within_its_budget():
     """Issue 21: at most 300m CPU and 512 MiB of requests on the local stack."""
     monitoring = stack_config("local").monitoring
-    once = [monitoring.prometheus_resources, monitoring.kube_state_metrics_resources]
+    once = [monitoring.prometheus_resources, monitoring.kube_state_metrics_resources, monitoring.dashboard_resources]
     cpu = sum(quantity(r.requests["cpu"]) for r in once) + LOCAL_NODES * quantity(monitoring.node_exporter_resources.requests["cpu"]) \
         + METRICS_SIDECAR_CPU
     memory = sum(quantity(r.requests["memory"]) for r in once) + \
