@@ -183,7 +183,7 @@ def chart(found: list[Series], start: float, end: float, step: float) -> str:
         for run in runs:
             if len(run) == 1:
                 (t, v), = run
-                parts.append(f'<circle cx="{x(t):.1f}" cy="{y(v):.1f}" r="2" fill="{color}"/>')
+                parts.append(f'<circle cx="{x(t):.1f}" cy="{y(v):.1f}" r="3" fill="{color}"/>')
             else:
                 points = " ".join(f"{x(t):.1f},{y(v):.1f}" for t, v in run)
                 parts.append(f'<polyline points="{points}" fill="none" stroke="{color}" stroke-width="2"/>')

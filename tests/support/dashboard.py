@@ -38,29 +38,42 @@ def _rgb(color: str) -> tuple[int, int, int]:
     return int(color[1:3], 16), int(color[3:5], 16), int(color[5:7], 16)
 
 
-def look(screenshot: Path, ready: tuple[str, ...] = (), hours: int = 1, timeout: int = 120) -> tuple[dict[str, Seen], str]:
-    """Opens the dashboard (reloading until every panel of `ready` has series), saves the screenshot and
-    returns what each panel shows, with the page's text."""
+def look(screenshot: Path, ready: tuple[str, ...] = (), min_pixels: int = 1, hours: int = 1,
+         timeout: int = 120) -> tuple[dict[str, Seen], str]:
+    """Opens the deployed dashboard through a port-forward; see look_at."""
+    with port_forward(CFG.monitoring.namespace, DASHBOARD_SERVICE, DASHBOARD_PORT) as port:
+        return look_at(f"http://127.0.0.1:{port}/?hours={hours}", screenshot, ready, min_pixels, timeout)
+
+
+def look_at(url: str, screenshot: Path, ready: tuple[str, ...] = (), min_pixels: int = 1,
+            timeout: int = 120) -> tuple[dict[str, Seen], str]:
+    """Opens the dashboard at `url`, reloading (every 10 s, up to `timeout`) until every panel of `ready`
+    has series and at least `min_pixels` of them on the screen (a series' first sample is a dot, later
+    ones a line); saves the last screenshot and returns what each panel shows, with the page's text."""
     absent = webdriver.missing()
     if absent:
         pytest.fail(f"LOUD FAILURE: the dashboard test needs {', '.join(absent)}: apt-get install chromium chromium-driver "
                     "(offline/browser.sh)")
-    with port_forward(CFG.monitoring.namespace, DASHBOARD_SERVICE, DASHBOARD_PORT) as port, \
-            webdriver.Browser(*WINDOW) as browser:
+    screenshot.parent.mkdir(parents=True, exist_ok=True)
+    with webdriver.Browser(*WINDOW) as browser:
         def drawn():
-            browser.open(f"http://127.0.0.1:{port}/?hours={hours}")
-            panels = {p["title"]: p for p in browser.run(_PANELS_JS)}
-            return all(panels.get(title, {}).get("series") not in (None, "0", "error") for title in ready), \
-                {title: p["series"] for title, p in panels.items()}
+            browser.open(url)
+            seen = _seen(browser, browser.screenshot(screenshot))
+            done = all(title in seen and seen[title].series not in ("0", "error") and seen[title].pixels >= min_pixels
+                       for title in ready)
+            return done, {title: (panel.series, panel.pixels) for title, panel in seen.items()}
 
         wait_for(f"the dashboard drawing {', '.join(ready) or 'its page'}", drawn, timeout=timeout, interval=10)
-        panels = browser.run(_PANELS_JS)
-        ratio = float(browser.run("return window.devicePixelRatio;") or 1)
-        page_text = browser.text()
-        screenshot.parent.mkdir(parents=True, exist_ok=True)
-        shot = browser.screenshot(screenshot)
+        return _seen(browser, screenshot), browser.text()
+
+
+def _seen(browser: webdriver.Browser, shot: Path) -> dict[str, Seen]:
+    """Per panel of the page open in `browser`: its data-series and the series' pixels in `shot`, its screenshot."""
+    panels = browser.run(_PANELS_JS)
+    ratio = float(browser.run("return window.devicePixelRatio;") or 1)
     image = Image.open(shot).convert("RGB")
-    colors = {_rgb(color) for color in PALETTE}
+    # The grey of the palette is left out: the axis labels' anti-aliased edges have pixels of it.
+    colors = {_rgb(color) for color in PALETTE if color != "#7f7f7f"}
     seen = {}
     for panel in panels:
         pixels = 0
@@ -69,4 +82,4 @@ def look(screenshot: Path, ready: tuple[str, ...] = (), hours: int = 1, timeout:
             chart = image.crop((left, top, left + width, top + height))
             pixels = sum(count for count, color in chart.getcolors(maxcolors=width * height) or [] if color in colors)
         seen[panel["title"]] = Seen(panel["series"], pixels, panel["text"])
-    return seen, page_text
+    return seen
