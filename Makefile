@@ -15,7 +15,9 @@ PIPELINES_LOCK := offline/images/pipeline-base/requirements.lock
 PIPELINES_TORCH_LOCK := offline/images/pipeline-torch/requirements.lock
 CACHE_DIR ?= $(or $(MLOPS_CACHE_DIR),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/mlops-platform)
 export MLOPS_CACHE_DIR := $(CACHE_DIR)
-PIPELINES_PACKAGES := $(CACHE_DIR)/venvs/pipelines-$(shell cat $(PIPELINES_LOCK) $(PIPELINES_TORCH_LOCK) constraints.txt requirements-dev.txt | sha256sum | cut -c1-16)
+# Keyed by what it installs: the two locks, the constraints and requirements-dev.txt's pytest pin only
+# (another dev tool's pin must not make a second copy of these 6 GB).
+PIPELINES_PACKAGES := $(CACHE_DIR)/venvs/pipelines-$(shell { cat $(PIPELINES_LOCK) $(PIPELINES_TORCH_LOCK) constraints.txt; grep '^pytest==' requirements-dev.txt; } | sha256sum | cut -c1-16)
 export PATH := $(CACHE_DIR)/bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 export PULUMI_SKIP_UPDATE_CHECK := true
 export PULUMI_DIY_BACKEND_NO_LEGACY_WARNING := true

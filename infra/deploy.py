@@ -205,7 +205,8 @@ def deploy(cfg: PlatformConfig) -> Platform:
     queueing = None
     if cfg.queueing.enabled and tenants:
         queueing = Queueing("queueing", QueueingArgs(
-            config=cfg.queueing, tenants=tenants, image=image("kueue"), image_pull_policy=cfg.images.pull_policy))
+            config=cfg.queueing, tenants=tenants, image=image("kueue"), image_pull_policy=cfg.images.pull_policy,
+            metrics=cfg.monitoring.enabled))
     if tenants:
         tenant_component = Tenants("tenants", TenantsArgs(
             tenants=tenants,
@@ -260,7 +261,7 @@ def deploy(cfg: PlatformConfig) -> Platform:
             opts=after(*migrate_after))
     monitoring = None
     if cfg.monitoring.enabled:
-        scraped = [part for part in (store, mlflow, kfp, gpu) if part]
+        scraped = [part for part in (store, mlflow, kfp, gpu, queueing) if part]
         targets = [target for part in scraped for target in part.metrics_targets]
         if tenant_component:
             # The research groups' model servers (mlops_components.serving: /metrics on the serving port).

@@ -60,6 +60,12 @@ PANELS = (
     Panel("GPUs allocated by research group", "GPUs",
           by_group(f'sum by (namespace) (kube_pod_container_resource_requests{{resource="{GPU_RESOURCE}"}} '
                    f'* on (namespace, pod) group_left () ({_RUNNING}))'), ("group",)),
+    # Kueue's workloads (pipeline steps) waiting for their group's queue; a ClusterQueue is named after its
+    # tenant namespace (infra/components/queueing.py). Followers of a Kueue run with several replicas
+    # report too: the leader's (or a lone replica's) count.
+    Panel("Pipeline steps waiting in the queue by research group", "steps",
+          by_group('label_replace(sum by (cluster_queue) (kueue_pending_workloads{job="kueue",replica_role!="follower"}), '
+                   '"namespace", "$1", "cluster_queue", "(.+)")'), ("group",)),
     Panel("Model server requests", "requests/s",
           'sum by (namespace, app) (rate(model_server_requests_total{job="model-servers"}[5m]))', ("namespace", "app")),
     Panel("Model server latency, 95th percentile", "s",

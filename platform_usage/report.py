@@ -23,17 +23,16 @@ import datetime as dt
 import json
 import subprocess
 import sys
-import urllib.parse
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from platform_dashboard import server as dashboard
+
 # The label the Tenants component puts on every tenant namespace (its value: the group's name), as
-# kube-state-metrics exports it (--metric-labels-allowlist=namespaces=[mlops-platform/tenant]).
-TENANT_LABEL = "label_mlops_platform_tenant"
-# kube-state-metrics' name of the resource nvidia.com/gpu.
-GPU_RESOURCE = "nvidia_com_gpu"
+# kube-state-metrics exports it (--metric-labels-allowlist=namespaces=[mlops-platform/tenant]), and
+# kube-state-metrics' name of the resource nvidia.com/gpu: the dashboard's.
+TENANT_LABEL, GPU_RESOURCE = dashboard.TENANT_LABEL, dashboard.GPU_RESOURCE
 STEP_S = 30
 MEASURES = ("cpu_hours", "memory_gib_hours", "gpu_hours")
 DEFAULT_OUTPUT = Path("build") / "usage"
@@ -79,20 +78,17 @@ def days(count: int, now: dt.datetime) -> list[tuple[dt.date, dt.datetime, dt.da
     return spans
 
 
-class Prometheus:
+class Prometheus(dashboard.Prometheus):
+    """The dashboard's client of Prometheus's HTTP API, with a day's queries' patience and the report's error."""
+
     def __init__(self, url: str) -> None:
-        self.url = url.rstrip("/")
+        super().__init__(url, timeout=60)
 
     def get(self, path: str, **params: str) -> dict:
-        url = f"{self.url}/api/v1/{path}?{urllib.parse.urlencode(params)}"
         try:
-            with urllib.request.urlopen(url, timeout=60) as response:  # noqa: S310 - an http(s) URL the operator gave or the port-forward
-                answer = json.load(response)
-        except OSError as exc:
-            raise ReportError(f"Prometheus at {self.url} did not answer {path}: {exc}") from None
-        if answer.get("status") != "success":
-            raise ReportError(f"Prometheus refused {path} {params}: {answer.get('error', answer)}")
-        return answer["data"]
+            return super().get(path, **params)
+        except dashboard.PrometheusError as exc:
+            raise ReportError(str(exc)) from None
 
     def by_namespace(self, promql: str, at: dt.datetime) -> dict[str, float]:
         result = self.get("query", query=promql, time=f"{at.timestamp():.3f}")["result"]

@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -36,7 +35,7 @@ from pathlib import Path
 from mlops_components.contract import GPU_RESOURCE, PIPELINE_ENV_SECRET
 
 from smoke_tests import timeline
-from smoke_tests.measure_overhead import CFG, machine, submitter_env
+from smoke_tests.measure_overhead import CFG, measured, submitter_env
 from tests.support.cluster import kubectl
 from tests.support.platform import pipeline_image, run_script_pod, tenant_named
 from tests.support.scripts import pod_script
@@ -180,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
         print("[bench] WARNING: no node advertises nvidia.com/gpu, so the runs ask for no GPU and the GPU share is "
               "not measured (a kind cluster with fake GPUs: make cluster MLOPS_FAKE_GPUS=2)", flush=True)
     pipeline_yaml = (GPU_PIPELINE if gpus else CPU_PIPELINE).read_text()
-    result = {"measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "machine": machine(),
+    result = {**measured(),
               "nodes": len(json.loads(kubectl("get", "nodes", "-o", "json"))["items"]),
               "resource_profile": CFG.kubeflow_pipelines.resource_profile,
               "workflow_requeue_seconds": CFG.kubeflow_pipelines.workflow_requeue_seconds,

@@ -80,8 +80,18 @@ def main(count: int = 3, output: Path | None = None) -> dict:
         "median_pipeline_s": statistics.median(pipeline), "median_direct_pod_s": statistics.median(direct),
         "median_direct_in_process_s": statistics.median(in_process),
         "overhead_ratio": round(statistics.median(pipeline) / statistics.median(direct), 2),
-        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "machine": machine(),
+        **measured(),
     }
+    return report(summary, output)
+
+
+def measured() -> dict[str, str]:
+    """When and where a measurement was taken: its summary's `measured_at` and `machine`."""
+    return {"measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "machine": machine()}
+
+
+def report(summary: dict, output: Path | None) -> dict:
+    """Prints the summary as JSON and, given `output`, writes it there too (docs/report reads it)."""
     if output:
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(json.dumps(summary, indent=2) + "\n")

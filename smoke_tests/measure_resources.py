@@ -8,10 +8,9 @@ platform). Run with the platform idle.
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-from smoke_tests.measure_overhead import CFG, machine
+from smoke_tests.measure_overhead import CFG, measured, report
 from tests.support.cluster import kubectl
 
 UNITS = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "k": 1e3, "M": 1e6, "G": 1e9}
@@ -68,14 +67,8 @@ def node_memory() -> dict[str, float]:
 
 
 def main(output: Path | None) -> dict:
-    summary = {"measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "machine": machine(),
-               "resource_profile": CFG.kubeflow_pipelines.resource_profile,
-               "namespaces": requests_by_namespace(), "node_memory_mib": node_memory()}
-    if output:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(json.dumps(summary, indent=2) + "\n")
-    print(json.dumps(summary, indent=2))
-    return summary
+    return report({**measured(), "resource_profile": CFG.kubeflow_pipelines.resource_profile,
+                   "namespaces": requests_by_namespace(), "node_memory_mib": node_memory()}, output)
 
 
 if __name__ == "__main__":

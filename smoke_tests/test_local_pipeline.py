@@ -80,17 +80,24 @@ def _runs(workdir: Path, experiment_name: str = EXPERIMENT, model_name: str = MO
     return runs, versions
 
 
-def test_the_pipeline_runs_locally_registers_a_model_with_provenance_and_reruns_identically(tmp_path, local_env):
-    arguments = {"experiment_name": EXPERIMENT, "model_name": MODEL, "git_commit": "0" * 40}
-    run_locally(tmp_path, **arguments)
-    run_locally(tmp_path, **arguments)
-    runs, versions = _runs(tmp_path)
+def _run_twice_identically(tmp_path: Path, variant: str, experiment: str, model: str):
+    """Runs the pipeline twice with the same inputs: two MLflow runs, model versions 1 and 2, the same
+    metrics above the quality gate on iris' 38 test rows. The two runs."""
+    arguments = {"experiment_name": experiment, "model_name": model, "git_commit": "0" * 40}
+    run_locally(tmp_path, variant, **arguments)
+    run_locally(tmp_path, variant, **arguments)
+    runs, versions = _runs(tmp_path, experiment, model)
     assert len(runs) == 2, f"expected one MLflow run per pipeline run, found {len(runs)}"
     assert sorted(int(v.version) for v in versions) == [1, 2]
     first, second = runs
     assert first.data.metrics == second.data.metrics, "two runs with the same inputs gave different metrics"
     assert first.data.metrics["accuracy"] >= 0.85
     assert first.data.metrics["test_rows"] == 38
+    return first, second
+
+
+def test_the_pipeline_runs_locally_registers_a_model_with_provenance_and_reruns_identically(tmp_path, local_env):
+    first, second = _run_twice_identically(tmp_path, "sklearn", EXPERIMENT, MODEL)
     assert first.data.params["dataset"] == "iris"
     assert first.data.params["seed"] == "42"
     tags = first.data.tags
@@ -134,17 +141,8 @@ def torch():
 
 
 def test_the_torch_pipeline_runs_locally_records_its_device_and_reruns_identically(tmp_path, local_env, torch):
-    experiment, model = "/local/smoke-train-torch", "local-iris-mlp"
-    arguments = {"experiment_name": experiment, "model_name": model, "git_commit": "0" * 40}
-    run_locally(tmp_path, "torch", **arguments)
-    run_locally(tmp_path, "torch", **arguments)
-    runs, versions = _runs(tmp_path, experiment, model)
-    assert len(runs) == 2, f"expected one MLflow run per pipeline run, found {len(runs)}"
-    assert sorted(int(v.version) for v in versions) == [1, 2]
-    first, second = runs
-    assert first.data.metrics == second.data.metrics, "two runs with the same inputs gave different metrics"
-    assert first.data.metrics["accuracy"] >= 0.85
-    assert first.data.metrics["test_rows"] == 38
+    model = "local-iris-mlp"
+    first, second = _run_twice_identically(tmp_path, "torch", "/local/smoke-train-torch", model)
     assert {key: first.data.params[key] for key in ("model_type", "seed", "hidden_units", "epochs", "learning_rate",
                                                       "batch_size")} == \
         {"model_type": "mlp", "seed": "42", "hidden_units": "32", "epochs": "200", "learning_rate": "0.01",

@@ -12,7 +12,7 @@ from pathlib import Path
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.components.common import CONTAINER_SECURITY, PART_OF, labels, namespace, pod_security
+from infra.components.common import CONTAINER_SECURITY, PART_OF, grant, labels, namespace, pod_security
 
 PROGRAM = Path(__file__).resolve().parents[2] / "platform_backup" / "job.py"
 BACKUP_CRONJOB = "platform-backup"
@@ -168,15 +168,11 @@ class Backup(pulumi.ComponentResource):
     def _model_server_reader(self, name: str, tenant_ns: str) -> None:
         """Read (get, list) the Deployments and Services of one tenant namespace: the model servers."""
         opts = pulumi.ResourceOptions(parent=self, depends_on=self._args.model_server_depends_on)
-        role = k8s.rbac.v1.Role(f"{name}-read-model-servers-{tenant_ns}-role", metadata={
-            "name": "platform-backup-read-model-servers", "namespace": tenant_ns, "labels": self._labels}, rules=[
-            {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["get", "list"]},
-            {"apiGroups": [""], "resources": ["services"], "verbs": ["get", "list"]}], opts=opts)
-        k8s.rbac.v1.RoleBinding(f"{name}-read-model-servers-{tenant_ns}-binding", metadata={
-            "name": "platform-backup-read-model-servers", "namespace": tenant_ns, "labels": self._labels},
-            role_ref={"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
-                      "name": role.metadata.apply(lambda m: m["name"])},
-            subjects=[{"kind": "ServiceAccount", "name": self._account, "namespace": self._ns}], opts=opts)
+        grant(f"{name}-read-model-servers-{tenant_ns}-role", f"{name}-read-model-servers-{tenant_ns}-binding",
+              {"name": "platform-backup-read-model-servers", "namespace": tenant_ns, "labels": self._labels},
+              [{"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["get", "list"]},
+               {"apiGroups": [""], "resources": ["services"], "verbs": ["get", "list"]}],
+              [{"kind": "ServiceAccount", "name": self._account, "namespace": self._ns}], opts)
 
     def _container(self, container_name: str, image: str, script: str, env: list[dict] | None = None) -> dict:
         return {

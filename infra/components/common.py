@@ -1,4 +1,4 @@
-"""Pieces every component uses: labels, namespaces, pod security, network policy."""
+"""Pieces every component uses: labels, namespaces, pod security, network policy, RBAC grants."""
 
 from __future__ import annotations
 
@@ -95,3 +95,18 @@ def content_digest(text: str) -> str:
     """16 hex digits of SHA-256 over `text`: a pod annotation that changes, and so restarts the pods,
     when a configuration they read from a ConfigMap or Secret changes."""
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def grant(role_resource: str, binding_resource: str, metadata: dict, rules: list[dict], subjects: list[dict],
+          opts: pulumi.ResourceOptions, cluster_wide: bool = False) -> k8s.rbac.v1.Role | k8s.rbac.v1.ClusterRole:
+    """A Role (a ClusterRole when `cluster_wide`) with `rules` and its binding to `subjects`, both named and
+    labelled by `metadata` (no namespace for the cluster-wide pair). The binding names the role it was
+    made with, so it follows it."""
+    role_type, binding_type = ((k8s.rbac.v1.ClusterRole, k8s.rbac.v1.ClusterRoleBinding) if cluster_wide
+                               else (k8s.rbac.v1.Role, k8s.rbac.v1.RoleBinding))
+    role = role_type(role_resource, metadata=metadata, rules=rules, opts=opts)
+    binding_type(binding_resource, metadata=metadata,
+                 role_ref={"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole" if cluster_wide else "Role",
+                           "name": role.metadata.apply(lambda m: m["name"])},
+                 subjects=subjects, opts=opts)
+    return role

@@ -24,7 +24,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import yaml
 
-from infra.components.common import CONTAINER_SECURITY, PART_OF, content_digest, ingress_policy, labels, pod_security
+from infra.components.common import CONTAINER_SECURITY, PART_OF, content_digest, grant, ingress_policy, labels, pod_security
 from infra.config import MonitoringConfig
 
 RULES_FILE = Path(__file__).resolve().parents[1] / "monitoring" / "alert-rules.yml"
@@ -60,7 +60,10 @@ KUBELET_KEEP = ("kubelet_volume_stats_.*",)
 class ScrapeTarget:
     """Pods another component runs in `namespaces` whose metrics Prometheus scrapes as `job` (the
     name the alert rules use). `honor_labels`: the exporter's own `namespace` and `pod` labels name the workload
-    it reports on (Argo's runs, DCGM's GPU users), so they win over the pod's own."""
+    it reports on (Argo's runs, DCGM's GPU users), so they win over the pod's own. `authorized`: the
+    target serves HTTPS with a certificate it made itself and lets in only callers whose token the
+    API server authorizes for `get` on the path (controller-runtime's secure metrics, Kueue's):
+    Prometheus sends its ServiceAccount token, which its ClusterRole allows for /metrics."""
 
     job: str
     namespaces: tuple[str, ...]
@@ -68,6 +71,7 @@ class ScrapeTarget:
     port: int
     path: str = "/metrics"
     honor_labels: bool = False
+    authorized: bool = False
 
 
 @dataclass
@@ -89,15 +93,21 @@ def _keep(pattern: tuple[str, ...]) -> list[dict]:
 
 
 def _pod_job(job: str, namespaces: tuple[str, ...], pod_labels: dict[str, str], port: int, path: str = "/metrics",
-             honor_labels: bool = False) -> dict:
+             honor_labels: bool = False, authorized: bool = False) -> dict:
     """A job scraping `port` of every ready pod of `namespaces` with `pod_labels`, labelled with the
     pod's namespace, name and node. A pod that is not ready is no target: a server whose every pod
-    fails its readiness probe leaves no `up` series, which the alert rules' absent() catches."""
+    fails its readiness probe leaves no `up` series, which the alert rules' absent() catches.
+    `authorized` (ScrapeTarget): HTTPS with Prometheus's ServiceAccount token; the pod's certificate
+    is its own, signed by no CA Prometheus could know, so it is not verified (the token is what
+    the target checks; the NetworkPolicy keeps everyone else from the port)."""
     selector = ",".join(f"{key}={value}" for key, value in sorted(pod_labels.items()))
+    secure = {"scheme": "https", "authorization": {"credentials_file": f"{_SERVICE_ACCOUNT_DIR}/token"},
+              "tls_config": {"insecure_skip_verify": True}} if authorized else {}
     return {
         "job_name": job,
         "metrics_path": path,
         "honor_labels": honor_labels,
+        **secure,
         "kubernetes_sd_configs": [{"role": "pod", "namespaces": {"names": list(namespaces)},
                                    "selectors": [{"role": "pod", "label": selector}]}],
         "relabel_configs": [
@@ -149,7 +159,7 @@ def prometheus_config(namespace: str, scrape_interval: str, kubelet_insecure_tls
             _pod_job("node-exporter", (namespace,), _selector(labels("node-exporter", "monitoring")), NODE_EXPORTER_PORT),
             _kubelet_job("kubelet", "/metrics", KUBELET_KEEP, kubelet_insecure_tls),
             _kubelet_job("cadvisor", "/metrics/cadvisor", CADVISOR_KEEP, kubelet_insecure_tls),
-            *[_pod_job(t.job, t.namespaces, t.pod_labels, t.port, t.path, t.honor_labels) for t in targets],
+            *[_pod_job(t.job, t.namespaces, t.pod_labels, t.port, t.path, t.honor_labels, t.authorized) for t in targets],
         ],
     }
 
@@ -245,13 +255,8 @@ class Monitoring(pulumi.ComponentResource):
                          opts: pulumi.ResourceOptions) -> pulumi.Output[str]:
         account = k8s.core.v1.ServiceAccount(f"{name}-account", metadata={"name": name, "namespace": ns_name,
                                                                           "labels": app_labels}, opts=opts)
-        role = k8s.rbac.v1.ClusterRole(f"{name}-role", metadata={"name": f"mlops-{name}", "labels": app_labels}, rules=rules,
-                                       opts=opts)
-        k8s.rbac.v1.ClusterRoleBinding(
-            f"{name}-binding", metadata={"name": f"mlops-{name}", "labels": app_labels},
-            role_ref={"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
-                      "name": role.metadata.apply(lambda m: m["name"])},
-            subjects=[{"kind": "ServiceAccount", "name": name, "namespace": ns_name}], opts=opts)
+        grant(f"{name}-role", f"{name}-binding", {"name": f"mlops-{name}", "labels": app_labels}, rules,
+              [{"kind": "ServiceAccount", "name": name, "namespace": ns_name}], opts, cluster_wide=True)
         return account.metadata.apply(lambda m: m["name"])
 
     def _kube_state_metrics(self, name: str, ns_name: pulumi.Output[str], app_labels: dict[str, str],
@@ -336,6 +341,9 @@ class Monitoring(pulumi.ComponentResource):
             {"apiGroups": [""], "resources": ["nodes", "pods"], "verbs": ["get", "list", "watch"]},
             # The kubelets' /metrics and /metrics/cadvisor (not nodes/proxy: no exec, no logs).
             {"apiGroups": [""], "resources": ["nodes/metrics"], "verbs": ["get"]},
+            # The `authorized` targets' /metrics (Kueue's), only where there are such targets.
+            *([{"nonResourceURLs": sorted({t.path for t in args.targets if t.authorized}), "verbs": ["get"]}]
+              if any(t.authorized for t in args.targets) else []),
         ], opts)
         config_map = k8s.core.v1.ConfigMap(
             f"{name}-prometheus-config",

@@ -14,7 +14,7 @@ from infra.components.monitoring import ScrapeTarget
 from infra.config import Resources
 
 BACKENDS = ("minio", "seaweedfs")
-_S3_PORT = {"minio": 9000, "seaweedfs": 8333}
+S3_PORTS = {"minio": 9000, "seaweedfs": 8333}
 # SeaweedFS's Prometheus metrics (master, volume server, filer and S3 gateway of the one process).
 SEAWEEDFS_METRICS_PORT = 9327
 _UID = 1000
@@ -83,7 +83,7 @@ class ObjectStore(pulumi.ComponentResource):
                 raise ValueError(f"ObjectStore {name}: bucket user {user.name!r} needs bucket {user.bucket!r}, "
                                  f"which is not in buckets ({', '.join(args.buckets)})")
         child = pulumi.ResourceOptions(parent=self)
-        port = _S3_PORT[args.backend]
+        port = S3_PORTS[args.backend]
         app_labels = labels(name, "object-store")
         selector = {"app.kubernetes.io/name": name, "app.kubernetes.io/component": "object-store"}
 

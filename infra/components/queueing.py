@@ -22,6 +22,7 @@ from mlops_components.contract import GPU_RESOURCE
 
 from infra.charts import UPSTREAM_CHARTS, local_chart_path
 from infra.components.common import PART_OF, labels, namespace
+from infra.components.monitoring import ScrapeTarget
 from infra.config import QueueingConfig, TenantConfig, quantity
 
 KUEUE_API = "kueue.x-k8s.io/v1beta2"
@@ -34,6 +35,10 @@ TENANT_NAMESPACE_LABEL = "mlops-platform/tenant"
 # Ports of Kueue's pods that the API server calls: admission webhooks, the visibility API.
 WEBHOOK_PORT = 9443
 VISIBILITY_PORT = 8082
+# Kueue's metrics: HTTPS, for callers whose token may `get` /metrics (ScrapeTarget.authorized).
+METRICS_PORT = 8443
+# The chart's labels of Kueue's controller manager pods (its release name aside).
+MANAGER_POD_LABELS = {"app.kubernetes.io/name": "kueue", "control-plane": "controller-manager"}
 
 
 def _cpu(cores: float) -> str:
@@ -92,7 +97,7 @@ def manager_configuration() -> dict:
         "apiVersion": "config.kueue.x-k8s.io/v1beta2",
         "kind": "Configuration",
         "health": {"healthProbeBindAddress": ":8081"},
-        "metrics": {"bindAddress": ":8443"},
+        "metrics": {"bindAddress": f":{METRICS_PORT}"},
         "webhook": {"port": WEBHOOK_PORT},
         "leaderElection": {"leaderElect": True, "resourceName": "c1f6bfd2.kueue.x-k8s.io"},
         "controller": {"groupKindConcurrency": {"Pod": 5, "Workload.kueue.x-k8s.io": 5, "LocalQueue.kueue.x-k8s.io": 1,
@@ -128,6 +133,8 @@ class QueueingArgs:
     tenants: tuple[TenantConfig, ...]
     image: str
     image_pull_policy: str
+    # Prometheus scrapes Kueue (job `kueue`: its queues' pending and admitted workloads).
+    metrics: bool = False
 
 
 class Queueing(pulumi.ComponentResource):
@@ -170,6 +177,8 @@ class Queueing(pulumi.ComponentResource):
         for tenant in args.tenants:
             self._cluster_queue(name, tenant, cfg, flavor)
         self.namespace = cfg.namespace
+        self.metrics_targets = (ScrapeTarget("kueue", (cfg.namespace,), MANAGER_POD_LABELS, METRICS_PORT, authorized=True),) \
+            if args.metrics else ()
         self.register_outputs({"namespace": self.namespace, "chart": chart.urn})
 
     def _cluster_queue(self, name: str, tenant: TenantConfig, cfg: QueueingConfig, flavor: pulumi.Resource) -> None:

@@ -24,7 +24,7 @@ from mlops_components.contract import GPU_RESOURCE, MLFLOW_READER_SECRET, PIPELI
 
 from infra.components import kubeflow_pipelines as kfp
 from infra.components import queueing
-from infra.components.common import PART_OF, labels
+from infra.components.common import PART_OF, grant, labels
 from infra.components.mlflow import TenantIdentity
 from infra.config import Resources, TenantConfig
 
@@ -223,14 +223,8 @@ class Tenants(pulumi.ComponentResource):
         args, child = self._args, pulumi.ResourceOptions(parent=self)
         runner = kfp.PIPELINE_RUNNER
         k8s.core.v1.ServiceAccount(f"{prefix}-pipeline-runner", metadata=meta(runner), opts=child)
-        k8s.rbac.v1.Role(f"{prefix}-pipeline-runner", metadata=meta(runner), rules=kfp.RUNNER_RULES, opts=child)
-        k8s.rbac.v1.RoleBinding(
-            f"{prefix}-pipeline-runner",
-            metadata=meta(runner),
-            role_ref={"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": runner},
-            subjects=[{"kind": "ServiceAccount", "name": runner, "namespace": tenant.namespace}],
-            opts=child,
-        )
+        grant(f"{prefix}-pipeline-runner", f"{prefix}-pipeline-runner", meta(runner), kfp.RUNNER_RULES,
+              [{"kind": "ServiceAccount", "name": runner, "namespace": tenant.namespace}], child)
         k8s.core.v1.Secret(f"{prefix}-artifact-credentials", metadata=meta(kfp.ARTIFACT_SECRET), string_data={
             "accesskey": credentials.access_key, "secretkey": pulumi.Output.secret(credentials.secret_key)}, opts=child)
         config = pulumi.Output.from_input(args.s3_endpoint).apply(

@@ -307,71 +307,48 @@ def _fake_pci_devices(tmp_path, devices):
 GPU_GROUPS = {"control_plane": {"cp-01": "127.0.0.1"}, "workers": {}, "gpu_nodes": {"gpu-01": "127.0.0.2"}}
 
 
+def _gpu_node_preflight(preflight, tmp_path, devices, skip_gpu_check=True, **extra_vars):
+    """site.yml's preflight on GPU_GROUPS, the node's PCI devices faked as `devices` (address -> (vendor, class));
+    `skip_gpu_check`: leave out nvidia-smi's check of a working driver."""
+    extra_vars["nvidia_driver_pci_devices_path"] = str(_fake_pci_devices(tmp_path, devices))
+    if skip_gpu_check:
+        extra_vars["gpu_node_skip_gpu_check"] = True
+    return preflight("site.yml", GPU_GROUPS, extra_vars=extra_vars)
+
+
 
 @pytest.mark.unit
 def test_preflight_rejects_missing_toolkit_artifacts(preflight, tmp_path):
     """The air-gapped toolkit install stops before any change when the controller lacks one of its binaries."""
-    devices = _fake_pci_devices(tmp_path, {"0000:41:00.0": ("0x10de", "0x030200")})
     (tmp_path / "nvidia").mkdir()
     (tmp_path / "nvidia" / "nvidia-ctk").write_text("")
-    result = preflight(
-        "site.yml",
-        GPU_GROUPS,
-        extra_vars={
-            "nvidia_driver_pci_devices_path": str(devices),
-            "gpu_node_skip_gpu_check": True,
-            "nvidia_container_toolkit_install_method": "artifacts",
-            "nvidia_container_toolkit_artifact_dir": str(tmp_path / "nvidia"),
-        },
-    )
+    result = _gpu_node_preflight(preflight, tmp_path, {"0000:41:00.0": ("0x10de", "0x030200")},
+                                 nvidia_container_toolkit_install_method="artifacts",
+                                 nvidia_container_toolkit_artifact_dir=str(tmp_path / "nvidia"))
     assert_failed_with(result, "missing: nvidia-container-runtime, nvidia-cdi-hook", "offline/ansible-artifacts.sh")
 
 @pytest.mark.unit
 def test_gpu_detection_finds_nvidia_display_controllers_only(preflight, tmp_path):
-    devices = _fake_pci_devices(
-        tmp_path,
-        {
-            "0000:00:02.0": ("0x8086", "0x030000"),  # Intel on-board graphics
-            "0000:41:00.0": ("0x10de", "0x030200"),  # NVIDIA 3D controller (data-centre GPU)
-            "0000:41:00.1": ("0x10de", "0x040300"),  # its HDMI audio function
-        },
-    )
-    result = preflight(
-        "site.yml",
-        GPU_GROUPS,
-        extra_vars={
-            "nvidia_driver_pci_devices_path": str(devices),
-            "nvidia_driver_require_gpu": True,
-            "gpu_node_skip_gpu_check": True,
-        },
-    )
+    devices = {
+        "0000:00:02.0": ("0x8086", "0x030000"),  # Intel on-board graphics
+        "0000:41:00.0": ("0x10de", "0x030200"),  # NVIDIA 3D controller (data-centre GPU)
+        "0000:41:00.1": ("0x10de", "0x040300"),  # its HDMI audio function
+    }
+    result = _gpu_node_preflight(preflight, tmp_path, devices, nvidia_driver_require_gpu=True)
     assert_passed(result)
     assert "1 NVIDIA GPU(s) at PCI 0000:41:00.0" in result.stdout
 
 
 @pytest.mark.unit
 def test_gpu_node_without_a_gpu_stops_the_run(preflight, tmp_path):
-    devices = _fake_pci_devices(tmp_path, {"0000:00:02.0": ("0x8086", "0x030000"), "0000:41:00.1": ("0x10de", "0x040300")})
-    result = preflight(
-        "site.yml",
-        GPU_GROUPS,
-        extra_vars={
-            "nvidia_driver_pci_devices_path": str(devices),
-            "nvidia_driver_require_gpu": True,
-            "gpu_node_skip_gpu_check": True,
-        },
-    )
+    devices = {"0000:00:02.0": ("0x8086", "0x030000"), "0000:41:00.1": ("0x10de", "0x040300")}
+    result = _gpu_node_preflight(preflight, tmp_path, devices, nvidia_driver_require_gpu=True)
     assert_failed_with(result, "gpu-01 must have an NVIDIA GPU", "take the host out of gpu_nodes")
 
 
 @pytest.mark.unit
 def test_node_without_a_gpu_is_skipped_when_a_gpu_is_optional(preflight, tmp_path):
-    devices = _fake_pci_devices(tmp_path, {"0000:00:02.0": ("0x8086", "0x030000")})
-    result = preflight(
-        "site.yml",
-        GPU_GROUPS,
-        extra_vars={"nvidia_driver_pci_devices_path": str(devices), "gpu_node_skip_gpu_check": True},
-    )
+    result = _gpu_node_preflight(preflight, tmp_path, {"0000:00:02.0": ("0x8086", "0x030000")})
     assert_passed(result)
     assert "No NVIDIA GPU found: the driver is not installed on this node" in result.stdout
 
@@ -380,8 +357,7 @@ def test_node_without_a_gpu_is_skipped_when_a_gpu_is_optional(preflight, tmp_pat
 def test_gpu_node_without_a_working_driver_stops_the_run(preflight, tmp_path):
     if shutil.which("nvidia-smi"):
         pytest.skip("this machine has a working NVIDIA driver")
-    devices = _fake_pci_devices(tmp_path, {"0000:41:00.0": ("0x10de", "0x030200")})
-    result = preflight("site.yml", GPU_GROUPS, extra_vars={"nvidia_driver_pci_devices_path": str(devices)})
+    result = _gpu_node_preflight(preflight, tmp_path, {"0000:41:00.0": ("0x10de", "0x030200")}, skip_gpu_check=False)
     assert_failed_with(result, "`nvidia-smi --list-gpus` fails or lists no GPU", "run the nvidia_driver role, reboot")
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -24,7 +25,17 @@ import yaml
 from infra.components.kubeflow_pipelines.common import ARGO_METRICS_PORT
 from infra.components.mlflow import METRICS_PORT as MLFLOW_METRICS_PORT
 from infra.components.mlflow import PORT as MLFLOW_PORT
-from infra.components.monitoring import OWN_JOBS, PROMETHEUS_PORT, PROMETHEUS_SERVICE, RULES_FILE
+from infra.components.monitoring import (
+    DASHBOARD_PORT,
+    DASHBOARD_SERVICE,
+    OWN_JOBS,
+    PROMETHEUS_PORT,
+    PROMETHEUS_SERVICE,
+    RULES_FILE,
+)
+from infra.components.object_store import S3_PORTS, SEAWEEDFS_METRICS_PORT
+from infra.components.queueing import MANAGER_POD_LABELS as KUEUE_MANAGER_POD_LABELS
+from infra.components.queueing import METRICS_PORT as KUEUE_METRICS_PORT
 from infra.deploy import MODEL_SERVERS_JOB
 from tests.support.cluster import kubectl, nodes, wait_for
 from tests.support.platform import CFG, pipeline_image, port_forward, run_script_pod, saved_policy
@@ -34,7 +45,9 @@ from tests.support.scripts import pod_script
 pytestmark = pytest.mark.e2e
 NAMESPACE = CFG.monitoring.namespace
 # The jobs of the platform's components on the local stack (each component's metrics_targets).
-COMPONENT_JOBS = ("mlflow", "kfp-api", "argo", *(("object-store",) if CFG.object_store.backend == "seaweedfs" else ()))
+KUEUE_RUNS = CFG.queueing.enabled and bool(CFG.tenancy.tenants)
+COMPONENT_JOBS = ("mlflow", "kfp-api", "argo", *(("object-store",) if CFG.object_store.backend == "seaweedfs" else ()),
+                  *(("kueue",) if KUEUE_RUNS else ()))
 # One target per node.
 NODE_JOBS = ("node-exporter", "kubelet", "cadvisor")
 ALERT_STATE = os.environ.get("MLOPS_ALERT_STATE", "pending")
@@ -97,15 +110,15 @@ def test_every_alert_rule_is_loaded_and_evaluates(prometheus):
 
 
 def test_the_platform_services_raise_no_alert(prometheus):
-    """MLflow, the KFP API and every model server are up: their alerts are neither pending nor firing.
+    """MLflow, the KFP API, Kueue and every model server are up: their alerts are neither pending nor firing.
     (A test before this one may have stopped MLflow for a moment, as the backup does: its alert,
     pending then, goes at the next evaluation once MLflow is back.)"""
     def quiet():
         raised = [(a["labels"]["alertname"], a["state"], a["labels"].get("instance", "")) for a in prometheus("alerts")["alerts"]
-                  if a["labels"]["alertname"] in ("MlflowDown", "KubeflowPipelinesApiDown", "ModelServerDown")]
+                  if a["labels"]["alertname"] in ("MlflowDown", "KubeflowPipelinesApiDown", "KueueDown", "ModelServerDown")]
         return not raised, raised
 
-    wait_for("no alert of MLflow, the KFP API or a model server", quiet, timeout=180, interval=5)
+    wait_for("no alert of MLflow, the KFP API, Kueue or a model server", quiet, timeout=180, interval=5)
 
 
 def test_a_model_server_scaled_to_zero_raises_model_server_down(prometheus):
@@ -150,19 +163,32 @@ def test_a_model_server_scaled_to_zero_raises_model_server_down(prometheus):
 
 
 def test_the_metrics_ports_admit_prometheus_alone(prometheus):
-    """A research group's pod cannot reach Prometheus, MLflow's metrics sidecar or Argo's metrics (only
-    MLflow's API, as before); Prometheus reaches MLflow's sidecar through the NetworkPolicy the Monitoring
-    component adds: without it the `mlflow` target goes down, and comes back with it."""
+    """A research group's pod cannot reach Prometheus, the dashboard, MLflow's metrics sidecar, Argo's
+    metrics, the object store's or Kueue's metrics (only MLflow's API and the object store's S3 port, as before);
+    Prometheus reaches MLflow's sidecar through the NetworkPolicy the Monitoring component adds: without
+    it the `mlflow` target goes down, and comes back with it."""
     mlflow_pod = _pod_ip(CFG.mlflow.namespace, "app.kubernetes.io/instance=mlflow,app.kubernetes.io/component=server")
     argo_pod = _pod_ip(CFG.kubeflow_pipelines.namespace, "app.kubernetes.io/name=workflow-controller")
+    store_pod = _pod_ip(CFG.object_store.namespace, "app.kubernetes.io/component=object-store")
     tenant = CFG.tenancy.tenants[0].namespace
+    blocked = {
+        "Prometheus": (f"{PROMETHEUS_SERVICE}.{NAMESPACE}.svc.cluster.local.", PROMETHEUS_PORT),
+        "the dashboard": (f"{DASHBOARD_SERVICE}.{NAMESPACE}.svc.cluster.local.", DASHBOARD_PORT),
+        "MLflow's metrics sidecar": (mlflow_pod, MLFLOW_METRICS_PORT),
+        "Argo's metrics": (argo_pod, ARGO_METRICS_PORT)}
+    if CFG.object_store.backend == "seaweedfs":
+        blocked["the object store's metrics"] = (store_pod, SEAWEEDFS_METRICS_PORT)
+    if KUEUE_RUNS:
+        blocked["Kueue's metrics"] = (_pod_ip(CFG.queueing.namespace, KUEUE_PODS), KUEUE_METRICS_PORT)
     results = run_script_pod(tenant, "netprobe", pipeline_image(), pod_script("network_probe"), [
-        {"name": "ALLOWED", "value": json.dumps({"MLflow's API": (f"mlflow.{CFG.mlflow.namespace}.svc.cluster.local.", MLFLOW_PORT)})},
-        {"name": "BLOCKED", "value": json.dumps({
-            "Prometheus": (f"{PROMETHEUS_SERVICE}.{NAMESPACE}.svc.cluster.local.", PROMETHEUS_PORT),
-            "MLflow's metrics sidecar": (mlflow_pod, MLFLOW_METRICS_PORT),
-            "Argo's metrics": (argo_pod, ARGO_METRICS_PORT)})}], timeout=240)
+        {"name": "ALLOWED", "value": json.dumps({
+            "MLflow's API": (f"mlflow.{CFG.mlflow.namespace}.svc.cluster.local.", MLFLOW_PORT),
+            # The same pod's S3 port is open to the groups: the refusal below is the port's, not the pod's.
+            "the object store's S3 API": (store_pod, S3_PORTS[CFG.object_store.backend])})},
+        {"name": "BLOCKED", "value": json.dumps(blocked)}], timeout=240)
     assert results.pop("MLflow's API") == "open", results
+    assert results.pop("the object store's S3 API") == "open", results
+    assert set(results) == set(blocked), results
     assert all(result != "open" for result in results.values()), f"from {tenant}: {results}"
 
     policy_name = "allow-prometheus-to-mlflow"
@@ -182,6 +208,41 @@ def test_the_metrics_ports_admit_prometheus_alone(prometheus):
     finally:
         kubectl("apply", "-f", "-", stdin=json.dumps(policy))
     wait_for("the mlflow target up again with its NetworkPolicy", mlflow_target("up"), timeout=120, interval=5)
+
+
+KUEUE_PODS = ",".join(f"{key}={value}" for key, value in sorted(KUEUE_MANAGER_POD_LABELS.items()))
+KUEUE_METRICS_SERVICE = "kueue-controller-manager-metrics-service"
+
+
+def test_kueues_metrics_answer_prometheus_token_and_refuse_others():
+    """Past the NetworkPolicy (a port-forward enters the pod's own network), Kueue still checks the
+    caller: no token is refused (401), a research group's ServiceAccount token is refused (403),
+    Prometheus's token, which its ClusterRole allows `get /metrics`, reads the queues' series."""
+    if not KUEUE_RUNS:
+        pytest.skip("LOUD SKIP: the local stack runs no Kueue (queueing disabled or no research group)")
+    tenant = CFG.tenancy.tenants[0].namespace
+    prometheus_account = kubectl("get", "pods", "-n", NAMESPACE, "-l", "app.kubernetes.io/name=prometheus",
+                                 "-o", "jsonpath={.items[0].spec.serviceAccountName}").strip()
+    tokens = {"no token": "", f"{tenant}'s default ServiceAccount": kubectl("create", "token", "default", "-n", tenant).strip(),
+              "Prometheus": kubectl("create", "token", prometheus_account, "-n", NAMESPACE).strip()}
+    # Kueue's certificate is its own (no CA to check it by); the caller's token is what is checked.
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    answers = {}
+    with port_forward(CFG.queueing.namespace, KUEUE_METRICS_SERVICE, KUEUE_METRICS_PORT) as port:
+        for caller, token in tokens.items():
+            request = urllib.request.Request(f"https://127.0.0.1:{port}/metrics",
+                                             headers={"Authorization": f"Bearer {token}"} if token else {})
+            try:
+                with urllib.request.urlopen(request, timeout=30, context=context) as response:  # noqa: S310 - the port-forward
+                    answers[caller] = (response.status, response.read().decode())
+            except urllib.error.HTTPError as refused:
+                answers[caller] = (refused.code, "")
+    assert answers["no token"][0] == 401, answers["no token"]
+    assert answers[f"{tenant}'s default ServiceAccount"][0] == 403, answers
+    status, body = answers["Prometheus"]
+    assert status == 200, (status, body[:500])
+    assert "kueue_pending_workloads" in body, body[:500]
 
 
 def _pod_ip(namespace: str, selector: str) -> str:

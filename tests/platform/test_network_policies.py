@@ -221,7 +221,7 @@ SLOW_WRITE_SCRIPT = submit_run_script(r"""
 @dsl.component(base_image=os.environ["PIPELINE_IMAGE"])
 def write_slowly(word: str, data: dsl.Output[dsl.Dataset]):
     import time
-    time.sleep(25)
+    time.sleep(18)
     with open(data.path, "w") as handle:
         handle.write(word)
 

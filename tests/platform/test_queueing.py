@@ -112,7 +112,7 @@ def test_a_group_at_its_gpu_quota_waits_in_its_queue_and_runs_when_its_first_pod
     for tenant in (vision, nlp):
         queue = json.loads(kubectl("get", "localqueues.kueue.x-k8s.io", "-n", tenant.namespace, DEFAULT_LOCAL_QUEUE, "-o", "json"))
         assert queue["spec"]["clusterQueue"] == tenant.namespace
-    first = gpu_pod(gpu_tenants, vision.namespace, "queue-first", 45)
+    first = gpu_pod(gpu_tenants, vision.namespace, "queue-first", 35)
     wait_for(f"vision's first GPU pod {first} running", running(vision.namespace, first), timeout=180)
     # nlp holds its own GPU: nothing idle is left for vision to borrow.
     holder = gpu_pod(gpu_tenants, nlp.namespace, "queue-holder", 900)
@@ -191,7 +191,7 @@ def test_a_pipeline_step_preempted_for_the_gpus_owner_is_started_again_and_the_r
 
     image = pipeline_image()
     run_id = run_script_pod(nlp.namespace, "preempt-submit", image, GPU_STEP_SCRIPT, [
-        {"name": "PIPELINE_IMAGE", "value": image}, {"name": "HOLD_SECONDS", "value": "60"},
+        {"name": "PIPELINE_IMAGE", "value": image}, {"name": "HOLD_SECONDS", "value": "45"},
         {"name": "KFP_HOST", "value": kfp_api()}, {"name": "KFP_TOKEN", "value": person_token("bob")},
         {"name": "NAMESPACE", "value": nlp.namespace}], timeout=300)["run_id"]
     selector = f"pipeline/runid={run_id}"
@@ -215,7 +215,7 @@ def test_a_pipeline_step_preempted_for_the_gpus_owner_is_started_again_and_the_r
         # (10 s) of its node's start (informer lag); later it is a lost pod, which the retry covers.
         time.sleep(RECENTLY_STARTED_S + 2)
 
-        owner = gpu_pod(gpu_tenants, vision.namespace, "step-reclaim", 30)
+        owner = gpu_pod(gpu_tenants, vision.namespace, "step-reclaim", 15)
         wait_for(f"vision's GPU pod {owner} running on its GPU taken back", running(vision.namespace, owner), timeout=240)
 
         def finished():

@@ -205,7 +205,8 @@ def _panel(title: str) -> server.Panel:
 
 def test_the_research_group_panels_sum_the_groups_namespaces_only(promtool, tmp_path):
     """promtool evaluates the panels' PromQL over made-up series: two namespaces of one group add up,
-    a namespace of no group is left out, a GPU pod counts while it runs only."""
+    a namespace of no group is left out, a GPU pod counts while it runs only, a group's queued steps
+    are counted from its ClusterQueues whatever their status (once: a follower Kueue's count is left out)."""
     gib = 2**30
     series = [
         {"series": 'kube_namespace_labels{namespace="research-vision",label_mlops_platform_tenant="vision"}', "values": "1x10"},
@@ -224,6 +225,15 @@ def test_the_research_group_panels_sum_the_groups_namespaces_only(promtool, tmp_
         {"series": 'kube_pod_container_resource_requests{namespace="research-nlp",pod="p",container="c",resource="nvidia_com_gpu"}',
          "values": "1x10"},
         {"series": 'kube_pod_status_phase{namespace="research-nlp",pod="p",phase="Running"}', "values": "0x10"},
+        # Kueue's pending workloads by ClusterQueue (named after the tenant namespace) and status.
+        {"series": 'kueue_pending_workloads{job="kueue",cluster_queue="research-vision",status="active",replica_role="leader"}',
+         "values": "3x10"},
+        {"series": 'kueue_pending_workloads{job="kueue",cluster_queue="research-vision",status="active",replica_role="follower"}',
+         "values": "3x10"},
+        {"series": 'kueue_pending_workloads{job="kueue",cluster_queue="research-vision",status="inadmissible"}', "values": "1x10"},
+        {"series": 'kueue_pending_workloads{job="kueue",cluster_queue="research-vision-2",status="active"}', "values": "2x10"},
+        {"series": 'kueue_pending_workloads{job="kueue",cluster_queue="research-nlp",status="active"}', "values": "0x10"},
+        {"series": 'kueue_pending_workloads{job="kueue",cluster_queue="no-tenant",status="active"}', "values": "7x10"},
     ]
     tests = {"tests": [{"interval": "1m", "input_series": series, "promql_expr_test": [
         {"expr": _panel("Memory by research group").promql, "eval_time": "5m",
@@ -232,6 +242,8 @@ def test_the_research_group_panels_sum_the_groups_namespaces_only(promtool, tmp_
          "exp_samples": [{"labels": '{group="nlp"}', "value": 0.5}]},
         {"expr": _panel("GPUs allocated by research group").promql, "eval_time": "5m",
          "exp_samples": [{"labels": '{group="vision"}', "value": 2}]},
+        {"expr": _panel("Pipeline steps waiting in the queue by research group").promql, "eval_time": "5m",
+         "exp_samples": [{"labels": '{group="vision"}', "value": 6}, {"labels": '{group="nlp"}', "value": 0}]},
     ]}]}
     path = tmp_path / "panels.test.yml"
     path.write_text(yaml.safe_dump(tests))

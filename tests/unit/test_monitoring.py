@@ -139,15 +139,53 @@ def test_each_scrape_target_is_opened_to_prometheus_alone(mocks):
     assert policies["default-deny-ingress"]["spec"] == {"podSelector": {}, "policyTypes": ["Ingress"]}
 
 
+def _monitoring_roles(mocks) -> dict[str, list[dict]]:
+    return {r.name.removesuffix("-role"): r.inputs["rules"] for r in mocks.of_type("kubernetes:rbac.authorization.k8s.io/v1:ClusterRole")
+            if r.name.startswith("monitoring-")}
+
+
 def test_prometheus_and_kube_state_metrics_only_read(mocks):
-    run({})
-    roles = {r.name.removesuffix("-role"): r.inputs["rules"] for r in mocks.of_type("kubernetes:rbac.authorization.k8s.io/v1:ClusterRole")
-             if r.name.startswith("monitoring-")}
+    run({"tenants": TENANTS})
+    roles = _monitoring_roles(mocks)
     verbs = {verb for rules in roles.values() for rule in rules for verb in rule["verbs"]}
     assert verbs == {"get", "list", "watch"}
-    resources = {resource for rule in roles["monitoring-prometheus"] for resource in rule["resources"]}
+    resources = {resource for rule in roles["monitoring-prometheus"] for resource in rule.get("resources", [])}
     assert resources == {"nodes", "pods", "nodes/metrics"}, "no nodes/proxy (exec, logs), no secrets"
-    assert not any("secrets" in rule["resources"] for rules in roles.values() for rule in rules)
+    urls = [rule for rule in roles["monitoring-prometheus"] if "nonResourceURLs" in rule]
+    assert urls == [{"nonResourceURLs": ["/metrics"], "verbs": ["get"]}], "Kueue's /metrics, read only"
+    assert not any("secrets" in rule.get("resources", []) for rules in roles.values() for rule in rules)
+
+
+def test_kueue_is_scraped_over_https_with_prometheus_token_and_opened_to_prometheus_alone(mocks):
+    """Kueue serves its metrics on 8443 over HTTPS to callers the API server authorizes for
+    `get /metrics` (TokenReview, SubjectAccessReview): Prometheus sends its ServiceAccount token,
+    only for this job; the other targets get no token."""
+    run({"tenants": TENANTS})
+    jobs = _scrape_jobs(mocks)
+    kueue = jobs["kueue"]
+    assert kueue["scheme"] == "https"
+    assert kueue["authorization"] == {"credentials_file": "/var/run/secrets/kubernetes.io/serviceaccount/token"}
+    assert kueue["tls_config"] == {"insecure_skip_verify": True}, "Kueue's certificate is self-made: no CA to check it by"
+    assert kueue["kubernetes_sd_configs"][0]["namespaces"] == {"names": ["kueue-system"]}
+    assert kueue["kubernetes_sd_configs"][0]["selectors"][0]["label"] == \
+        "app.kubernetes.io/name=kueue,control-plane=controller-manager"
+    assert {"source_labels": ["__meta_kubernetes_pod_ip"], "target_label": "__address__", "replacement": "$1:8443"} \
+        in kueue["relabel_configs"]
+    assert [name for name, job in jobs.items() if "authorization" in job] == ["kubelet", "cadvisor", "kueue"], \
+        "the token goes to the kubelets and Kueue only"
+    policy = mocks.named("monitoring-allow-kueue-kueue-system").inputs
+    assert policy["metadata"]["namespace"] == "kueue-system"
+    assert policy["spec"]["podSelector"] == {"matchLabels": {"app.kubernetes.io/name": "kueue", "control-plane": "controller-manager"}}
+    assert policy["spec"]["ingress"][0]["ports"] == [{"protocol": "TCP", "port": 8443}]
+    calls = mocks.named("queueing-api-server-only").inputs
+    assert 8443 not in [port["port"] for rule in calls["spec"]["ingress"] for port in rule["ports"]], \
+        "the API server's policy does not open the metrics port to everyone"
+
+
+def test_without_research_groups_there_is_no_kueue_to_scrape_and_no_token_rule(mocks):
+    run({})
+    assert "kueue" not in _scrape_jobs(mocks)
+    assert not [rule for rule in _monitoring_roles(mocks)["monitoring-prometheus"] if "nonResourceURLs" in rule]
 
 
 def test_node_exporter_mounts_the_host_read_only_as_nobody(mocks):

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.components.common import CONTAINER_SECURITY, labels, pod_security
+from infra.components.common import CONTAINER_SECURITY, grant, labels, pod_security
 from infra.config import KubeflowPipelinesConfig
 
 API_HTTP_PORT = 8888
@@ -153,27 +153,12 @@ class Part(pulumi.ComponentResource):
                                         automount_service_account_token=automount, opts=self.child_opts())
         subjects = [{"kind": "ServiceAccount", "name": account, "namespace": self._ns}]
         if rules:
-            role = k8s.rbac.v1.Role(f"{self._name}-role-{account}", metadata=meta, rules=rules, opts=self.child_opts())
-            k8s.rbac.v1.RoleBinding(
-                f"{self._name}-binding-{account}",
-                metadata=meta,
-                role_ref={"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
-                          "name": role.metadata.apply(lambda m: m["name"])},
-                subjects=subjects,
-                opts=self.child_opts(),
-            )
+            grant(f"{self._name}-role-{account}", f"{self._name}-binding-{account}", meta, rules, subjects,
+                  self.child_opts())
         if cluster_rules:
             cluster_meta = {"name": f"{self._args.config.namespace}-{account}", "labels": labels(account, "pipelines")}
-            role = k8s.rbac.v1.ClusterRole(f"{self._name}-clusterrole-{account}", metadata=cluster_meta,
-                                           rules=cluster_rules, opts=self.child_opts())
-            k8s.rbac.v1.ClusterRoleBinding(
-                f"{self._name}-clusterbinding-{account}",
-                metadata=cluster_meta,
-                role_ref={"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
-                          "name": role.metadata.apply(lambda m: m["name"])},
-                subjects=subjects,
-                opts=self.child_opts(),
-            )
+            grant(f"{self._name}-clusterrole-{account}", f"{self._name}-clusterbinding-{account}", cluster_meta,
+                  cluster_rules, subjects, self.child_opts(), cluster_wide=True)
         return sa.metadata.apply(lambda m: m["name"])
 
     def workload(self, kind: str, workload: str, resource_name: str, uid: int, containers: list[dict],
