@@ -19,6 +19,7 @@ from smoke_tests.pipelines import bench_pipeline as bench
 from smoke_tests.pipelines import drift_pipeline as drift
 from smoke_tests.pipelines import train_pipeline as tp
 from smoke_tests.pipelines import train_pipeline_torch as tpt
+from tests.support.needs_torch import require_torch
 
 pytestmark = [
     pytest.mark.unit,
@@ -131,13 +132,7 @@ def test_a_model_below_the_quality_gate_fails_the_run_and_is_not_registered(tmp_
 
 @pytest.fixture
 def torch():
-    """The torch of this venv; its absence fails the test (a skip would hide it)."""
-    try:
-        import torch
-    except ImportError:
-        pytest.fail("torch is not installed in this Python environment: run `make pipelines-venv`, which "
-                    "installs offline/images/pipeline-torch/requirements.lock into .venv-pipelines", pytrace=False)
-    return torch
+    return require_torch()
 
 
 def test_the_torch_pipeline_runs_locally_records_its_device_and_reruns_identically(tmp_path, local_env, torch):

@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 from mlops_components import core, torch_mlp
 
+from tests.support.needs_torch import require_torch
+
 pytestmark = pytest.mark.unit
 SETTINGS = {"hidden_units": 16, "epochs": 60, "learning_rate": 0.01, "batch_size": 16}
 # A Python in which `import torch` fails, as in the pipeline base image.
@@ -26,13 +28,7 @@ sys.meta_path.insert(0, NoTorch())
 
 @pytest.fixture(scope="module")
 def torch():
-    """The torch module; its absence fails the tests that need it (a skip would hide it)."""
-    try:
-        import torch
-    except ImportError:
-        pytest.fail("torch is not installed in this Python environment: run `make pipelines-venv`, which "
-                    "installs offline/images/pipeline-torch/requirements.lock into .venv-pipelines", pytrace=False)
-    return torch
+    return require_torch()
 
 
 @pytest.fixture(scope="module")

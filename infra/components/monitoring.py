@@ -43,6 +43,9 @@ KUBELET_PORT = 10250
 _UID = 65534
 _SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 _CONFIG_DIR = "/etc/prometheus"
+# The targets' own bearer tokens (ScrapeTarget.bearer_token), one file per job, from a Secret.
+_TOKENS_DIR = "/etc/prometheus-tokens"
+TOKENS_SECRET = "prometheus-scrape-tokens"  # noqa: S105 (a name, not a value)
 _DATA_DIR = "/prometheus"
 # What kube-state-metrics reports: what the alert rules and the usage per tenant read, no more.
 KUBE_STATE_METRICS_RESOURCES = ("cronjobs", "daemonsets", "deployments", "jobs", "namespaces", "nodes",
@@ -63,7 +66,9 @@ class ScrapeTarget:
     it reports on (Argo's runs, DCGM's GPU users), so they win over the pod's own. `authorized`: the
     target serves HTTPS with a certificate it made itself and lets in only callers whose token the
     API server authorizes for `get` on the path (controller-runtime's secure metrics, Kueue's):
-    Prometheus sends its ServiceAccount token, which its ClusterRole allows for /metrics."""
+    Prometheus sends its ServiceAccount token, which its ClusterRole allows for /metrics.
+    `bearer_token`: a token of the target's own that Prometheus sends instead (MinIO's); it is kept
+    in a Secret mounted into Prometheus, never in its configuration."""
 
     job: str
     namespaces: tuple[str, ...]
@@ -72,6 +77,7 @@ class ScrapeTarget:
     path: str = "/metrics"
     honor_labels: bool = False
     authorized: bool = False
+    bearer_token: pulumi.Input[str] | None = None
 
 
 @dataclass
@@ -93,16 +99,19 @@ def _keep(pattern: tuple[str, ...]) -> list[dict]:
 
 
 def _pod_job(job: str, namespaces: tuple[str, ...], pod_labels: dict[str, str], port: int, path: str = "/metrics",
-             honor_labels: bool = False, authorized: bool = False) -> dict:
+             honor_labels: bool = False, authorized: bool = False, token_file: str = "") -> dict:
     """A job scraping `port` of every ready pod of `namespaces` with `pod_labels`, labelled with the
     pod's namespace, name and node. A pod that is not ready is no target: a server whose every pod
     fails its readiness probe leaves no `up` series, which the alert rules' absent() catches.
     `authorized` (ScrapeTarget): HTTPS with Prometheus's ServiceAccount token; the pod's certificate
     is its own, signed by no CA Prometheus could know, so it is not verified (the token is what
-    the target checks; the NetworkPolicy keeps everyone else from the port)."""
+    the target checks; the NetworkPolicy keeps everyone else from the port). `token_file`: a bearer
+    token of the target's own, over plain HTTP."""
     selector = ",".join(f"{key}={value}" for key, value in sorted(pod_labels.items()))
     secure = {"scheme": "https", "authorization": {"credentials_file": f"{_SERVICE_ACCOUNT_DIR}/token"},
               "tls_config": {"insecure_skip_verify": True}} if authorized else {}
+    if token_file:
+        secure = {"authorization": {"credentials_file": token_file}}
     return {
         "job_name": job,
         "metrics_path": path,
@@ -148,6 +157,9 @@ def prometheus_config(namespace: str, scrape_interval: str, kubelet_insecure_tls
     repeated = sorted({job for job in jobs if jobs.count(job) > 1} | (set(jobs) & set(OWN_JOBS)))
     if repeated:
         raise ValueError(f"Monitoring: scrape job names must be unique; repeated or reserved: {', '.join(repeated)}")
+    both = sorted(t.job for t in targets if t.authorized and t.bearer_token is not None)
+    if both:
+        raise ValueError(f"Monitoring: a scrape target takes Prometheus's token or its own, not both: {', '.join(both)}")
     return {
         "global": {"scrape_interval": scrape_interval, "evaluation_interval": scrape_interval},
         "rule_files": [f"{_CONFIG_DIR}/rules/{RULES_FILE.name}"],
@@ -159,7 +171,8 @@ def prometheus_config(namespace: str, scrape_interval: str, kubelet_insecure_tls
             _pod_job("node-exporter", (namespace,), _selector(labels("node-exporter", "monitoring")), NODE_EXPORTER_PORT),
             _kubelet_job("kubelet", "/metrics", KUBELET_KEEP, kubelet_insecure_tls),
             _kubelet_job("cadvisor", "/metrics/cadvisor", CADVISOR_KEEP, kubelet_insecure_tls),
-            *[_pod_job(t.job, t.namespaces, t.pod_labels, t.port, t.path, t.honor_labels, t.authorized) for t in targets],
+            *[_pod_job(t.job, t.namespaces, t.pod_labels, t.port, t.path, t.honor_labels, t.authorized,
+                       f"{_TOKENS_DIR}/{t.job}" if t.bearer_token is not None else "") for t in targets],
         ],
     }
 
@@ -365,6 +378,15 @@ class Monitoring(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(
                 custom_timeouts=pulumi.CustomTimeouts(create="10m"))),
         )
+        mounts, volumes = [], []
+        tokens = {t.job: t.bearer_token for t in args.targets if t.bearer_token is not None}
+        if tokens:
+            secret = k8s.core.v1.Secret(
+                f"{name}-prometheus-tokens", metadata={"name": TOKENS_SECRET, "namespace": ns_name, "labels": app_labels},
+                string_data={job: pulumi.Output.secret(token) for job, token in tokens.items()}, opts=opts)
+            mounts.append({"name": "tokens", "mountPath": _TOKENS_DIR, "readOnly": True})
+            volumes.append({"name": "tokens", "secret": {"secretName": secret.metadata.apply(lambda m: m["name"]),
+                                                         "defaultMode": 0o440}})
         k8s.apps.v1.Deployment(
             f"{name}-prometheus",
             metadata={"name": "prometheus", "namespace": ns_name, "labels": app_labels},
@@ -396,12 +418,14 @@ class Monitoring(pulumi.ComponentResource):
                                 {"name": "config", "mountPath": _CONFIG_DIR, "readOnly": True},
                                 {"name": "rules", "mountPath": f"{_CONFIG_DIR}/rules", "readOnly": True},
                                 {"name": "data", "mountPath": _DATA_DIR},
+                                *mounts,
                             ],
                         }],
                         "volumes": [
                             {"name": "config", "configMap": {"name": config_map.metadata.apply(lambda m: m["name"])}},
                             {"name": "rules", "configMap": {"name": rules.metadata.apply(lambda m: m["name"])}},
                             {"name": "data", "persistentVolumeClaim": {"claimName": volume.metadata.apply(lambda m: m["name"])}},
+                            *volumes,
                         ],
                     },
                 },

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 from dataclasses import dataclass, field
 
@@ -17,11 +20,29 @@ BACKENDS = ("minio", "seaweedfs")
 S3_PORTS = {"minio": 9000, "seaweedfs": 8333}
 # SeaweedFS's Prometheus metrics (master, volume server, filer and S3 gateway of the one process).
 SEAWEEDFS_METRICS_PORT = 9327
+# MinIO's cluster metrics, on its S3 port, for a bearer token signed with an admin's secret key.
+MINIO_METRICS_PATH = "/minio/v2/metrics/cluster"
+# The token's expiry (2100-01-01T00:00:00Z): fixed, so that the same key gives the same token and a
+# second `pulumi up` changes nothing; rotating the root password makes a new one.
+MINIO_TOKEN_EXPIRES = 4102444800
 _UID = 1000
 
 
 # BucketUser.bucket of the one user that reads and writes every bucket: the platform's backup.
 ALL_BUCKETS = "*"
+
+
+def minio_metrics_token(access_key: str, secret_key: str) -> str:
+    """The bearer token MinIO accepts at its metrics endpoints: a JWT (RFC 7519) signed with HMAC-SHA512
+    by the user's secret key, naming the user as its subject and `prometheus` as its issuer."""
+    def part(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    header = part(json.dumps({"alg": "HS512", "typ": "JWT"}, separators=(",", ":")).encode())
+    claims = part(json.dumps({"exp": MINIO_TOKEN_EXPIRES, "iss": "prometheus", "sub": access_key},
+                             separators=(",", ":")).encode())
+    signature = hmac.new(secret_key.encode(), f"{header}.{claims}".encode(), hashlib.sha512).digest()
+    return f"{header}.{claims}.{part(signature)}"
 
 
 @dataclass(frozen=True)
@@ -51,7 +72,7 @@ class ObjectStoreArgs:
     protect_data: bool = False
     # Users scoped to one bucket each; their secret keys are generated (see user_secret_keys).
     bucket_users: tuple[BucketUser, ...] = ()
-    # Serve Prometheus metrics for the Monitoring component (SeaweedFS; MinIO's need a bearer token: not scraped).
+    # Serve Prometheus metrics for the Monitoring component (SeaweedFS: its metrics port; MinIO: its S3 port, with a token).
     metrics: bool = False
 
 
@@ -193,7 +214,14 @@ class ObjectStore(pulumi.ComponentResource):
         self.secret_key = password.value
         self.port = port
         self.user_secret_keys = user_keys
-        self.metrics_targets = (ScrapeTarget("object-store", (args.namespace,), selector, SEAWEEDFS_METRICS_PORT),) if metrics else ()
+        self.metrics_targets = ()
+        if metrics:
+            self.metrics_targets = (ScrapeTarget("object-store", (args.namespace,), selector, SEAWEEDFS_METRICS_PORT),)
+        elif args.metrics and args.backend == "minio":
+            # MinIO's metrics ask for the token `mc admin prometheus generate` makes, here from the root credentials.
+            token = pulumi.Output.secret(password.value.apply(lambda key: minio_metrics_token(args.root_user, key)))
+            self.metrics_targets = (ScrapeTarget("object-store", (args.namespace,), selector, port,
+                                                 path=MINIO_METRICS_PATH, bearer_token=token),)
         self.register_outputs({
             "endpoint": self.endpoint, "namespace": self.namespace,
             "credentials_secret_name": self.credentials_secret_name, "policy": policy_same_ns.id,

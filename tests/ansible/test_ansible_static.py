@@ -156,23 +156,14 @@ def test_preflight_passes_on_a_supported_node(preflight):
 
 
 @pytest.mark.unit
-def test_preflight_rejects_an_unsupported_os(preflight):
-    result = preflight(
-        "site.yml",
-        SUPPORTED_NODE,
-        facts={"distribution": "CentOS", "distribution_version": "9.4", "distribution_major_version": "9"},
-    )
-    assert_failed_with(result, "runs CentOS 9.4, which is not supported", "install one of Debian 12, Ubuntu 22.04, Ubuntu 24.04")
-
-
-@pytest.mark.unit
-def test_preflight_rejects_an_unsupported_release_of_a_supported_distribution(preflight):
-    result = preflight(
-        "site.yml",
-        SUPPORTED_NODE,
-        facts={"distribution": "Ubuntu", "distribution_version": "20.04", "distribution_major_version": "20"},
-    )
-    assert_failed_with(result, "runs Ubuntu 20.04, which is not supported")
+@pytest.mark.parametrize(("distribution", "version", "messages"), [
+    ("CentOS", "9.4", ("runs CentOS 9.4, which is not supported", "install one of Debian 12, Ubuntu 22.04, Ubuntu 24.04")),
+    # A supported distribution in a release that is not.
+    ("Ubuntu", "20.04", ("runs Ubuntu 20.04, which is not supported",)),
+], ids=["unsupported-os", "unsupported-release"])
+def test_preflight_rejects_an_unsupported_os_or_release(preflight, distribution, version, messages):
+    facts = {"distribution": distribution, "distribution_version": version, "distribution_major_version": version.split(".")[0]}
+    assert_failed_with(preflight("site.yml", SUPPORTED_NODE, facts=facts), *messages)
 
 
 @pytest.mark.unit

@@ -4,6 +4,10 @@ cluster test (tests/platform/test_monitoring.py) shows the targets up and an ale
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json
 import re
 import subprocess
 from pathlib import Path
@@ -12,8 +16,9 @@ import pytest
 import yaml
 
 from infra.components.monitoring import DASHBOARD_PROGRAM, OWN_JOBS, ScrapeTarget, prometheus_config, retention_size
+from infra.components.object_store import minio_metrics_token
 from infra.config import ConfigError, parse, quantity
-from tests.support.pulumi_mocks import containers, run
+from tests.support.pulumi_mocks import SECRET_SIG, containers, run, unsecret
 from tests.support.stacks import stack_config
 
 pytestmark = pytest.mark.unit
@@ -94,6 +99,60 @@ def test_seaweedfs_serves_its_metrics_to_prometheus_alone(mocks):
     policy = mocks.named("monitoring-allow-object-store-mlops-storage").inputs
     assert policy["metadata"]["namespace"] == "mlops-storage"
     assert policy["spec"]["ingress"][0]["ports"] == [{"protocol": "TCP", "port": 9327}]
+
+
+def _jwt_parts(token: str) -> tuple[dict, dict, bytes]:
+    def decode(part: str) -> bytes:
+        return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+    header, claims, signature = token.split(".")
+    return json.loads(decode(header)), json.loads(decode(claims)), decode(signature)
+
+
+def test_the_minio_metrics_token_is_a_jwt_signed_with_the_secret_key():
+    """What `mc admin prometheus generate` makes: HS512 over the header and claims with the user's
+    secret key, the user as subject, `prometheus` as issuer; the same key gives the same token (a second
+    `pulumi up` changes nothing), another key another signature."""
+    token = minio_metrics_token("platform-admin", "s3cr3t")
+    header, claims, signature = _jwt_parts(token)
+    assert header == {"alg": "HS512", "typ": "JWT"}
+    assert claims == {"exp": 4102444800, "iss": "prometheus", "sub": "platform-admin"}
+    signed = token.rsplit(".", 1)[0].encode()
+    assert hmac.compare_digest(signature, hmac.new(b"s3cr3t", signed, hashlib.sha512).digest())
+    assert minio_metrics_token("platform-admin", "s3cr3t") == token
+    assert _jwt_parts(minio_metrics_token("platform-admin", "other"))[2] != signature
+
+
+def test_minio_is_scraped_on_its_s3_port_with_its_token_from_a_secret(mocks):
+    run({"objectStore": {"backend": "minio"}})
+    job = _scrape_jobs(mocks)["object-store"]
+    assert job["metrics_path"] == "/minio/v2/metrics/cluster"
+    assert job["authorization"] == {"credentials_file": "/etc/prometheus-tokens/object-store"}
+    assert "scheme" not in job, "MinIO serves its metrics over the S3 port's plain HTTP"
+    assert {"source_labels": ["__meta_kubernetes_pod_ip"], "target_label": "__address__", "replacement": "$1:9000"} \
+        in job["relabel_configs"]
+    secret = mocks.named("monitoring-prometheus-tokens").inputs
+    assert secret["metadata"]["name"] == "prometheus-scrape-tokens"
+    token = unsecret(secret["stringData"])["object-store"]
+    assert SECRET_SIG in json.dumps(secret["stringData"]), "the token is a Pulumi secret (encrypted in the state)"
+    root = unsecret(mocks.named("object-store-credentials").inputs["stringData"])
+    assert token == minio_metrics_token(root["AWS_ACCESS_KEY_ID"], root["AWS_SECRET_ACCESS_KEY"]), "signed by the root's key"
+    assert token not in mocks.named("monitoring-prometheus-config").inputs["data"]["prometheus.yml"]
+    (container,) = containers(mocks.named("monitoring-prometheus"))
+    assert {"name": "tokens", "mountPath": "/etc/prometheus-tokens", "readOnly": True} in container["volumeMounts"]
+    policy = mocks.named("monitoring-allow-object-store-mlops-storage").inputs
+    assert policy["spec"]["ingress"][0]["ports"] == [{"protocol": "TCP", "port": 9000}]
+
+
+def test_with_seaweedfs_prometheus_holds_no_token_secret(mocks):
+    run({})
+    assert "authorization" not in _scrape_jobs(mocks)["object-store"]
+    assert not [s for s in mocks.of_type("kubernetes:core/v1:Secret") if s.name == "monitoring-prometheus-tokens"]
+
+
+def test_a_target_cannot_take_both_tokens():
+    target = ScrapeTarget("both", ("ns",), {"app": "x"}, 8443, authorized=True, bearer_token="t")
+    with pytest.raises(ValueError, match="Prometheus's token or its own, not both: both"):
+        prometheus_config("mlops-monitoring", "15s", True, (target,))
 
 
 def test_without_monitoring_seaweedfs_serves_no_metrics(mocks):
@@ -283,7 +342,10 @@ def test_promtool_accepts_the_generated_configuration(tmp_path):
     assert built.returncode == 0, f"offline/promtool.sh failed:\n{built.stderr[-3000:]}"
     promtool = built.stdout.strip().splitlines()[-1]
     targets = (ScrapeTarget("kfp-api", ("mlops-pipelines",), {"app.kubernetes.io/name": "ml-pipeline"}, 8888),
-               ScrapeTarget("dcgm-exporter", ("gpu",), {"app.kubernetes.io/name": "dcgm"}, 9400, honor_labels=True))
+               ScrapeTarget("dcgm-exporter", ("gpu",), {"app.kubernetes.io/name": "dcgm"}, 9400, honor_labels=True),
+               ScrapeTarget("kueue", ("kueue-system",), {"control-plane": "controller-manager"}, 8443, authorized=True),
+               ScrapeTarget("object-store", ("mlops-storage",), {"app.kubernetes.io/name": "object-store"}, 9000,
+                            path="/minio/v2/metrics/cluster", bearer_token="a.b.c"))
     config = prometheus_config("mlops-monitoring", "15s", True, targets)
     path = tmp_path / "prometheus.yml"
     path.write_text(yaml.safe_dump(config))
