@@ -116,7 +116,9 @@ def test_the_other_research_group_is_isolated_the_other_way_too(listeners):
 
 def test_kueue_lets_in_the_api_servers_calls_only_and_the_refusal_is_its_policys():
     """From a namespace with no policy of its own, only Kueue's webhook and visibility ports answer;
-    its metrics port times out, and answers once Kueue's NetworkPolicy is removed (put back after)."""
+    its metrics port times out, and answers once Kueue's NetworkPolicies are removed (put back after):
+    the API server's and, with monitoring, the one admitting Prometheus to the metrics port (a pod
+    any policy selects is isolated, so removing one of them alone would close the webhook too)."""
     if not CFG.queueing.enabled:
         pytest.skip("LOUD SKIP: queueing.enabled is false on the local stack: Kueue is not deployed")
     from infra.components.queueing import VISIBILITY_PORT, WEBHOOK_PORT
@@ -127,6 +129,7 @@ def test_kueue_lets_in_the_api_servers_calls_only_and_the_refusal_is_its_policys
     source = f"netprobe-{uuid.uuid4().hex[:6]}"
     policy = saved_policy(kueue_ns, "api-server-calls-only")
     assert {p["port"] for rule in policy["spec"]["ingress"] for p in rule["ports"]} == {WEBHOOK_PORT, VISIBILITY_PORT}
+    policies = [policy, *([saved_policy(kueue_ns, "allow-prometheus-to-kueue")] if CFG.monitoring.enabled else [])]
     kubectl("create", "namespace", source)
     kubectl("label", "namespace", source, "pod-security.kubernetes.io/enforce=restricted")
     try:
@@ -138,11 +141,11 @@ def test_kueue_lets_in_the_api_servers_calls_only_and_the_refusal_is_its_policys
         results = probe()
         assert results["webhook"] == "open", f"the API server's port is closed to {source}: {results}"
         assert results["metrics"] != "open", f"Kueue's metrics port is open to any namespace: {results}"
-        kubectl("delete", "networkpolicy", "-n", kueue_ns, "api-server-calls-only")
+        kubectl("delete", "networkpolicy", "-n", kueue_ns, *(p["metadata"]["name"] for p in policies))
         try:
             unprotected = probe()
         finally:
-            kubectl("apply", "-f", "-", stdin=json.dumps(policy))
+            kubectl("apply", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": policies}))
         assert unprotected["metrics"] == "open", \
             f"without Kueue's NetworkPolicy its metrics port still does not answer, so the refusal above is not the policy's: {unprotected}"
     finally:
