@@ -80,3 +80,12 @@ def test_a_wrong_rule_fails_the_unit_tests(promtool, tmp_path, alert, wrong):
     output = tested.stdout + tested.stderr
     assert tested.returncode != 0, f"the unit tests passed with a wrong {alert} rule:\n{output}"
     assert f"alertname: {alert}" in output, output
+
+
+def test_the_readme_documents_every_alert_with_its_severity():
+    """infra/monitoring/README.md's table names each alert of the rules file once, with the rule's severity,
+    and no alert the rules no longer have."""
+    readme = (RULES.parent / "README.md").read_text()
+    rows = {cells[1].strip("` "): cells[2].strip() for line in readme.splitlines()
+            if line.startswith("| `") and len(cells := line.split("|")) > 3}
+    assert rows == {name: rule["labels"]["severity"] for name, rule in _alerts().items()}
