@@ -12,7 +12,7 @@ from pathlib import Path
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.components.common import CONTAINER_SECURITY, PART_OF, grant, labels, namespace, pod_security
+from infra.components.common import CONTAINER_SECURITY, PART_OF, S3Access, grant, labels, namespace, pod_security
 
 PROGRAM = Path(__file__).resolve().parents[2] / "platform_backup" / "job.py"
 BACKUP_CRONJOB = "platform-backup"
@@ -75,9 +75,8 @@ class BackupArgs:
     mysql_image: str
     # postgresql://user:password@host:port/database of MLflow's tracking database.
     mlflow_database_url: pulumi.Input[str]
-    s3_endpoint: pulumi.Input[str]
-    s3_access_key: pulumi.Input[str]
-    s3_secret_key: pulumi.Input[str]
+    # The backup's bucket user: reads every bucket, writes none.
+    s3: S3Access
     buckets: tuple[str, ...]
     # Image name -> reference of the images that own a database schema (a restore needs the same).
     schema_images: dict[str, str]
@@ -123,9 +122,9 @@ class Backup(pulumi.ComponentResource):
 
         credentials = {
             "MLFLOW_DATABASE_URL": pulumi.Output.secret(args.mlflow_database_url),
-            "S3_ENDPOINT": args.s3_endpoint,
-            "AWS_ACCESS_KEY_ID": args.s3_access_key,
-            "AWS_SECRET_ACCESS_KEY": pulumi.Output.secret(args.s3_secret_key),
+            "S3_ENDPOINT": args.s3.endpoint,
+            "AWS_ACCESS_KEY_ID": args.s3.access_key,
+            "AWS_SECRET_ACCESS_KEY": pulumi.Output.secret(args.s3.secret_key),
         }
         if kfp:
             credentials |= {"KFP_DATABASE_HOST": args.kfp_database_host, "KFP_DATABASE_PORT": str(args.kfp_database_port),

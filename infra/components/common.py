@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -17,6 +18,16 @@ CONTAINER_SECURITY = {
     "runAsNonRoot": True,
     "seccompProfile": {"type": "RuntimeDefault"},
 }
+
+
+@dataclass(frozen=True)
+class S3Access:
+    """A bucket user's way into the object store (ObjectStore.access): the endpoint URL, the user's
+    access key and its secret key (a Pulumi secret wherever it is written)."""
+
+    endpoint: pulumi.Input[str]
+    access_key: str
+    secret_key: pulumi.Input[str]
 
 
 def labels(name: str, component: str) -> dict[str, str]:

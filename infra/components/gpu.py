@@ -61,6 +61,13 @@ def device_plugin_config(mig_strategy: str, time_slicing_replicas: int) -> str:
     return yaml.safe_dump(config, sort_keys=False)
 
 
+def _node_agent_container(name: str, image: str, pull_policy: str, resources: Resources, **fields: object) -> dict:
+    """A node agent's container (the device plugin, the DCGM exporter): privileged as
+    _NODE_AGENT_SECURITY says, with its image, resources and further container `fields`."""
+    return {"name": name, "image": image, "imagePullPolicy": pull_policy, **fields,
+            "securityContext": _NODE_AGENT_SECURITY, "resources": resources.to_kubernetes()}
+
+
 class Gpu(pulumi.ComponentResource):
     """Namespace, RuntimeClass `nvidia`, the device plugin's ConfigMap and DaemonSet, and the DCGM
     exporter DaemonSet when its image is given."""
@@ -109,18 +116,14 @@ class Gpu(pulumi.ComponentResource):
         )
         plugin = self._daemonset(
             f"{name}-device-plugin", ns_name, plugin_labels, runtime_class_name,
-            container={
-                "name": "device-plugin",
-                "image": args.device_plugin_image,
-                "imagePullPolicy": args.image_pull_policy,
-                "env": [{"name": "CONFIG_FILE", "value": "/etc/nvidia-device-plugin/config.yaml"}],
-                "securityContext": _NODE_AGENT_SECURITY,
-                "resources": args.resources.to_kubernetes(),
-                "volumeMounts": [
+            container=_node_agent_container(
+                "device-plugin", args.device_plugin_image, args.image_pull_policy, args.resources,
+                env=[{"name": "CONFIG_FILE", "value": "/etc/nvidia-device-plugin/config.yaml"}],
+                volumeMounts=[
                     {"name": "device-plugin", "mountPath": "/var/lib/kubelet/device-plugins"},
                     {"name": "config", "mountPath": "/etc/nvidia-device-plugin", "readOnly": True},
                 ],
-            },
+            ),
             volumes=[
                 {"name": "device-plugin", "hostPath": {"path": "/var/lib/kubelet/device-plugins"}},
                 {"name": "config", "configMap": {"name": config.metadata.apply(lambda m: m["name"])}},
@@ -132,17 +135,12 @@ class Gpu(pulumi.ComponentResource):
             exporter_labels = labels(f"{name}-dcgm-exporter", "gpu-metrics")
             exporter = self._daemonset(
                 f"{name}-dcgm-exporter", ns_name, exporter_labels, runtime_class_name,
-                container={
-                    "name": "dcgm-exporter",
-                    "image": args.dcgm_exporter_image,
-                    "imagePullPolicy": args.image_pull_policy,
-                    "ports": [{"name": "metrics", "containerPort": _DCGM_PORT}],
-                    # DCGM reads every GPU's (profiling) counters: it needs all devices, see above.
-                    "securityContext": _NODE_AGENT_SECURITY,
-                    "resources": args.dcgm_exporter_resources.to_kubernetes(),
-                    "volumeMounts": [{"name": "pod-resources", "mountPath": "/var/lib/kubelet/pod-resources",
-                                      "readOnly": True}],
-                },
+                # DCGM reads every GPU's (profiling) counters: it needs all devices, see above.
+                container=_node_agent_container(
+                    "dcgm-exporter", args.dcgm_exporter_image, args.image_pull_policy, args.dcgm_exporter_resources,
+                    ports=[{"name": "metrics", "containerPort": _DCGM_PORT}],
+                    volumeMounts=[{"name": "pod-resources", "mountPath": "/var/lib/kubelet/pod-resources", "readOnly": True}],
+                ),
                 volumes=[{"name": "pod-resources", "hostPath": {"path": "/var/lib/kubelet/pod-resources"}}],
             )
             children["dcgm_exporter"] = exporter.urn

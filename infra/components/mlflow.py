@@ -8,7 +8,7 @@ from pathlib import Path
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.components.common import labels, namespace
+from infra.components.common import S3Access, labels, namespace
 from infra.components.generated_password import GeneratedPassword
 from infra.components.monitoring import ScrapeTarget
 from infra.config import Resources
@@ -42,9 +42,8 @@ class MlflowArgs:
     image: str
     postgres_image: str
     artifact_bucket: str
-    s3_endpoint: pulumi.Input[str]
-    s3_access_key: pulumi.Input[str]
-    s3_secret_key: pulumi.Input[str]
+    # The MLflow bucket user's access to the artifact bucket.
+    s3: S3Access
     admin_username: str
     resources: Resources
     database_mode: str = "inCluster"
@@ -135,8 +134,8 @@ class Mlflow(pulumi.ComponentResource):
             fullname = name if "mlflow" in name else f"{name}-mlflow"
             self.database_url = pulumi.Output.secret(pulumi.Output.concat(
                 "postgresql://mlflow:", db_password.value, f"@{fullname}-postgres.", ns_name, ".svc.cluster.local:5432/mlflow"))
-        s3_secret = secret("s3", {"AWS_ACCESS_KEY_ID": args.s3_access_key,
-                                  "AWS_SECRET_ACCESS_KEY": pulumi.Output.secret(args.s3_secret_key)})
+        s3_secret = secret("s3", {"AWS_ACCESS_KEY_ID": args.s3.access_key,
+                                  "AWS_SECRET_ACCESS_KEY": pulumi.Output.secret(args.s3.secret_key)})
         users = [user for tenant in args.tenants for user in (tenant.editor, tenant.reader)]
         if len(set(users)) != len(users) or not all(user.startswith(TENANT_USER_PREFIX) for user in users):
             raise ValueError(f"Mlflow {name}: tenant users must be unique and start with {TENANT_USER_PREFIX!r}: {users}")
@@ -162,7 +161,7 @@ class Mlflow(pulumi.ComponentResource):
                     **({"resources": args.database_resources.to_kubernetes()} if args.database_resources else {}),
                 },
             },
-            "artifacts": {"bucket": args.artifact_bucket, "s3EndpointUrl": args.s3_endpoint, "existingSecret": s3_secret},
+            "artifacts": {"bucket": args.artifact_bucket, "s3EndpointUrl": args.s3.endpoint, "existingSecret": s3_secret},
             "networkPolicy": {"enabled": True, "allowedNamespaces": list(args.client_namespaces),
                               "allowedCidrs": list(args.client_cidrs),
                               "databaseClientNamespaces": list(args.database_client_namespaces)},

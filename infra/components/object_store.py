@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.components.common import CONTAINER_SECURITY, ingress_policy, labels, namespace, pod_security
+from infra.components.common import CONTAINER_SECURITY, S3Access, ingress_policy, labels, namespace, pod_security
 from infra.components.generated_password import GeneratedPassword
 from infra.components.monitoring import ScrapeTarget
 from infra.config import Resources
@@ -226,6 +226,10 @@ class ObjectStore(pulumi.ComponentResource):
             "endpoint": self.endpoint, "namespace": self.namespace,
             "credentials_secret_name": self.credentials_secret_name, "policy": policy_same_ns.id,
         })
+
+    def access(self, user: str) -> S3Access:
+        """How bucket user `user` (one of ObjectStoreArgs' bucket_users) reaches the store."""
+        return S3Access(self.endpoint, user, self.user_secret_keys[user])
 
     @staticmethod
     def _seaweedfs_identities(args: ObjectStoreArgs, root_key: str, user_keys: dict[str, str]) -> str:

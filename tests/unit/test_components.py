@@ -821,6 +821,7 @@ def test_kubeflow_pipelines_external_database(mocks):
 def test_kubeflow_pipelines_validates_its_arguments():
     from dataclasses import replace
 
+    from infra.components.common import S3Access
     from infra.components.kubeflow_pipelines import KubeflowPipelines, KubeflowPipelinesArgs, KubeflowPipelinesImages
     from infra.config import KFP_RESOURCE_PROFILES, KfpDatabaseConfig, KubeflowPipelinesConfig
 
@@ -828,7 +829,7 @@ def test_kubeflow_pipelines_validates_its_arguments():
     config = KubeflowPipelinesConfig(enabled=True, namespace="p", bucket="b", resource_profile="lean",
                                      resources=KFP_RESOURCE_PROFILES["lean"],
                                      database=KfpDatabaseConfig("inCluster", "10Gi", "", 3306, ""))
-    base = {"images": images, "s3_endpoint": "http://s3:9000", "s3_access_key": "u", "s3_secret_key": "k"}
+    base = {"images": images, "s3": S3Access("http://s3:9000", "u", "k")}
 
     def database(mode: str) -> KubeflowPipelinesConfig:
         return replace(config, database=replace(config.database, mode=mode))

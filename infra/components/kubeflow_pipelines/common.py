@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.components.common import CONTAINER_SECURITY, grant, labels, pod_security
+from infra.components.common import CONTAINER_SECURITY, S3Access, grant, labels, pod_security
 from infra.config import KubeflowPipelinesConfig
 
 API_HTTP_PORT = 8888
@@ -72,9 +72,8 @@ class KubeflowPipelinesArgs:
     images: KubeflowPipelinesImages
     # The object store: http(s)://host:port, and the S3 user scoped to the bucket (the API server's
     # pipeline packages and the UI's reads).
-    s3_endpoint: pulumi.Input[str]
-    s3_access_key: str
-    s3_secret_key: pulumi.Input[str]
+    # The pipelines' bucket user (KFP's and Argo's artifacts).
+    s3: S3Access
     # The pipelines namespaces (the tenants'): they reach the API server and the metadata server.
     pipelines_namespaces: tuple[str, ...] = ()
     # External MySQL only (config.database.mode "external"): the password of config.database.user,

@@ -117,11 +117,11 @@ class KubeflowPipelines(pulumi.ComponentResource):
             return {"name": object_name, "namespace": self._ns, "labels": labels(name, "pipelines")}
 
         artifact = k8s.core.v1.Secret(f"{name}-artifact-credentials", metadata=meta(ARTIFACT_SECRET), string_data={
-            "accesskey": args.s3_access_key, "secretkey": pulumi.Output.secret(args.s3_secret_key)}, opts=child)
+            "accesskey": args.s3.access_key, "secretkey": pulumi.Output.secret(args.s3.secret_key)}, opts=child)
         artifact_secret = artifact.metadata.apply(lambda m: m["name"])
         database = KubeflowPipelinesDatabase(shared)
 
-        store_url = pulumi.Output.from_input(args.s3_endpoint).apply(urlsplit)
+        store_url = pulumi.Output.from_input(args.s3.endpoint).apply(urlsplit)
         k8s.core.v1.ConfigMap(f"{name}-install-config", metadata=meta(INSTALL_CONFIGMAP), data={
             "dbType": "mysql",
             "mysqlHost": database.host,
