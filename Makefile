@@ -45,7 +45,7 @@ venv: $(VENV)/.stamp ## Create/refresh the virtualenv (pinned requirements).
 
 # The packages (torch and its CUDA wheels make them about 6 GB) go once per version of the locks
 # into a venv in the cache that every clone shares; .venv-pipelines is this clone's own small venv,
-# whose .pth file puts that venv's site-packages, components/ and the repository on sys.path.
+# whose .pth file puts that venv's site-packages, pipeline_components/ and the repository on sys.path.
 $(PIPELINES_PACKAGES)/.stamp:
 	@echo "[pipelines-venv] installing the pipeline images' packages ($(PIPELINES_LOCK), $(PIPELINES_TORCH_LOCK)) into $(PIPELINES_PACKAGES), shared by every clone"
 	@rm -rf $(PIPELINES_PACKAGES) && $(PYTHON) -m venv $(PIPELINES_PACKAGES)
@@ -54,33 +54,34 @@ $(PIPELINES_PACKAGES)/.stamp:
 	@$(PIPELINES_PACKAGES)/bin/pip check >/dev/null
 	@touch $@
 
-$(PIPELINES_VENV)/.stamp: $(PIPELINES_PACKAGES)/.stamp
-	@echo "[pipelines-venv] $(PIPELINES_VENV): this clone's components/ and smoke_tests/ over $(PIPELINES_PACKAGES)"
+# Remade when the Makefile changes (the folders the .pth names are written here): a few seconds.
+$(PIPELINES_VENV)/.stamp: $(PIPELINES_PACKAGES)/.stamp Makefile
+	@echo "[pipelines-venv] $(PIPELINES_VENV): this clone's pipeline_components/ and the repository (pipelines/, smoke_tests/) over $(PIPELINES_PACKAGES)"
 	@rm -rf $(PIPELINES_VENV) && $(PYTHON) -m venv --without-pip $(PIPELINES_VENV)
-	@# The shared packages, then mlops_components (components/) and the repository (smoke_tests), as in the image.
+	@# The shared packages, then mlops_components (pipeline_components/) and the repository (smoke_tests), as in the image.
 	@printf '%s\n' "$$($(PIPELINES_PACKAGES)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" \
-	  "$(CURDIR)/components" "$(CURDIR)" > "$$($(PIPELINES_VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/mlops-platform.pth"
+	  "$(CURDIR)/pipeline_components" "$(CURDIR)" > "$$($(PIPELINES_VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/mlops-platform.pth"
 	@$(PIPELINES_VENV)/bin/python -m pip check >/dev/null
 	@touch $@
 
 pipelines-venv: $(PIPELINES_VENV)/.stamp ## Create/refresh the pipelines virtualenv (the pipeline image's packages).
 
-pipelines: pipelines-venv ## Compile smoke_tests/pipelines/{train_pipeline,train_pipeline_torch,bench_pipeline,drift_pipeline}.py to their checked-in YAML.
-	@PATH="$(CURDIR)/$(PIPELINES_VENV)/bin:$$PATH" $(PIPELINES_VENV)/bin/python -m smoke_tests.pipelines.train_pipeline
-	@PATH="$(CURDIR)/$(PIPELINES_VENV)/bin:$$PATH" $(PIPELINES_VENV)/bin/python -m smoke_tests.pipelines.train_pipeline_torch
-	@PATH="$(CURDIR)/$(PIPELINES_VENV)/bin:$$PATH" $(PIPELINES_VENV)/bin/python -m smoke_tests.pipelines.bench_pipeline
-	@PATH="$(CURDIR)/$(PIPELINES_VENV)/bin:$$PATH" $(PIPELINES_VENV)/bin/python -m smoke_tests.pipelines.drift_pipeline
+pipelines: pipelines-venv ## Compile pipelines/{train_pipeline,train_pipeline_torch,bench_pipeline,drift_pipeline}.py to their checked-in YAML.
+	@PATH="$(CURDIR)/$(PIPELINES_VENV)/bin:$$PATH" $(PIPELINES_VENV)/bin/python -m pipelines.train_pipeline
+	@PATH="$(CURDIR)/$(PIPELINES_VENV)/bin:$$PATH" $(PIPELINES_VENV)/bin/python -m pipelines.train_pipeline_torch
+	@PATH="$(CURDIR)/$(PIPELINES_VENV)/bin:$$PATH" $(PIPELINES_VENV)/bin/python -m pipelines.bench_pipeline
+	@PATH="$(CURDIR)/$(PIPELINES_VENV)/bin:$$PATH" $(PIPELINES_VENV)/bin/python -m pipelines.drift_pipeline
 
 tools: ## Build or reuse the pinned offline toolchain (pulumi, language host, k8s provider, kind, helm).
 	@bash offline/build-tools.sh
 
 render: venv tools ## Run a real `pulumi up` for the local and university stacks, writing manifests to build/render/.
-	@bash offline/render.sh $(RENDER_DIR) local university
+	@bash dev_cluster/render.sh $(RENDER_DIR) local university
 
 test: venv pipelines-venv tools render node-components ## Run every test: unit, render, lint, components and the local pipeline, then the cluster, platform and smoke tests on a throwaway kind cluster.
 	@$(VENV)/bin/pytest -m "not e2e and not molecule" $(PYTEST_ARGS)
-	@$(PIPELINES_VENV)/bin/python -m pytest -m "not e2e" components/tests smoke_tests/test_local_pipeline.py $(PYTEST_ARGS)
-	@bash offline/cluster-check.sh $(PYTEST_ARGS)
+	@$(PIPELINES_VENV)/bin/python -m pytest -m "not e2e" pipeline_components/tests smoke_tests/test_local_pipeline.py $(PYTEST_ARGS)
+	@bash dev_cluster/cluster-check.sh $(PYTEST_ARGS)
 
 node-components: ## Build (or reuse) containerd, runc, crictl, CNI plugins, etcd, CoreDNS, local-path, pause.
 	@bash offline/images/build-node-components.sh >/dev/null
@@ -92,13 +93,13 @@ node-image: tools ## Build (or reuse) the offline kind node image.
 	@bash offline/images/kind-node.sh
 
 cluster: tools ## Create the local kind cluster (MLOPS_WORKERS=1 adds a worker, MLOPS_FAKE_GPUS=N fake GPUs).
-	@bash offline/cluster.sh create
+	@bash dev_cluster/cluster.sh create
 
 cluster-delete: tools ## Delete the local kind cluster.
-	@bash offline/cluster.sh delete
+	@bash dev_cluster/cluster.sh delete
 
 cluster-check: venv tools node-components ## Create a throwaway 2-node cluster, run the cluster tests, delete it.
-	@bash offline/cluster-check.sh $(PYTEST_ARGS)
+	@bash dev_cluster/cluster-check.sh $(PYTEST_ARGS)
 
 cluster-test: venv ## Run the cluster tests against the running local cluster.
 	@$(VENV)/bin/pytest -m e2e tests/cluster $(PYTEST_ARGS)
@@ -130,10 +131,10 @@ gpu-check: venv ## On a machine with an NVIDIA GPU: the PCI GPUs vs what nvidia-
 	@bash ansible/gpu-check.sh
 
 up: venv ## The local cluster with the platform deployed by `pulumi up --stack local`: every build as timed stages.
-	@$(PYTHON) offline/up.py
+	@$(PYTHON) dev_cluster/up.py
 
 down: venv tools ## Destroy what `make up` deployed (`pulumi destroy --stack local`); the cluster stays.
-	@bash offline/up.sh down
+	@bash dev_cluster/up.sh down
 
 BACKUP_DIR ?= $(CURDIR)/backups
 backup: venv ## Take a backup of what `make up` deployed now (databases, every bucket) and copy it into BACKUP_DIR (backups/).
@@ -178,7 +179,7 @@ report: venv ## Measure on what `make up` deployed (about 45 min) and regenerate
 	@$(VENV)/bin/python docs/report/generate.py
 
 cold-check: ## A fresh machine on this one: fresh clone, empty caches, own Docker daemon; make up + make smoke, timed.
-	@bash offline/cold-check.sh
+	@bash dev_cluster/cold-check.sh
 
 role-docs: venv ## Rewrite each Ansible role README's variables table from its meta/argument_specs.yml.
 	@$(VENV)/bin/python ansible/role_docs.py

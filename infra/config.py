@@ -50,7 +50,7 @@ def kubernetes_owned(namespace: str) -> bool:
     return namespace in KUBERNETES_NAMESPACES or namespace.startswith("kube-")
 
 
-# Namespaces the local kind cluster's own add-ons run in (offline/cluster.sh).
+# Namespaces the local kind cluster's own add-ons run in (dev_cluster/cluster.sh).
 CLUSTER_ADDON_NAMESPACES = ("local-path-storage",)
 # The only `system:` subjects a tenant may list: ServiceAccounts (system:serviceaccount:<ns>:<name>).
 _SERVICE_ACCOUNT_SUBJECT = re.compile(r"^system:serviceaccount:[a-z0-9]([-a-z0-9]*[a-z0-9])?:[a-z0-9]([-.a-z0-9]*[a-z0-9])?$")

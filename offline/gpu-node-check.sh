@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Packs the bundle of `make gpu-node-check` (gpu_node_check/README.md): the NVIDIA device plugin,
 # nvidia-ctk and the stand-in kubelet built from their pinned Go modules (cached by version), the
-# check (gpu_node_check/check.py) and the pipelines' PyTorch step (components/mlops_components),
+# check (gpu_node_check/check.py) and the pipelines' PyTorch step (pipeline_components/mlops_components),
 # as build/gpu-node-check.tar.gz, at most 60 MB, to carry to a GPU machine without network.
 #
 # usage: offline/gpu-node-check.sh        prints the bundle's path
@@ -33,8 +33,8 @@ for replicas in 1 2; do
 sys.stdout.write(device_plugin_config("none", int(sys.argv[1])))' "$replicas" >"$bundle/config/replicas-$replicas.yaml"
 done
 mkdir -p "$bundle/mlops_components"
-cp "$root/components/mlops_components/__init__.py" "$root/components/mlops_components/core.py" \
-   "$root/components/mlops_components/torch_mlp.py" "$bundle/mlops_components/"
+cp "$root/pipeline_components/mlops_components/__init__.py" "$root/pipeline_components/mlops_components/core.py" \
+   "$root/pipeline_components/mlops_components/torch_mlp.py" "$bundle/mlops_components/"
 printf 'nvidia-device-plugin %s\nnvidia-ctk %s\ncommit %s\n' "$plugin_version" "$toolkit_version" \
   "$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)" >"$bundle/VERSIONS"
 tar -C "$root/build" -czf "$tarball" gpu-node-check

@@ -58,14 +58,15 @@ def _make(*args: str, timings: dict, label: str, cwd: Path = ROOT) -> str:
 
 
 def _snapshot() -> dict:
-    from smoke_tests.smoke import CFG, MODEL_NAME, PERSON, TENANT
+    from smoke_tests.smoke import MODEL_NAME, PERSON, tenant
+    from tests.support.deployed import deployed
     from tests.support.platform import person_token, pipeline_image, run_script_pod
 
-    kfp_namespace = CFG.kubeflow_pipelines.namespace
-    return run_script_pod(TENANT.namespace, "backup-drill", pipeline_image(), SNAPSHOT_SCRIPT, [
+    kfp_namespace = deployed().kfp_namespace
+    return run_script_pod(tenant().namespace, "backup-drill", pipeline_image(), SNAPSHOT_SCRIPT, [
         {"name": "KFP_HOST", "value": f"http://ml-pipeline.{kfp_namespace}.svc.cluster.local.:8888"},
-        {"name": "KFP_TOKEN", "value": person_token(PERSON)}, {"name": "NAMESPACE", "value": TENANT.namespace},
-        {"name": "SERVING_URL", "value": f"http://model-{MODEL_NAME}.{TENANT.namespace}.svc.cluster.local:8080"}],
+        {"name": "KFP_TOKEN", "value": person_token(PERSON)}, {"name": "NAMESPACE", "value": tenant().namespace},
+        {"name": "SERVING_URL", "value": f"http://model-{MODEL_NAME}.{tenant().namespace}.svc.cluster.local:8080"}],
         env_from=[{"secretRef": {"name": "mlops-credentials"}}], timeout=600, needs=())
 
 

@@ -41,7 +41,7 @@ from tests.support.platform import pipeline_image, run_script_pod, tenant_named
 from tests.support.scripts import pod_script
 
 SUBMITTERS = {"vision": "alice", "nlp": "bob"}  # the local stack's groups and one member of each
-PIPELINES = Path(__file__).parent / "pipelines"
+PIPELINES = Path(__file__).parents[1] / "pipelines"
 # The training step on a GPU (pipelines/bench_pipeline.py) or, without GPUs, the smoke pipeline.
 GPU_PIPELINE, CPU_PIPELINE = PIPELINES / "bench_pipeline.yaml", PIPELINES / "train_pipeline.yaml"
 

@@ -13,8 +13,8 @@ import os
 import sys
 from pathlib import Path
 
-PIPELINES = {"sklearn": ("smoke_tests.pipelines.train_pipeline", "train_pipeline"),
-             "torch": ("smoke_tests.pipelines.train_pipeline_torch", "train_pipeline_torch")}
+PIPELINES = {"sklearn": ("pipelines.train_pipeline", "train_pipeline"),
+             "torch": ("pipelines.train_pipeline_torch", "train_pipeline_torch")}
 
 
 def run_locally(workdir: Path, variant: str = "sklearn", **arguments) -> dict:

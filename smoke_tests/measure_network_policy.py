@@ -20,6 +20,7 @@ from pathlib import Path
 from smoke_tests.measure_overhead import machine
 from tests.cluster.network_policy_engine import ENGINE, finished, switch
 from tests.support.cluster import kubectl, nodes, wait_for
+from tests.support.deployed import deployed
 from tests.support.platform import CFG, S3_TARGET, pipeline_image
 from tests.support.scripts import pod_script
 
@@ -62,7 +63,7 @@ def engine_memory_mib() -> float | None:
 
 
 def measure(count: int) -> dict:
-    namespace = CFG.tenancy.tenants[0].namespace
+    namespace = deployed().tenant(CFG.tenancy.tenants[0].name).namespace
     results = {}
     for state in ("on", "off"):
         if state == "off":

@@ -21,7 +21,7 @@ from tests.support.scripts import pod_script
 from tests.support.stacks import stack_values
 
 CFG = parse(*stack_values("local"))
-COMPILED = Path(__file__).parent / "pipelines" / "train_pipeline.yaml"
+COMPILED = Path(__file__).parents[1] / "pipelines" / "train_pipeline.yaml"
 
 PIPELINE_SCRIPT = pod_script("overhead_pipeline")
 

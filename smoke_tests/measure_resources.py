@@ -12,6 +12,7 @@ from pathlib import Path
 
 from smoke_tests.measure_overhead import CFG, measured, report
 from tests.support.cluster import kubectl
+from tests.support.deployed import deployed
 
 UNITS = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "k": 1e3, "M": 1e6, "G": 1e9}
 
@@ -28,9 +29,10 @@ def memory_mib(value: str) -> float:
 
 
 def namespaces() -> list[str]:
-    names = [CFG.object_store.namespace, CFG.mlflow.namespace]
-    if CFG.kubeflow_pipelines.enabled:
-        names.append(CFG.kubeflow_pipelines.namespace)
+    platform = deployed()
+    names = [platform.object_store_namespace, platform.mlflow_namespace]
+    if platform.kfp_namespace:
+        names.append(platform.kfp_namespace)
     return names
 
 

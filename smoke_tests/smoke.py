@@ -1,7 +1,8 @@
 """The smoke run that smoke tests, the fault test, the backup drill and the upgrade test share: the
-local stack's first research group (vision) and its member alice, the compiled training pipeline,
-and `submit_runs`, which submits it from a pod in the group's namespace and collects what the runs
-left in Kubeflow Pipelines, MLflow, the bucket and the model server. Not a test module."""
+local stack's first research group (vision; `tenant()` gives it as deployed, from the stack's
+outputs) and its member alice, the compiled training pipeline, and `submit_runs`, which submits it
+from a pod in the group's namespace and collects what the runs left in Kubeflow Pipelines, MLflow,
+the bucket and the model server. Not a test module."""
 
 import json
 import os
@@ -15,18 +16,19 @@ from mlops_components.contract import PIPELINE_ENV_SECRET
 
 from smoke_tests.timeline import restarts
 from tests.support.cluster import kubectl
+from tests.support.deployed import Tenant, deployed
 from tests.support.platform import person_token, pipeline_image, run_script_pod, workflow_diagnostics
 from tests.support.scripts import pod_script
 from tests.support.stacks import stack_config
 
 CFG = stack_config("local")
-COMPILED = Path(__file__).parent / "pipelines" / "train_pipeline.yaml"
-TORCH_COMPILED = Path(__file__).parent / "pipelines" / "train_pipeline_torch.yaml"
+COMPILED = Path(__file__).parents[1] / "pipelines" / "train_pipeline.yaml"
+TORCH_COMPILED = Path(__file__).parents[1] / "pipelines" / "train_pipeline_torch.yaml"
 RUN_TIMEOUT_S = 600
 # The compiled pipeline's defaults target the local stack's first research group.
-TENANT = CFG.tenancy.tenants[0] if CFG.tenancy.tenants else None
+GROUP = "vision"
 MODEL_NAME = "vision-iris-classifier"
-PERSON = "alice"  # a member of TENANT
+PERSON = "alice"  # a member of GROUP
 TORCH_MODEL_NAME = "vision-iris-mlp"
 GPU = "nvidia.com/gpu"
 MIN_ACCURACY = 0.85
@@ -68,7 +70,7 @@ def submit_runs(compiled: Path, arguments: dict, serving_url: str, runs: int, dr
     """Submits `compiled` `runs` times as alice from a pod in her group's namespace (SMOKE_SCRIPT)
     and returns what the runs left in KFP, MLflow, the bucket and the model server (`drift_check`: and
     the server's drift after inputs far from the training data, recorded in MLflow by the drift check)."""
-    namespace, kfp_namespace = TENANT.namespace, CFG.kubeflow_pipelines.namespace
+    namespace, kfp_namespace = tenant().namespace, deployed().kfp_namespace
     image = pipeline_image()
     started = time.monotonic()
     try:
@@ -79,7 +81,7 @@ def submit_runs(compiled: Path, arguments: dict, serving_url: str, runs: int, dr
             {"name": "MARKER", "value": uuid.uuid4().hex[:8]},
             {"name": "KFP_HOST", "value": f"http://ml-pipeline.{kfp_namespace}.svc.cluster.local.:8888"},
             {"name": "KFP_TOKEN", "value": person_token(PERSON)}, {"name": "NAMESPACE", "value": namespace},
-            {"name": "BUCKET", "value": TENANT.bucket}, {"name": "RUN_TIMEOUT", "value": str(RUN_TIMEOUT_S)},
+            {"name": "BUCKET", "value": tenant().bucket}, {"name": "RUN_TIMEOUT", "value": str(RUN_TIMEOUT_S)},
             {"name": "SERVING_URL", "value": serving_url}, {"name": "DRIFT_CHECK", "value": "1" if drift_check else "0"}],
             env_from=[{"secretRef": {"name": PIPELINE_ENV_SECRET}}], timeout=runs * RUN_TIMEOUT_S + 300)
     except AssertionError as error:
@@ -104,9 +106,15 @@ def pipelines_namespace() -> str:
     kfp_cfg = CFG.kubeflow_pipelines
     if not kfp_cfg.enabled:
         pytest.skip("LOUD SKIP: kubeflowPipelines.enabled is false in the local stack: no pipeline to run")
-    assert TENANT is not None, "the local stack declares no research group to serve the model in"
-    assert TENANT.name == "vision", \
-        "the compiled pipeline's defaults log to research group 'vision': keep it first in stacks/Pulumi.local.yaml"
-    assert f"system:serviceaccount:mlops-people:{PERSON}" in TENANT.members, \
-        f"{PERSON} is no member of {TENANT.name} in stacks/Pulumi.local.yaml"
-    return TENANT.namespace
+    first = CFG.tenancy.tenants[0] if CFG.tenancy.tenants else None
+    assert first is not None, "the local stack declares no research group to serve the model in"
+    assert first.name == GROUP, \
+        f"the compiled pipeline's defaults log to research group {GROUP!r}: keep it first in stacks/Pulumi.local.yaml"
+    assert f"system:serviceaccount:mlops-people:{PERSON}" in first.members, \
+        f"{PERSON} is no member of {GROUP} in stacks/Pulumi.local.yaml"
+    return tenant().namespace
+
+
+def tenant() -> Tenant:
+    """The research group the smoke run uses, as deployed (its namespace, bucket, experiment prefix)."""
+    return deployed().tenant(GROUP)

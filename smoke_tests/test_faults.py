@@ -17,16 +17,16 @@ import time
 import pytest
 
 from smoke_tests.smoke import (
-    CFG,
     COMPILED,
     MIN_ACCURACY,
     MODEL_NAME,
-    TENANT,
     git_commit,
     pipelines_namespace,
     submit_runs,
+    tenant,
 )
 from tests.support.cluster import kubectl, wait_for
+from tests.support.deployed import deployed
 from tests.support.platform import mlflow_image, run_script_pod
 from tests.support.scripts import pod_script
 
@@ -37,15 +37,15 @@ VERSIONS_SCRIPT = pod_script("fault_model_versions")
 
 
 def versions() -> dict[str, object]:
-    return run_script_pod(TENANT.namespace, "fault-versions", mlflow_image(), VERSIONS_SCRIPT, [{"name": "MODEL", "value": MODEL_NAME}],
+    return run_script_pod(tenant().namespace, "fault-versions", mlflow_image(), VERSIONS_SCRIPT, [{"name": "MODEL", "value": MODEL_NAME}],
                           env_from=[{"secretRef": {"name": "mlops-credentials"}}], memory_limit="512Mi", needs=())
 
 
 def victims() -> list[tuple[str, str, str]]:
     """(what, namespace, label selector) of each stateful pod, in the order they are deleted."""
-    kfp_ns = CFG.kubeflow_pipelines.namespace
-    return [("MLflow server", CFG.mlflow.namespace, "app.kubernetes.io/name=mlflow,app.kubernetes.io/component=server"),
-            ("object store", CFG.object_store.namespace, "app.kubernetes.io/name=object-store,app.kubernetes.io/component=object-store"),
+    kfp_ns = deployed().kfp_namespace
+    return [("MLflow server", deployed().mlflow_namespace, "app.kubernetes.io/name=mlflow,app.kubernetes.io/component=server"),
+            ("object store", deployed().object_store_namespace, "app.kubernetes.io/name=object-store,app.kubernetes.io/component=object-store"),
             ("KFP database", kfp_ns, "app.kubernetes.io/name=kubeflow-pipelines-db")]
 
 
@@ -71,9 +71,9 @@ def test_a_run_survives_the_loss_of_mlflow_the_object_store_and_the_kfp_database
     for what, ns, selector in victims():
         assert _ready_pods(ns, selector), f"no ready pod of the {what} ({ns}, {selector}) to delete"
     before = versions()
-    arguments = {"git_commit": git_commit(), "experiment_name": f"{TENANT.experiment_prefix}smoke-train",
-                 "model_name": MODEL_NAME, "serving_namespace": TENANT.namespace, "min_accuracy": MIN_ACCURACY}
-    serving_url = f"http://model-{MODEL_NAME}.{TENANT.namespace}.svc.cluster.local:8080"
+    arguments = {"git_commit": git_commit(), "experiment_name": f"{tenant().experiment_prefix}smoke-train",
+                 "model_name": MODEL_NAME, "serving_namespace": tenant().namespace, "min_accuracy": MIN_ACCURACY}
+    serving_url = f"http://model-{MODEL_NAME}.{tenant().namespace}.svc.cluster.local:8080"
     outcome: dict = {}
 
     def submit() -> None:

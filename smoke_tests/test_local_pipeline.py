@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 from mlops_components import core, default_image
 
+from pipelines import bench_pipeline as bench
+from pipelines import drift_pipeline as drift
+from pipelines import train_pipeline as tp
+from pipelines import train_pipeline_torch as tpt
 from smoke_tests.local_run import run_locally
-from smoke_tests.pipelines import bench_pipeline as bench
-from smoke_tests.pipelines import drift_pipeline as drift
-from smoke_tests.pipelines import train_pipeline as tp
-from smoke_tests.pipelines import train_pipeline_torch as tpt
 from tests.support.needs_torch import require_torch
 
 pytestmark = [

@@ -19,7 +19,7 @@ onto it): one run must reach SUCCEEDED with its training pod on that node, askin
 tolerating the GPU nodes' taint nvidia.com/gpu=present:NoSchedule (which ansible's gpu_node role
 sets; kind's fake GPU node has none), and MLflow must record the device it trained on, which must
 match the node: cuda on a real GPU node, cpu on a fake one (label mlops-platform/fake-gpu=true, set by
-offline/cluster.sh: no CUDA behind it), its metrics and a served model. Without a GPU node it is
+dev_cluster/cluster.sh: no CUDA behind it), its metrics and a served model. Without a GPU node it is
 skipped, loudly, unless MLOPS_SMOKE_REQUIRE_GPU=1 (`make test`'s cluster has fake GPUs and sets it)."""
 
 import json
@@ -36,7 +36,6 @@ from smoke_tests.smoke import (
     GPU,
     MIN_ACCURACY,
     MODEL_NAME,
-    TENANT,
     TORCH_COMPILED,
     TORCH_MODEL_NAME,
     events,
@@ -44,9 +43,11 @@ from smoke_tests.smoke import (
     pipelines_namespace,
     record_measurements,
     submit_runs,
+    tenant,
 )
 from tests.support.cluster import kubectl, nodes, wait_for
 from tests.support.dashboard import SCREENSHOTS, look
+from tests.support.deployed import deployed
 from tests.support.platform import pipeline_image, platform_pods_ready, workflow_diagnostics
 from tests.support.prometheus import prometheus_api, query
 
@@ -61,21 +62,21 @@ def test_every_platform_pod_is_ready():
 def test_the_training_pipeline_trains_registers_and_serves_a_model_reproducibly():
     namespace = pipelines_namespace()
     image = pipeline_image()
-    arguments = {"git_commit": git_commit(), "experiment_name": f"{TENANT.experiment_prefix}smoke-train",
-                 "model_name": MODEL_NAME, "serving_namespace": TENANT.namespace, "min_accuracy": MIN_ACCURACY}
-    serving_url = f"http://model-{MODEL_NAME}.{TENANT.namespace}.svc.cluster.local:8080"
+    arguments = {"git_commit": git_commit(), "experiment_name": f"{tenant().experiment_prefix}smoke-train",
+                 "model_name": MODEL_NAME, "serving_namespace": tenant().namespace, "min_accuracy": MIN_ACCURACY}
+    serving_url = f"http://model-{MODEL_NAME}.{tenant().namespace}.svc.cluster.local:8080"
     result = submit_runs(COMPILED, arguments, serving_url, runs=2, drift_check=True)
 
     def context() -> str:
         run_ids = [run["run_id"] for run in result["runs"]]
         return (f"runs: {json.dumps(result['runs'], default=str)[:4000]}\n{workflow_diagnostics(namespace, run_ids)}\n"
-                f"events in {TENANT.namespace}:\n{events(TENANT.namespace)}")
+                f"events in {tenant().namespace}:\n{events(tenant().namespace)}")
 
     runs = result["runs"]
     for run in runs:
         assert run["state"] == "SUCCEEDED", f"run {run['run_id']} ended {run['state']}: {run['error']}\n{context()}"
         assert run["mlflow_runs"] == 1, f"run {run['run_id']}: {run['mlflow_runs']} MLflow runs tagged with it\n{context()}"
-        assert run["mlflow_user"] == f"tenant-{TENANT.name}", \
+        assert run["mlflow_user"] == f"tenant-{tenant().name}", \
             f"MLflow recorded run {run['mlflow_run_id']} as {run['mlflow_user']!r}, not as the group's identity"
         assert run["metrics"]["accuracy"] >= MIN_ACCURACY, context()
         assert run["metrics"]["test_rows"] == 38, context()
@@ -106,7 +107,7 @@ def test_the_training_pipeline_trains_registers_and_serves_a_model_reproducibly(
     assert first["tags"]["model.sha256"] == second["tags"]["model.sha256"], "same seed, different model files"
 
     record_measurements(result, arguments)
-    served_uri = kubectl("get", "deployment", "-n", TENANT.namespace, f"model-{MODEL_NAME}", "-o",
+    served_uri = kubectl("get", "deployment", "-n", tenant().namespace, f"model-{MODEL_NAME}", "-o",
                          "jsonpath={.metadata.annotations.mlops-platform/model-uri}")
     registered = {f"models:/{MODEL_NAME}/{run['versions'][0]}" for run in runs}
     assert served_uri in registered, f"the model server serves {served_uri}, not one of this test's versions {registered}"
@@ -119,7 +120,7 @@ def test_the_training_pipeline_trains_registers_and_serves_a_model_reproducibly(
     correct = sum(p == e for p, e in zip(predictions, expected, strict=True))
     assert correct / len(expected) >= MIN_ACCURACY, f"{correct}/{len(expected)} right: {predictions} vs {expected}"
     _the_drift_check_recorded_the_shifted_inputs(result["drift"], served_uri)
-    if CFG.monitoring.enabled:
+    if deployed().monitoring_namespace:
         _prometheus_counted_the_predictions(f"model-{MODEL_NAME}")
         _prometheus_sees_the_drift(f"model-{MODEL_NAME}")
         _the_dashboard_draws_the_groups_work()
@@ -128,14 +129,14 @@ def test_the_training_pipeline_trains_registers_and_serves_a_model_reproducibly(
 def _prometheus_counted_the_predictions(server: str) -> None:
     """The model server's /metrics (mlops_components.serving), scraped by the platform's Prometheus
     (job model-servers), counts the predictions this test asked for."""
-    promql = (f'sum(model_server_requests_total{{job="{MODEL_SERVERS_JOB}", namespace="{TENANT.namespace}", app="{server}", '
+    promql = (f'sum(model_server_requests_total{{job="{MODEL_SERVERS_JOB}", namespace="{tenant().namespace}", app="{server}", '
               'path="/invocations", status="200"})')
     with prometheus_api() as api:
         def counted():
             found = query(api, promql)
             return bool(found) and float(found[0]["value"][1]) >= 1, found
 
-        wait_for(f"Prometheus counting {TENANT.namespace}/{server}'s predictions", counted, timeout=120, interval=5)
+        wait_for(f"Prometheus counting {tenant().namespace}/{server}'s predictions", counted, timeout=120, interval=5)
 
 
 def _the_drift_check_recorded_the_shifted_inputs(found: dict, served_uri: str) -> None:
@@ -148,17 +149,17 @@ def _the_drift_check_recorded_the_shifted_inputs(found: dict, served_uri: str) -
     assert report["rows"] >= found["before"]["rows"] + 60, report
     assert report["max_psi"] > report["threshold"], f"inputs 3 standard deviations off, but: {report}"
     assert found["max_psi"] == [report["max_psi"]], f"MLflow run {found['run_id']} holds drift.max_psi {found['max_psi']}"
-    assert found["user"] == f"tenant-{TENANT.name}", f"the drift run was recorded as {found['user']}"
+    assert found["user"] == f"tenant-{tenant().name}", f"the drift run was recorded as {found['user']}"
 
 
 def _prometheus_sees_the_drift(server: str) -> None:
-    promql = f'max(model_input_drift_psi{{job="{MODEL_SERVERS_JOB}", namespace="{TENANT.namespace}", app="{server}"}})'
+    promql = f'max(model_input_drift_psi{{job="{MODEL_SERVERS_JOB}", namespace="{tenant().namespace}", app="{server}"}})'
     with prometheus_api() as api:
         def drifted():
             found = query(api, promql)
             return bool(found) and float(found[0]["value"][1]) > 0.2, found
 
-        wait_for(f"Prometheus seeing {TENANT.namespace}/{server}'s input drift above 0.2", drifted, timeout=120, interval=5)
+        wait_for(f"Prometheus seeing {tenant().namespace}/{server}'s input drift above 0.2", drifted, timeout=120, interval=5)
 
 
 def _the_dashboard_draws_the_groups_work() -> None:
@@ -168,7 +169,7 @@ def _the_dashboard_draws_the_groups_work() -> None:
               "Model input drift, largest PSI of a feature")
     # A series whose first sample has just come is a dot (radius 3: about 25 pixels of its colour).
     seen, _ = look(SCREENSHOTS / "dashboard-after-smoke.png", ready=panels, min_pixels=15, timeout=180)
-    assert TENANT.name in seen["CPU by research group"].text, seen["CPU by research group"].text
+    assert tenant().name in seen["CPU by research group"].text, seen["CPU by research group"].text
     assert f"model-{MODEL_NAME}" in seen["Model server requests"].text, seen["Model server requests"].text
 
 
@@ -199,9 +200,9 @@ def test_the_torch_pipeline_trains_on_the_gpu_node_and_records_the_device_in_mlf
     assert with_image, (f"{torch_image} is on none of the GPU nodes {sorted(gpu_nodes)}: `make up` loads it onto them "
                         f"(or: kind load docker-image {torch_image} --name {os.environ.get('MLOPS_CLUSTER_NAME', 'mlops')} "
                         f"--nodes NODE)")
-    arguments = {"git_commit": git_commit(), "experiment_name": f"{TENANT.experiment_prefix}smoke-train-torch",
-                 "model_name": TORCH_MODEL_NAME, "serving_namespace": TENANT.namespace, "min_accuracy": MIN_ACCURACY}
-    serving_url = f"http://model-{TORCH_MODEL_NAME}.{TENANT.namespace}.svc.cluster.local:8080"
+    arguments = {"git_commit": git_commit(), "experiment_name": f"{tenant().experiment_prefix}smoke-train-torch",
+                 "model_name": TORCH_MODEL_NAME, "serving_namespace": tenant().namespace, "min_accuracy": MIN_ACCURACY}
+    serving_url = f"http://model-{TORCH_MODEL_NAME}.{tenant().namespace}.svc.cluster.local:8080"
     result = submit_runs(TORCH_COMPILED, arguments, serving_url, runs=1)
     (run,) = result["runs"]
 

@@ -31,6 +31,7 @@ from pathlib import Path
 from platform_backup import cli
 from smoke_tests import backup_drill
 from smoke_tests.backup_drill import SMOKE_ARGS, _log, _make, _objects, _snapshot
+from tests.support.deployed import deployed, pulumi
 
 ROOT = Path(__file__).resolve().parents[1]
 REPORT = ROOT / "build" / "upgrade-test.json"
@@ -112,17 +113,11 @@ def all_wait(dependencies: dict[str, object]) -> bool:
 
 
 def _pulumi(*args: str) -> str:
-    """pulumi against the local stack's workspace and state, as offline/up.sh runs it (MLOPS_STATE_DIR,
-    or the cache)."""
-    state = Path(os.environ.get("MLOPS_STATE_DIR") or os.environ.get("MLOPS_CACHE_DIR")
-                 or Path.home() / ".cache" / "mlops-platform")
-    env = {**os.environ, "PULUMI_BACKEND_URL": f"file://{state}/pulumi-state", "PULUMI_SKIP_UPDATE_CHECK": "true",
-           "PULUMI_DIY_BACKEND_NO_LEGACY_WARNING": "true", "PULUMI_CONFIG_PASSPHRASE_FILE": str(state / "local.passphrase")}
-    result = subprocess.run(["pulumi", *args, "--stack", "local"], cwd=state / "workspaces" / "local", env=env,
-                            capture_output=True, text=True, check=False)
-    if result.returncode:
-        raise SystemExit(f"[upgrade] pulumi {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
-    return result.stdout
+    """pulumi against the local stack's workspace and state (tests/support/deployed.py); a failure ends the drill."""
+    try:
+        return pulumi(*args)
+    except RuntimeError as error:
+        raise SystemExit(f"[upgrade] {error}") from None
 
 
 def _created(item: dict, field: str) -> float:
@@ -136,9 +131,7 @@ def schema_image_change(backup_ns: str, timings: dict) -> tuple[dict, list[str]]
     finish before the metadata server's new ReplicaSet is created; `make up` then goes back,
     with another backup."""
     from infra.components.kubeflow_pipelines.common import METADATA_WORKLOAD
-    from smoke_tests.smoke import CFG
-
-    kfp_ns = CFG.kubeflow_pipelines.namespace
+    kfp_ns = deployed().kfp_namespace
     current = _pulumi("config", "get", "--path", "images.overrides.mlmd-server").strip()
     retagged = f"{current}-upgrade-test"
     subprocess.run(["docker", "tag", current, retagged], check=True)
@@ -182,7 +175,6 @@ def schema_image_change(backup_ns: str, timings: dict) -> tuple[dict, list[str]]
 
 
 def main() -> int:
-    from smoke_tests.smoke import CFG
 
     backup_drill.LOG_PREFIX = "upgrade"
     timings: dict[str, float] = {}
@@ -199,7 +191,7 @@ def main() -> int:
     _log(f"snapshot on {tag}: {sum(len(r) for r in before['experiments'].values())} runs, "
          f"{sum(len(v) for v in before['models'].values())} model versions, {len(before['kfp_runs'])} KFP runs, "
          f"serving {before['serving']['status']}")
-    backup_ns = CFG.backup.namespace
+    backup_ns = deployed().backup_namespace
     jobs_before = {job["metadata"]["name"] for job in pre_upgrade_jobs(backup_ns)}
     _make("up", timings=timings, label="make up (HEAD, the upgrade)")
     new_jobs = [job for job in pre_upgrade_jobs(backup_ns) if job["metadata"]["name"] not in jobs_before]

@@ -44,18 +44,18 @@ def load(name: str) -> dict:
 
 def reuse_facts() -> dict:
     """Counted from the code: the components package and the pipeline that composes it."""
-    module = ROOT / "components" / "mlops_components" / "components.py"
+    module = ROOT / "pipeline_components" / "mlops_components" / "components.py"
     tree = ast.parse(module.read_text())
     components = [node.name for node in tree.body if isinstance(node, ast.FunctionDef)
                   and any(getattr(d, "id", "") in ("component", "torch_component") for d in node.decorator_list)]
-    pipeline_src = ROOT / "smoke_tests" / "pipelines" / "train_pipeline.py"
+    pipeline_src = ROOT / "pipelines" / "train_pipeline.py"
     # The pipeline function and the helpers that compose its steps (shared with the PyTorch variant).
     composing = [node for node in ast.parse(pipeline_src.read_text()).body
                  if isinstance(node, ast.FunctionDef) and node.name != "compile_pipeline"]
     # The compiled file holds the pipeline spec, then the platform (Kubernetes) spec.
-    compiled = next(yaml.safe_load_all((ROOT / "smoke_tests" / "pipelines" / "train_pipeline.yaml").read_text()))
+    compiled = next(yaml.safe_load_all((ROOT / "pipelines" / "train_pipeline.yaml").read_text()))
     tasks = compiled["root"]["dag"]["tasks"]
-    library = sum(len(p.read_text().splitlines()) for p in (ROOT / "components" / "mlops_components").glob("*.py"))
+    library = sum(len(p.read_text().splitlines()) for p in (ROOT / "pipeline_components" / "mlops_components").glob("*.py"))
     return {"components": components, "pipeline_lines": sum(node.end_lineno - node.lineno + 1 for node in composing),
             "library_lines": library, "tasks": sorted(tasks)}
 

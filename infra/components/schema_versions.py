@@ -107,7 +107,7 @@ class SchemaVersions(Resource):
     def __init__(self, name: str, images: dict[str, str], backup_namespace: str,
                  opts: pulumi.ResourceOptions | None = None) -> None:
         # Registered with the engine here, not at import (one SchemaVersions per program). Not in
-        # render mode (offline/render.sh): no cluster is contacted there, so nothing to back up.
+        # render mode (dev_cluster/render.sh): no cluster is contacted there, so nothing to back up.
         if not pulumi.Config("kubernetes").get("renderYamlToDirectory"):
             hooks = pulumi.ResourceHookBinding(
                 before_create=[pulumi.ResourceHook(f"{name}-backup-on-first-record", _before_create)],

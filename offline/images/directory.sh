@@ -11,14 +11,5 @@ source "$(dirname "${BASH_SOURCE[0]}")/../lib/build.sh"
 builder_init directory
 
 image=$registry/tests/directory:slapd-bookworm
-src=$images_dir/directory
-need_docker
-need_base_image
-hash=$(inputs_hash -r image "$src/Dockerfile" "$src/slapd.conf" "$src/entrypoint.sh" "$(apt_sources)" -s "$base_ref $base_id")
-if ! image_current "$image" "$hash"; then
-  build_context
-  cp "$src/Dockerfile" "$src/slapd.conf" "$src/entrypoint.sh" "$ctx/"
-  context_add_apt "$ctx"
-  docker_build "$image" "$ctx" "$hash"
-fi
+debian_image "$image" "$images_dir/directory" slapd.conf entrypoint.sh
 echo "$image"

@@ -100,7 +100,7 @@ fi
 [[ $cgroup_driver == systemd || $cgroup_driver == cgroupfs ]] \
   || die "MLOPS_CGROUP_DRIVER must be systemd or cgroupfs, got '$cgroup_driver'"
 # The cluster's Service range: the NetworkPolicy engine's manifest needs it; recorded as an image
-# label, which offline/cluster.sh gives kubeadm (serviceSubnet), so the two cannot disagree.
+# label, which dev_cluster/cluster.sh gives kubeadm (serviceSubnet), so the two cannot disagree.
 service_cidr=10.96.0.0/16
 node_hash=$(inputs_hash -r image "$manifests/cni-agent.yaml" "$engine_manifest" "$manifests/local-path-storage.yaml" \
   -s "$binaries $kind_dir $cgroup_driver $service_cidr $(docker image inspect -f '{{.Id}}' "${preload[@]}")")

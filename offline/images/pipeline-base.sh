@@ -10,8 +10,10 @@
 # logging a scikit-learn model fails.
 # The venv is pinned by offline/images/pipeline-base/requirements.lock (installed with --no-deps;
 # without it the build resolves REQUIREMENTS and writes the lock). The image also carries the
-# platform's pipeline components, components/mlops_components (installed last, in a layer of
-# their own). Cached by the label of its inputs' hash (FORCE=1 rebuilds). Prints the reference.
+# platform's pipeline components, pipeline_components/mlops_components (installed last, in a layer of
+# their own). The build is venv_image's (offline/lib/build.sh: the stages of
+# common/venv-stages.Dockerfile, then pipeline-base/Dockerfile). Cached by the label of its inputs'
+# hash (FORCE=1 rebuilds). Prints the reference.
 #   offline/images/pipeline-base.sh
 set -euo pipefail
 # shellcheck source=offline/lib/build.sh
@@ -20,30 +22,13 @@ builder_init pipeline-base
 
 image=$(image_ref pipeline-base)
 REQUIREMENTS="kfp==2.14.3 kfp-kubernetes==2.14.3 kfp-server-api==2.14.3 mlflow-skinny==3.17.2 scikit-learn skops pandas numpy joblib boto3"
-src=$images_dir/pipeline-base
-lock=$src/requirements.lock
-components=$root/components
-need_docker
-need_base_image
-hashed() {
-  local sources
-  sources=$(cd "$components" && find mlops_components -name '*.py' | LC_ALL=C sort | sed "s|^|$components/|")
-  # shellcheck disable=SC2086 # one path per word
-  inputs_hash -r image "$src/Dockerfile" "$(apt_sources)" -o "$lock" $sources -s "$REQUIREMENTS $base_ref $base_id"
+components=$root/pipeline_components
+mapfile -t hashed_files < <(cd "$components" && find mlops_components -name '*.py' | LC_ALL=C sort | sed "s|^|$components/|")
+add_to_context() {
+  mkdir "$1/pipeline_components"
+  cp -r "$components/mlops_components" "$1/pipeline_components/"
+  find "$1/pipeline_components" -name __pycache__ -prune -exec rm -rf {} +
 }
-hash=$(hashed)
-if ! image_current "$image" "$hash"; then
-  build_context
-  cp "$src/Dockerfile" "$ctx/"
-  context_add_apt "$ctx"
-  context_add_ca "$ctx"
-  context_add_lock "$ctx" "$lock" "$REQUIREMENTS"
-  mkdir "$ctx/components"
-  cp -r "$components/mlops_components" "$ctx/components/"
-  find "$ctx/components" -name __pycache__ -prune -exec rm -rf {} +
-  docker_build "$image" "$ctx" "$hash" "REQUIREMENTS=$REQUIREMENTS"
-  if lock_write_back "$image" /opt/pipeline/requirements.lock "$lock"; then
-    label_image "$image" "org.mlops-platform.inputs-hash=$(hashed)"
-  fi
-fi
+venv_image "$image" /opt/pipeline/requirements.lock VENV=/opt/pipeline APP_USER=pipeline APP_HOME=/home/pipeline \
+  APP_SHELL=/bin/bash "RUNTIME_PACKAGES=python3-venv ca-certificates"
 echo "$image"

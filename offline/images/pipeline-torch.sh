@@ -9,7 +9,8 @@
 # requirements.lock (installed with --no-deps); without that file the build resolves
 # REQUIREMENTS with the base's lock as constraints (the base's packages keep their versions) and
 # writes the packages it adds there (commit it). The pipelines venv installs the same lock (make
-# pipelines-venv). Cached by the label of its inputs' hash, which covers the base image (FORCE=1
+# pipelines-venv). The build is venv_image's (offline/lib/build.sh), with the whole pipeline-torch/
+# Dockerfile. Cached by the label of its inputs' hash, which covers the base image (FORCE=1
 # rebuilds). Prints the image reference.
 #   offline/images/pipeline-torch.sh
 set -euo pipefail
@@ -19,28 +20,15 @@ builder_init pipeline-torch
 
 image=$(image_ref pipeline-torch)
 REQUIREMENTS="torch==2.15.0"
-src=$images_dir/pipeline-torch
-lock=$src/requirements.lock
 base_lock=$images_dir/pipeline-base/requirements.lock
-need_docker
-need_base_image
 pipeline_base=$(bash "$images_dir/pipeline-base.sh") || die "offline/images/pipeline-base.sh failed"
-hashed() {
-  inputs_hash -r image "$src/Dockerfile" "$src/added_pins.py" "$(apt_sources)" "$base_lock" -o "$lock" \
-    -s "$REQUIREMENTS $base_ref $base_id $pipeline_base $(docker image inspect -f '{{.Id}}' "$pipeline_base")"
-}
-hash=$(hashed)
-if ! image_current "$image" "$hash"; then
-  build_context
-  cp "$src/Dockerfile" "$src/added_pins.py" "$ctx/"
-  context_add_apt "$ctx"
-  context_add_ca "$ctx"
-  cp "$base_lock" "$ctx/base-requirements.lock"
-  context_add_lock "$ctx" "$lock" "$REQUIREMENTS against $base_lock"
+own_stages=1   # its Dockerfile builds on the pipeline base image, not on common/venv-stages.Dockerfile
+context_files=("$images_dir/pipeline-torch/added_pins.py")
+hashed_files=("$base_lock")
+hashed_strings=("$pipeline_base" "$(docker image inspect -f '{{.Id}}' "$pipeline_base")")
+add_to_context() {
+  cp "$base_lock" "$1/base-requirements.lock"
   log "downloads about 3 GB of wheels when cold"
-  docker_build "$image" "$ctx" "$hash" "PIPELINE_BASE=$pipeline_base" "REQUIREMENTS=$REQUIREMENTS"
-  if lock_write_back "$image" /opt/pipeline/requirements-torch.lock "$lock"; then
-    label_image "$image" "org.mlops-platform.inputs-hash=$(hashed)"
-  fi
-fi
+}
+venv_image "$image" /opt/pipeline/requirements-torch.lock "PIPELINE_BASE=$pipeline_base"
 echo "$image"

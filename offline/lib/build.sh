@@ -13,6 +13,7 @@
 #   need_docker, need_base_image         the engine, and the Debian base image platform images build FROM
 #   image_current, build_context, context_add_apt, context_add_ca, context_add_lock, docker_build, label_image,
 #   lock_write_back                      the platform image build, up-to-date check and lock write-back
+#   debian_image, venv_image             a whole image build: Debian packages; a pinned Python venv
 #
 # Nothing here trusts what an earlier run left behind: a module is downloaded before its folder is
 # read, a cache folder counts only once complete, an image only with the label of its inputs.
@@ -374,4 +375,87 @@ lock_write_back() {
   mv "$lock.tmp" "$lock"
   log "wrote $lock ($(wc -l <"$lock") packages): commit it"
   return 0
+}
+
+# debian_image IMAGE SRC_DIR FILE...: the build of an image whose Dockerfile installs Debian packages
+# on the Debian base image (need_docker and need_base_image are called here). IMAGE is built from
+# SRC_DIR/Dockerfile in a context holding that Dockerfile, the FILEs (relative to SRC_DIR, or absolute,
+# e.g. "$images_dir/common/run-initdb.sh"; each under its base name) and the machine's apt sources with
+# apt-install.sh (context_add_apt), unless IMAGE is current: its inputs hash covers the Dockerfile, the
+# FILEs, the apt sources, the base image and this function. Sets `built` to 1 when it built IMAGE, 0
+# when IMAGE was current, so that a builder labels what the packages installed (label_image) after a
+# build only. (Not a status: in a condition a function runs without set -e, and a failed cp would pass.)
+# shellcheck disable=SC2034 # built is for the caller
+debian_image() {
+  local image=$1 src=$2 files=() file name hash
+  shift 2
+  for file in "$@"; do
+    [[ $file == /* ]] || file=$src/$file
+    files+=("$file")
+  done
+  built=0
+  need_docker
+  need_base_image
+  hash=$(inputs_hash -r image "$src/Dockerfile" "${files[@]}" "$(apt_sources)" -s "$base_ref $base_id" \
+    -s "$(declare -f debian_image)")
+  image_current "$image" "$hash" && return 0
+  build_context
+  cp "$src/Dockerfile" "$ctx/"
+  for file in "${files[@]}"; do
+    name=$(basename "$file")
+    [[ ! -e $ctx/$name ]] || die "debian_image: two files named $name for one build context"
+    cp "$file" "$ctx/"
+  done
+  context_add_apt "$ctx"
+  docker_build "$image" "$ctx" "$hash"
+  built=1
+}
+
+# venv_image IMAGE VENV_LOCK [NAME=VALUE]...: the build of an image whose program runs from a Python
+# venv pinned by $src/requirements.lock (mlflow, pipeline-base, metadata, pipeline-torch), unless
+# IMAGE is current. The context holds the Dockerfile, the apt sources, the CA bundle, the lock (or,
+# without it, $REQUIREMENTS to resolve: the venv's frozen requirements at VENV_LOCK in the image are
+# then written back as the lock and IMAGE relabelled) and the files of the array `context_files`.
+# The Dockerfile is common/venv-stages.Dockerfile (the stages `runtime` and `build`: see there)
+# followed by $src/Dockerfile, the image's last stage, unless `own_stages=1` (pipeline-torch: its
+# Dockerfile is whole). The NAME=VALUE build args go to docker build (APP_USER, VENV, ...).
+# Optional, set by the builder: `hashed_files` (more inputs, not copied), `hashed_strings`, and a
+# function `add_to_context CTX` for a context that files alone cannot make. Reads REQUIREMENTS, and
+# src and lock when set (default: offline/images/<builder name>/ and its requirements.lock); sets
+# `hash` and `built` (1 when it built IMAGE), as debian_image does.
+# shellcheck disable=SC2034 # built is for the caller
+venv_image() {
+  local image=$1 venv_lock=$2 stages=$images_dir/common/venv-stages.Dockerfile file
+  shift 2
+  local args=("$@" "REQUIREMENTS=$REQUIREMENTS")
+  src=${src:-$images_dir/$builder_name}
+  lock=${lock:-$src/requirements.lock}
+  ((${own_stages:-0})) && stages=""
+  built=0
+  need_docker
+  need_base_image
+  _venv_image_hash() {
+    # shellcheck disable=SC2086 # stages is one path or none
+    inputs_hash -r image $stages "$src/Dockerfile" "${context_files[@]}" "${hashed_files[@]}" "$(apt_sources)" \
+      -o "$lock" -s "$REQUIREMENTS $base_ref $base_id ${args[*]} ${hashed_strings[*]}" -s "$(declare -f venv_image)"
+  }
+  hash=$(_venv_image_hash)
+  image_current "$image" "$hash" && return 0
+  build_context
+  # shellcheck disable=SC2086 # stages is one path or none
+  cat $stages "$src/Dockerfile" >"$ctx/Dockerfile"
+  for file in "${context_files[@]}"; do
+    [[ ! -e $ctx/$(basename "$file") ]] || die "venv_image: two files named $(basename "$file") for one build context"
+    cp "$file" "$ctx/"
+  done
+  context_add_apt "$ctx"
+  context_add_ca "$ctx"
+  context_add_lock "$ctx" "$lock" "$REQUIREMENTS"
+  if declare -F add_to_context >/dev/null; then add_to_context "$ctx"; fi
+  docker_build "$image" "$ctx" "$hash" "${args[@]}"
+  built=1
+  if lock_write_back "$image" "$venv_lock" "$lock"; then
+    hash=$(_venv_image_hash)
+    label_image "$image" "org.mlops-platform.inputs-hash=$hash"
+  fi
 }

@@ -177,7 +177,7 @@ def test_the_kubelet_uses_the_cgroup_driver_that_starts_pods_reliably_on_this_ho
 
 
 def test_the_api_server_reaches_aggregated_apis_at_their_endpoints():
-    """offline/cluster.sh: --enable-aggregator-routing, so that an aggregated API (Kueue's
+    """dev_cluster/cluster.sh: --enable-aggregator-routing, so that an aggregated API (Kueue's
     visibility API) is not reached through a Service IP that kube-proxy may not have programmed
     yet (a connection that left the node by the default route stayed open, got 404s from a proxy
     outside, and blocked every namespace deletion)."""

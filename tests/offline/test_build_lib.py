@@ -193,38 +193,7 @@ def test_the_pinned_kfp_frontend_lists_the_placeholder_that_the_builder_drops():
         assert not drop_unserved.dependents(lock, name), name
 
 
-# --- make cold-check's preflight: it refuses before it changes anything ---------------------------
-
-# A namespace name of the test's own: a real cold check may be running on this machine meanwhile.
-TEST_NETNS = f"mlops-cc-test-{os.getpid()}"
-
-
-def cold_check(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["bash", str(ROOT / "offline" / "cold-check.sh")], capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "MLOPS_COLD_CHECK_DIR": str(tmp_path / "machine"),
-                               "MLOPS_COLD_CHECK_NETNS": TEST_NETNS, **env})
-
-
-@pytest.mark.skipif(os.geteuid() != 0, reason="make cold-check runs as root; its preflight refuses others first")
-def test_cold_check_refuses_too_little_disk_before_changing_anything(tmp_path):
-    done = cold_check(tmp_path, MLOPS_COLD_CHECK_MIN_GB="1000000")
-    assert done.returncode == 1
-    assert "a cold check needs 1000000 GB" in done.stderr, done.stderr
-    assert "MLOPS_COLD_CHECK_DIR" in done.stderr, "the message says how to fix it"
-    assert not (tmp_path / "machine").exists()
-    netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-    assert TEST_NETNS not in netns
-
-
-@pytest.mark.skipif(os.geteuid() != 0, reason="make cold-check runs as root; its preflight refuses others first")
-def test_cold_check_refuses_a_leftover_folder(tmp_path):
-    (tmp_path / "machine").mkdir()
-    (tmp_path / "machine" / "keep-me").write_text("x")
-    done = cold_check(tmp_path)
-    assert done.returncode == 1
-    assert "exists (an earlier cold check kept or interrupted?)" in done.stderr, done.stderr
-    assert (tmp_path / "machine" / "keep-me").exists(), "nothing of it is removed"
-
+# --- offline/docker.sh -------------------------------------------------------------------------
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="offline/docker.sh starts dockerd only as root")
 def test_docker_engine_setup_leaves_its_lock_free():
@@ -233,40 +202,6 @@ def test_docker_engine_setup_leaves_its_lock_free():
     assert done.returncode == 0, done.stderr
     free = subprocess.run(["flock", "-n", "/run/lock/mlops-platform-docker.lock", "true"], capture_output=True, timeout=10)
     assert free.returncode == 0, "the Docker engine setup lock is still held after docker.sh returned"
-
-
-@pytest.mark.skipif(os.geteuid() != 0, reason="make cold-check runs as root; its preflight refuses others first")
-def test_cold_check_refuses_an_unknown_step_before_changing_anything(tmp_path):
-    done = cold_check(tmp_path, MLOPS_COLD_CHECK_STEPS="venv deploy")
-    assert done.returncode == 1
-    assert "unknown step 'deploy'" in done.stderr, done.stderr
-    assert "venv, up, smoke" in done.stderr, done.stderr
-    assert not (tmp_path / "machine").exists()
-
-
-@pytest.mark.skipif(os.geteuid() != 0, reason="make cold-check runs as root; its preflight refuses others first")
-def test_cold_check_refuses_a_folder_path_too_long_for_sockets(tmp_path):
-    long_path = "/var/tmp/" + "x" * 60  # noqa: S108 (never created: refused first)
-    done = cold_check(tmp_path, MLOPS_COLD_CHECK_DIR=long_path, MLOPS_COLD_CHECK_MIN_GB="1")
-    assert done.returncode == 1
-    assert "is too long" in done.stderr, done.stderr
-
-
-@pytest.mark.skipif(os.geteuid() != 0, reason="make cold-check runs as root: it starts a Docker daemon")
-def test_cold_check_setup_leaves_nothing_behind(tmp_path):
-    """The fresh machine without its steps: clone, namespace, second Docker daemon; then all of it gone
-    (an earlier version stopped a subshell instead of the daemon, which kept running)."""
-    # Short: the daemon's sockets live under it; removed by the check itself (asserted below).
-    machine = Path(f"/var/tmp/mcc-test-{os.getpid()}")  # noqa: S108
-    done = cold_check(tmp_path, MLOPS_COLD_CHECK_STEPS="", MLOPS_COLD_CHECK_MIN_GB="5",
-                      MLOPS_COLD_CHECK_DIR=str(machine), MLOPS_COLD_CHECK_REPORT=str(tmp_path / "report.json"))
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert "second Docker daemon ready" in done.stderr
-    assert json.loads((tmp_path / "report.json").read_text())["outcome"] == "passed"
-    left = subprocess.run(["pgrep", "-f", "--", f"--data-root {machine}/docker"], capture_output=True, text=True).stdout
-    assert not left.strip(), f"the second Docker daemon still runs: pid {left}"
-    assert TEST_NETNS not in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-    assert not machine.exists()
 
 
 def test_image_ref_reads_the_image_list_and_stops_on_a_tag_the_pin_disagrees_with(tmp_path):
@@ -307,3 +242,28 @@ def test_the_image_scripts_install_packages_and_venvs_in_a_build_context(tmp_pat
     assert before == hashed(), "the same inputs, the same hash"
     (copy / "common" / "venv-install.sh").write_text((copy / "common" / "venv-install.sh").read_text() + "true\n")
     assert hashed() != before, "an edit of offline/images/common/ rebuilds the images"
+
+
+def test_the_venv_images_dockerfiles_are_last_stages_after_the_shared_ones():
+    """The builders that call venv_image without own_stages put common/venv-stages.Dockerfile in front
+    of their Dockerfile: it must start FROM runtime (no BASE of its own) and copy the venv the
+    builder names (VENV=) from the build stage; the shared stages define both stages."""
+    import re
+
+    stages = (ROOT / "offline" / "images" / "common" / "venv-stages.Dockerfile").read_text()
+    assert re.search(r"^FROM \$\{BASE\} AS runtime$", stages, re.M)
+    assert re.search(r"^FROM runtime AS build$", stages, re.M)
+    checked = []
+    for builder_script in sorted((ROOT / "offline" / "images").glob("*.sh")):
+        text = builder_script.read_text()
+        if "venv_image " not in text or "own_stages=1" in text:
+            continue
+        venv = re.search(r"\bVENV=(\S+)", text)
+        assert venv, f"{builder_script.name} calls venv_image without VENV="
+        dockerfile = (builder_script.with_suffix("") / "Dockerfile").read_text()
+        froms = re.findall(r"^FROM (.+)$", dockerfile, re.M)
+        assert froms[:1] == ["runtime"], f"{builder_script.name}: its Dockerfile must start FROM runtime, not {froms[:1]}"
+        assert "ARG BASE" not in dockerfile, f"{builder_script.name}: BASE is the shared stages' argument"
+        assert f"COPY --from=build {venv.group(1)} {venv.group(1)}" in dockerfile, f"{builder_script.name}: the venv is not copied"
+        checked.append(builder_script.stem)
+    assert checked == ["metadata", "mlflow", "pipeline-base"]

@@ -163,7 +163,7 @@ def test_platform_image_builds_match_the_images_the_platform_runs():
     assert UPSTREAM_IMAGES["pipeline-base"].tag.endswith("kfp" + base["kfp"])
     # The components compile against the image that `make up` builds for the local stack, which the
     # package reads from the image list, as the builder does.
-    sys.path.insert(0, str(ROOT / "components"))
+    sys.path.insert(0, str(ROOT / "pipeline_components"))
     from mlops_components import default_image
     assert default_image("pipeline-base") == UPSTREAM_IMAGES["pipeline-base"].offline_reference("mlops.local")
     # The PyTorch image: its tag names the base's and the torch its lock pins, which adds to the
@@ -189,7 +189,7 @@ def test_the_gpu_nodes_label_and_taint_are_the_contracts():
     assert role["gpu_node_labels"] == GPU_NODE_LABEL
     taint = role["gpu_node_taint"]
     assert {key: taint[key] for key in ("key", "value", "effect")} == {key: GPU_TOLERATION[key] for key in ("key", "value", "effect")}
-    _, platform = yaml.safe_load_all((ROOT / "smoke_tests" / "pipelines" / "train_pipeline_torch.yaml").read_text())
+    _, platform = yaml.safe_load_all((ROOT / "pipelines" / "train_pipeline_torch.yaml").read_text())
     executors = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
     assert executors["exec-train-torch"]["tolerations"] == [GPU_TOLERATION]
 
@@ -202,11 +202,11 @@ def test_infra_and_the_components_share_one_contract_module():
 
     from infra.components import gpu, tenants
 
-    assert Path(contract.__file__).resolve() == ROOT / "components" / "mlops_components" / "contract.py"
+    assert Path(contract.__file__).resolve() == ROOT / "pipeline_components" / "mlops_components" / "contract.py"
     assert tenants.CREDENTIALS_SECRET_NAME is contract.PIPELINE_ENV_SECRET
     assert tenants.MLFLOW_READER_SECRET_NAME is contract.MLFLOW_READER_SECRET
     assert gpu.TOLERATION is contract.GPU_TOLERATION
-    for path in ("infra", "components/mlops_components", "smoke_tests"):
+    for path in ("infra", "pipeline_components/mlops_components", "smoke_tests"):
         for source in (ROOT / path).rglob("*.py"):
             if source.name != "contract.py":
                 text = source.read_text()

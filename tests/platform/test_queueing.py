@@ -47,7 +47,7 @@ def gpu_tenants():
     if gpus < vision.quota.gpu + nlp.quota.gpu:
         pytest.skip(f"SKIPPED LOUDLY: the cluster advertises {gpus} {GPU}, fewer than the two tenants' GPU quotas "
                     f"({vision.quota.gpu} + {nlp.quota.gpu}); the CI cluster has 2 fake GPUs "
-                    "(offline/cluster-check.sh: MLOPS_FAKE_GPUS=2; a dev cluster: make cluster MLOPS_FAKE_GPUS=2)")
+                    "(dev_cluster/cluster-check.sh: MLOPS_FAKE_GPUS=2; a dev cluster: make cluster MLOPS_FAKE_GPUS=2)")
     assert (vision.quota.gpu, nlp.quota.gpu) == (1, 1), "the scenario below assumes one GPU per tenant"
     assert vision.borrowing_limit.gpu != 0, "vision may borrow a GPU"
     assert nlp.borrowing_limit.gpu != 0, "nlp may borrow a GPU"

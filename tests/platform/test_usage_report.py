@@ -29,7 +29,7 @@ def test_the_usage_report_lists_each_group_with_its_cpu_memory_and_gpu_hours(tmp
     gpus = cluster_gpus()
     if gpus < len(tenants):
         pytest.skip(f"SKIPPED LOUDLY: the cluster advertises {gpus} {GPU_RESOURCE} for {len(tenants)} research groups; the CI "
-                    "cluster has 2 fake GPUs (offline/cluster-check.sh: MLOPS_FAKE_GPUS=2; a dev cluster: make cluster MLOPS_FAKE_GPUS=2)")
+                    "cluster has 2 fake GPUs (dev_cluster/cluster-check.sh: MLOPS_FAKE_GPUS=2; a dev cluster: make cluster MLOPS_FAKE_GPUS=2)")
     today = dt.datetime.now(dt.UTC).date().isoformat()
     output = tmp_path / "usage"
 

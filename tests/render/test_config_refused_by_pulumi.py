@@ -23,7 +23,7 @@ def _preview(tmp_path: Path, config: dict) -> subprocess.CompletedProcess:
     state.mkdir()
     env = {**os.environ, "PULUMI_BACKEND_URL": f"file://{state}", "PULUMI_CONFIG_PASSPHRASE": "test-only",
            "KUBECONFIG": "/dev/null", "PULUMI_SKIP_UPDATE_CHECK": "true"}
-    subprocess.run([sys.executable, str(ROOT / "offline" / "workspace.py"), "local", str(workspace), "--drop-secrets",
+    subprocess.run([sys.executable, str(ROOT / "dev_cluster" / "workspace.py"), "local", str(workspace), "--drop-secrets",
                     "--set", f"kubernetes:renderYamlToDirectory={manifests}"], check=True, env=env, capture_output=True)
     stack_file = workspace / "Pulumi.local.yaml"
     stack = yaml.safe_load(stack_file.read_text())

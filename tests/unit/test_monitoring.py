@@ -24,7 +24,7 @@ from tests.support.stacks import stack_config
 pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "infra" / "monitoring" / "alert-rules.yml"
-# Nodes of the local kind cluster (offline/cluster.sh: one control plane, one worker).
+# Nodes of the local kind cluster (dev_cluster/cluster.sh: one control plane, one worker).
 LOCAL_NODES = 2
 # The MLflow chart's metrics sidecar (charts/mlflow/templates/deployment.yaml; tests/charts checks them).
 METRICS_SIDECAR_CPU, METRICS_SIDECAR_MEMORY = 0.005, 32 * 2**20

@@ -10,7 +10,8 @@ import pytest
 
 pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parents[2]
-TREES = ("tests", "smoke_tests", "infra", "components", "platform_backup", "platform_usage", "offline", "ansible")
+TREES = ("tests", "smoke_tests", "pipelines", "infra", "pipeline_components", "platform_backup", "platform_usage",
+         "platform_dashboard", "platform_metadata", "offline", "dev_cluster", "ansible")
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -69,7 +70,7 @@ def test_every_pod_script_is_run_by_a_test_and_every_one_named_exists():
 
 def test_every_image_check_script_is_run_by_a_test():
     """offline/images/<image>/check.sh scripts check an image for real; each must be run by a test
-    (tests/images/, `make image-checks`) or be removed."""
+    (tests/images/, in `make test` and `make image-checks`) or be removed."""
     scripts = {path.parent.name for path in (ROOT / "offline" / "images").glob("*/check.sh")}
     run = set()
     for path in (ROOT / "tests").rglob("*.py"):
@@ -77,3 +78,5 @@ def test_every_image_check_script_is_run_by_a_test():
     assert scripts, "no offline/images/*/check.sh found: the test looks in the wrong place"
     assert scripts - run == set(), f"image check scripts no test runs: {sorted(scripts - run)}"
     assert "pytest -m e2e tests/images" in (ROOT / "Makefile").read_text(), "make image-checks must run tests/images"
+    assert '-m e2e "$root/tests/images"' in (ROOT / "dev_cluster" / "cluster-check.sh").read_text(), \
+        "make test (dev_cluster/cluster-check.sh) must run tests/images"

@@ -43,7 +43,7 @@ class KubeflowPipelinesUi(Part):
     gRPC-Web proxy, and reads artifacts and archived step logs from the bucket with the
     scoped user's keys (from the Secret; for v2 artifacts it reads the Secret that the
     launcher's provider config names, hence `get` on that one Secret only) and live logs from
-    the pods. The gRPC-Web proxy (upstream: an Envoy; offline: offline/images/metadata/
+    the pods. The gRPC-Web proxy (upstream: an Envoy; offline: platform_metadata/
     grpc_web_proxy.py) answers the browser's metadata calls and accepts only the UI's pod."""
 
     deployment: pulumi.CustomResource  # the UI's

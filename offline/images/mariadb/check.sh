@@ -21,6 +21,9 @@ cleanup() {
 trap cleanup EXIT
 ok()   { echo "ok   - $*"; }
 fail() { echo "FAIL - $*"; fails=$((fails + 1)); }
+# Whether container $1's log has a line matching $2 (read whole first: `docker logs | grep -q` fails
+# under pipefail when grep stops reading before docker logs has written everything).
+log_has() { local text; text=$(docker logs "$1" 2>&1); grep -q -- "$2" <<<"$text"; }
 client() { docker run --rm -i --network "$p-net" --entrypoint mariadb "$IMAGE" -h "$p-db" -P 3306 --protocol=tcp "$@"; }
 wait_ready() {
   for _ in $(seq 1 90); do
@@ -89,14 +92,14 @@ docker exec "$p-db" ls -ldn /var/lib/mysql /var/lib/mysql/mysql /var/lib/mysql/m
 started=$SECONDS
 docker stop -t 30 "$p-db" >/dev/null
 code=$(docker inspect -f '{{.State.ExitCode}}' "$p-db")
-docker logs "$p-db" 2>&1 | grep -q 'Shutdown complete' && [[ $code == 0 ]] \
+log_has "$p-db" 'Shutdown complete' && [[ $code == 0 ]] \
   && ok "SIGTERM: clean shutdown in $((SECONDS - started)) s, exit code $code" || fail "SIGTERM shutdown (exit code $code)"
 docker logs "$p-db" 2>&1 | grep -E 'docker-entrypoint:' | sed 's/^/     first start: /'
 docker start "$p-db" >/dev/null
 wait_ready && ok "restarted" || { fail "no restart"; exit 1; }
 out=$(client -ukfp -pkfp-check -N -e 'SELECT id FROM mlpipeline.t; SELECT COUNT(*) FROM metadb.init_runs' 2>&1 | tr '\n' ' ')
 [[ $out == "42 2 " ]] && ok "data persists, init scripts ran once (.sql and .sh): $out" || fail "after restart: $out (42 2 expected)"
-docker logs "$p-db" 2>&1 | grep -q 'initialisation skipped' && ok "second start skipped initialisation" || fail "no 'initialisation skipped'"
+log_has "$p-db" 'initialisation skipped' && ok "second start skipped initialisation" || fail "no 'initialisation skipped'"
 out=$(docker logs "$p-db" 2>&1 | grep -ciE 'crash recovery|\[ERROR\]' || true)
 [[ $out == 0 ]] && ok "no crash recovery or [ERROR] in the server log" || { fail "$out error lines"; docker logs "$p-db" 2>&1 | grep -iE 'crash recovery|\[ERROR\]'; }
 
@@ -107,7 +110,7 @@ for _ in $(seq 1 90); do
   out=$(docker run --rm --network "$p-net" --entrypoint mariadb "$IMAGE" -h "$p-db2" -uapp -papp-check -N \
         -e 'CREATE TABLE appdb.t (i INT); SHOW DATABASES' 2>&1) && break; sleep 1; done
 [[ $out == *appdb* ]] && ok "MYSQL_DATABASE created and granted to MYSQL_USER (random root password, started as root)" || fail "MYSQL_DATABASE: $out"
-docker logs "$p-db2" 2>&1 | grep -q 'GENERATED ROOT PASSWORD' && ok "random root password logged" || fail "no random root password"
+log_has "$p-db2" 'GENERATED ROOT PASSWORD' && ok "random root password logged" || fail "no random root password"
 uid=$(docker exec "$p-db2" awk '/^Uid:/ {print $2}' /proc/1/status); [[ $uid == 999 ]] && ok "started as root, runs as uid $uid" || fail "uid $uid"
 
 echo "== $fails failure(s)"

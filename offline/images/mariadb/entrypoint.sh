@@ -5,12 +5,16 @@
 # system database it runs mariadb-install-db, starts a server on the Unix socket only (no
 # TCP, so nobody connects before the passwords are set), sets root's password for
 # 'root'@'localhost' and 'root'@'%', creates the database and user, runs
-# /docker-entrypoint-initdb.d/*.sh, *.sql, *.sql.gz once, stops that server and finally
-# execs mariadbd (PID 1, clean shutdown on SIGTERM) on 0.0.0.0:3306, logging to stderr.
+# /docker-entrypoint-initdb.d/*.sh, *.sql, *.sql.gz once (run_initdb_scripts, from
+# offline/images/common/run-initdb.sh), stops that server and finally execs mariadbd (PID 1,
+# clean shutdown on SIGTERM) on 0.0.0.0:3306, logging to stderr.
 set -Eeuo pipefail
 
 log() { echo "docker-entrypoint: $*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
+# run_initdb_scripts: /docker-entrypoint-initdb.d/*, shared with the postgres image.
+# shellcheck source=offline/images/common/run-initdb.sh
+. /usr/local/lib/docker-entrypoint/run-initdb.sh
 
 # A first argument that is an option is an option of mariadbd; mysqld is mariadbd.
 if [[ $# -eq 0 || ${1:0:1} == - ]]; then
@@ -110,19 +114,9 @@ SQL
   fi
   # Init scripts see mysql_cmd (array) and MYSQL_* as in the official image; *.sql runs in MYSQL_DATABASE.
   db_arg=(); [[ -n $MYSQL_DATABASE ]] && db_arg=(--database="$MYSQL_DATABASE")
-  shopt -s nullglob
-  for f in /docker-entrypoint-initdb.d/*; do
-    case $f in
-      *.sh)
-        if [[ -x $f ]]; then log "running $f"; "$f"
-        else log "sourcing $f"; # shellcheck disable=SC1090
-          . "$f"; fi ;;
-      *.sql) log "running $f"; "${mysql_cmd[@]}" "${db_arg[@]}" <"$f" >&2 ;;
-      *.sql.gz) log "running $f"; gunzip -c "$f" | "${mysql_cmd[@]}" "${db_arg[@]}" >&2 ;;
-      *) log "ignoring $f" ;;
-    esac
-  done
-  shopt -u nullglob
+  # The SQL of FILE, or of stdin without one, as root in MYSQL_DATABASE.
+  mysql_initdb() { "${mysql_cmd[@]}" "${db_arg[@]}" <"${1:-/dev/stdin}"; }
+  run_initdb_scripts mysql_initdb
 
   mariadb-admin --defaults-extra-file="$defaults" shutdown >&2
   wait "$pid" || die "the initialisation server did not shut down cleanly"

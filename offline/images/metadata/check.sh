@@ -33,7 +33,7 @@ cleanup() {
   if [[ $rc != 0 ]]; then
     log "last lines of the server's log:"; docker logs --tail 40 "$server" 2>&1 | sed 's/^/  server: /' >&2 || true
   fi
-  docker rm -f "$proxy" "$server" "$pg" >/dev/null 2>&1 || true
+  docker rm -f -v "$proxy" "$server" "$pg" >/dev/null 2>&1 || true
   docker network rm "$name" >/dev/null 2>&1 || true
   log "removed the containers and network $name"
   exit "$rc"

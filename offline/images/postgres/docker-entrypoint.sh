@@ -2,13 +2,17 @@
 # Entry point compatible with the official postgres image as the mlflow chart uses it:
 # POSTGRES_USER (default postgres), POSTGRES_PASSWORD (required), POSTGRES_DB (default
 # POSTGRES_USER), PGDATA, POSTGRES_INITDB_ARGS; on an empty PGDATA it runs initdb, then
-# /docker-entrypoint-initdb.d/*.sh and *.sql once against a socket-only server, and finally
+# /docker-entrypoint-initdb.d/*.sh, *.sql and *.sql.gz once against a socket-only server
+# (run_initdb_scripts, from offline/images/common/run-initdb.sh), and finally
 # execs postgres in the foreground listening on 0.0.0.0:5432. TCP clients authenticate with
 # scram-sha-256 (loopback included); the Unix socket, reachable only inside the container, trusts.
 # Writes only to PGDATA, /var/run/postgresql and /tmp, so a read-only root file system works.
 set -Eeuo pipefail
 
 log() { echo "docker-entrypoint: $*" >&2; }
+# run_initdb_scripts: /docker-entrypoint-initdb.d/*, shared with the mariadb image.
+# shellcheck source=offline/images/common/run-initdb.sh
+. /usr/local/lib/docker-entrypoint/run-initdb.sh
 
 # A first argument that is an option is an option of postgres.
 if [[ $# -eq 0 || ${1:0:1} == - ]]; then
@@ -71,19 +75,9 @@ WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = :'db')\gexec
 SQL
   fi
   export PGUSER=$POSTGRES_USER PGDATABASE=$POSTGRES_DB PGHOST=/var/run/postgresql PGPORT=5432
-  shopt -s nullglob
-  for f in /docker-entrypoint-initdb.d/*; do
-    case $f in
-      *.sh)
-        if [[ -x $f ]]; then log "running $f"; "$f"
-        else log "sourcing $f"; # shellcheck disable=SC1090
-          . "$f"; fi ;;
-      *.sql) log "running $f"; "${psql_init[@]}" --dbname "$POSTGRES_DB" -f "$f" >&2 ;;
-      *.sql.gz) log "running $f"; gunzip -c "$f" | "${psql_init[@]}" --dbname "$POSTGRES_DB" >&2 ;;
-      *) log "ignoring $f" ;;
-    esac
-  done
-  shopt -u nullglob
+  # The SQL of FILE (psql -f: its name and line numbers in errors), or of stdin without one, in POSTGRES_DB.
+  psql_initdb() { "${psql_init[@]}" --dbname "$POSTGRES_DB" ${1:+--file="$1"}; }
+  run_initdb_scripts psql_initdb
   unset PGUSER PGDATABASE PGHOST PGPORT
   pg_ctl -D "$PGDATA" -m fast -w stop >&2
   log "initialisation complete"

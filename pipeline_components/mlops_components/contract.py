@@ -1,5 +1,5 @@
 """The names that the platform (infra/, the Pulumi program) and the pipeline components agree on,
-defined once: infra/ imports this module (infra/__init__.py puts components/ on its path) and the
+defined once: infra/ imports this module (infra/__init__.py puts pipeline_components/ on its path) and the
 pipeline images carry it with the rest of mlops_components. Plain constants only: importing it
 must need nothing beyond the standard library, in either environment.
 
@@ -31,5 +31,5 @@ GPU_RESOURCE = "nvidia.com/gpu"
 GPU_NODE_LABEL = {"nvidia.com/gpu.present": "true"}
 GPU_TOLERATION = {"key": GPU_RESOURCE, "operator": "Equal", "value": "present", "effect": "NoSchedule"}
 # A node whose nvidia.com/gpu are advertised only, with no GPU behind them (the local kind
-# cluster's, offline/cluster.sh MLOPS_FAKE_GPUS): a step placed there trains on the CPU.
+# cluster's, dev_cluster/cluster.sh MLOPS_FAKE_GPUS): a step placed there trains on the CPU.
 FAKE_GPU_LABEL = "mlops-platform/fake-gpu"

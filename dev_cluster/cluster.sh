@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The local kind cluster, created offline from the node image built by offline/images/kind-node.sh.
 #
-# usage: offline/cluster.sh create|delete
+# usage: dev_cluster/cluster.sh create|delete
 # environment:
 #   MLOPS_CLUSTER_NAME   cluster name (default mlops)
 #   MLOPS_WORKERS        number of worker nodes besides the control plane (default 0)
@@ -10,7 +10,7 @@
 #   MLOPS_CACHE_DIR      cache root; the kubeconfig is written to $MLOPS_CACHE_DIR/<name>.kubeconfig
 set -euo pipefail
 
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+offline=$(cd "$(dirname "${BASH_SOURCE[0]}")/../offline" && pwd)
 cache=${MLOPS_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/mlops-platform}
 name=${MLOPS_CLUSTER_NAME:-mlops}
 workers=${MLOPS_WORKERS:-0}
@@ -33,11 +33,11 @@ delete)
   exit 0
   ;;
 create) ;;
-*) die "usage: offline/cluster.sh create|delete" ;;
+*) die "usage: dev_cluster/cluster.sh create|delete" ;;
 esac
 
-bash "$here/docker.sh"
-image=$(bash "$here/images/kind-node.sh") || die "offline/images/kind-node.sh failed"
+bash "$offline/docker.sh"
+image=$(bash "$offline/images/kind-node.sh") || die "offline/images/kind-node.sh failed"
 if kind get clusters 2>/dev/null | grep -qx "$name"; then
   running=$(docker inspect -f '{{.Config.Image}}' "$name-control-plane" 2>/dev/null || echo unknown)
   if [[ $running != "$image" ]]; then
@@ -93,7 +93,7 @@ if (( fake_gpus > 0 )); then
   log "advertising $fake_gpus nvidia.com/gpu on node $node (extended resource, no real GPU)"
   kubectl patch node "$node" --subresource=status --type=json \
     -p "[{\"op\":\"add\",\"path\":\"/status/capacity/nvidia.com~1gpu\",\"value\":\"$fake_gpus\"}]" >/dev/null
-  # mlops-platform/fake-gpu (components/mlops_components/contract.py FAKE_GPU_LABEL): no CUDA
+  # mlops-platform/fake-gpu (pipeline_components/mlops_components/contract.py FAKE_GPU_LABEL): no CUDA
   # behind them, so the torch smoke test expects training on the CPU on this node.
   kubectl label node "$node" --overwrite nvidia.com/gpu.present=true mlops-platform/fake-gpu=true >/dev/null
 fi

@@ -8,7 +8,7 @@ result for them (the other steps may be cached when their inputs are the same).
 train_pipeline_torch.py is the same pipeline with the PyTorch training step on a GPU node.
 
 Compile (the checked-in train_pipeline.yaml is this, golden-tested by `make test`):
-    python -m smoke_tests.pipelines.train_pipeline [OUTPUT.yaml]
+    python -m pipelines.train_pipeline [OUTPUT.yaml]
 MLOPS_PIPELINE_IMAGE chooses the image (default: the local stack's pipeline base image).
 """
 

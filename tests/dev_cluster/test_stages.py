@@ -1,4 +1,4 @@
-"""offline/stages.py, the stage runner of `make up` and `make cold-check`: progress lines with the
+"""dev_cluster/stages.py, the stage runner of `make up` and `make cold-check`: progress lines with the
 expected time, lanes and dependencies, the failure report, the table and its JSON. The stages
 are real commands (bash), the clock is real."""
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "offline"))
+sys.path.insert(0, str(ROOT / "dev_cluster"))
 from stages import History, Runner, Stage, format_table, human  # noqa: E402
 
 pytestmark = pytest.mark.unit
@@ -149,7 +149,7 @@ def test_human_durations():
 
 def test_the_up_plan_is_consistent():
     """The plan of `make up`: unique names, dependencies on earlier stages, every platform image."""
-    sys.path.insert(0, str(ROOT / "offline"))
+    sys.path.insert(0, str(ROOT / "dev_cluster"))
     import up
 
     stages = up.plan()
@@ -173,7 +173,7 @@ def test_an_interrupt_stops_the_stages_it_started(tmp_path):
     plan = tmp_path / "plan.py"
     plan.write_text(f"""
 import sys
-sys.path.insert(0, {str(ROOT / "offline")!r})
+sys.path.insert(0, {str(ROOT / "dev_cluster")!r})
 from stages import Stage, run_plan
 sys.exit(run_plan("t", [Stage("long", ["bash", "-c", "sleep 2; touch {marker}"], "cpu"),
                         Stage("later", ["bash", "-c", "touch {marker}.later"], "cpu", ("long",))]))
@@ -194,11 +194,11 @@ sys.exit(run_plan("t", [Stage("long", ["bash", "-c", "sleep 2; touch {marker}"],
 
 
 def test_the_committed_cold_reference_names_make_ups_stages():
-    """offline/stage-times.cold.json (from `make cold-check`) gives a fresh machine its expected times:
+    """dev_cluster/stage-times.cold.json (from `make cold-check`) gives a fresh machine its expected times:
     it must name the stages `make up` runs (a renamed stage would silently lose its expectation)."""
-    import up  # offline/up.py
+    import up  # dev_cluster/up.py
 
-    reference = json.loads((ROOT / "offline" / "stage-times.cold.json").read_text())
+    reference = json.loads((ROOT / "dev_cluster" / "stage-times.cold.json").read_text())
     names = {stage.name for stage in up.plan()}
     measured = {s["name"] for s in reference["stages"] if s["status"] == "ok"}
     assert measured <= names, f"not stages of make up any more: {sorted(measured - names)}"

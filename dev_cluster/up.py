@@ -1,5 +1,5 @@
 """`make up`: the local kind cluster with the platform deployed by a real `pulumi up --stack local`,
-as stages (offline/stages.py: progress, expected times, logs, the table of stage times at the end).
+as stages (dev_cluster/stages.py: progress, expected times, logs, the table of stage times at the end).
 
 The plan, in list order. Lanes: `cpu` for Go compiles, `io` for downloads, package installs and
 image builds, so that a compile and a download-bound image build overlap on 2 cores:
@@ -8,7 +8,7 @@ image builds, so that a compile and a download-bound image build overlap on 2 co
   Kubernetes; the node components; the Debian base image; the platform images (the ones from Go
   modules in the cpu lane, the ones from Debian, PyPI and npm in the io lane); the node image; the
   cluster; the PyTorch image where a node advertises nvidia.com/gpu; loading the images into the
-  nodes (those from Debian, PyPI and npm while the Go ones compile); `pulumi up` (offline/up.sh
+  nodes (those from Debian, PyPI and npm while the Go ones compile); `pulumi up` (dev_cluster/up.sh
   deploy), while the PyTorch image is loaded onto the GPU nodes.
 
 usage: up.py            (environment: MLOPS_BUILD_JOBS=1 runs one stage at a time;
@@ -28,7 +28,7 @@ from stages import Stage, run_plan
 
 from infra.images import builders
 
-OFFLINE = Path(__file__).resolve().parent
+ROOT = Path(__file__).resolve().parents[1]
 # The platform images: (builder under offline/images/, lane), from the image list (infra/images.toml,
 # in its order). Each builder prints the references it built. The Go-module ones compile in the cpu
 # lane; the others mostly download and install.
@@ -41,7 +41,8 @@ PLATFORM_IMAGES = [(builder, lane) for lane in ("io", "cpu") for builder in buil
 
 
 def bash(script: str, *args: str) -> list[str]:
-    return ["bash", str(OFFLINE / script), *args]
+    """The command running SCRIPT (a path from the repository root) with ARGS."""
+    return ["bash", str(ROOT / script), *args]
 
 
 def gpu_nodes() -> list[str]:
@@ -58,34 +59,34 @@ def images_built(outputs: dict[str, list[str]], lane: str) -> list[str]:
 
 
 def plan() -> list[Stage]:
-    images = [Stage(f"image: {name}", bash(f"images/{name}.sh"), lane, ("debian base image",))
+    images = [Stage(f"image: {name}", bash(f"offline/images/{name}.sh"), lane, ("debian base image",))
               for name, lane in PLATFORM_IMAGES]
     torch = f"image: {GPU_IMAGE}"
     return [
-        Stage("docker engine", bash("docker.sh")),
-        Stage("tool: pulumi", bash("build-tools.sh", "pulumi"), "cpu"),
-        Stage("debian base image", bash("images/debian-base.sh"), "io", ("docker engine",)),
-        Stage("tool: kubernetes provider", bash("build-tools.sh", "kubernetes-provider"), "cpu", ("tool: pulumi",)),
+        Stage("docker engine", bash("offline/docker.sh")),
+        Stage("tool: pulumi", bash("offline/build-tools.sh", "pulumi"), "cpu"),
+        Stage("debian base image", bash("offline/images/debian-base.sh"), "io", ("docker engine",)),
+        Stage("tool: kubernetes provider", bash("offline/build-tools.sh", "kubernetes-provider"), "cpu", ("tool: pulumi",)),
         *[s for s in images if s.lane == "io"],
-        Stage("tool: kind", bash("build-tools.sh", "kind"), "cpu"),
-        Stage("kubernetes", bash("build-kubernetes.sh"), "cpu"),
-        Stage("node components", bash("images/build-node-components.sh"), "cpu"),
-        Stage("node image", bash("images/kind-node.sh"), "io", ("debian base image", "kubernetes", "node components")),
-        Stage("cluster", bash("cluster.sh", "create"), "io", ("node image", "tool: kind")),
+        Stage("tool: kind", bash("offline/build-tools.sh", "kind"), "cpu"),
+        Stage("kubernetes", bash("offline/build-kubernetes.sh"), "cpu"),
+        Stage("node components", bash("offline/images/build-node-components.sh"), "cpu"),
+        Stage("node image", bash("offline/images/kind-node.sh"), "io", ("debian base image", "kubernetes", "node components")),
+        Stage("cluster", bash("dev_cluster/cluster.sh", "create"), "io", ("node image", "tool: kind")),
         *[s for s in images if s.lane == "cpu"],
-        Stage(torch, lambda _: bash(f"images/{GPU_IMAGE}.sh") if gpu_nodes() else None, "io",
+        Stage(torch, lambda _: bash(f"offline/images/{GPU_IMAGE}.sh") if gpu_nodes() else None, "io",
               ("cluster", "image: pipeline-base"), skip_reason="no node advertises nvidia.com/gpu"),
         # The images from Debian, PyPI and npm are loaded while the Go ones still compile.
-        Stage("image load: Debian, PyPI, npm images", lambda out: bash("up.sh", "load", *images_built(out, "io")), "io",
+        Stage("image load: Debian, PyPI, npm images", lambda out: bash("dev_cluster/up.sh", "load", *images_built(out, "io")), "io",
               ("cluster", *[s.name for s in images if s.lane == "io"])),
-        Stage("image load: Go-module images", lambda out: bash("up.sh", "load", *images_built(out, "cpu")), "io",
+        Stage("image load: Go-module images", lambda out: bash("dev_cluster/up.sh", "load", *images_built(out, "cpu")), "io",
               ("cluster", *[s.name for s in images if s.lane == "cpu"])),
         # Only pipeline steps use the PyTorch image: it is loaded while `pulumi up` deploys (in the cpu
         # lane, whose compiles are done by then), not before it.
-        Stage("image load: GPU nodes", lambda out: bash("up.sh", "load-gpu", *out[torch]) if out.get(torch) else None,
+        Stage("image load: GPU nodes", lambda out: bash("dev_cluster/up.sh", "load-gpu", *out[torch]) if out.get(torch) else None,
               "cpu", ("cluster", torch, *[s.name for s in images if s.lane == "cpu"]),
               skip_reason="no PyTorch image: no GPU node"),
-        Stage("pulumi up", bash("up.sh", "deploy"), "io",
+        Stage("pulumi up", bash("dev_cluster/up.sh", "deploy"), "io",
               ("image load: Debian, PyPI, npm images", "image load: Go-module images", "tool: kubernetes provider")),
     ]
 

@@ -12,7 +12,7 @@ slow itself down if doubled (`cpu`: Go compiles; `io`: downloads, package instal
 builds). A stage starts when the stages it names in `after` have succeeded. With MLOPS_BUILD_JOBS=1
 everything runs one stage at a time, in list order.
 
-The plans themselves live with their commands (offline/up.py).
+The plans themselves live with their commands (dev_cluster/up.py).
 """
 
 from __future__ import annotations

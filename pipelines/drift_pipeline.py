@@ -5,7 +5,7 @@ A research group schedules it as a recurring run (KFP's recurring runs, e.g. eve
 model server that train_pipeline deployed; the alert ModelInputDrift watches the same numbers live.
 
 Compile (the checked-in drift_pipeline.yaml is this, golden-tested by `make test`):
-    python -m smoke_tests.pipelines.drift_pipeline [OUTPUT.yaml]
+    python -m pipelines.drift_pipeline [OUTPUT.yaml]
 """
 
 import sys

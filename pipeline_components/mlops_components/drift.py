@@ -9,7 +9,7 @@ from the data it was trained on.
   gauge `model_input_drift_psi{feature}` on its /metrics (the alert ModelInputDrift reads it) and as
   JSON on `GET /drift`.
 - The drift check (`check`: the pipeline component `check_drift`, which a recurring run of
-  smoke_tests/pipelines/drift_pipeline.py runs on a schedule, or `python3 -m mlops_components.drift`)
+  pipelines/drift_pipeline.py runs on a schedule, or `python3 -m mlops_components.drift`)
   reads the server's /drift and records it in MLflow: the run `drift-<model>-v<version>` of the
   model's experiment gets `drift.psi.<feature>`, `drift.max_psi` and `drift.window_rows`, one step
   per check (the step is the check's time in minutes since 1970).

@@ -7,13 +7,13 @@
 # Encrypted stack values cannot be decrypted here; they are replaced by render-only
 # placeholders (listed below) so that the program's validation still sees them as secrets.
 #
-# usage: offline/render.sh OUT STACK...
+# usage: dev_cluster/render.sh OUT STACK...
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-out=${1:?usage: offline/render.sh OUT STACK...}
+out=${1:?usage: dev_cluster/render.sh OUT STACK...}
 shift
-[[ $# -gt 0 ]] || { echo "usage: offline/render.sh OUT STACK..." >&2; exit 2; }
+[[ $# -gt 0 ]] || { echo "usage: dev_cluster/render.sh OUT STACK..." >&2; exit 2; }
 python=$root/.venv/bin/python
 [[ -x $python ]] || { echo "[render] ERROR: $root/.venv is missing; run make venv" >&2; exit 1; }
 command -v pulumi >/dev/null || { echo "[render] ERROR: pulumi is not on PATH; run make tools" >&2; exit 1; }
@@ -40,7 +40,7 @@ for stack in "$@"; do
   # No cluster: make sure nothing falls back to a developer's kubeconfig.
   export KUBECONFIG=/dev/null
 
-  dropped=$("$python" "$root/offline/workspace.py" "$stack" "$dir/workspace" --drop-secrets \
+  dropped=$("$python" "$root/dev_cluster/workspace.py" "$stack" "$dir/workspace" --drop-secrets \
     --set "kubernetes:renderYamlToDirectory=$dir/manifests" --set "mlops-platform:queueing.chart=$kueue_chart")
   cd "$dir/workspace"
   pulumi stack init "$stack" --secrets-provider passphrase --non-interactive >/dev/null

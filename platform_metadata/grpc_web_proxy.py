@@ -117,7 +117,10 @@ def make_handler(forwarder: Forwarder) -> type[BaseHTTPRequestHandler]:
 
         def _refuse(self, error: BadRequest) -> None:
             log.warning("refused %s %s: %s", self.command, self.path, error)
-            self._send(error.status, f"{error}\n".encode(), {"Content-Type": "text/plain; charset=utf-8"})
+            # Closed after the answer: a refusal may leave the request's body unread, which the next
+            # request on a kept-alive connection would otherwise be parsed from.
+            self._send(error.status, f"{error}\n".encode(), {"Content-Type": "text/plain; charset=utf-8",
+                                                             "Connection": "close"})
 
         def do_OPTIONS(self) -> None:
             # CORS preflight, as Envoy's grpc-web filter answers it (the UI itself calls same-origin).

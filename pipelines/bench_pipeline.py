@@ -5,7 +5,7 @@ taint; scikit-learn uses no GPU, so it runs the same on the local cluster's fake
 ones. The other steps are train_pipeline's.
 
 Compile (the checked-in bench_pipeline.yaml is this, golden-tested by `make test`):
-    python -m smoke_tests.pipelines.bench_pipeline [OUTPUT.yaml]
+    python -m pipelines.bench_pipeline [OUTPUT.yaml]
 """
 
 import sys
@@ -14,7 +14,7 @@ from pathlib import Path
 from kfp import compiler, dsl
 from mlops_components import components as c
 
-from smoke_tests.pipelines.train_pipeline import evaluate_register_and_deploy, load_and_split
+from pipelines.train_pipeline import evaluate_register_and_deploy, load_and_split
 
 PIPELINE_NAME = "mlops-bench-train-gpu"
 COMPILED = Path(__file__).with_suffix(".yaml")

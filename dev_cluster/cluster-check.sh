@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The cluster and platform tests on a throwaway cluster (part of `make test`): two nodes, the
 # worker advertising fake GPUs, so that every cluster test runs; then the platform deployed on it
-# by `offline/up.py` (its own throwaway Pulumi state), the platform tests, the smoke tests (the
-# training pipeline end to end), `pulumi destroy`; the
+# by `dev_cluster/up.py` (its own throwaway Pulumi state), the image checks (tests/images), the
+# platform tests, the smoke tests (the training pipeline end to end), `pulumi destroy`; the
 # cluster is deleted afterwards, pass or fail.
 set -uo pipefail
 
@@ -21,7 +21,10 @@ bash "$here/cluster.sh" delete
 bash "$here/cluster.sh" create || exit 1
 "$root/.venv/bin/pytest" -m e2e "$root/tests/cluster" "$@" || exit 1
 python3 "$here/up.py" || exit 1
-bash "$here/browser.sh" || exit 1
+bash "$root/offline/browser.sh" || exit 1
+# The database and ML Metadata images checked for real with docker (offline/images/*/check.sh), as
+# built by up.py (make image-checks runs the same tests alone).
+"$root/.venv/bin/pytest" -m e2e "$root/tests/images" "$@" || exit 1
 "$root/.venv/bin/pytest" -m e2e "$root/tests/platform" "$@" || exit 1
 "$root/.venv/bin/pytest" -m e2e "$root/smoke_tests/test_smoke.py" "$@" || exit 1
 # The tests' stand-ins for an identity provider (PEOPLE_NAMESPACE in tests/support/platform.py:

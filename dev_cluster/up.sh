@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The parts of `make up` and `make down` that talk to the cluster (offline/up.py runs the build
+# The parts of `make up` and `make down` that talk to the cluster (dev_cluster/up.py runs the build
 # stages and calls this for the last ones):
 #   load IMAGE...     load the platform images into every kind node (one archive: the layers the
 #                     images share are copied once; kind skips images a node already has),
@@ -9,11 +9,12 @@
 #                     (0600), then `pulumi preview --expect-no-changes` (a second run must change
 #                     nothing), then how to reach the services,
 #   down              `pulumi destroy --stack local` (the cluster stays).
-# MLOPS_STATE_DIR defaults to the cache folder; offline/cluster-check.sh points it at a throwaway.
+# MLOPS_STATE_DIR defaults to the cache folder; dev_cluster/cluster-check.sh points it at a throwaway.
 set -euo pipefail
 # shellcheck source=offline/lib/build.sh
-source "$(dirname "${BASH_SOURCE[0]}")/lib/build.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/../offline/lib/build.sh"
 builder_init up
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 name=${MLOPS_CLUSTER_NAME:-mlops}
 stack=local
@@ -21,7 +22,7 @@ state=${MLOPS_STATE_DIR:-$cache}
 workspace=$state/workspaces/$stack
 export KUBECONFIG=${KUBECONFIG:-$cache/$name.kubeconfig}
 
-# pulumi_workspace: the stack's workspace (offline/workspace.py), backend and passphrase, selected.
+# pulumi_workspace: the stack's workspace (dev_cluster/workspace.py), backend and passphrase, selected.
 pulumi_workspace() {
   export PULUMI_BACKEND_URL=file://$state/pulumi-state
   export PULUMI_SKIP_UPDATE_CHECK=true PULUMI_DIY_BACKEND_NO_LEGACY_WARNING=true
@@ -32,7 +33,7 @@ pulumi_workspace() {
     log "generated the $stack stack's passphrase in $passphrase (keep it: it decrypts the stack's secrets)"
   fi
   export PULUMI_CONFIG_PASSPHRASE_FILE=$passphrase
-  "$root/.venv/bin/python" "$root/offline/workspace.py" "$stack" "$workspace" >/dev/null
+  "$root/.venv/bin/python" "$root/dev_cluster/workspace.py" "$stack" "$workspace" >/dev/null
   cd "$workspace"
   pulumi stack select "$stack" 2>/dev/null || pulumi stack init "$stack" --secrets-provider passphrase >/dev/null
 }
@@ -61,64 +62,15 @@ deploy)
   pulumi up --refresh --yes --skip-preview --non-interactive --stack "$stack" >&2
   log "checking that a second run changes nothing"
   pulumi preview --expect-no-changes --non-interactive --stack "$stack" >/dev/null
-  kfp_ns=$(pulumi stack output kubeflowPipelinesNamespace 2>/dev/null || true)
-  kfp_ui=$(pulumi stack output kubeflowPipelinesUiEndpoint 2>/dev/null || true)
-  store_ns=$(pulumi stack output objectStoreNamespace)
-  mlflow_ns=$(pulumi stack output mlflowNamespace)
-  monitoring_ns=$(pulumi stack output monitoringNamespace 2>/dev/null || true)
-  cat <<EOT
-
-The platform is up (kubeconfig: $KUBECONFIG).
-  MLflow:        kubectl -n $mlflow_ns port-forward svc/mlflow 5000:5000   -> http://localhost:5000
-                 user: admin, password: (cd $workspace && pulumi stack output --show-secrets mlflowAdminPassword)
-  Object store:  kubectl -n $store_ns port-forward svc/object-store 8333:8333 -> http://localhost:8333
-                 keys: kubectl -n $store_ns get secret object-store-credentials -o jsonpath='{.data.AWS_SECRET_ACCESS_KEY}' | base64 -d
-EOT
-  if [[ -n $kfp_ns ]]; then
-    cat <<EOT
-  Pipelines:     kubectl -n $kfp_ns port-forward svc/ml-pipeline 8888:8888
-                 -> kfp.Client(host="http://localhost:8888", existing_token=TOKEN, namespace="research-<group>")
-                 multi-user: runs execute in the group's namespace; TOKEN: a member's Kubernetes token,
-                 audience pipelines.kubeflow.org (local stack: the ServiceAccounts of mlops-people,
-                 kubectl -n mlops-people create serviceaccount alice;
-                 kubectl -n mlops-people create token alice --audience pipelines.kubeflow.org)
-  Queues:        every pod of research-<group> is admitted by Kueue through the LocalQueue default:
-                 kubectl -n research-<group> get localqueue,workloads; kubectl get clusterqueues
-EOT
-    login_ns=$(pulumi stack output loginNamespace 2>/dev/null || true)
-    login_url=$(pulumi stack output loginUiUrl 2>/dev/null || true)
-    if [[ -n $login_ns ]]; then
-      cat <<EOT
-  Pipelines UI:  people sign in at $login_url (runs, graphs, step logs, artifacts, lineage of their group):
-                 kubectl -n $login_ns port-forward svc/dex 5556 & kubectl -n $login_ns port-forward svc/oauth2-proxy 4180 &
-                 passwords: kubectl -n $login_ns get secret people-passwords -o jsonpath='{.data.alice}' | base64 -d
-EOT
-    elif [[ -n $kfp_ui ]]; then
-      cat <<EOT
-  Pipelines UI:  kubectl -n $kfp_ns port-forward svc/ml-pipeline-ui 8080:80 -> http://localhost:8080
-                 runs, their graphs, step logs, artifacts and ML Metadata lineage; without login.enabled
-                 the API answers only requests with a member's token (Authorization: Bearer)
-EOT
-    fi
-  fi
-  if [[ -n $monitoring_ns ]]; then
-    cat <<EOT
-  Dashboard:     make dashboard -> http://localhost:8080 (the platform's and each research group's charts, alerts)
-  Monitoring:    kubectl -n $monitoring_ns port-forward svc/prometheus 9090 -> Prometheus's API at http://localhost:9090
-                 (/api/v1/alerts, /api/v1/targets, /api/v1/query?query=...; the web UI is not built offline yet)
-EOT
-  fi
+  # How to reach each service, from the stack's outputs (dev_cluster/reach.py).
+  pulumi stack output --json --stack "$stack" | "$root/.venv/bin/python" "$here/reach.py" summary "$KUBECONFIG" "$workspace"
   ;;
 down)
   pulumi_workspace
   # Say what goes, before it goes: the stack's namespaces and the volume claims (data) in them.
   # The StorageClass deletes a claim's data with it; StatefulSet claims outlive the StatefulSet,
   # so they go with the namespaces (nothing is kept by `make down`).
-  mapfile -t doomed < <(pulumi stack export --stack "$stack" 2>/dev/null | "$root/.venv/bin/python" -c '
-import json, sys
-state = json.load(sys.stdin).get("deployment", {}).get("resources") or []
-for name in sorted(r["outputs"]["metadata"]["name"] for r in state if r["type"] == "kubernetes:core/v1:Namespace"):
-    print(name)')
+  mapfile -t doomed < <(pulumi stack export --stack "$stack" 2>/dev/null | "$root/.venv/bin/python" "$here/reach.py" namespaces)
   if [[ ${#doomed[@]} -eq 0 ]]; then
     log "the stack $stack has no namespace deployed: nothing of the platform to delete"
   else
@@ -127,7 +79,7 @@ for name in sorted(r["outputs"]["metadata"]["name"] for r in state if r["type"] 
       -o custom-columns='NAMESPACE:.metadata.namespace,CLAIM:.metadata.name,SIZE:.spec.resources.requests.storage' 2>/dev/null \
       | awk -v keep=" ${doomed[*]} " 'index(keep, " " $1 " ") {print "  " $1 "/" $2 " (" $3 ")"; n++} END {if (!n) print "  (no volume claims)"}' \
       || log "WARNING: could not list the volume claims (kubectl get pvc failed); deleting anyway"
-    backup_ns=$(pulumi stack output backupNamespace 2>/dev/null || true)
+    backup_ns=$(pulumi stack output --json --stack "$stack" | "$root/.venv/bin/python" "$here/reach.py" output BACKUP_NAMESPACE)
     if [[ -n $backup_ns && " ${doomed[*]} " == *" $backup_ns "* ]]; then
       log "the platform's backups on the volume $backup_ns/platform-backups go too; copies that make backup wrote (backups/) stay"
     fi
@@ -135,5 +87,5 @@ for name in sorted(r["outputs"]["metadata"]["name"] for r in state if r["type"] 
   log "destroying the platform (pulumi destroy --stack $stack)"
   pulumi destroy --yes --skip-preview --non-interactive --stack "$stack"
   ;;
-*) die "usage: offline/up.sh load IMAGE...|load-gpu IMAGE|deploy|down" ;;
+*) die "usage: dev_cluster/up.sh load IMAGE...|load-gpu IMAGE|deploy|down" ;;
 esac

@@ -11,7 +11,7 @@ A pipeline of its own rather than a parameter of train_pipeline: the GPU request
 are fixed when the pipeline is compiled, and the scikit-learn pipeline must never ask for a GPU.
 
 Compile (the checked-in train_pipeline_torch.yaml is this, golden-tested by `make test`):
-    python -m smoke_tests.pipelines.train_pipeline_torch [OUTPUT.yaml]
+    python -m pipelines.train_pipeline_torch [OUTPUT.yaml]
 MLOPS_PIPELINE_IMAGE and MLOPS_PIPELINE_TORCH_IMAGE choose the images (default: the local stack's).
 """
 
@@ -21,7 +21,7 @@ from pathlib import Path
 from kfp import compiler, dsl
 from mlops_components import components as c
 
-from smoke_tests.pipelines.train_pipeline import evaluate_register_and_deploy, load_and_split
+from pipelines.train_pipeline import evaluate_register_and_deploy, load_and_split
 
 PIPELINE_NAME = "mlops-smoke-train-torch"
 COMPILED = Path(__file__).with_suffix(".yaml")

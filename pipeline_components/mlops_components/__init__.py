@@ -9,7 +9,7 @@ import importlib.util
 import sys
 from pathlib import Path
 
-# The platform's image list, in the checkout this package is part of (components/ beside infra/).
+# The platform's image list, in the checkout this package is part of (pipeline_components/ beside infra/).
 _IMAGE_LIST = Path(__file__).resolve().parents[2] / "infra" / "images.py"
 
 

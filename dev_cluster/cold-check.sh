@@ -19,7 +19,7 @@
 #                            the fresh machine's setup and its cleanup)
 set -euo pipefail
 # shellcheck source=offline/lib/build.sh
-source "$(dirname "${BASH_SOURCE[0]}")/lib/build.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/../offline/lib/build.sh"
 builder_init cold-check
 
 work=${MLOPS_COLD_CHECK_DIR:-/var/tmp/mlops-cold-check}
@@ -198,7 +198,7 @@ for name in $steps; do
 done
 write_report passed
 
-python3 - "$report" "$root/offline" <<'PY'
+python3 - "$report" "$root/dev_cluster" <<'PY'
 import json, sys
 sys.path.insert(0, sys.argv[2])
 from stages import format_table, human

@@ -202,7 +202,7 @@ def check_drift(model_name: str, model_version: str, namespace: str) -> float:
     `namespace` ("" = the pipeline's own) have moved from its training data (the server's GET /drift)
     and records it in MLflow, in the run drift-<model_name>-v<model_version> of the model's experiment.
     Returns the largest PSI of a feature, or -1 while the server has seen too few inputs. A recurring
-    run of smoke_tests/pipelines/drift_pipeline.py checks a served model on a schedule."""
+    run of pipelines/drift_pipeline.py checks a served model on a schedule."""
     from mlops_components import core, deploy, drift
 
     url = core.endpoint(model_name, namespace or deploy.own_namespace())
