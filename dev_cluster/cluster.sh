@@ -99,5 +99,15 @@ if (( fake_gpus > 0 )); then
 fi
 kubectl wait --for=condition=Ready nodes --all --timeout=300s >/dev/null || {
   kubectl get nodes -o wide >&2; die "nodes did not become Ready in 300 s"; }
+if (( fake_gpus > 0 )); then
+  # The kubelet copies the patched capacity into allocatable at its next status update (seconds
+  # later): wait for it, or what comes next (make up's PyTorch image stage) may see no GPU node.
+  for _ in $(seq 1 60); do
+    gpus=$(kubectl get node "$node" -o jsonpath='{.status.allocatable.nvidia\.com/gpu}')
+    [[ $gpus == "$fake_gpus" ]] && break
+    sleep 1
+  done
+  [[ $gpus == "$fake_gpus" ]] || die "node $node shows '$gpus' allocatable nvidia.com/gpu 60 s after the patch, not $fake_gpus"
+fi
 log "ready: KUBECONFIG=$kubeconfig"
 kubectl get nodes -o wide

@@ -175,20 +175,8 @@ step() {
 
 write_report() {
   mkdir -p "$(dirname "$report")"
-  python3 - "$rows" "$work/up-stages.json" "$report" "$1" "$(cat "$work/peak-mb" 2>/dev/null || echo 0)" \
-    "$(git -C "$work/repo" rev-parse HEAD)" <<'PY'
-import json, os, platform, sys
-rows_path, up_path, report_path, outcome, peak_mb, commit = sys.argv[1:7]
-rows = []
-for line in open(rows_path):
-    name, lane, status, seconds = line.rstrip("\n").split("\t")
-    rows.append({"name": name, "lane": lane, "status": status, "seconds": float(seconds)})
-up = json.load(open(up_path)) if os.path.exists(up_path) else {"stages": [], "wall_seconds": None}
-report = {"commit": commit, "host": platform.node(), "cores": os.cpu_count(), "outcome": outcome,
-          "peak_disk_gb": round(int(peak_mb) / 1024, 1), "steps": rows, "up": up}
-with open(report_path, "w") as out:
-    json.dump(report, out, indent=1)
-PY
+  python3 "$root/dev_cluster/cold_report.py" write "$rows" "$work/up-stages.json" "$report" "$1" \
+    "$(cat "$work/peak-mb" 2>/dev/null || echo 0)" "$(git -C "$work/repo" rev-parse HEAD)"
 }
 
 for name in $steps; do
@@ -198,20 +186,4 @@ for name in $steps; do
 done
 write_report passed
 
-python3 - "$report" "$root/dev_cluster" <<'PY'
-import json, sys
-sys.path.insert(0, sys.argv[2])
-from stages import format_table, human
-report = json.load(open(sys.argv[1]))
-up = report["up"]
-print(f"\n[cold-check] passed on {report['host']} ({report['cores']} cores), commit {report['commit'][:12]}; "
-      f"peak disk {report['peak_disk_gb']} GB")
-print("[cold-check] make up's stages:")
-print(format_table(up["stages"], up["wall_seconds"]))
-print("[cold-check] steps:")
-print(format_table(report["steps"]))
-total = sum(s["seconds"] for s in report["steps"])
-print(f"[cold-check] cold make venv + make up: {human(sum(s['seconds'] for s in report['steps'] if s['name'] in ('make venv', 'make up')))}; "
-      f"everything: {human(total)}")
-print(f"[cold-check] report: {sys.argv[1]}")
-PY
+python3 "$root/dev_cluster/cold_report.py" show "$report"

@@ -72,22 +72,15 @@ tool_pulumi() {
 tool_kubernetes_provider() {
   local provider_dir=$offline/go/kubernetes-provider src dir
   command -v pulumi >/dev/null || tool_pulumi
-  if pulumi plugin ls --json 2>/dev/null | python3 -c '
-import json, sys
-want = sys.argv[1]
-sys.exit(0 if any(p["name"] == "kubernetes" and p["kind"] == "resource" and p["version"] == want
-                  for p in json.load(sys.stdin) or []) else 1)' "$PULUMI_KUBERNETES_VERSION"; then
+  if pulumi plugin ls --json 2>/dev/null \
+      | python3 "$offline/lib/json_tools.py" plugin-installed kubernetes resource "$PULUMI_KUBERNETES_VERSION"; then
     log "using the kubernetes provider v$PULUMI_KUBERNETES_VERSION from the Pulumi plugin cache"
     return
   fi
   # Written from the pinned module every time (a stale one from an earlier pin would be embedded).
   src=$(go_module Dir "$provider_dir" github.com/pulumi/pulumi-kubernetes/provider/v4)
-  python3 -c '
-import json, sys
-schema = json.load(open(sys.argv[1]))
-schema["version"] = sys.argv[3]
-with open(sys.argv[2] + ".tmp", "w") as out:
-    json.dump(schema, out, separators=(",", ":"))' "$src/cmd/pulumi-resource-kubernetes/schema.json" "$provider_dir/schema.json" "$PULUMI_KUBERNETES_VERSION" \
+  python3 "$offline/lib/json_tools.py" schema-version "$src/cmd/pulumi-resource-kubernetes/schema.json" \
+    "$provider_dir/schema.json.tmp" "$PULUMI_KUBERNETES_VERSION" \
     || die "cannot write $provider_dir/schema.json from $src"
   mv "$provider_dir/schema.json.tmp" "$provider_dir/schema.json"
   dir=$(build pulumi-resource-kubernetes "$PULUMI_KUBERNETES_VERSION" "$provider_dir" \

@@ -133,12 +133,8 @@ sed -i "s|SystemdCgroup = .*|SystemdCgroup = $systemd_cgroup|" "$root/etc/contai
 grep -q "SystemdCgroup = $systemd_cgroup" "$root/etc/containerd/config.toml" \
   || die "kind's containerd config has no SystemdCgroup setting to set to $systemd_cgroup"
 # containerd's default OCI spec plus kind's product-files hook, without rlimits (kind does the same).
-"$components/ctr" oci spec | python3 -c '
-import json, sys
-spec = json.load(sys.stdin)
-spec.setdefault("hooks", {}).setdefault("createContainer", []).append({"path": "/kind/bin/mount-product-files.sh"})
-spec["process"].pop("rlimits", None)
-json.dump(spec, sys.stdout, indent=2)' >"$root/etc/containerd/cri-base.json"
+"$components/ctr" oci spec | python3 "$offline/lib/json_tools.py" kind-oci-spec /kind/bin/mount-product-files.sh \
+  >"$root/etc/containerd/cri-base.json"
 for unit in kubelet containerd undo-mount-hacks; do
   ln -sf "/etc/systemd/system/$unit.service" "$root/etc/systemd/system/multi-user.target.wants/$unit.service"
 done

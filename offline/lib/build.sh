@@ -61,17 +61,7 @@ go_module() {
     || die "$module is not required by $wrapper/go.mod"
   json=$(go mod download -C "$wrapper" -json "$module@$version") \
     || die "go mod download $module@$version (pinned by $wrapper/go.mod) failed: $json"
-  value=$(python3 -c '
-import json, sys
-info = json.loads(sys.argv[1])
-if info.get("Error"):
-    sys.exit("go mod download: " + info["Error"])
-field = sys.argv[2]
-if field in ("Commit", "Time") and info.get("Info"):
-    meta = json.load(open(info["Info"]))
-    print((meta.get("Origin") or {}).get("Hash", "") if field == "Commit" else meta.get("Time", ""))
-else:
-    print(info.get(field, ""))' "$json" "$field") || die "$module@$version: $value"
+  value=$(python3 "$offline/lib/json_tools.py" go-download-field "$json" "$field") || die "$module@$version: $value"
   # Commit may be empty: the proxy's .info of older fetches has no Origin.
   [[ -n $value || $field == Commit ]] || die "go mod download $module@$version (from $wrapper) gave no $field"
   [[ $field != Dir || -d $value ]] || die "go mod download $module@$version gave $value, which is not a folder"

@@ -439,7 +439,7 @@ def test_metrics_are_served_by_a_sidecar_on_their_own_port(render):
     assert env_of(sidecar)["METRICS_DIR"]["value"] == "/tmp/prometheus-metrics"  # noqa: S108 - the pod's emptyDir
     assert sidecar["ports"] == [{"name": "metrics", "containerPort": 9102, "protocol": "TCP"}]
     assert sidecar["securityContext"]["readOnlyRootFilesystem"] is True
-    # What the local stack's monitoring budget counts (tests/unit/test_monitoring.py).
+    # What the local stack's monitoring budget counts (tests/unit/components/test_monitoring.py).
     assert sidecar["resources"]["requests"] == {"cpu": "5m", "memory": "32Mi"}
     assert {"name": "tmp", "mountPath": "/tmp"} in sidecar["volumeMounts"], "shares the server's metrics files"  # noqa: S108
     script = find(objects, "ConfigMap", f"{FULLNAME}-metrics-script")["data"]["serve_metrics.py"]

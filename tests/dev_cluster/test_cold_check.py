@@ -76,3 +76,34 @@ def test_cold_check_setup_leaves_nothing_behind(tmp_path):
     assert not left.strip(), f"the second Docker daemon still runs: pid {left}"
     assert TEST_NETNS not in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     assert not machine.exists()
+
+
+def test_the_report_is_written_from_the_steps_and_shown_as_tables(tmp_path):
+    """dev_cluster/cold_report.py: the rows cold-check.sh appends and make up's stage times become the
+    report (JSON), which is shown with the cold make venv + make up time."""
+    rows = tmp_path / "rows"
+    rows.write_text("make venv\t-\tok\t120\nmake up\t-\tok\t2400\nmake smoke\t-\tok\t300\n")
+    up = tmp_path / "up.json"
+    up.write_text(json.dumps({"title": "up", "cores": 2, "wall_seconds": 2390.0, "stages": [
+        {"name": "docker engine", "lane": "io", "status": "ok", "seconds": 3.0, "expected": None}]}))
+    report = tmp_path / "report.json"
+    script = str(ROOT / "dev_cluster" / "cold_report.py")
+    written = subprocess.run(["python3", script, "write", str(rows), str(up), str(report), "passed", "2048", "a" * 40],
+                             capture_output=True, text=True, check=False)
+    assert written.returncode == 0, written.stderr
+    data = json.loads(report.read_text())
+    assert (data["outcome"], data["peak_disk_gb"], data["commit"]) == ("passed", 2.0, "a" * 40)
+    assert [(s["name"], s["seconds"]) for s in data["steps"]] == [("make venv", 120.0), ("make up", 2400.0), ("make smoke", 300.0)]
+    assert data["up"]["stages"][0]["name"] == "docker engine"
+    shown = subprocess.run(["python3", script, "show", str(report)], capture_output=True, text=True, check=False)
+    assert shown.returncode == 0, shown.stderr
+    assert "commit aaaaaaaaaaaa; peak disk 2.0 GB" in shown.stdout
+    assert "docker engine" in shown.stdout
+    assert "cold make venv + make up: 42 min" in shown.stdout, shown.stdout
+    missing = subprocess.run(["python3", script, "write", str(rows), str(tmp_path / "none.json"), str(report), "failed", "0", "b"],
+                             capture_output=True, text=True, check=False)
+    assert missing.returncode == 0, missing.stderr
+    assert json.loads(report.read_text())["up"] == {"stages": [], "wall_seconds": None}, "make up never got to write its times"
+    usage = subprocess.run(["python3", script, "table"], capture_output=True, text=True, check=False)
+    assert usage.returncode == 1
+    assert "cold_report.py show REPORT" in usage.stderr

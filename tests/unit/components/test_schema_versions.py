@@ -1,6 +1,7 @@
 """The pre-upgrade backup's decisions (infra/components/schema_versions.py), with kubectl replaced:
-when a backup is taken, when it is skipped, and that a failed one stops the update. The real
-backup before an upgrade runs in `make upgrade-test` (smoke_tests/upgrade_test.py)."""
+when a backup is taken, when it is skipped, and that a failed one stops the update; and, under
+Pulumi mocks, the images the record holds. The real backup before an upgrade runs in
+`make upgrade-test` (smoke_tests/upgrade_test.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ import pytest
 
 from infra.components import schema_versions
 from platform_backup import cli
+from tests.support.pulumi_mocks import run
+
+pytestmark = pytest.mark.unit
 
 
 class FakeCluster:
@@ -112,3 +116,12 @@ def test_the_record_changes_in_place_never_replaced():
     assert not diff.replaces, "an update runs before_update (a replacement would not)"
     assert provider.diff("id", {"images": IMAGES, "backupNamespace": "n"},
                          {"images": dict(IMAGES), "backupNamespace": "n"}).changes is False
+
+
+def test_schema_images_are_recorded_for_the_pre_upgrade_backup(mocks):
+    run({"images": {"registry": "mirror.example.edu:5000"}, "backup": {"namespace": "backups"}})
+    record = mocks.named("schema-versions").inputs
+    assert record["backupNamespace"] == "backups"
+    assert set(record["images"]) == {"mlflow", "postgres", "mysql", "kfp-api-server", "mlmd-server"}, \
+        "every image that migrates a database schema on start"
+    assert all(ref.startswith("mirror.example.edu:5000/") for ref in record["images"].values())

@@ -22,7 +22,7 @@ from tests.support.pulumi_mocks import SECRET_SIG, containers, run, unsecret
 from tests.support.stacks import stack_config
 
 pytestmark = pytest.mark.unit
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 RULES = ROOT / "infra" / "monitoring" / "alert-rules.yml"
 # Nodes of the local kind cluster (dev_cluster/cluster.sh: one control plane, one worker).
 LOCAL_NODES = 2
