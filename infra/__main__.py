@@ -38,4 +38,5 @@ pulumi.export(outputs.LOGIN_ISSUER_URL, platform.login.issuer_url if platform.lo
 pulumi.export(outputs.LOGIN_NAMESPACE, platform.login.namespace if platform.login else "")
 pulumi.export(outputs.MONITORING_NAMESPACE, platform.monitoring.namespace if platform.monitoring else "")
 pulumi.export(outputs.PROMETHEUS_SERVICE, platform.monitoring.prometheus_service if platform.monitoring else "")
+pulumi.export(outputs.QUEUEING_NAMESPACE, platform.queueing.namespace if platform.queueing else "")
 pulumi.export(outputs.DASHBOARD_SERVICE, platform.monitoring.dashboard_service if platform.monitoring else "")

@@ -32,3 +32,5 @@ MONITORING_NAMESPACE = "monitoringNamespace"
 PROMETHEUS_SERVICE = "prometheusService"
 # The dashboard's Service (port 8080), in the monitoring namespace
 DASHBOARD_SERVICE = "dashboardService"
+# Kueue's namespace ("" when no Kueue runs: queueing.enabled is false or no research group is configured)
+QUEUEING_NAMESPACE = "queueingNamespace"

@@ -59,6 +59,11 @@ CADVISOR_KEEP = ("container_cpu_usage_seconds_total", "container_memory_working_
 KUBELET_KEEP = ("kubelet_volume_stats_.*",)
 
 
+def prometheus_policy(job: str) -> str:
+    """The name of the NetworkPolicy that admits Prometheus to the pods of scrape job `job`."""
+    return f"allow-prometheus-to-{job}"
+
+
 @dataclass(frozen=True)
 class ScrapeTarget:
     """Pods another component runs in `namespaces` whose metrics Prometheus scrapes as `job` (the
@@ -225,14 +230,14 @@ class Monitoring(pulumi.ComponentResource):
             spec={"podSelector": {}, "policyTypes": ["Ingress"]}, opts=child)
         for workload, workload_labels, port in (("kube-state-metrics", ksm_labels, KUBE_STATE_METRICS_PORT),
                                                 ("node-exporter", exporter_labels, NODE_EXPORTER_PORT)):
-            self._allow_prometheus(f"{name}-allow-{workload}", f"allow-prometheus-to-{workload}", ns_name,
+            self._allow_prometheus(f"{name}-allow-{workload}", prometheus_policy(workload), ns_name,
                                    _selector(workload_labels), port, _selector(prometheus_labels), child)
         # Prometheus's API and UI: from this namespace only (people reach it with kubectl port-forward).
         ingress_policy(f"{name}-allow-prometheus", ns_name, _selector(prometheus_labels), PROMETHEUS_PORT, [], (), self)
         target_opts = pulumi.ResourceOptions(parent=self, depends_on=args.depends_on)
         for target in args.targets:
             for target_namespace in target.namespaces:
-                self._allow_prometheus(f"{name}-allow-{target.job}-{target_namespace}", f"allow-prometheus-to-{target.job}",
+                self._allow_prometheus(f"{name}-allow-{target.job}-{target_namespace}", prometheus_policy(target.job),
                                        target_namespace, target.pod_labels, target.port, _selector(prometheus_labels),
                                        target_opts, from_namespace=cfg.namespace)
 

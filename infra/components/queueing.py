@@ -39,6 +39,11 @@ VISIBILITY_PORT = 8082
 METRICS_PORT = 8443
 # The chart's labels of Kueue's controller manager pods (its release name aside).
 MANAGER_POD_LABELS = {"app.kubernetes.io/name": "kueue", "control-plane": "controller-manager"}
+# The Services Kueue's chart makes (named after its release, `kueue`): the webhooks' (443) and the metrics' (8443).
+WEBHOOK_SERVICE = "kueue-webhook-service"
+METRICS_SERVICE = "kueue-controller-manager-metrics-service"
+# The NetworkPolicy that lets only the API server's calls in (webhooks, visibility API).
+API_SERVER_POLICY = "api-server-calls-only"
 
 
 def _cpu(cores: float) -> str:
@@ -162,7 +167,7 @@ class Queueing(pulumi.ComponentResource):
         # visibility API; nothing else may connect.
         k8s.networking.v1.NetworkPolicy(
             f"{name}-api-server-only",
-            metadata={"name": "api-server-calls-only", "namespace": cfg.namespace,
+            metadata={"name": API_SERVER_POLICY, "namespace": cfg.namespace,
                       "labels": {"app.kubernetes.io/part-of": PART_OF}},
             spec={"podSelector": {}, "policyTypes": ["Ingress"],
                   "ingress": [{"ports": [{"protocol": "TCP", "port": p} for p in (WEBHOOK_PORT, VISIBILITY_PORT)]}]},

@@ -32,12 +32,15 @@ from infra.components.monitoring import (
     PROMETHEUS_PORT,
     PROMETHEUS_SERVICE,
     RULES_FILE,
+    prometheus_policy,
 )
 from infra.components.object_store import S3_PORTS, SEAWEEDFS_METRICS_PORT
 from infra.components.queueing import MANAGER_POD_LABELS as KUEUE_MANAGER_POD_LABELS
 from infra.components.queueing import METRICS_PORT as KUEUE_METRICS_PORT
+from infra.components.queueing import METRICS_SERVICE as KUEUE_METRICS_SERVICE
 from infra.deploy import MODEL_SERVERS_JOB
 from tests.support.cluster import kubectl, nodes, wait_for
+from tests.support.deployed import deployed
 from tests.support.platform import CFG, pipeline_image, port_forward, run_script_pod, saved_policy
 from tests.support.prometheus import prometheus_api, query
 from tests.support.scripts import pod_script
@@ -45,9 +48,12 @@ from tests.support.scripts import pod_script
 pytestmark = pytest.mark.e2e
 NAMESPACE = CFG.monitoring.namespace
 # The jobs of the platform's components on the local stack (each component's metrics_targets).
-KUEUE_RUNS = CFG.queueing.enabled and bool(CFG.tenancy.tenants)
-COMPONENT_JOBS = ("mlflow", "kfp-api", "argo", *(("object-store",) if CFG.object_store.backend == "seaweedfs" else ()),
-                  *(("kueue",) if KUEUE_RUNS else ()))
+COMPONENT_JOBS = ("mlflow", "kfp-api", "argo", *(("object-store",) if CFG.object_store.backend == "seaweedfs" else ()))
+
+
+def kueue_namespace() -> str:
+    """Where Kueue runs, as deployed ("" when it does not: no queueing or no research group)."""
+    return deployed().queueing_namespace
 # One target per node.
 NODE_JOBS = ("node-exporter", "kubelet", "cadvisor")
 ALERT_STATE = os.environ.get("MLOPS_ALERT_STATE", "pending")
@@ -61,7 +67,7 @@ def prometheus():
 
 
 def test_every_scrape_job_is_up(prometheus):
-    expected = {*OWN_JOBS, *COMPONENT_JOBS}
+    expected = {*OWN_JOBS, *COMPONENT_JOBS, *(("kueue",) if kueue_namespace() else ())}
     node_count = len(nodes())
 
     def all_up():
@@ -178,8 +184,8 @@ def test_the_metrics_ports_admit_prometheus_alone(prometheus):
         "Argo's metrics": (argo_pod, ARGO_METRICS_PORT)}
     if CFG.object_store.backend == "seaweedfs":
         blocked["the object store's metrics"] = (store_pod, SEAWEEDFS_METRICS_PORT)
-    if KUEUE_RUNS:
-        blocked["Kueue's metrics"] = (_pod_ip(CFG.queueing.namespace, KUEUE_PODS), KUEUE_METRICS_PORT)
+    if kueue_namespace():
+        blocked["Kueue's metrics"] = (_pod_ip(kueue_namespace(), KUEUE_PODS), KUEUE_METRICS_PORT)
     results = run_script_pod(tenant, "netprobe", pipeline_image(), pod_script("network_probe"), [
         {"name": "ALLOWED", "value": json.dumps({
             "MLflow's API": (f"mlflow.{CFG.mlflow.namespace}.svc.cluster.local.", MLFLOW_PORT),
@@ -191,7 +197,7 @@ def test_the_metrics_ports_admit_prometheus_alone(prometheus):
     assert set(results) == set(blocked), results
     assert all(result != "open" for result in results.values()), f"from {tenant}: {results}"
 
-    policy_name = "allow-prometheus-to-mlflow"
+    policy_name = prometheus_policy("mlflow")
     policy = saved_policy(CFG.mlflow.namespace, policy_name)
 
     def mlflow_target(health: str):
@@ -211,14 +217,13 @@ def test_the_metrics_ports_admit_prometheus_alone(prometheus):
 
 
 KUEUE_PODS = ",".join(f"{key}={value}" for key, value in sorted(KUEUE_MANAGER_POD_LABELS.items()))
-KUEUE_METRICS_SERVICE = "kueue-controller-manager-metrics-service"
 
 
 def test_kueues_metrics_answer_prometheus_token_and_refuse_others():
     """Past the NetworkPolicy (a port-forward enters the pod's own network), Kueue still checks the
     caller: no token is refused (401), a research group's ServiceAccount token is refused (403),
     Prometheus's token, which its ClusterRole allows `get /metrics`, reads the queues' series."""
-    if not KUEUE_RUNS:
+    if not kueue_namespace():
         pytest.skip("LOUD SKIP: the local stack runs no Kueue (queueing disabled or no research group)")
     tenant = CFG.tenancy.tenants[0].namespace
     prometheus_account = kubectl("get", "pods", "-n", NAMESPACE, "-l", "app.kubernetes.io/name=prometheus",
@@ -229,7 +234,7 @@ def test_kueues_metrics_answer_prometheus_token_and_refuse_others():
     context = ssl.create_default_context()
     context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
     answers = {}
-    with port_forward(CFG.queueing.namespace, KUEUE_METRICS_SERVICE, KUEUE_METRICS_PORT) as port:
+    with port_forward(kueue_namespace(), KUEUE_METRICS_SERVICE, KUEUE_METRICS_PORT) as port:
         for caller, token in tokens.items():
             request = urllib.request.Request(f"https://127.0.0.1:{port}/metrics",
                                              headers={"Authorization": f"Bearer {token}"} if token else {})

@@ -121,15 +121,16 @@ def test_kueue_lets_in_the_api_servers_calls_only_and_the_refusal_is_its_policys
     any policy selects is isolated, so removing one of them alone would close the webhook too)."""
     if not CFG.queueing.enabled:
         pytest.skip("LOUD SKIP: queueing.enabled is false on the local stack: Kueue is not deployed")
-    from infra.components.queueing import VISIBILITY_PORT, WEBHOOK_PORT
+    from infra.components.monitoring import prometheus_policy
+    from infra.components.queueing import API_SERVER_POLICY, METRICS_PORT, METRICS_SERVICE, VISIBILITY_PORT, WEBHOOK_PORT, WEBHOOK_SERVICE
 
     kueue_ns = CFG.queueing.namespace
-    webhook = (_svc("kueue-webhook-service", kueue_ns), 443)
-    metrics = (_svc("kueue-controller-manager-metrics-service", kueue_ns), 8443)
+    webhook = (_svc(WEBHOOK_SERVICE, kueue_ns), 443)
+    metrics = (_svc(METRICS_SERVICE, kueue_ns), METRICS_PORT)
     source = f"netprobe-{uuid.uuid4().hex[:6]}"
-    policy = saved_policy(kueue_ns, "api-server-calls-only")
+    policy = saved_policy(kueue_ns, API_SERVER_POLICY)
     assert {p["port"] for rule in policy["spec"]["ingress"] for p in rule["ports"]} == {WEBHOOK_PORT, VISIBILITY_PORT}
-    policies = [policy, *([saved_policy(kueue_ns, "allow-prometheus-to-kueue")] if CFG.monitoring.enabled else [])]
+    policies = [policy, *([saved_policy(kueue_ns, prometheus_policy("kueue"))] if CFG.monitoring.enabled else [])]
     kubectl("create", "namespace", source)
     kubectl("label", "namespace", source, "pod-security.kubernetes.io/enforce=restricted")
     try:

@@ -23,6 +23,7 @@ def test_the_outputs_name_what_the_stack_file_declares(stack):
     assert deployed.kfp_namespace == (cfg.kubeflow_pipelines.namespace if cfg.kubeflow_pipelines.enabled else "")
     assert deployed.monitoring_namespace == (cfg.monitoring.namespace if cfg.monitoring.enabled else "")
     assert deployed.backup_namespace == (cfg.backup.namespace if cfg.backup.enabled else "")
+    assert deployed.queueing_namespace == (cfg.queueing.namespace if cfg.queueing.enabled and cfg.tenancy.tenants else "")
     assert cfg.tenancy.tenants, f"the {stack} stack declares no research group: the test would check nothing"
     assert {(t.name, t.namespace, t.bucket, t.experiment_prefix) for t in deployed.tenants.values()} == \
         {(t.name, t.namespace, t.bucket, t.experiment_prefix) for t in cfg.tenancy.tenants}

@@ -68,6 +68,7 @@ class Deployed:
     object_store_namespace: str
     monitoring_namespace: str    # "" when monitoring is off
     backup_namespace: str        # "" when backup is off
+    queueing_namespace: str      # "" when no Kueue runs (queueing off or no research group)
     tenants: dict[str, Tenant]
 
     def tenant(self, name: str) -> Tenant:
@@ -89,6 +90,7 @@ def parse_outputs(values: dict) -> Deployed:
         object_store_namespace=values[outputs.OBJECT_STORE_NAMESPACE],
         monitoring_namespace=values.get(outputs.MONITORING_NAMESPACE, ""),
         backup_namespace=values.get(outputs.BACKUP_NAMESPACE, ""),
+        queueing_namespace=values.get(outputs.QUEUEING_NAMESPACE, ""),
         tenants={name: Tenant(name, t["namespace"], t["bucket"], t["experimentPrefix"], t["credentialsSecret"])
                  for name, t in values[outputs.TENANTS].items()})
 
