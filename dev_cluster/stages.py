@@ -242,6 +242,12 @@ class Runner:
                 return
             with self.lock:
                 self.procs[stage.name] = proc
+            # A stage that failed while this one was starting may have stopped the others before
+            # this one was registered (seen under load): registered first, then checked, so that
+            # either stop_others sees this process or this check sees the failure.
+            if self.failed is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGTERM)
             # Both streams into the log in the order they arrive; stdout is also the stage's result.
             log_lock = threading.Lock()
 

@@ -84,6 +84,20 @@ def test_a_stage_waits_for_the_stages_it_comes_after(tmp_path):
     assert ok, out
 
 
+def test_a_stage_still_starting_when_another_fails_is_stopped_too(tmp_path):
+    """The race seen under load: the failure's stop_others ran before the other stage's process was
+    registered, and that stage then ran to its end."""
+    def slow_start(_outputs):
+        time.sleep(1.0)  # the failure happens while this stage is being started
+        return sh("sleep 30")
+
+    start = time.monotonic()
+    ok, runner, out = run([Stage("breaks", sh("exit 3"), "cpu"), Stage("long", slow_start, "io")], tmp_path)
+    assert not ok
+    assert time.monotonic() - start < 10, f"the stage started after the failure ran on:\n{out}"
+    assert runner.results["long"].status == "cancelled", out
+
+
 def test_a_failure_names_the_stage_shows_its_log_tail_and_stops_the_rest(tmp_path):
     noisy = "{ for i in $(seq 1 100); do echo line $i; done; echo boom; } >&2; exit 3"
     stages = [Stage("breaks", sh(noisy), "cpu"),
