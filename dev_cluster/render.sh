@@ -2,7 +2,7 @@
 # Runs a real `pulumi up` for each named stack with the Kubernetes provider's
 # renderYamlToDirectory option: no cluster is contacted, every object is written as YAML to
 # OUT/<stack>/manifests. Each run starts from empty state (a throwaway file backend and a random
-# passphrase), so the manifests always reflect the current code and config.
+# passphrase, under OUT/<stack>), so the manifests always reflect the current code and config.
 #
 # Encrypted stack values cannot be decrypted here; they are replaced by render-only
 # placeholders (listed below) so that the program's validation still sees them as secrets.
@@ -30,21 +30,19 @@ kueue_chart=$(bash "$root/offline/charts.sh")
 for stack in "$@"; do
   dir=$out/$stack
   rm -rf "$dir"
-  mkdir -p "$dir/state" "$dir/manifests"
-  export PULUMI_BACKEND_URL="file://$dir/state"
-  PULUMI_CONFIG_PASSPHRASE=$("$python" -c 'import secrets; print(secrets.token_hex(24))')
-  export PULUMI_CONFIG_PASSPHRASE
-  # The render-only passphrase (its secrets are placeholders), kept so that tests can run further
-  # pulumi commands against the rendered state (tests/render: pulumi destroy refuses protected data).
-  (umask 077 && printf '%s\n' "$PULUMI_CONFIG_PASSPHRASE" >"$dir/passphrase")
+  mkdir -p "$dir/manifests"
   # No cluster: make sure nothing falls back to a developer's kubeconfig.
   export KUBECONFIG=/dev/null
-
-  dropped=$("$python" "$root/dev_cluster/workspace.py" "$stack" "$dir/workspace" --drop-secrets \
+  # The stack's workspace, state and render-only passphrase (its secrets are placeholders) under
+  # $dir, in dev_cluster/workspace.py's layout, kept so that tests can run further pulumi commands
+  # against the rendered state (tests/render: pulumi destroy refuses protected data).
+  lines=$("$python" "$root/dev_cluster/workspace.py" "$stack" "$dir" --drop-secrets \
     --set "kubernetes:renderYamlToDirectory=$dir/manifests" --set "mlops-platform:queueing.chart=$kueue_chart")
-  cd "$dir/workspace"
+  unset PULUMI_CONFIG_PASSPHRASE
+  while IFS= read -r line; do export "${line?}"; done <<<"$lines"
+  cd "$MLOPS_PULUMI_WORKSPACE"
   pulumi stack init "$stack" --secrets-provider passphrase --non-interactive >/dev/null
-  for key in $dropped; do
+  for key in $MLOPS_DROPPED_SECRETS; do
     [[ -n ${placeholder[$key]:-} ]] || { echo "[render] ERROR: no render placeholder for secret $key" >&2; exit 1; }
     echo "[render] $stack: secret $key replaced by a render-only placeholder"
     pulumi config set --secret "$key" "${placeholder[$key]}" --non-interactive

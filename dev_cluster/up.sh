@@ -19,21 +19,17 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 name=${MLOPS_CLUSTER_NAME:-mlops}
 stack=local
 state=${MLOPS_STATE_DIR:-$cache}
-workspace=$state/workspaces/$stack
 export KUBECONFIG=${KUBECONFIG:-$cache/$name.kubeconfig}
 
-# pulumi_workspace: the stack's workspace (dev_cluster/workspace.py), backend and passphrase, selected.
+# pulumi_workspace: the stack's workspace, backend and passphrase (dev_cluster/workspace.py: one layout
+# under $state for this script and the tests), its environment exported, the stack selected.
 pulumi_workspace() {
-  export PULUMI_BACKEND_URL=file://$state/pulumi-state
-  export PULUMI_SKIP_UPDATE_CHECK=true PULUMI_DIY_BACKEND_NO_LEGACY_WARNING=true
-  mkdir -p "$state/pulumi-state"
-  local passphrase=$state/$stack.passphrase
-  if [[ ! -s $passphrase ]]; then
-    (umask 077 && "$root/.venv/bin/python" -c 'import secrets; print(secrets.token_hex(32))' >"$passphrase")
-    log "generated the $stack stack's passphrase in $passphrase (keep it: it decrypts the stack's secrets)"
-  fi
-  export PULUMI_CONFIG_PASSPHRASE_FILE=$passphrase
-  "$root/.venv/bin/python" "$root/dev_cluster/workspace.py" "$stack" "$workspace" >/dev/null
+  local lines line
+  lines=$("$root/.venv/bin/python" "$here/workspace.py" "$stack" "$state")
+  while IFS= read -r line; do export "${line?}"; done <<<"$lines"
+  workspace=$MLOPS_PULUMI_WORKSPACE
+  [[ $MLOPS_PASSPHRASE_GENERATED == 0 ]] \
+    || log "generated the $stack stack's passphrase in $PULUMI_CONFIG_PASSPHRASE_FILE (keep it: it decrypts the stack's secrets)"
   cd "$workspace"
   pulumi stack select "$stack" 2>/dev/null || pulumi stack init "$stack" --secrets-provider passphrase >/dev/null
 }

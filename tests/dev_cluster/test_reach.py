@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from dev_cluster.workspace import Workspace
 from infra import outputs
-from tests.support.deployed import Workspace, pulumi
+from tests.support.deployed import pulumi
 from tests.support.stacks import RENDER_DIR, stack_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,8 +24,8 @@ pytestmark = pytest.mark.unit
 
 def rendered(*args: str) -> str:
     where = RENDER_DIR / "local"
-    assert (where / "passphrase").is_file(), f"no rendered state in {where}: run `make render` (part of `make test`)"
-    return pulumi(*args, workspace=Workspace(where / "workspace", where / "state", where / "passphrase"))
+    assert (where / "local.passphrase").is_file(), f"no rendered state in {where}: run `make render` (part of `make test`)"
+    return pulumi(*args, workspace=Workspace.under(where, "local"))
 
 
 def test_the_summary_tells_how_to_reach_each_service_of_the_local_stack():

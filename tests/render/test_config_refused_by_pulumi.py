@@ -19,12 +19,14 @@ ROOT = Path(__file__).resolve().parents[2]
 def _preview(tmp_path: Path, config: dict) -> subprocess.CompletedProcess:
     if shutil.which("pulumi") is None:
         pytest.fail("pulumi is not on PATH: run `make tools` (make test puts it on PATH)")
-    workspace, state, manifests = tmp_path / "ws", tmp_path / "state", tmp_path / "manifests"
-    state.mkdir()
-    env = {**os.environ, "PULUMI_BACKEND_URL": f"file://{state}", "PULUMI_CONFIG_PASSPHRASE": "test-only",
-           "KUBECONFIG": "/dev/null", "PULUMI_SKIP_UPDATE_CHECK": "true"}
-    subprocess.run([sys.executable, str(ROOT / "dev_cluster" / "workspace.py"), "local", str(workspace), "--drop-secrets",
-                    "--set", f"kubernetes:renderYamlToDirectory={manifests}"], check=True, env=env, capture_output=True)
+    manifests = tmp_path / "manifests"
+    lines = subprocess.run([sys.executable, str(ROOT / "dev_cluster" / "workspace.py"), "local", str(tmp_path), "--drop-secrets",
+                            "--set", f"kubernetes:renderYamlToDirectory={manifests}"],
+                           check=True, capture_output=True, text=True).stdout
+    written = dict(line.split("=", 1) for line in lines.splitlines())
+    workspace = Path(written["MLOPS_PULUMI_WORKSPACE"])
+    env = {**os.environ, **written, "KUBECONFIG": "/dev/null"}
+    env.pop("PULUMI_CONFIG_PASSPHRASE", None)
     stack_file = workspace / "Pulumi.local.yaml"
     stack = yaml.safe_load(stack_file.read_text())
     stack["config"].update({f"mlops-platform:{key}": value for key, value in config.items()})

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from dev_cluster.workspace import Workspace
 from infra.config import parse
 from tests.support.stacks import RENDER_DIR, stack_values
 
@@ -27,17 +28,18 @@ def resources(state: Path, stack: str) -> list[dict]:
 
 
 def destroy_a_copy(stack: str, tmp_path: Path, *flags: str) -> tuple[subprocess.CompletedProcess, list[dict], list[dict]]:
-    source = RENDER_DIR / stack
-    assert (source / "passphrase").is_file(), f"no rendered state in {source}: run `make render` (part of `make test`)"
-    for part in ("state", "workspace"):
-        shutil.copytree(source / part, tmp_path / part, symlinks=True)
-    before = resources(tmp_path / "state", stack)
-    env = {**os.environ, "PULUMI_BACKEND_URL": f"file://{tmp_path / 'state'}", "KUBECONFIG": os.devnull,
-           "PULUMI_CONFIG_PASSPHRASE_FILE": str(source / "passphrase")}
+    source = Workspace.under(RENDER_DIR / stack, stack)
+    assert source.passphrase_file.is_file(), f"no rendered state in {RENDER_DIR / stack}: run `make render` (part of `make test`)"
+    copy = Workspace.under(tmp_path, stack)
+    for part in ("backend", "directory"):
+        shutil.copytree(getattr(source, part), getattr(copy, part), symlinks=True)
+    shutil.copy(source.passphrase_file, copy.passphrase_file)
+    before = resources(copy.backend, stack)
+    env = {**os.environ, **copy.env(), "KUBECONFIG": os.devnull}
     env.pop("PULUMI_CONFIG_PASSPHRASE", None)
     result = subprocess.run(["pulumi", "destroy", *(flags or ("--yes",)), "--non-interactive", "--stack", stack],
-                            cwd=tmp_path / "workspace", env=env, capture_output=True, text=True, timeout=300)
-    return result, before, resources(tmp_path / "state", stack)
+                            cwd=copy.directory, env=env, capture_output=True, text=True, timeout=300)
+    return result, before, resources(copy.backend, stack)
 
 
 def namespaces(state: list[dict]) -> dict[str, bool]:

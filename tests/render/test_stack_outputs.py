@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.deployed import Workspace, parse_outputs, read_outputs
+from dev_cluster.workspace import Workspace
+from tests.support.deployed import parse_outputs, read_outputs
 from tests.support.stacks import RENDER_DIR, stack_config
 
 pytestmark = pytest.mark.unit
@@ -15,8 +16,8 @@ pytestmark = pytest.mark.unit
 @pytest.mark.parametrize("stack", ["local", "university"])
 def test_the_outputs_name_what_the_stack_file_declares(stack):
     rendered = RENDER_DIR / stack
-    assert (rendered / "passphrase").is_file(), f"no rendered state in {rendered}: run `make render` (part of `make test`)"
-    deployed = read_outputs(stack, Workspace(rendered / "workspace", rendered / "state", rendered / "passphrase"))
+    assert (rendered / f"{stack}.passphrase").is_file(), f"no rendered state in {rendered}: run `make render` (part of `make test`)"
+    deployed = read_outputs(stack, Workspace.under(rendered, stack))
     cfg = stack_config(stack)
     assert deployed.mlflow_namespace == cfg.mlflow.namespace
     assert deployed.object_store_namespace == cfg.object_store.namespace

@@ -11,26 +11,14 @@ import json
 import os
 import subprocess
 from dataclasses import dataclass
-from pathlib import Path
 
+from dev_cluster.workspace import Workspace, state_dir
 from infra import outputs
 
 
-@dataclass(frozen=True)
-class Workspace:
-    """Where pulumi finds a stack: its workspace folder (Pulumi.yaml and the stack file), the backend
-    holding its state, and the file with the passphrase of its secrets."""
-
-    directory: Path
-    backend: Path
-    passphrase_file: Path
-
-
 def local_workspace() -> Workspace:
-    """The local stack's, as dev_cluster/up.sh keeps it: under $MLOPS_STATE_DIR, else the cache."""
-    state = Path(os.environ.get("MLOPS_STATE_DIR") or os.environ.get("MLOPS_CACHE_DIR")
-                 or Path.home() / ".cache" / "mlops-platform")
-    return Workspace(state / "workspaces" / "local", state / "pulumi-state", state / "local.passphrase")
+    """The local stack's, where dev_cluster/up.sh keeps it: under $MLOPS_STATE_DIR, else the cache."""
+    return Workspace.under(state_dir(), "local")
 
 
 def pulumi(*args: str, stack: str = "local", workspace: Workspace | None = None) -> str:
@@ -40,8 +28,7 @@ def pulumi(*args: str, stack: str = "local", workspace: Workspace | None = None)
     if not where.directory.is_dir():
         raise RuntimeError(f"no Pulumi workspace of stack {stack} in {where.directory}: run `make up` first "
                            "(or set MLOPS_STATE_DIR to the state folder of the cluster under test)")
-    env = {**os.environ, "PULUMI_BACKEND_URL": f"file://{where.backend}", "PULUMI_SKIP_UPDATE_CHECK": "true",
-           "PULUMI_DIY_BACKEND_NO_LEGACY_WARNING": "true", "PULUMI_CONFIG_PASSPHRASE_FILE": str(where.passphrase_file)}
+    env = {**os.environ, **where.env()}
     env.pop("PULUMI_CONFIG_PASSPHRASE", None)
     result = subprocess.run(["pulumi", *args, "--stack", stack], cwd=where.directory, env=env,
                             capture_output=True, text=True, check=False)
