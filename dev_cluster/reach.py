@@ -82,7 +82,8 @@ def main(argv: list[str]) -> int:
         print(summary(json.load(sys.stdin), argv[1], argv[2]))
     elif command == "namespaces" and len(argv) == 1:
         text = sys.stdin.read()
-        print("\n".join(namespaces(json.loads(text) if text.strip() else {})))
+        for name in namespaces(json.loads(text) if text.strip() else {}):
+            print(name)  # one per line, nothing for none (`mapfile` in up.sh would read an empty line as one)
     elif command == "output" and len(argv) == 2:
         if not hasattr(outputs, argv[1]):
             sys.exit(f"reach.py: infra/outputs.py names no output {argv[1]}")

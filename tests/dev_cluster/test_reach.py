@@ -69,6 +69,21 @@ def run(*args: str, stdin: str = "{}") -> subprocess.CompletedProcess:
                           capture_output=True, text=True, check=False)
 
 
+@pytest.mark.parametrize("state", ["", "{}", '{"deployment": {"resources": []}}'], ids=["no stack", "empty", "destroyed"])
+def test_a_stack_without_namespaces_lists_nothing_not_an_empty_line(state):
+    """`make down` on a destroyed stack said "deleting the namespaces  with everything in them" (one
+    empty name from an empty line) and asked kubectl for the volume claims of nothing."""
+    done = run("namespaces", stdin=state)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == ""
+
+
+def test_namespaces_are_listed_one_per_line():
+    state = {"deployment": {"resources": [
+        {"type": "kubernetes:core/v1:Namespace", "outputs": {"metadata": {"name": name}}} for name in ("b", "a")]}}
+    assert run("namespaces", stdin=json.dumps(state)).stdout == "a\nb\n"
+
+
 def test_one_output_by_its_name_in_infra_outputs():
     assert run("output", "BACKUP_NAMESPACE", stdin=json.dumps({outputs.BACKUP_NAMESPACE: "mlops-backup"})).stdout == "mlops-backup\n"
     assert run("output", "BACKUP_NAMESPACE").stdout == "\n", "an absent output is empty"
