@@ -367,38 +367,55 @@ lock_write_back() {
   return 0
 }
 
+# _image_build IMAGE EXTEND FUNCTION...: the core of debian_image and venv_image, on arrays their caller
+# declares (bash's dynamic scope): `dockerfiles` (joined into the context's Dockerfile), `files` (copied
+# into the context under their base names; two of one name are refused), `hash_args` (more inputs_hash
+# arguments: files, -o FILE, -s STRING) and `build_args` (NAME=VALUE for docker build). Unless IMAGE is
+# current, builds it from a context holding those and the machine's apt sources with apt-install.sh
+# (context_add_apt), after `EXTEND CTX` unless EXTEND is `-` (a function adding to the context). The inputs hash
+# (_image_hash) covers all of these, the base image and the FUNCTIONs (the builder's functions: a
+# change to how an image is made rebuilds it). Sets `hash`, and `built` to 1 when it built IMAGE, 0
+# when IMAGE was current, so that a builder labels what the packages installed (label_image) after a
+# build only. (Not a status: in a condition a function runs without set -e, and a failed cp would pass.)
+_image_hash() {
+  inputs_hash -r image "${dockerfiles[@]}" "${files[@]}" "$(apt_sources)" "${hash_args[@]}" \
+    -s "$base_ref $base_id" -s "$(declare -f "$@" _image_hash _image_build)"
+}
+# shellcheck disable=SC2034 # built is for the caller
+_image_build() {
+  local image=$1 extend=$2 file name
+  shift 2
+  built=0
+  need_docker
+  need_base_image
+  hash=$(_image_hash "$@")
+  image_current "$image" "$hash" && return 0
+  build_context
+  cat "${dockerfiles[@]}" >"$ctx/Dockerfile"
+  for file in "${files[@]}"; do
+    name=$(basename "$file")
+    [[ ! -e $ctx/$name ]] || die "$1: two files named $name for one build context"
+    cp "$file" "$ctx/"
+  done
+  context_add_apt "$ctx"
+  [[ $extend == - ]] || "$extend" "$ctx"
+  docker_build "$image" "$ctx" "$hash" "${build_args[@]}"
+  built=1
+}
+
 # debian_image IMAGE SRC_DIR FILE...: the build of an image whose Dockerfile installs Debian packages
 # on the Debian base image (need_docker and need_base_image are called here). IMAGE is built from
 # SRC_DIR/Dockerfile in a context holding that Dockerfile, the FILEs (relative to SRC_DIR, or absolute,
 # e.g. "$images_dir/common/run-initdb.sh"; each under its base name) and the machine's apt sources with
-# apt-install.sh (context_add_apt), unless IMAGE is current: its inputs hash covers the Dockerfile, the
-# FILEs, the apt sources, the base image and this function. Sets `built` to 1 when it built IMAGE, 0
-# when IMAGE was current, so that a builder labels what the packages installed (label_image) after a
-# build only. (Not a status: in a condition a function runs without set -e, and a failed cp would pass.)
-# shellcheck disable=SC2034 # built is for the caller
+# apt-install.sh, unless IMAGE is current (_image_build). Sets `hash` and `built`.
 debian_image() {
-  local image=$1 src=$2 files=() file name hash
+  local image=$1 src=$2 file dockerfiles=("$2/Dockerfile") files=() hash_args=() build_args=()
   shift 2
   for file in "$@"; do
     [[ $file == /* ]] || file=$src/$file
     files+=("$file")
   done
-  built=0
-  need_docker
-  need_base_image
-  hash=$(inputs_hash -r image "$src/Dockerfile" "${files[@]}" "$(apt_sources)" -s "$base_ref $base_id" \
-    -s "$(declare -f debian_image)")
-  image_current "$image" "$hash" && return 0
-  build_context
-  cp "$src/Dockerfile" "$ctx/"
-  for file in "${files[@]}"; do
-    name=$(basename "$file")
-    [[ ! -e $ctx/$name ]] || die "debian_image: two files named $name for one build context"
-    cp "$file" "$ctx/"
-  done
-  context_add_apt "$ctx"
-  docker_build "$image" "$ctx" "$hash"
-  built=1
+  _image_build "$image" - debian_image
 }
 
 # venv_image IMAGE VENV_LOCK [NAME=VALUE]...: the build of an image whose program runs from a Python
@@ -412,40 +429,26 @@ debian_image() {
 # Optional, set by the builder: `hashed_files` (more inputs, not copied), `hashed_strings`, and a
 # function `add_to_context CTX` for a context that files alone cannot make. Reads REQUIREMENTS, and
 # src and lock when set (default: offline/images/<builder name>/ and its requirements.lock); sets
-# `hash` and `built` (1 when it built IMAGE), as debian_image does.
-# shellcheck disable=SC2034 # built is for the caller
+# `hash` and `built` (1 when it built IMAGE), as debian_image does (the core is _image_build's).
 venv_image() {
-  local image=$1 venv_lock=$2 stages=$images_dir/common/venv-stages.Dockerfile file
+  local image=$1 venv_lock=$2
   shift 2
-  local args=("$@" "REQUIREMENTS=$REQUIREMENTS")
   src=${src:-$images_dir/$builder_name}
   lock=${lock:-$src/requirements.lock}
-  ((${own_stages:-0})) && stages=""
-  built=0
-  need_docker
-  need_base_image
-  _venv_image_hash() {
-    # shellcheck disable=SC2086 # stages is one path or none
-    inputs_hash -r image $stages "$src/Dockerfile" "${context_files[@]}" "${hashed_files[@]}" "$(apt_sources)" \
-      -o "$lock" -s "$REQUIREMENTS $base_ref $base_id ${args[*]} ${hashed_strings[*]}" -s "$(declare -f venv_image)"
-  }
-  hash=$(_venv_image_hash)
-  image_current "$image" "$hash" && return 0
-  build_context
-  # shellcheck disable=SC2086 # stages is one path or none
-  cat $stages "$src/Dockerfile" >"$ctx/Dockerfile"
-  for file in "${context_files[@]}"; do
-    [[ ! -e $ctx/$(basename "$file") ]] || die "venv_image: two files named $(basename "$file") for one build context"
-    cp "$file" "$ctx/"
-  done
-  context_add_apt "$ctx"
-  context_add_ca "$ctx"
-  context_add_lock "$ctx" "$lock" "$REQUIREMENTS"
-  if declare -F add_to_context >/dev/null; then add_to_context "$ctx"; fi
-  docker_build "$image" "$ctx" "$hash" "${args[@]}"
-  built=1
-  if lock_write_back "$image" "$venv_lock" "$lock"; then
-    hash=$(_venv_image_hash)
+  local dockerfiles=("$images_dir/common/venv-stages.Dockerfile" "$src/Dockerfile")
+  ((${own_stages:-0})) && dockerfiles=("$src/Dockerfile")
+  local files=("${context_files[@]}") build_args=("$@" "REQUIREMENTS=$REQUIREMENTS")
+  local hash_args=("${hashed_files[@]}" -o "$lock" -s "${build_args[*]} ${hashed_strings[*]}")
+  _image_build "$image" _venv_context venv_image _venv_context
+  if ((built)) && lock_write_back "$image" "$venv_lock" "$lock"; then
+    hash=$(_image_hash venv_image _venv_context)
     label_image "$image" "org.mlops-platform.inputs-hash=$hash"
   fi
+}
+# _venv_context CTX: what a venv image's context holds besides its files: the CA bundle, the lock (or
+# the requirements to resolve) and the builder's own add_to_context CTX, when it has one.
+_venv_context() {
+  context_add_ca "$1"
+  context_add_lock "$1" "$lock" "$REQUIREMENTS"
+  if declare -F add_to_context >/dev/null; then add_to_context "$1"; fi
 }

@@ -267,3 +267,80 @@ def test_the_venv_images_dockerfiles_are_last_stages_after_the_shared_ones():
         assert f"COPY --from=build {venv.group(1)} {venv.group(1)}" in dockerfile, f"{builder_script.name}: the venv is not copied"
         checked.append(builder_script.stem)
     assert checked == ["metadata", "mlflow", "pipeline-base"]
+
+
+# The image core (_image_build) with the engine left out: need_docker, need_base_image and docker_build
+# are replaced in the builder script, docker_build copying the context it was given. The real builds
+# of the seven images that use it run in their builders (make up) and their checks (make image-checks).
+FAKE_ENGINE = """
+need_docker() { :; }
+need_base_image() { base_ref=mlops.local/debian-base:test base_id=sha256:test; }
+image_current() { [[ $(cat "$MLOPS_CACHE_DIR/label-$(basename "$1")" 2>/dev/null) == "$2" ]]; }
+docker_build() {
+  local out=$MLOPS_CACHE_DIR/context-$(basename "$1")
+  rm -rf "$out"; cp -r "$2" "$out"; shift 3; printf '%s\\n' "$@" >"$out.args"
+}
+label_image() { :; }
+"""
+
+
+def image_files(tmp_path: Path) -> Path:
+    src = tmp_path / "src"
+    (src / "sub").mkdir(parents=True)
+    (src / "Dockerfile").write_text("FROM runtime\n")
+    (src / "a.conf").write_text("a\n")
+    (src / "sub" / "a.conf").write_text("another a\n")
+    (src / "requirements.lock").write_text("mlflow==1\n")
+    return src
+
+
+def test_debian_image_builds_a_context_of_its_files_once_and_again_when_one_changes(tmp_path):
+    src = image_files(tmp_path)
+    body = FAKE_ENGINE + f"""
+debian_image mlops.local/x:1 {src} a.conf
+echo "built=$built hash=$hash"
+((built)) && printf '%s' "$hash" >"$MLOPS_CACHE_DIR/label-x:1"
+debian_image mlops.local/x:1 {src} a.conf
+echo "built=$built hash=$hash"
+"""
+    first = builder(tmp_path, body)
+    assert first.returncode == 0, first.stderr
+    runs = first.stdout.split()
+    assert runs[0] == "built=1"
+    assert runs[2] == "built=0", "an image whose inputs are unchanged is not built again"
+    assert runs[1] == runs[3]
+    context = tmp_path / "cache" / "context-x:1"
+    assert {p.name for p in context.iterdir()} == {"Dockerfile", "a.conf", "debian.sources", "apt-install.sh"}
+    (src / "a.conf").write_text("changed\n")
+    again = builder(tmp_path, body)
+    assert again.stdout.split()[0] == "built=1", "a changed file rebuilds the image"
+    assert again.stdout.split()[1] != runs[1]
+
+
+def test_two_files_of_one_name_are_refused_before_a_build(tmp_path):
+    src = image_files(tmp_path)
+    done = builder(tmp_path, FAKE_ENGINE + f"debian_image mlops.local/x:1 {src} a.conf sub/a.conf")
+    assert done.returncode != 0
+    assert "debian_image: two files named a.conf for one build context" in done.stderr
+    assert not (tmp_path / "cache" / "context-x:1").exists()
+
+
+def test_venv_image_adds_the_shared_stages_the_lock_the_ca_and_the_builders_own_context(tmp_path):
+    src = image_files(tmp_path)
+    body = FAKE_ENGINE + f"""
+REQUIREMENTS="mlflow==1"
+src={src}
+context_files=({src}/a.conf)
+add_to_context() {{ echo extra >"$1/extra.txt"; }}
+venv_image mlops.local/v:1 /opt/v/requirements.lock VENV=/opt/v
+echo "built=$built"
+"""
+    done = builder(tmp_path, body, env={"PIP_CERT": str(src / "a.conf")})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["built=1"]
+    context = tmp_path / "cache" / "context-v:1"
+    assert {p.name for p in context.iterdir()} == {"Dockerfile", "a.conf", "debian.sources", "apt-install.sh",
+                                                  "build-ca.crt", "requirements.lock", "venv-install.sh", "extra.txt"}
+    stages = (ROOT / "offline" / "images" / "common" / "venv-stages.Dockerfile").read_text()
+    assert (context / "Dockerfile").read_text() == stages + "FROM runtime\n"
+    assert (tmp_path / "cache" / "context-v:1.args").read_text().split() == ["VENV=/opt/v", "REQUIREMENTS=mlflow==1"]
