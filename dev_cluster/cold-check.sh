@@ -10,7 +10,8 @@
 #
 # environment:
 #   MLOPS_COLD_CHECK_DIR     where the fresh machine lives (default /var/tmp/mlops-cold-check); needs
-#                            MLOPS_COLD_CHECK_MIN_GB free (default 50; the 2026-12-05 run needed at least 45.5 GB)
+#                            MLOPS_COLD_CHECK_MIN_GB free (default 56; its peak was 45.5 GB on 2026-12-05 and 50.8 GB
+#                            on 2026-12-07, make smoke included)
 #   MLOPS_COLD_CHECK_REPORT  the JSON report (default build/cold-check/cold-check.json)
 #   MLOPS_COLD_CHECK_KEEP=1  keep the folder, daemon and cluster afterwards (to investigate)
 #   MLOPS_COLD_CHECK_NETNS   the network namespace's name (default mlops-cold-check); the veth pair's
@@ -23,7 +24,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/../offline/lib/build.sh"
 builder_init cold-check
 
 work=${MLOPS_COLD_CHECK_DIR:-/var/tmp/mlops-cold-check}
-min_gb=${MLOPS_COLD_CHECK_MIN_GB:-50}
+min_gb=${MLOPS_COLD_CHECK_MIN_GB:-56}
 report=${MLOPS_COLD_CHECK_REPORT:-$root/build/cold-check/cold-check.json}
 netns=${MLOPS_COLD_CHECK_NETNS:-mlops-cold-check}
 steps=${MLOPS_COLD_CHECK_STEPS-venv up smoke}
