@@ -52,10 +52,16 @@ class Workspace:
         return cls(state / "workspaces" / stack, state / "pulumi-state", state / f"{stack}.passphrase")
 
     def env(self) -> dict[str, str]:
-        """What pulumi needs to find this stack; merge it over os.environ and drop any
-        PULUMI_CONFIG_PASSPHRASE there (pulumi refuses both)."""
+        """What pulumi needs to find this stack (the variables the CLI prints)."""
         return {"PULUMI_BACKEND_URL": f"file://{self.backend}", "PULUMI_CONFIG_PASSPHRASE_FILE": str(self.passphrase_file),
                 "PULUMI_SKIP_UPDATE_CHECK": "true", "PULUMI_DIY_BACKEND_NO_LEGACY_WARNING": "true"}
+
+    def process_env(self, base: Mapping[str, str] = os.environ) -> dict[str, str]:
+        """BASE (default: this process's environment) with env() over it and without
+        PULUMI_CONFIG_PASSPHRASE (pulumi refuses it beside the passphrase file): for subprocess."""
+        merged = {**base, **self.env()}
+        merged.pop("PULUMI_CONFIG_PASSPHRASE", None)
+        return merged
 
     def prepare_backend(self) -> bool:
         """Makes the backend folder and, when missing or empty, a new passphrase (0600, never

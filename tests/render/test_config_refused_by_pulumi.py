@@ -3,7 +3,6 @@ every bad key, shows no Python traceback, and nothing is declared (render mode, 
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -11,6 +10,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+
+from dev_cluster.workspace import Workspace
 
 pytestmark = pytest.mark.render
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,8 +26,7 @@ def _preview(tmp_path: Path, config: dict) -> subprocess.CompletedProcess:
                            check=True, capture_output=True, text=True).stdout
     written = dict(line.split("=", 1) for line in lines.splitlines())
     workspace = Path(written["MLOPS_PULUMI_WORKSPACE"])
-    env = {**os.environ, **written, "KUBECONFIG": "/dev/null"}
-    env.pop("PULUMI_CONFIG_PASSPHRASE", None)
+    env = {**Workspace.under(tmp_path, "local").process_env(), "KUBECONFIG": "/dev/null"}
     stack_file = workspace / "Pulumi.local.yaml"
     stack = yaml.safe_load(stack_file.read_text())
     stack["config"].update({f"mlops-platform:{key}": value for key, value in config.items()})

@@ -35,8 +35,7 @@ def destroy_a_copy(stack: str, tmp_path: Path, *flags: str) -> tuple[subprocess.
         shutil.copytree(getattr(source, part), getattr(copy, part), symlinks=True)
     shutil.copy(source.passphrase_file, copy.passphrase_file)
     before = resources(copy.backend, stack)
-    env = {**os.environ, **copy.env(), "KUBECONFIG": os.devnull}
-    env.pop("PULUMI_CONFIG_PASSPHRASE", None)
+    env = {**copy.process_env(), "KUBECONFIG": os.devnull}
     result = subprocess.run(["pulumi", "destroy", *(flags or ("--yes",)), "--non-interactive", "--stack", stack],
                             cwd=copy.directory, env=env, capture_output=True, text=True, timeout=300)
     return result, before, resources(copy.backend, stack)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import subprocess
 from dataclasses import dataclass
 
@@ -28,9 +27,7 @@ def pulumi(*args: str, stack: str = "local", workspace: Workspace | None = None)
     if not where.directory.is_dir():
         raise RuntimeError(f"no Pulumi workspace of stack {stack} in {where.directory}: run `make up` first "
                            "(or set MLOPS_STATE_DIR to the state folder of the cluster under test)")
-    env = {**os.environ, **where.env()}
-    env.pop("PULUMI_CONFIG_PASSPHRASE", None)
-    result = subprocess.run(["pulumi", *args, "--stack", stack], cwd=where.directory, env=env,
+    result = subprocess.run(["pulumi", *args, "--stack", stack], cwd=where.directory, env=where.process_env(),
                             capture_output=True, text=True, check=False)
     if result.returncode:
         raise RuntimeError(f"pulumi {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
