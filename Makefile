@@ -78,10 +78,8 @@ tools: ## Build or reuse the pinned offline toolchain (pulumi, language host, k8
 render: venv tools ## Run a real `pulumi up` for the local and university stacks, writing manifests to build/render/.
 	@bash dev_cluster/render.sh $(RENDER_DIR) local university
 
-test: venv pipelines-venv tools render node-components ## Run every test: unit, render, lint, components and the local pipeline, then the cluster, platform and smoke tests on a throwaway kind cluster.
-	@$(VENV)/bin/pytest -m "not e2e and not molecule" $(PYTEST_ARGS)
-	@$(PIPELINES_VENV)/bin/python -m pytest -m "not e2e" pipeline_components/tests smoke_tests/test_local_pipeline.py $(PYTEST_ARGS)
-	@bash dev_cluster/cluster-check.sh $(PYTEST_ARGS)
+test: venv pipelines-venv tools node-components ## Run every test, in two lanes side by side: render, unit, lint, components and the local pipeline; the cluster, platform and smoke tests on a throwaway kind cluster.
+	@MLOPS_RENDER_DIR=$(RENDER_DIR) bash dev_cluster/test.sh $(PYTEST_ARGS)
 
 node-components: ## Build (or reuse) containerd, runc, crictl, CNI plugins, etcd, CoreDNS, local-path, pause.
 	@bash offline/images/build-node-components.sh >/dev/null
