@@ -46,12 +46,26 @@ def wait_for_run(run_id):
         time.sleep(5)
 
 
+def experiment_id(name):
+    """The KFP experiment's id, made when missing. kfp's client looks the name up, then creates it: a
+    submitter doing the same at that moment (the smoke tests submit two pipelines at once) makes it
+    first and KFP answers 409 Already exists; the look-up then finds that one."""
+    try:
+        return client.create_experiment(name, namespace=os.environ["NAMESPACE"]).experiment_id
+    except kfp_server_api.exceptions.ApiException as error:
+        if error.status != 409:
+            raise
+        print(f"experiment {name} made by another submitter meanwhile: using it", flush=True)
+        return client.create_experiment(name, namespace=os.environ["NAMESPACE"]).experiment_id
+
+
+experiment = experiment_id("smoke-tests")
 runs, finished = [], []
 # One after the other, without KFP's cache: the second run must compute everything again.
 for i in range(1, int(os.environ["RUNS"]) + 1):
     run_id = client.create_run_from_pipeline_package("/tmp/pipeline.yaml", arguments=arguments,
                                                      run_name=f"smoke-{os.environ['MARKER']}-{i}",
-                                                     experiment_name="smoke-tests", namespace=os.environ["NAMESPACE"],
+                                                     experiment_id=experiment, namespace=os.environ["NAMESPACE"],
                                                      enable_caching=False).run_id
     print(f"submitted run {run_id}", flush=True)
     runs.append(run_id)
