@@ -25,12 +25,15 @@ say() { echo "[test] $(date -u +%H:%M:%S) $*"; }
 
 # One step of the unit lane: its output into the lane's log, one line on stdout when it ends.
 step() {
-  local name=$1 start=$SECONDS rc summary
+  local name=$1 start=$SECONDS rc summary before
   shift
   echo "===== $name: $*" >>"$unit_log"
+  before=$(wc -l <"$unit_log")
   "$@" >>"$unit_log" 2>&1
   rc=$?
-  summary=$(grep -E '^=+ .*(passed|failed|error|no tests ran).* =+$' "$unit_log" | tail -n 1 | tr -d '=' | xargs || true)
+  # pytest's summary line, from this step's output only (not an earlier step's).
+  summary=$(tail -n +"$((before + 1))" "$unit_log" | grep -E '^=+ .*(passed|failed|error|no tests ran).* =+$' \
+    | tail -n 1 | tr -d '=' | xargs || true)
   if ((rc == 0)); then
     say "unit lane: $name ok in $((SECONDS - start)) s${summary:+ ($summary)}"
   else

@@ -72,6 +72,9 @@ def test_the_cluster_lane_starts_without_waiting_for_the_unit_lane(tmp_path):
     # One line per unit step with pytest's summary, and the unit lane's whole log at the end.
     assert "unit lane: fast suite ok in" in result.stdout
     assert "(3 passed in 0.01s)" in result.stdout
+    # A step without a pytest summary (render, the components' stand-in) shows none, not the fast suite's.
+    assert "unit lane: components and local pipeline ok in" in result.stdout
+    assert "(3 passed" not in next(line for line in result.stdout.splitlines() if "components and local pipeline ok" in line)
     assert "[unit] fast output" in result.stdout
     assert "[unit] components output" in result.stdout
     assert "unit lane: ok; cluster lane: ok" in result.stdout
