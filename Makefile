@@ -27,8 +27,11 @@ export MLOPS_CLUSTER_NAME := $(CLUSTER_NAME)
 export KUBECONFIG := $(CACHE_DIR)/$(CLUSTER_NAME).kubeconfig
 PYTEST_ARGS ?=
 DASHBOARD_LOCAL_PORT ?= 8080
+ALERTMANAGER_LOCAL_PORT ?= 9093
+# What `make alerts` asks amtool (the default lists the alerts Alertmanager holds).
+AMTOOL_ARGS ?= alert query
 
-.PHONY: image-checks monitoring-drill usage-report dashboard role-docs gpu-node-check backup backup-drill backup-fetch fault-test upgrade-test restore cold-check gpu-check help venv pipelines-venv pipelines smoke bench report tools render test molecule lint constraints clean node-components kubernetes node-image cluster cluster-delete cluster-check cluster-test up down platform-test
+.PHONY: image-checks monitoring-drill usage-report dashboard alerts role-docs gpu-node-check backup backup-drill backup-fetch fault-test upgrade-test restore cold-check gpu-check help venv pipelines-venv pipelines smoke bench report tools render test molecule lint constraints clean node-components kubernetes node-image cluster cluster-delete cluster-check cluster-test up down platform-test
 
 help: ## List the targets.
 	@grep -hE '^[a-z-]+:.*## ' $(firstword $(MAKEFILE_LIST)) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -111,6 +114,17 @@ dashboard: ## Open the platform's dashboard (charts of the research groups' CPU,
 	  if [ -z "$$ns" ]; then echo "no dashboard Service in the cluster of $$KUBECONFIG: deploy the platform with monitoring.enabled (make up)" >&2; exit 1; fi; \
 	  echo "dashboard: http://localhost:$(DASHBOARD_LOCAL_PORT)/ (from $$ns/dashboard; Ctrl-C closes it)"; \
 	  kubectl -n "$$ns" port-forward svc/dashboard $(DASHBOARD_LOCAL_PORT):8080 >/dev/null
+
+alerts: ## The alerts Alertmanager holds, with amtool (built from the pinned module) through kubectl port-forward; AMTOOL_ARGS='silence add alertname=NAME --duration=2h --comment=WHY' (or 'silence query', ...) runs another amtool command.
+	@amtool=$$(bash offline/alertmanager.sh)/amtool || exit 1; \
+	  ns=$$(kubectl get services -A -l app.kubernetes.io/name=alertmanager,app.kubernetes.io/component=monitoring \
+	    -o jsonpath='{.items[0].metadata.namespace}' 2>/dev/null); \
+	  if [ -z "$$ns" ]; then echo "no alertmanager Service in the cluster of $$KUBECONFIG: deploy the platform with monitoring.enabled (make up)" >&2; exit 1; fi; \
+	  kubectl -n "$$ns" port-forward svc/alertmanager $(ALERTMANAGER_LOCAL_PORT):9093 >/dev/null & forward=$$!; \
+	  trap 'kill $$forward 2>/dev/null' EXIT; \
+	  for _ in $$(seq 50); do "$$amtool" --alertmanager.url=http://localhost:$(ALERTMANAGER_LOCAL_PORT) config show >/dev/null 2>&1 && break; sleep 0.2; done; \
+	  echo "alertmanager: $$ns/alertmanager (amtool --alertmanager.url=http://localhost:$(ALERTMANAGER_LOCAL_PORT) $(AMTOOL_ARGS))" >&2; \
+	  "$$amtool" --alertmanager.url=http://localhost:$(ALERTMANAGER_LOCAL_PORT) $(AMTOOL_ARGS)
 
 monitoring-drill: venv ## Scale a stand-in model server to 0 and wait until Prometheus fires ModelServerDown (5 minutes; make test waits for its pending state only).
 	@MLOPS_ALERT_STATE=firing $(VENV)/bin/pytest -m e2e tests/platform/test_monitoring.py -k model_server_scaled_to_zero $(PYTEST_ARGS)

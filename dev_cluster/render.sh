@@ -21,6 +21,7 @@ command -v pulumi >/dev/null || { echo "[render] ERROR: pulumi is not on PATH; r
 declare -A placeholder=(
   [mlops-platform:mlflowExternalDsn]="postgresql://mlflow:render-placeholder@db.invalid:5432/mlflow"
   [mlops-platform:loginLdapBindPassword]="render-placeholder"
+  [mlops-platform:monitoringSmtpPassword]="render-placeholder"
 )
 
 # Upstream charts come from their Go modules (offline/charts.sh), for every stack: no chart

@@ -24,8 +24,9 @@ PROJECT = "mlops-platform"
 PROJECT_FILE = Path(__file__).resolve().parent.parent / "Pulumi.yaml"
 
 # Keys whose value is a free-form map (names chosen by the user), not a fixed set of fields.
-_FREE_MAPS = {"images.overrides", "requests", "limits", "login.ldap"}
-_SECRET_KEYS = {"mlflowExternalDsn", "kubeflowPipelinesDatabasePassword", "loginLdapBindPassword"}
+_FREE_MAPS = {"images.overrides", "requests", "limits", "login.ldap", "monitoring.alertmanager.webhooks"}
+_SECRET_KEYS = {"mlflowExternalDsn", "kubeflowPipelinesDatabasePassword", "loginLdapBindPassword",
+                "monitoringSmtpPassword", "monitoringAlertWebhookUrl"}
 
 # An address a browser opens (login.issuerUrl, login.uiUrl) and a person's e-mail address.
 _URL = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?$")
@@ -281,6 +282,40 @@ class BackupConfig:
     resources: Resources
 
 
+# The alerts' severities a receiver may take (the `severity` label of infra/monitoring/alert-rules.yml;
+# the Watchdog's, `none`, goes to monitoring.alertmanager.heartbeatUrl only).
+ALERT_SEVERITIES = ("critical", "warning", "info")
+
+
+@dataclass(frozen=True)
+class AlertEmail:
+    # The recipients ((): no e-mail), the sender, the SMTP server (host:port).
+    to: tuple[str, ...]
+    sender: str
+    smarthost: str
+    username: str
+    # A secret: monitoringSmtpPassword ("" without username).
+    password: str
+    require_tls: bool
+    severities: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class AlertmanagerConfig:
+    repeat_interval: str
+    # The dead man's switch the Watchdog is POSTed to ("" = none), and how often.
+    heartbeat_url: str
+    heartbeat_interval: str
+    volume_size: str
+    email: AlertEmail
+    # Receiver name -> URL (plain stack values), each sent the alerts of webhook_severities.
+    webhooks: dict[str, str]
+    # A secret: monitoringAlertWebhookUrl, the receiver `webhook` ("" = none).
+    secret_webhook_url: str
+    webhook_severities: tuple[str, ...]
+    resources: Resources
+
+
 @dataclass(frozen=True)
 class MonitoringConfig:
     enabled: bool
@@ -295,6 +330,7 @@ class MonitoringConfig:
     kube_state_metrics_resources: Resources
     node_exporter_resources: Resources
     dashboard_resources: Resources
+    alertmanager: AlertmanagerConfig
 
 
 # login.ldap keys: the required ones, and every one allowed (Dex's LDAP connector settings).
@@ -624,7 +660,8 @@ def parse(raw: dict[str, Any], secret_keys: frozenset[str] = frozenset()) -> Pla
         store["namespace"]: "objectStore.namespace", mlflow["namespace"]: "mlflow.namespace",
         kfp.namespace: "kubeflowPipelines.namespace", gpu.namespace: "gpu.namespace",
         queueing.namespace: "queueing.namespace"})
-    monitoring = _check_monitoring(check, values["monitoring"], platform, {
+    monitoring = _check_monitoring(check, values["monitoring"], platform, values["monitoringSmtpPassword"],
+                                   values["monitoringAlertWebhookUrl"], {
         store["namespace"]: "objectStore.namespace", mlflow["namespace"]: "mlflow.namespace",
         kfp.namespace: "kubeflowPipelines.namespace", gpu.namespace: "gpu.namespace",
         queueing.namespace: "queueing.namespace", backup.namespace: "backup.namespace"})
@@ -758,8 +795,8 @@ def _check_backup(check: _Checker, backup: dict[str, Any], platform: dict[str, A
 _DURATION = re.compile(r"^[1-9][0-9]*(s|m|h|d|w|y)$")
 
 
-def _check_monitoring(check: _Checker, monitoring: dict[str, Any], platform: dict[str, Any],
-                      others: dict[str, str]) -> MonitoringConfig:
+def _check_monitoring(check: _Checker, monitoring: dict[str, Any], platform: dict[str, Any], smtp_password: str,
+                      webhook_url: str, others: dict[str, str]) -> MonitoringConfig:
     check.dns_label("monitoring.namespace", monitoring["namespace"])
     if monitoring["namespace"] in others:
         check.fail("monitoring.namespace", monitoring["namespace"], f"is already {others[monitoring['namespace']]}; "
@@ -784,7 +821,76 @@ def _check_monitoring(check: _Checker, monitoring: dict[str, Any], platform: dic
         kube_state_metrics_resources=check.resources("monitoring.kubeStateMetrics.resources",
                                                      monitoring["kubeStateMetrics"]["resources"]),
         node_exporter_resources=check.resources("monitoring.nodeExporter.resources", monitoring["nodeExporter"]["resources"]),
-        dashboard_resources=check.resources("monitoring.dashboard.resources", monitoring["dashboard"]["resources"]))
+        dashboard_resources=check.resources("monitoring.dashboard.resources", monitoring["dashboard"]["resources"]),
+        alertmanager=_check_alertmanager(check, monitoring["alertmanager"], smtp_password, webhook_url))
+
+
+# An SMTP server: host:port.
+_SMARTHOST = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?:[0-9]{1,5}$")
+# A receiver's URL (Alertmanager POSTs to it); a secret one may carry a query string.
+_SECRET_URL = re.compile(r"^https?://[^\s/?#]+[^\s]*$")
+
+
+def _check_alertmanager(check: _Checker, alerting: dict[str, Any], smtp_password: str,
+                        webhook_url: str) -> AlertmanagerConfig:
+    key = "monitoring.alertmanager"
+    if not _DURATION.match(str(alerting["repeatInterval"])):
+        check.fail(f"{key}.repeatInterval", alerting["repeatInterval"], "expected a number and a unit: s, m, h, d, w or y (e.g. 4h)")
+    elif _seconds(alerting["repeatInterval"]) < 300:
+        check.fail(f"{key}.repeatInterval", alerting["repeatInterval"],
+                   "at least 5m: Alertmanager sends a group again at most every 5 minutes (its group interval)")
+    if not _DURATION.match(str(alerting["heartbeatInterval"])) or _seconds(alerting["heartbeatInterval"]) < 60:
+        check.fail(f"{key}.heartbeatInterval", alerting["heartbeatInterval"], "expected a duration of at least 1m (e.g. 5m)")
+    if alerting["heartbeatUrl"] and not _URL.match(alerting["heartbeatUrl"]):
+        check.fail(f"{key}.heartbeatUrl", alerting["heartbeatUrl"], "expected an http(s) URL without query or credentials, "
+                   "such as https://heartbeat.example.edu/ping/platform")
+    check.storage_size(f"{key}.volumeSize", alerting["volumeSize"])
+    email = alerting["email"]
+    for name, value in (("severities", email["severities"]), ("webhookSeverities", alerting["webhookSeverities"])):
+        where = f"{key}.email.severities" if name == "severities" else f"{key}.{name}"
+        unknown = [s for s in value if s not in ALERT_SEVERITIES]
+        if unknown or not value:
+            check.fail(where, value, f"expected a list of one or more of {', '.join(ALERT_SEVERITIES)} "
+                       "(the Watchdog alert, which always fires, goes to heartbeatUrl alone)")
+    if email["to"]:
+        for i, address in enumerate(email["to"]):
+            if not _EMAIL.match(address):
+                check.fail(f"{key}.email.to[{i}]", address, "expected an e-mail address such as ml-admins@example.edu")
+        if not _EMAIL.match(email["from"]):
+            check.fail(f"{key}.email.from", email["from"], "expected the sender's e-mail address, such as alerts@example.edu")
+        if not _SMARTHOST.match(email["smarthost"]) or not 0 < int(email["smarthost"].rsplit(":", 1)[-1] or 0) < 65536:
+            check.fail(f"{key}.email.smarthost", email["smarthost"], "expected the SMTP server as host:port, such as "
+                       "smtp.example.edu:587")
+        if email["username"] and not smtp_password:
+            check.fail(f"{key}.email.username", email["username"], "needs its password: pulumi config set --secret "
+                       f"{PROJECT}:monitoringSmtpPassword <password>")
+    elif any(email[name] for name in ("from", "smarthost", "username")):
+        check.fail(f"{key}.email.to", [], "is empty, but from, smarthost or username is set: list the recipients, "
+                   "or clear the rest to send no e-mail")
+    if smtp_password and not email["username"]:
+        check.fail("monitoringSmtpPassword", "<redacted>", f"is set but {key}.email.username is not: name the account "
+                   "it is the password of, or unset it")
+    for name, url in alerting["webhooks"].items():
+        if not _DNS_LABEL.match(name) or len(name) > 63:
+            check.fail(f"{key}.webhooks.{name}", url, "the receiver's name must be a DNS label (lower-case letters, digits, '-')")
+        elif name in ("webhook", "heartbeat", "keep", "email"):
+            check.fail(f"{key}.webhooks.{name}", url, f"`{name}` is a receiver of the platform's own (email, webhook: "
+                       "monitoringAlertWebhookUrl, heartbeat: heartbeatUrl, keep: no receiver): choose another name")
+        if not _URL.match(url):
+            check.fail(f"{key}.webhooks.{name}", url, "expected an http(s) URL without query or credentials, such as "
+                       f"https://alerts.example.edu/hook; a URL that is a credential goes into {PROJECT}:monitoringAlertWebhookUrl "
+                       "(pulumi config set --secret)")
+    if webhook_url and not _SECRET_URL.match(webhook_url):
+        check.fail("monitoringAlertWebhookUrl", "<redacted>", "expected an http(s) URL")
+    return AlertmanagerConfig(
+        repeat_interval=str(alerting["repeatInterval"]), heartbeat_url=alerting["heartbeatUrl"],
+        heartbeat_interval=str(alerting["heartbeatInterval"]), volume_size=alerting["volumeSize"],
+        email=AlertEmail(to=tuple(email["to"]), sender=email["from"], smarthost=email["smarthost"],
+                         username=email["username"], password=smtp_password, require_tls=email["requireTls"],
+                         severities=tuple(email["severities"])),
+        webhooks=dict(alerting["webhooks"]), secret_webhook_url=webhook_url,
+        webhook_severities=tuple(alerting["webhookSeverities"]),
+        resources=check.resources(f"{key}.resources", alerting["resources"]))
 
 
 def _seconds(duration: str) -> int:

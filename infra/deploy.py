@@ -262,7 +262,7 @@ def deploy(cfg: PlatformConfig) -> Platform:
             targets.append(ScrapeTarget(MODEL_SERVERS_JOB, tuple(tenant_namespaces), {SERVING_LABEL: "true"}, SERVING_PORT))
         monitoring = Monitoring("monitoring", MonitoringArgs(
             config=cfg.monitoring,
-            images=(image("prometheus"), image("kube-state-metrics"), image("node-exporter")),
+            images=(image("prometheus"), image("kube-state-metrics"), image("node-exporter"), image("alertmanager")),
             dashboard_image=image("mlflow"),
             image_pull_policy=cfg.images.pull_policy,
             targets=tuple(targets),

@@ -218,8 +218,11 @@ def panel_html(panel: Panel, prometheus: Prometheus, start: float, end: float, s
 
 
 def alerts_html(prometheus: Prometheus) -> str:
+    """The alerts pending or firing, firing first; not the Watchdog (severity `none`), which always fires:
+    the heartbeat of the alerting path, for a dead man's switch, not something to act on."""
     try:
-        alerts = [a for a in prometheus.alerts() if a.get("state") in ("pending", "firing")]
+        alerts = [a for a in prometheus.alerts()
+                  if a.get("state") in ("pending", "firing") and a["labels"].get("severity") != "none"]
     except PrometheusError as exc:
         return f'<section class="alerts"><h2>Alerts</h2><p class="error">{html.escape(str(exc))}</p></section>'
     if not alerts:

@@ -8,7 +8,9 @@ Prometheus scrapes, every `scrape_interval`:
   - the ScrapeTargets other components declare (the KFP API server, Argo's controller, MLflow's
     sidecar, SeaweedFS, the DCGM exporter), each as the job its alert rules name, through a NetworkPolicy in the target's
     namespace that admits Prometheus alone on the metrics port.
-It evaluates infra/monitoring/alert-rules.yml (checked and unit-tested by promtool in make test).
+It evaluates infra/monitoring/alert-rules.yml (checked and unit-tested by promtool in make test) and
+sends the alerts that fire to Alertmanager, which groups them and sends them to the stack's receivers
+(e-mail, webhooks; alertmanager_config()) and keeps them, and their silences, in its API.
 The time series live on a volume, kept for `retention` or until 80% of the volume is used.
 The dashboard (platform_dashboard/server.py, mounted from a ConfigMap on the MLflow image) draws
 the platform's and the research groups' charts from Prometheus; people open it with
@@ -25,7 +27,7 @@ import pulumi_kubernetes as k8s
 import yaml
 
 from infra.components.common import CONTAINER_SECURITY, PART_OF, content_digest, grant, ingress_policy, labels, pod_security
-from infra.config import MonitoringConfig
+from infra.config import AlertmanagerConfig, MonitoringConfig
 
 RULES_FILE = Path(__file__).resolve().parents[1] / "monitoring" / "alert-rules.yml"
 DASHBOARD_PROGRAM = Path(__file__).resolve().parents[2] / "platform_dashboard" / "server.py"
@@ -39,6 +41,19 @@ PROMETHEUS_SERVICE = "prometheus"
 KUBE_STATE_METRICS_PORT = 8080
 NODE_EXPORTER_PORT = 9100
 KUBELET_PORT = 10250
+ALERTMANAGER_PORT = 9093
+ALERTMANAGER_SERVICE = "alertmanager"
+# Alertmanager's receiver that sends nowhere: the alerts no other receiver takes stay in its API.
+KEEP_RECEIVER = "keep"
+# The receiver of the secret monitoringAlertWebhookUrl.
+SECRET_WEBHOOK_RECEIVER = "webhook"  # noqa: S105 (a name, not a value)
+# The always-firing alert (infra/monitoring/alert-rules.yml) and the receiver it goes to (heartbeatUrl).
+WATCHDOG_ALERT = "Watchdog"
+HEARTBEAT_RECEIVER = "heartbeat"
+_ALERTMANAGER_CONFIG_DIR = "/etc/alertmanager"
+# The SMTP password and the secret webhook URL, one file each, from a Secret (never in the configuration).
+_ALERTMANAGER_SECRETS_DIR = "/etc/alertmanager-secrets"
+_ALERTMANAGER_DATA_DIR = "/alertmanager"
 # The nobody user of the images (offline/images/monitoring.sh runs each as 65534).
 _UID = 65534
 _SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
@@ -89,8 +104,8 @@ class ScrapeTarget:
 class MonitoringArgs:
     # namespace, scrape interval, retention, volume, kubelet TLS, each part's resources.
     config: MonitoringConfig
-    # Prometheus's, kube-state-metrics' and node-exporter's image.
-    images: tuple[str, str, str]
+    # Prometheus's, kube-state-metrics', node-exporter's and Alertmanager's image.
+    images: tuple[str, str, str, str]
     # Runs the dashboard (Python 3, standard library): the MLflow image.
     dashboard_image: str
     image_pull_policy: str
@@ -165,11 +180,14 @@ def prometheus_config(namespace: str, scrape_interval: str, kubelet_insecure_tls
     both = sorted(t.job for t in targets if t.authorized and t.bearer_token is not None)
     if both:
         raise ValueError(f"Monitoring: a scrape target takes Prometheus's token or its own, not both: {', '.join(both)}")
+    alertmanager = f"{ALERTMANAGER_SERVICE}.{namespace}.svc:{ALERTMANAGER_PORT}"
     return {
         "global": {"scrape_interval": scrape_interval, "evaluation_interval": scrape_interval},
         "rule_files": [f"{_CONFIG_DIR}/rules/{RULES_FILE.name}"],
+        "alerting": {"alertmanagers": [{"static_configs": [{"targets": [alertmanager]}]}]},
         "scrape_configs": [
             {"job_name": "prometheus", "static_configs": [{"targets": [f"localhost:{PROMETHEUS_PORT}"]}]},
+            {"job_name": "alertmanager", "static_configs": [{"targets": [alertmanager]}]},
             # The objects' namespace and pod labels are kube-state-metrics' own series labels.
             {"job_name": "kube-state-metrics", "honor_labels": True,
              "static_configs": [{"targets": [f"kube-state-metrics.{namespace}.svc:{KUBE_STATE_METRICS_PORT}"]}]},
@@ -182,7 +200,60 @@ def prometheus_config(namespace: str, scrape_interval: str, kubelet_insecure_tls
     }
 
 
-OWN_JOBS = ("prometheus", "kube-state-metrics", "node-exporter", "kubelet", "cadvisor")
+OWN_JOBS = ("prometheus", "alertmanager", "kube-state-metrics", "node-exporter", "kubelet", "cadvisor")
+
+
+def _severity_matcher(severities: tuple[str, ...]) -> str:
+    return f'severity=~"{"|".join(severities)}"'
+
+
+def alertmanager_config(cfg: AlertmanagerConfig) -> dict:
+    """Alertmanager's configuration file: the Watchdog to the heartbeat URL alone, every heartbeat
+    interval; the other alerts grouped by alert and namespace, each group sent 30 s after its first
+    alert, its changes at most every 5 minutes and again every repeat interval while it fires, to
+    every receiver whose severities match (e-mail, each webhook, the secret webhook); alerts no
+    receiver takes stay in Alertmanager's API (the `keep` receiver). A critical alert mutes the
+    warning of the same name in the same namespace. It holds no secret: the SMTP password and the
+    secret webhook URL are files from a Secret (`*_file`)."""
+    receivers: list[dict] = [{"name": KEEP_RECEIVER}]
+    # The Watchdog stops here (no `continue`): with no heartbeat URL it is kept, never sent.
+    routes: list[dict] = [{"receiver": HEARTBEAT_RECEIVER if cfg.heartbeat_url else KEEP_RECEIVER,
+                           "matchers": [f'alertname="{WATCHDOG_ALERT}"'], "group_wait": "0s", "group_interval": "1m",
+                           "repeat_interval": cfg.heartbeat_interval}]
+    if cfg.heartbeat_url:
+        receivers.append({"name": HEARTBEAT_RECEIVER, "webhook_configs": [{"url": cfg.heartbeat_url, "send_resolved": False}]})
+    config: dict = {"global": {"resolve_timeout": "5m"}}
+    email = cfg.email
+    if email.to:
+        config["global"].update({"smtp_from": email.sender, "smtp_smarthost": email.smarthost,
+                                 "smtp_require_tls": email.require_tls})
+        if email.username:
+            config["global"].update({"smtp_auth_username": email.username,
+                                     "smtp_auth_password_file": f"{_ALERTMANAGER_SECRETS_DIR}/smtp-password"})
+        receivers.append({"name": "email", "email_configs": [{"to": ", ".join(email.to), "send_resolved": True}]})
+        routes.append({"receiver": "email", "matchers": [_severity_matcher(email.severities)], "continue": True})
+    webhooks = [(name, {"url": url}) for name, url in sorted(cfg.webhooks.items())]
+    if cfg.secret_webhook_url:
+        webhooks.append((SECRET_WEBHOOK_RECEIVER, {"url_file": f"{_ALERTMANAGER_SECRETS_DIR}/webhook-url"}))
+    for name, target in webhooks:
+        receivers.append({"name": name, "webhook_configs": [{**target, "send_resolved": True}]})
+        routes.append({"receiver": name, "matchers": [_severity_matcher(cfg.webhook_severities)], "continue": True})
+    config["route"] = {"receiver": KEEP_RECEIVER, "group_by": ["alertname", "namespace"], "group_wait": "30s",
+                       "group_interval": "5m", "repeat_interval": cfg.repeat_interval, "routes": routes}
+    config["receivers"] = receivers
+    config["inhibit_rules"] = [{"source_matchers": ['severity="critical"'], "target_matchers": ['severity="warning"'],
+                                "equal": ["alertname", "namespace"]}]
+    return config
+
+
+def alertmanager_secrets(cfg: AlertmanagerConfig) -> dict[str, str]:
+    """The files of Alertmanager's Secret (file name -> content): the SMTP password, the secret webhook URL."""
+    files = {}
+    if cfg.email.to and cfg.email.username:
+        files["smtp-password"] = cfg.email.password
+    if cfg.secret_webhook_url:
+        files["webhook-url"] = cfg.secret_webhook_url
+    return files
 
 
 def _selector(app_labels: dict[str, str]) -> dict[str, str]:
@@ -244,6 +315,7 @@ class Monitoring(pulumi.ComponentResource):
         self._kube_state_metrics(name, ns_name, ksm_labels, args, child)
         self._node_exporter(name, ns_name, exporter_labels, args, child)
         service = self._prometheus(name, ns_name, prometheus_labels, config, args, child)
+        self._alertmanager(name, ns_name, _selector(prometheus_labels), args, child)
         dashboard = self._dashboard(name, ns_name, service, args, child)
 
         self.namespace = ns_name
@@ -438,6 +510,83 @@ class Monitoring(pulumi.ComponentResource):
             opts=opts)
         return _service(f"{name}-prometheus-svc", PROMETHEUS_SERVICE, ns_name, app_labels, "web", PROMETHEUS_PORT, opts)
 
+
+    def _alertmanager(self, name: str, ns_name: pulumi.Output[str], prometheus_pods: dict[str, str], args: MonitoringArgs,
+                      opts: pulumi.ResourceOptions) -> None:
+        """Alertmanager: a Deployment (one replica, its own HA cluster off), its configuration in a
+        ConfigMap, the SMTP password and secret webhook URL in a Secret, silences and the
+        notification log on a volume, a Service; reached by Prometheus alone (alerts, /metrics),
+        people use kubectl port-forward (amtool)."""
+        cfg = args.config.alertmanager
+        app_labels = labels(ALERTMANAGER_SERVICE, "monitoring")
+        config = alertmanager_config(cfg)
+        config_text = yaml.safe_dump(config, sort_keys=False)
+        config_map = k8s.core.v1.ConfigMap(
+            f"{name}-alertmanager-config",
+            metadata={"name": "alertmanager-config", "namespace": ns_name, "labels": app_labels},
+            data={"alertmanager.yml": config_text}, opts=opts)
+        files = alertmanager_secrets(cfg)
+        mounts = [{"name": "config", "mountPath": _ALERTMANAGER_CONFIG_DIR, "readOnly": True},
+                  {"name": "data", "mountPath": _ALERTMANAGER_DATA_DIR}]
+        volumes: list[dict] = [{"name": "config", "configMap": {"name": config_map.metadata.apply(lambda m: m["name"])}}]
+        if files:
+            secret = k8s.core.v1.Secret(
+                f"{name}-alertmanager-secrets",
+                metadata={"name": "alertmanager-secrets", "namespace": ns_name, "labels": app_labels},
+                string_data={file: pulumi.Output.secret(value) for file, value in files.items()}, opts=opts)
+            mounts.append({"name": "secrets", "mountPath": _ALERTMANAGER_SECRETS_DIR, "readOnly": True})
+            volumes.append({"name": "secrets", "secret": {"secretName": secret.metadata.apply(lambda m: m["name"]),
+                                                          "defaultMode": 0o440}})
+        volume_spec: dict = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": cfg.volume_size}}}
+        if args.config.storage_class:
+            volume_spec["storageClassName"] = args.config.storage_class
+        volume = k8s.core.v1.PersistentVolumeClaim(
+            f"{name}-alertmanager-data",
+            metadata={"name": "alertmanager-data", "namespace": ns_name, "labels": app_labels},
+            spec=volume_spec,
+            opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(
+                custom_timeouts=pulumi.CustomTimeouts(create="10m"))))
+        volumes.append({"name": "data", "persistentVolumeClaim": {"claimName": volume.metadata.apply(lambda m: m["name"])}})
+        # A changed configuration restarts Alertmanager with it. The secret files are read at each
+        # sending (notify/webhook, notify/email): a changed password or URL needs no restart.
+        digest = content_digest(config_text)
+        k8s.apps.v1.Deployment(
+            f"{name}-alertmanager",
+            metadata={"name": ALERTMANAGER_SERVICE, "namespace": ns_name, "labels": app_labels},
+            spec={
+                "replicas": 1,
+                # One writer of the volume at a time.
+                "strategy": {"type": "Recreate"},
+                "selector": {"matchLabels": _selector(app_labels)},
+                "template": {
+                    "metadata": {"labels": app_labels, "annotations": {"mlops-platform/config-hash": digest}},
+                    "spec": {
+                        "automountServiceAccountToken": False,
+                        "securityContext": pod_security(_UID),
+                        "containers": [{
+                            "name": "alertmanager",
+                            "image": args.images[3],
+                            "imagePullPolicy": args.image_pull_policy,
+                            "args": [f"--config.file={_ALERTMANAGER_CONFIG_DIR}/alertmanager.yml",
+                                     f"--storage.path={_ALERTMANAGER_DATA_DIR}",
+                                     f"--web.listen-address=:{ALERTMANAGER_PORT}",
+                                     # One replica: no gossip with peers (its port stays closed).
+                                     "--cluster.listen-address="],
+                            "ports": [{"name": "web", "containerPort": ALERTMANAGER_PORT}],
+                            **_probes(ALERTMANAGER_PORT, "/-/ready", "/-/healthy", live_delay=10),
+                            "securityContext": {**CONTAINER_SECURITY, "readOnlyRootFilesystem": True},
+                            "resources": cfg.resources.to_kubernetes(),
+                            "volumeMounts": mounts,
+                        }],
+                        "volumes": volumes,
+                    },
+                },
+            },
+            opts=opts)
+        # Prometheus sends the alerts and reads /metrics; nobody else (people: kubectl port-forward).
+        self._allow_prometheus(f"{name}-allow-alertmanager", prometheus_policy("alertmanager"), ns_name,
+                               _selector(app_labels), ALERTMANAGER_PORT, prometheus_pods, opts)
+        _service(f"{name}-alertmanager-svc", ALERTMANAGER_SERVICE, ns_name, app_labels, "web", ALERTMANAGER_PORT, opts)
 
     def _dashboard(self, name: str, ns_name: pulumi.Output[str], prometheus: k8s.core.v1.Service, args: MonitoringArgs,
                    opts: pulumi.ResourceOptions) -> k8s.core.v1.Service:

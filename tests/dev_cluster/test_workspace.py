@@ -48,7 +48,8 @@ def test_it_writes_the_layout_prints_the_environment_and_makes_the_passphrase_on
     values = printed(run("university", str(tmp_path), "--drop-secrets", "--set", "mlops-platform:queueing.chart=/c"))
     where = Workspace.under(tmp_path, "university")
     assert values == {**where.env(), "MLOPS_PULUMI_WORKSPACE": str(where.directory),
-                      "MLOPS_DROPPED_SECRETS": "mlops-platform:mlflowExternalDsn mlops-platform:loginLdapBindPassword",
+                      "MLOPS_DROPPED_SECRETS": "mlops-platform:mlflowExternalDsn mlops-platform:loginLdapBindPassword "
+                                               "mlops-platform:monitoringSmtpPassword",
                       "MLOPS_PASSPHRASE_GENERATED": "1"}
     assert where.backend.is_dir()
     assert stat.S_IMODE(where.passphrase_file.stat().st_mode) == 0o600

@@ -228,6 +228,7 @@ def pinned_versions() -> dict[str, str]:
         "Prometheus (the Monitoring component; promtool for the alert rules' tests)": env["PROMETHEUS_VERSION"],
         "kube-state-metrics": UPSTREAM_IMAGES["kube-state-metrics"].tag,
         "node-exporter": UPSTREAM_IMAGES["node-exporter"].tag,
+        "Alertmanager (the Monitoring component; amtool for its configuration's tests)": UPSTREAM_IMAGES["alertmanager"].tag,
         "Kubernetes built from source (kind node image, `make kubernetes`)": _go_requirement("kubernetes", "k8s.io/kubernetes"),
         "Kubernetes on kubeadm nodes (role default)": _role_default("kubernetes_node", "kubernetes_node_version"),
         "containerd (kind node image)": _go_requirement(node + "containerd", "github.com/containerd/containerd/v2"),

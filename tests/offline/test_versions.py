@@ -138,6 +138,8 @@ def test_platform_image_builds_match_the_images_the_platform_runs():
     assert UPSTREAM_IMAGES["prometheus"].tag == "v" + versions()["PROMETHEUS_VERSION"]
     assert UPSTREAM_IMAGES["kube-state-metrics"].tag == go_requirements("kube-state-metrics")["k8s.io/kube-state-metrics/v2"]
     assert UPSTREAM_IMAGES["node-exporter"].tag == go_requirements("node-exporter")["github.com/prometheus/node_exporter"]
+    assert UPSTREAM_IMAGES["alertmanager"].tag == go_requirements("alertmanager")["github.com/prometheus/alertmanager"], \
+        "Alertmanager's image and amtool come from the pinned module (offline/alertmanager.sh)"
     proxy = go_requirements("oauth2-proxy")["github.com/oauth2-proxy/oauth2-proxy/v7"]
     assert UPSTREAM_IMAGES["oauth2-proxy"].tag == proxy, "oauth2-proxy's image is built from the pinned module"
     # Dex by the pseudo-version of its release tag: the wrapper's comment names the tag (login.sh reads it).

@@ -5,6 +5,10 @@ too), every alert rule is loaded and evaluates without error, and a model server
 ModelServerDown for that server only, while a running one stays quiet. The usage per research group:
 tests/platform/test_usage_report.py.
 
+Alerts reach people: the Watchdog, which always fires, goes from Prometheus to Alertmanager and from
+Alertmanager to a webhook receiver run behind the local stack's heartbeatUrl; a research group's pod is
+refused at Alertmanager's port.
+
 ModelServerDown fires after 5 minutes (`for: 5m`): `make test` waits for the alert's `pending` state
 (the rule matched the real series, its clock runs); `make monitoring-drill` (MLOPS_ALERT_STATE=firing)
 waits the 5 minutes until it fires."""
@@ -13,11 +17,15 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import ssl
+import subprocess
 import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
+from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -26,12 +34,16 @@ from infra.components.kubeflow_pipelines.common import ARGO_METRICS_PORT
 from infra.components.mlflow import METRICS_PORT as MLFLOW_METRICS_PORT
 from infra.components.mlflow import PORT as MLFLOW_PORT
 from infra.components.monitoring import (
+    ALERTMANAGER_PORT,
+    ALERTMANAGER_SERVICE,
     DASHBOARD_PORT,
     DASHBOARD_SERVICE,
+    HEARTBEAT_RECEIVER,
     OWN_JOBS,
     PROMETHEUS_PORT,
     PROMETHEUS_SERVICE,
     RULES_FILE,
+    WATCHDOG_ALERT,
     prometheus_policy,
 )
 from infra.components.object_store import S3_PORTS, SEAWEEDFS_METRICS_PORT
@@ -46,6 +58,7 @@ from tests.support.prometheus import prometheus_api, query
 from tests.support.scripts import pod_script
 
 pytestmark = pytest.mark.e2e
+ROOT = Path(__file__).resolve().parents[2]
 NAMESPACE = CFG.monitoring.namespace
 # The jobs of the platform's components on the local stack (each component's metrics_targets).
 COMPONENT_JOBS = ("mlflow", "kfp-api", "argo", *(("object-store",) if CFG.object_store.backend == "seaweedfs" else ()))
@@ -169,7 +182,7 @@ def test_a_model_server_scaled_to_zero_raises_model_server_down(prometheus):
 
 
 def test_the_metrics_ports_admit_prometheus_alone(prometheus):
-    """A research group's pod cannot reach Prometheus, the dashboard, MLflow's metrics sidecar, Argo's
+    """A research group's pod cannot reach Prometheus, the dashboard, Alertmanager, MLflow's metrics sidecar, Argo's
     metrics, the object store's or Kueue's metrics (only MLflow's API and the object store's S3 port, as before);
     Prometheus reaches MLflow's sidecar through the NetworkPolicy the Monitoring component adds: without
     it the `mlflow` target goes down, and comes back with it."""
@@ -180,6 +193,7 @@ def test_the_metrics_ports_admit_prometheus_alone(prometheus):
     blocked = {
         "Prometheus": (f"{PROMETHEUS_SERVICE}.{NAMESPACE}.svc.cluster.local.", PROMETHEUS_PORT),
         "the dashboard": (f"{DASHBOARD_SERVICE}.{NAMESPACE}.svc.cluster.local.", DASHBOARD_PORT),
+        "Alertmanager": (f"{ALERTMANAGER_SERVICE}.{NAMESPACE}.svc.cluster.local.", ALERTMANAGER_PORT),
         "MLflow's metrics sidecar": (mlflow_pod, MLFLOW_METRICS_PORT),
         "Argo's metrics": (argo_pod, ARGO_METRICS_PORT)}
     if CFG.object_store.backend == "seaweedfs":
@@ -214,6 +228,60 @@ def test_the_metrics_ports_admit_prometheus_alone(prometheus):
     finally:
         kubectl("apply", "-f", "-", stdin=json.dumps(policy))
     wait_for("the mlflow target up again with its NetworkPolicy", mlflow_target("up"), timeout=120, interval=5)
+
+
+def test_the_watchdog_goes_from_prometheus_through_alertmanager_to_the_heartbeat_webhook(prometheus):
+    """Prometheus has discovered Alertmanager and sent it the Watchdog (Alertmanager's API holds it; only
+    Prometheus may reach Alertmanager), and Alertmanager POSTs it to the local stack's heartbeatUrl: a webhook
+    receiver this test runs behind that address (its namespace and Service, then the pod) receives it as
+    Alertmanager's webhook JSON from the receiver `heartbeat`. Alertmanager retries a receiver that did not
+    answer every minute (the heartbeat route's interval), so the receiver hears from it within about two."""
+    heartbeat = urlsplit(CFG.monitoring.alertmanager.heartbeat_url)
+    assert heartbeat.hostname, f"the local stack's heartbeatUrl names no host: {heartbeat.geturl()}"
+    assert heartbeat.port, f"the local stack's heartbeatUrl names no port: {heartbeat.geturl()}"
+    service, sink_namespace = heartbeat.hostname.split(".")[:2]
+    address = f"{ALERTMANAGER_SERVICE}.{NAMESPACE}.svc:{ALERTMANAGER_PORT}"
+
+    def discovered():
+        active = [a["url"] for a in prometheus("alertmanagers")["activeAlertmanagers"]]
+        return any(address in url for url in active), active
+
+    wait_for(f"Prometheus sending alerts to {address}", discovered, timeout=120, interval=5)
+    with port_forward(NAMESPACE, ALERTMANAGER_SERVICE, ALERTMANAGER_PORT) as port:
+        def held():
+            query = urllib.parse.urlencode({"filter": f'alertname="{WATCHDOG_ALERT}"'})
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/alerts?{query}", timeout=30) as response:
+                alerts = json.load(response)
+            return any(a["status"]["state"] == "active" and a["labels"].get("severity") == "none" for a in alerts), alerts
+
+        (alert, *_) = wait_for("the Watchdog in Alertmanager's API", held, timeout=120, interval=5)
+    assert alert["receivers"] == [{"name": HEARTBEAT_RECEIVER}], alert["receivers"]
+    # What a sysadmin runs: `make alerts` (amtool through a port-forward) lists it.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        free_port = probe.getsockname()[1]
+    listed = subprocess.run(["make", "--no-print-directory", "-C", str(ROOT), "alerts", f"ALERTMANAGER_LOCAL_PORT={free_port}"],
+                            capture_output=True, text=True, timeout=300, check=False)
+    assert listed.returncode == 0, listed.stdout + listed.stderr
+    assert WATCHDOG_ALERT in listed.stdout, listed.stdout + listed.stderr
+
+    kubectl("create", "namespace", sink_namespace)
+    try:
+        kubectl("apply", "-n", sink_namespace, "-f", "-", stdin=json.dumps({
+            "apiVersion": "v1", "kind": "Service", "metadata": {"name": service},
+            "spec": {"selector": {"app": service}, "ports": [{"port": heartbeat.port, "targetPort": 8080}]}}))
+        received = run_script_pod(sink_namespace, service, pipeline_image(), pod_script("webhook_sink"), [
+            {"name": "WANTED", "value": WATCHDOG_ALERT}, {"name": "PORT", "value": "8080"}],
+            timeout=300, needs=(), labels={"app": service})
+    finally:
+        kubectl("delete", "namespace", sink_namespace, "--wait=false", check=False)
+    last = received[-1]
+    assert last["path"] == heartbeat.path, received
+    notification = last["notification"]
+    assert notification["receiver"] == HEARTBEAT_RECEIVER, notification
+    assert notification["status"] == "firing", notification
+    assert [a["labels"]["alertname"] for a in notification["alerts"]] == [WATCHDOG_ALERT], notification
+    assert notification["alerts"][0]["labels"]["severity"] == "none", notification
 
 
 KUEUE_PODS = ",".join(f"{key}={value}" for key, value in sorted(KUEUE_MANAGER_POD_LABELS.items()))

@@ -62,7 +62,8 @@ def run(raw: dict) -> dict:
 
     @pulumi.runtime.test
     def program():
-        platform = deploy(parse(raw, frozenset({"mlflowExternalDsn", "kubeflowPipelinesDatabasePassword"})))
+        platform = deploy(parse(raw, frozenset({"mlflowExternalDsn", "kubeflowPipelinesDatabasePassword",
+                                                 "monitoringSmtpPassword", "monitoringAlertWebhookUrl"})))
 
         async def collect():
             facts["store_password_secret"] = await platform.object_store.secret_key.is_secret()

@@ -21,7 +21,7 @@ def test_defaults_are_read_from_pulumi_yaml_only():
     defaults = project_defaults()
     assert set(defaults) == {"images", "platform", "objectStore", "mlflow", "mlflowExternalDsn", "gpu", "tenancy",
                              "tenants", "kubeflowPipelines", "kubeflowPipelinesDatabasePassword", "queueing", "backup", "login",
-                             "loginLdapBindPassword", "monitoring"}
+                             "loginLdapBindPassword", "monitoring", "monitoringSmtpPassword", "monitoringAlertWebhookUrl"}
     assert parse({}).object_store.volume_size == defaults["objectStore"]["volumeSize"]
 
 
@@ -125,7 +125,7 @@ BAD_CONFIGS = [
     ("bad pull policy", {"images": {"pullPolicy": "Sometimes"}}, (),
      ["images.pullPolicy", "'Sometimes'", "Always, IfNotPresent, Never"]),
     ("override of an unknown image", {"images": {"overrides": {"minoi": "r/minio:1"}}}, (),
-     ["images.overrides.minoi", "known images: argo-workflow-controller, argoexec, dcgm-exporter, dex, kfp-api-server",
+     ["images.overrides.minoi", "known images: alertmanager, argo-workflow-controller, argoexec, dcgm-exporter, dex",
       "minio, mlflow, mlmd-server, mysql, node-exporter, nvidia-device-plugin, oauth2-proxy, pipeline-base, pipeline-torch, "
       "postgres, prometheus, seaweedfs"]),
     ("bad admin username", {"mlflow": {"adminUsername": "a"}}, (), ["mlflow.adminUsername", "'a'", "3-32"]),

@@ -171,12 +171,14 @@ def test_label_values_and_alerts_are_escaped():
     alert = {"state": "firing", "labels": {"alertname": "ModelServerDown", "severity": "critical"},
              "annotations": {"summary": f"Model server research-nlp/{hostile} serves nothing"}, "activeAt": "2026-12-07T03:00:00Z"}
     answers = {"model_server_requests_total": _matrix(({"namespace": "research-nlp", "app": hostile}, [(NOW, 1)])),
-               "alerts": [alert, {**alert, "state": "inactive"}]}
+               "alerts": [alert, {**alert, "state": "inactive"},
+                          {"state": "firing", "labels": {"alertname": "Watchdog", "severity": "none"}, "annotations": {}}]}
     with _dashboard(answers) as url:
         _, page = _get(url + "/")
     assert "<script>" not in page
     assert "research-nlp/&lt;script&gt;alert(1)&lt;/script&gt;" in page
-    assert '<section class="alerts" data-alerts="1">' in page, "inactive alerts are not listed"
+    assert '<section class="alerts" data-alerts="1">' in page, "inactive alerts and the Watchdog (severity none) are not listed"
+    assert "Watchdog" not in page
     assert '<tr class="firing"><td>firing</td><td>ModelServerDown</td><td>critical</td>' in page
 
 

@@ -15,7 +15,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from infra.components.monitoring import DASHBOARD_PROGRAM, OWN_JOBS, ScrapeTarget, prometheus_config, retention_size
+from infra.components.monitoring import (
+    DASHBOARD_PROGRAM,
+    OWN_JOBS,
+    ScrapeTarget,
+    alertmanager_config,
+    prometheus_config,
+    retention_size,
+)
 from infra.components.object_store import minio_metrics_token
 from infra.config import ConfigError, parse, quantity
 from tests.support.pulumi_mocks import SECRET_SIG, containers, run, unsecret
@@ -302,7 +309,8 @@ def test_monitoring_off_declares_nothing(mocks):
 def test_the_local_stack_keeps_monitoring_within_its_budget():
     """Issue 21: at most 300m CPU and 512 MiB of requests on the local stack."""
     monitoring = stack_config("local").monitoring
-    once = [monitoring.prometheus_resources, monitoring.kube_state_metrics_resources, monitoring.dashboard_resources]
+    once = [monitoring.prometheus_resources, monitoring.kube_state_metrics_resources, monitoring.dashboard_resources,
+             monitoring.alertmanager.resources]
     cpu = sum(quantity(r.requests["cpu"]) for r in once) + LOCAL_NODES * quantity(monitoring.node_exporter_resources.requests["cpu"]) \
         + METRICS_SIDECAR_CPU
     memory = sum(quantity(r.requests["memory"]) for r in once) + \
@@ -358,3 +366,141 @@ def test_promtool_accepts_the_generated_configuration(tmp_path):
     broken = subprocess.run([promtool, "check", "config", "--syntax-only", str(path)], capture_output=True, text=True,
                             check=False)
     assert broken.returncode != 0, "promtool must refuse a broken configuration (the check can fail)"
+
+
+# A stack with every receiver: e-mail with an SMTP account, a plain webhook, the secret webhook, the heartbeat.
+RECEIVERS = {"monitoring": {"alertmanager": {
+    "heartbeatUrl": "https://heartbeat.example.edu/ping/platform",
+    "email": {"to": ["ml-admins@example.edu", "it-oncall@example.edu"], "from": "alerts@example.edu",
+              "smarthost": "smtp.example.edu:587", "username": "alerts"},
+    "webhooks": {"ops": "https://ops.example.edu/hooks/alerts"},
+    "webhookSeverities": ["critical", "info"]}},
+    "monitoringSmtpPassword": "smtp-s3cret", "monitoringAlertWebhookUrl": "https://chat.example.com/hooks/T0K3N?x=1"}
+SECRETS = frozenset({"monitoringSmtpPassword", "monitoringAlertWebhookUrl"})
+
+
+def _alertmanager_config(mocks) -> dict:
+    return yaml.safe_load(mocks.named("monitoring-alertmanager-config").inputs["data"]["alertmanager.yml"])
+
+
+def test_prometheus_sends_its_alerts_to_alertmanager_which_only_prometheus_reaches(mocks):
+    run({})
+    config = yaml.safe_load(mocks.named("monitoring-prometheus-config").inputs["data"]["prometheus.yml"])
+    assert config["alerting"] == {"alertmanagers": [{"static_configs": [{"targets": ["alertmanager.mlops-monitoring.svc:9093"]}]}]}
+    assert _scrape_jobs(mocks)["alertmanager"]["static_configs"] == [{"targets": ["alertmanager.mlops-monitoring.svc:9093"]}]
+    policy = mocks.named("monitoring-allow-alertmanager").inputs
+    assert policy["metadata"]["name"] == "allow-prometheus-to-alertmanager"
+    assert policy["spec"]["podSelector"] == {"matchLabels": {"app.kubernetes.io/name": "alertmanager",
+                                                             "app.kubernetes.io/component": "monitoring"}}
+    assert policy["spec"]["ingress"] == [{"from": [{"podSelector": {"matchLabels": {
+        "app.kubernetes.io/name": "prometheus", "app.kubernetes.io/component": "monitoring"}}}],
+        "ports": [{"protocol": "TCP", "port": 9093}]}]
+    deployment = mocks.named("monitoring-alertmanager")
+    spec = deployment.inputs["spec"]["template"]["spec"]
+    assert spec["automountServiceAccountToken"] is False, "it calls no Kubernetes API"
+    assert spec["securityContext"]["runAsUser"] == 65534
+    (container,) = containers(deployment)
+    assert container["image"].rsplit("/", 1)[-1] == "alertmanager:v0.35.0"
+    assert "--cluster.listen-address=" in container["args"], "one replica: no gossip port"
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert [m["mountPath"] for m in container["volumeMounts"]] == ["/etc/alertmanager", "/alertmanager"]
+    assert mocks.named("monitoring-alertmanager-data").inputs["spec"]["resources"]["requests"]["storage"] == "1Gi"
+    assert not [s for s in mocks.of_type("kubernetes:core/v1:Secret") if s.name == "monitoring-alertmanager-secrets"]
+
+
+def test_without_receivers_alertmanager_keeps_every_alert(mocks):
+    run({})
+    config = _alertmanager_config(mocks)
+    assert config["receivers"] == [{"name": "keep"}]
+    assert config["route"]["receiver"] == "keep"
+    (watchdog,) = config["route"]["routes"]
+    assert watchdog["receiver"] == "keep"
+    assert watchdog["matchers"] == ['alertname="Watchdog"']
+
+
+def test_the_receivers_secrets_are_files_of_a_secret_not_in_the_configuration(mocks):
+    from tests.support import pulumi_mocks
+
+    pulumi_mocks.run(RECEIVERS)
+    text = mocks.named("monitoring-alertmanager-config").inputs["data"]["alertmanager.yml"]
+    assert "smtp-s3cret" not in text
+    assert "T0K3N" not in text
+    config = yaml.safe_load(text)
+    assert config["global"]["smtp_auth_password_file"] == "/etc/alertmanager-secrets/smtp-password"
+    assert {"url_file": "/etc/alertmanager-secrets/webhook-url", "send_resolved": True} in \
+        [c for r in config["receivers"] for c in r.get("webhook_configs", [])]
+    secret = mocks.named("monitoring-alertmanager-secrets").inputs
+    assert SECRET_SIG in json.dumps(secret["stringData"]), "Pulumi secrets (encrypted in the state)"
+    assert unsecret(secret["stringData"]) == {"smtp-password": "smtp-s3cret",
+                                              "webhook-url": "https://chat.example.com/hooks/T0K3N?x=1"}
+    (container,) = containers(mocks.named("monitoring-alertmanager"))
+    assert {"name": "secrets", "mountPath": "/etc/alertmanager-secrets", "readOnly": True} in container["volumeMounts"]
+    template = mocks.named("monitoring-alertmanager").inputs["spec"]["template"]
+    assert "smtp-s3cret" not in json.dumps(template), "the pod template holds no secret (not even in the config hash)"
+
+
+@pytest.fixture(scope="module")
+def amtool() -> str:
+    built = subprocess.run(["bash", str(ROOT / "offline" / "alertmanager.sh")], capture_output=True, text=True, check=False)
+    assert built.returncode == 0, f"offline/alertmanager.sh failed:\n{built.stderr[-3000:]}"
+    return str(Path(built.stdout.strip().splitlines()[-1]) / "amtool")
+
+
+def _routes(amtool: str, path: Path, labels: str) -> str:
+    routed = subprocess.run([amtool, "config", "routes", "test", f"--config.file={path}", *labels.split()],
+                            capture_output=True, text=True, check=False)
+    assert routed.returncode == 0, routed.stdout + routed.stderr
+    return routed.stdout.strip()
+
+
+def test_amtool_accepts_the_configuration_and_routes_each_severity_to_its_receivers(amtool, tmp_path):
+    """Alertmanager's own checker and router (amtool, from the pinned module) on the configuration of a
+    stack with every receiver, and of one with none."""
+    path = tmp_path / "alertmanager.yml"
+    path.write_text(yaml.safe_dump(alertmanager_config(parse(RECEIVERS, SECRETS).monitoring.alertmanager)))
+    checked = subprocess.run([amtool, "check-config", str(path)], capture_output=True, text=True, check=False)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "SUCCESS" in checked.stdout
+    assert _routes(amtool, path, "alertname=ModelServerDown severity=critical") == "email,ops,webhook"
+    assert _routes(amtool, path, "alertname=PodCrashLooping severity=warning") == "email"
+    assert _routes(amtool, path, "alertname=GpuAllocatedButIdle severity=info") == "ops,webhook"
+    assert _routes(amtool, path, "alertname=Watchdog severity=none") == "heartbeat"
+    assert _routes(amtool, path, "alertname=Unknown") == "keep"
+    path.write_text(yaml.safe_dump(alertmanager_config(parse({}).monitoring.alertmanager)))
+    assert _routes(amtool, path, "alertname=ModelServerDown severity=critical") == "keep"
+    assert _routes(amtool, path, "alertname=Watchdog severity=none") == "keep"
+    broken = alertmanager_config(parse(RECEIVERS, SECRETS).monitoring.alertmanager)
+    broken["route"]["routes"][1]["receiver"] = "pager"
+    path.write_text(yaml.safe_dump(broken))
+    refused = subprocess.run([amtool, "check-config", str(path)], capture_output=True, text=True, check=False)
+    assert refused.returncode != 0, "amtool must refuse a route to an undefined receiver (the check can fail)"
+    assert "pager" in refused.stdout + refused.stderr
+
+
+@pytest.mark.parametrize(("values", "message"), [
+    ({"repeatInterval": "1m"}, "repeatInterval.*at least 5m"),
+    ({"heartbeatInterval": "10s"}, "heartbeatInterval.*at least 1m"),
+    ({"heartbeatUrl": "hc.example.edu/ping"}, "heartbeatUrl"),
+    ({"email": {"to": ["not-an-address"], "from": "a@example.edu", "smarthost": "smtp.example.edu:25"}}, r"email.to\[0\]"),
+    ({"email": {"to": ["a@example.edu"], "from": "a@example.edu", "smarthost": "smtp.example.edu"}}, "host:port"),
+    ({"email": {"to": ["a@example.edu"], "from": "a@example.edu", "smarthost": "smtp.example.edu:25", "username": "u"}},
+     "needs its password: pulumi config set --secret mlops-platform:monitoringSmtpPassword"),
+    ({"email": {"smarthost": "smtp.example.edu:25"}}, "email.to.*list the recipients"),
+    ({"email": {"severities": ["page"]}}, "email.severities"),
+    ({"webhookSeverities": ["none"]}, "webhookSeverities.*heartbeatUrl alone"),
+    ({"webhooks": {"ops": "https://ops.example.edu/hook?token=x"}}, "monitoringAlertWebhookUrl"),
+    ({"webhooks": {"heartbeat": "https://ops.example.edu/hook"}}, "receiver of the platform's own"),
+    ({"webhooks": {"Ops Room": "https://ops.example.edu/hook"}}, "DNS label"),
+])
+def test_bad_alertmanager_settings_are_refused_with_the_key(values, message):
+    with pytest.raises(ConfigError, match=message):
+        parse({"monitoring": {"alertmanager": values}})
+
+
+def test_the_receivers_secrets_must_be_stored_encrypted():
+    with pytest.raises(ConfigError, match=r"monitoringSmtpPassword.*must be stored encrypted"):
+        parse({**RECEIVERS, "monitoringAlertWebhookUrl": ""}, frozenset({"monitoringAlertWebhookUrl"}))
+    with pytest.raises(ConfigError, match=r"monitoringAlertWebhookUrl.*must be stored encrypted"):
+        parse(RECEIVERS, frozenset({"monitoringSmtpPassword"}))
+    with pytest.raises(ConfigError, match=r"monitoringSmtpPassword.*email.username is not"):
+        parse({"monitoringSmtpPassword": "x"}, SECRETS)
