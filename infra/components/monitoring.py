@@ -444,17 +444,8 @@ class Monitoring(pulumi.ComponentResource):
             metadata={"name": "prometheus-rules", "namespace": ns_name, "labels": app_labels},
             data={RULES_FILE.name: RULES_FILE.read_text()}, opts=opts)
         cfg = args.config
-        volume_spec: dict = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": cfg.volume_size}}}
-        if cfg.storage_class:
-            volume_spec["storageClassName"] = cfg.storage_class
-        volume = k8s.core.v1.PersistentVolumeClaim(
-            f"{name}-prometheus-data",
-            metadata={"name": "prometheus-data", "namespace": ns_name, "labels": app_labels},
-            spec=volume_spec,
-            # local-path volumes bind once a pod uses them.
-            opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(
-                custom_timeouts=pulumi.CustomTimeouts(create="10m"))),
-        )
+        volume = _data_volume(f"{name}-prometheus-data", "prometheus-data", ns_name, app_labels, cfg.volume_size,
+                              cfg.storage_class, opts)
         mounts, volumes = [], []
         tokens = {t.job: t.bearer_token for t in args.targets if t.bearer_token is not None}
         if tokens:
@@ -537,15 +528,8 @@ class Monitoring(pulumi.ComponentResource):
             mounts.append({"name": "secrets", "mountPath": _ALERTMANAGER_SECRETS_DIR, "readOnly": True})
             volumes.append({"name": "secrets", "secret": {"secretName": secret.metadata.apply(lambda m: m["name"]),
                                                           "defaultMode": 0o440}})
-        volume_spec: dict = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": cfg.volume_size}}}
-        if args.config.storage_class:
-            volume_spec["storageClassName"] = args.config.storage_class
-        volume = k8s.core.v1.PersistentVolumeClaim(
-            f"{name}-alertmanager-data",
-            metadata={"name": "alertmanager-data", "namespace": ns_name, "labels": app_labels},
-            spec=volume_spec,
-            opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(
-                custom_timeouts=pulumi.CustomTimeouts(create="10m"))))
+        volume = _data_volume(f"{name}-alertmanager-data", "alertmanager-data", ns_name, app_labels, cfg.volume_size,
+                              args.config.storage_class, opts)
         volumes.append({"name": "data", "persistentVolumeClaim": {"claimName": volume.metadata.apply(lambda m: m["name"])}})
         # A changed configuration restarts Alertmanager with it. The secret files are read at each
         # sending (notify/webhook, notify/email): a changed password or URL needs no restart.
@@ -640,6 +624,18 @@ def _service(resource_name: str, name: str, ns_name: pulumi.Output[str], app_lab
     return k8s.core.v1.Service(
         resource_name, metadata={"name": name, "namespace": ns_name, "labels": app_labels},
         spec={"selector": _selector(app_labels), "ports": [{"name": port_name, "port": port, "targetPort": port}]}, opts=opts)
+
+
+def _data_volume(resource_name: str, name: str, ns_name: pulumi.Output[str], app_labels: dict[str, str], size: str,
+                 storage_class: str, opts: pulumi.ResourceOptions) -> k8s.core.v1.PersistentVolumeClaim:
+    """A ReadWriteOnce claim of `size` (in `storage_class`, "" = the cluster's default)."""
+    spec: dict = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": size}}}
+    if storage_class:
+        spec["storageClassName"] = storage_class
+    return k8s.core.v1.PersistentVolumeClaim(
+        resource_name, metadata={"name": name, "namespace": ns_name, "labels": app_labels}, spec=spec,
+        # local-path volumes bind once a pod uses them.
+        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(custom_timeouts=pulumi.CustomTimeouts(create="10m"))))
 
 
 def _probes(port: int, ready: str, live: str, live_delay: int) -> dict:
