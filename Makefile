@@ -22,7 +22,9 @@ export PATH := $(CACHE_DIR)/bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 export PULUMI_SKIP_UPDATE_CHECK := true
 export PULUMI_DIY_BACKEND_NO_LEGACY_WARNING := true
 RENDER_DIR ?= $(CURDIR)/build/render
-CLUSTER_NAME ?= mlops
+# The cluster make's commands talk to: MLOPS_CLUSTER_NAME from the environment (make test's throw-away
+# cluster runs `make alerts` so), else mlops.
+CLUSTER_NAME ?= $(or $(MLOPS_CLUSTER_NAME),mlops)
 export MLOPS_CLUSTER_NAME := $(CLUSTER_NAME)
 export KUBECONFIG := $(CACHE_DIR)/$(CLUSTER_NAME).kubeconfig
 PYTEST_ARGS ?=
@@ -109,16 +111,14 @@ usage-report: venv ## CPU-, memory- and GPU-hours per research group and day fro
 	@$(VENV)/bin/python -m platform_usage.report $(USAGE_ARGS)
 
 dashboard: ## Open the platform's dashboard (charts of the research groups' CPU, memory, GPUs and model servers, the platform's services, alerts) at http://localhost:8080/ (DASHBOARD_LOCAL_PORT=...) through kubectl port-forward; Ctrl-C closes it.
-	@ns=$$(kubectl get services -A -l app.kubernetes.io/name=dashboard,app.kubernetes.io/component=monitoring \
-	    -o jsonpath='{.items[0].metadata.namespace}' 2>/dev/null); \
+	@ns=$$(bash dev_cluster/find-service.sh dashboard); \
 	  if [ -z "$$ns" ]; then echo "no dashboard Service in the cluster of $$KUBECONFIG: deploy the platform with monitoring.enabled (make up)" >&2; exit 1; fi; \
 	  echo "dashboard: http://localhost:$(DASHBOARD_LOCAL_PORT)/ (from $$ns/dashboard; Ctrl-C closes it)"; \
 	  kubectl -n "$$ns" port-forward svc/dashboard $(DASHBOARD_LOCAL_PORT):8080 >/dev/null
 
 alerts: ## The alerts Alertmanager holds, with amtool (built from the pinned module) through kubectl port-forward; AMTOOL_ARGS='silence add alertname=NAME --duration=2h --comment=WHY' (or 'silence query', ...) runs another amtool command.
 	@amtool=$$(bash offline/alertmanager.sh)/amtool || exit 1; \
-	  ns=$$(kubectl get services -A -l app.kubernetes.io/name=alertmanager,app.kubernetes.io/component=monitoring \
-	    -o jsonpath='{.items[0].metadata.namespace}' 2>/dev/null); \
+	  ns=$$(bash dev_cluster/find-service.sh alertmanager); \
 	  if [ -z "$$ns" ]; then echo "no alertmanager Service in the cluster of $$KUBECONFIG: deploy the platform with monitoring.enabled (make up)" >&2; exit 1; fi; \
 	  kubectl -n "$$ns" port-forward svc/alertmanager $(ALERTMANAGER_LOCAL_PORT):9093 >/dev/null & forward=$$!; \
 	  trap 'kill $$forward 2>/dev/null' EXIT; \
