@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make cold-check`: a fresh machine reproduced on this one, without touching its warm caches:
 #   - a fresh clone of this repository's HEAD (uncommitted changes are not part of it),
-#   - empty GOMODCACHE, GOCACHE, MLOPS_CACHE_DIR, PULUMI_HOME, pip, npm and XDG caches,
+#   - empty GOMODCACHE, Go build cache, MLOPS_CACHE_DIR, PULUMI_HOME, pip, npm and XDG caches,
 #   - a second Docker daemon with its own data root and socket, in a network namespace of its own
 #     (its bridges, kind network and iptables rules cannot meet the first daemon's), reaching the
 #     package registries through NAT on this host,
@@ -54,7 +54,7 @@ fi
 bash "$offline/docker.sh"
 command -v iptables >/dev/null || die "iptables is needed (apt-get install iptables)"
 
-mkdir -p "$work"/{home,gomod,gocache,cache,pulumi,pip,npm,xdg,tmp,docker,docker-exec,logs}
+mkdir -p "$work"/{home,gomod,cache,pulumi,pip,npm,xdg,tmp,docker,docker-exec,logs}
 log "fresh machine in $work (${free_gb} GB free before)"
 rows=$work/rows.tsv
 : >"$rows"
@@ -135,10 +135,12 @@ docker info >/dev/null 2>&1 || { tail -n 40 "$work/logs/dockerd.log" >&2; die "t
 log "second Docker daemon ready: $DOCKER_HOST (data root $work/docker, network namespace $netns)"
 
 # --- make venv, make up, make smoke on the fresh machine ---------------------------------------
-export GOMODCACHE=$work/gomod GOCACHE=$work/gocache MLOPS_CACHE_DIR=$work/cache PULUMI_HOME=$work/pulumi \
+export GOMODCACHE=$work/gomod MLOPS_CACHE_DIR=$work/cache PULUMI_HOME=$work/pulumi \
   PIP_CACHE_DIR=$work/pip npm_config_cache=$work/npm XDG_CACHE_HOME=$work/xdg TMPDIR=$work/tmp \
   MLOPS_STAGES_JSON=$work/up-stages.json
-unset KUBECONFIG MLOPS_LOG_DIR
+# GOCACHE unset, as on a fresh machine: the builders use their own, $work/cache/go-build, kept under
+# MLOPS_GO_BUILD_CACHE_MB (offline/lib/build.sh); go test and go run use $work/xdg/go-build.
+unset KUBECONFIG MLOPS_LOG_DIR GOCACHE
 # Nothing of this machine's builds on PATH either (make puts its cache's bin/ and .venv/bin there):
 # a pinned tool found there would be used instead of built.
 PATH=$(printf '%s' "$PATH" | tr ':' '\n' | grep -vE "^($root|$cache)(/|$)" | paste -sd:)

@@ -79,8 +79,15 @@ if $running; then
 fi
 
 log "starting dockerd (log: /var/log/dockerd.log)"
-# Without the lock's descriptor: a daemon holding it would keep every later caller waiting.
-nohup dockerd >>/var/log/dockerd.log 2>&1 9>&- &
+# Without the caller's open descriptors (this script's lock, a builder's cache and Go build cache
+# locks, offline/lib/build.sh): a daemon holding one would keep every later caller waiting.
+(
+  for fd in /proc/"$BASHPID"/fd/*; do
+    fd=${fd##*/}
+    if ((fd > 2 && fd != 255)); then eval "exec $fd>&-"; fi
+  done
+  exec nohup dockerd >>/var/log/dockerd.log 2>&1
+) &
 for _ in $(seq 1 60); do
   if docker info >/dev/null 2>&1; then
     log "Docker engine ready ($(docker version --format '{{.Server.Version}}'), runtime $(docker info --format '{{.DefaultRuntime}}'))"

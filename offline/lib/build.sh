@@ -40,6 +40,15 @@ die() { printf '[%s] ERROR: %s\n' "$builder_name" "$*" >&2; exit 1; }
 # byte-identical binaries, so it is no input of any hash. GOMEMLIMIT (a soft limit per compiler
 # process: memory / (2 x cores), two lanes of one compile per core) keeps a small machine's memory in
 # bounds. Both yield to values set in the environment.
+#
+# Go's build cache: the builders' own, $cache/go-build, unless GOCACHE is set in the environment (then it
+# is the user's: used, never trimmed). Go evicts nothing for days, and from a fresh machine make test's
+# builds left 23 GB of it, which filled an 80 GB disk (session 21). So each builder holds a shared lock
+# on $cache/go-build.lock while it may compile, and after each cache folder is committed
+# (cache_dir_commit) go_cache_trim keeps the cache under MLOPS_GO_BUILD_CACHE_MB (default 5120; 0: no
+# limit): when no other builder holds the lock, the least recently used files go until half the budget
+# is left. Go tolerates missing entries (it recompiles them); none is removed while a build runs.
+_go_lock_fd=""
 need_go() {
   command -v go >/dev/null || die "Go (>= 1.26) is needed to build $builder_name: install it (https://go.dev/doc/install or Debian backports)"
   export GOGC=${GOGC:-400}
@@ -47,6 +56,51 @@ need_go() {
     GOMEMLIMIT=$(awk -v cores="$(nproc)" '/^MemTotal:/ {print int($2 / 1024 / (2 * cores)) "MiB"}' /proc/meminfo)
     export GOMEMLIMIT
   fi
+  [[ -n ${GOCACHE:-} ]] || export GOCACHE=$cache/go-build
+  if [[ $GOCACHE == "$cache/go-build" && -z $_go_lock_fd ]]; then
+    _go_budget_kb >/dev/null
+    exec {_go_lock_fd}>"$cache/go-build.lock"
+    flock -s "$_go_lock_fd"
+  fi
+}
+
+# _go_budget_kb: MLOPS_GO_BUILD_CACHE_MB in KiB (0: no limit); a bad value is an error naming it.
+_go_budget_kb() {
+  local mb=${MLOPS_GO_BUILD_CACHE_MB:-5120}
+  [[ $mb =~ ^[0-9]+$ ]] || die "MLOPS_GO_BUILD_CACHE_MB=$mb: give the Go build cache's budget in whole MiB (5120 for 5 GiB; 0: no limit)"
+  echo $((mb * 1024))
+}
+
+# go_cache_trim: the builders' Go build cache back under its budget (see need_go), when it is theirs,
+# over the budget and no builder compiles; otherwise nothing. Says what it removed.
+go_cache_trim() {
+  local dir=$cache/go-build budget kb fd freed list
+  [[ ${GOCACHE:-$dir} == "$dir" && -d $dir ]] || return 0
+  budget=$(_go_budget_kb)
+  ((budget > 0)) || return 0
+  kb=$(du -sk "$dir" | cut -f1)
+  ((kb > budget)) || return 0
+  # This builder's own shared lock first; need_go takes it again before the next compile.
+  if [[ -n $_go_lock_fd ]]; then
+    exec {_go_lock_fd}>&-
+    _go_lock_fd=""
+  fi
+  exec {fd}>"$cache/go-build.lock"
+  if ! flock -n -x "$fd"; then
+    exec {fd}>&-
+    log "Go build cache $dir: $(((kb + 512) / 1024)) MiB, over its budget of $((budget / 1024)) MiB (MLOPS_GO_BUILD_CACHE_MB); another builder compiles: trimmed after it"
+    return 0
+  fi
+  # Oldest first (Go refreshes a used entry's time), until half the budget is left. awk reads the
+  # whole list (no early exit: sort would die of SIGPIPE under pipefail).
+  list=$(mktemp)
+  freed=$(find "$dir" -type f -printf '%T@ %k %p\n' | sort -n | awk -v excess=$((kb - budget / 2)) -v list="$list" '
+    freed < excess { freed += $2; path = $0; sub(/^[^ ]+ [^ ]+ /, "", path); print path > list }
+    END { print freed + 0 }')
+  xargs -r -d '\n' rm -f -- <"$list"
+  rm -f "$list"
+  exec {fd}>&-
+  log "Go build cache $dir: $(((kb + 512) / 1024)) MiB, over its budget of $((budget / 1024)) MiB (MLOPS_GO_BUILD_CACHE_MB): removed the least recently used $(((freed + 512) / 1024)) MiB"
 }
 
 # go_module FIELD WRAPPER MODULE: FIELD (Dir, Version, Time or Commit) of MODULE at the version the
@@ -140,6 +194,7 @@ cache_dir_commit() {
     exec {fd}>&-
     unset "_cache_locks[$1]"
   fi
+  go_cache_trim
 }
 
 # --- Inputs ------------------------------------------------------------------------------------

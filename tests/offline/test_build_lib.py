@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -131,6 +133,104 @@ def test_go_module_downloads_a_module_missing_from_the_module_cache(tmp_path):
     done = builder(tmp_path, f"go_module Dir {ROOT}/offline/go/cluster-tools example.com/not-required", env)
     assert done.returncode == 1
     assert "example.com/not-required is not required by" in done.stderr
+
+
+# --- the builders' Go build cache and its budget --------------------------------------------------
+
+def _go_cache(tmp_path: Path, files: int = 30, kib: int = 100) -> list[Path]:
+    """$cache/go-build with FILES files of KIB KiB each, the first the least recently used."""
+    folder = tmp_path / "cache" / "go-build"
+    (folder / "ab").mkdir(parents=True)
+    paths = []
+    for i in range(files):
+        path = folder / "ab" / f"entry {i:02d}-d"
+        path.write_bytes(os.urandom(kib * 1024))
+        os.utime(path, (1_000_000 + i * 60, 1_000_000 + i * 60))
+        paths.append(path)
+    return paths
+
+
+def _builder_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "GOCACHE"}
+    return {**env, **extra}
+
+
+def _run(tmp_path: Path, body: str, **extra: str) -> subprocess.CompletedProcess:
+    script = tmp_path / "builder.sh"
+    script.write_text(f"#!/usr/bin/env bash\nset -euo pipefail\nsource {LIB}\nbuilder_init test-builder\n{body}\n")
+    return subprocess.run(["bash", str(script)], capture_output=True, text=True, timeout=300,
+                          env=_builder_env(MLOPS_CACHE_DIR=str(tmp_path / "cache"), **extra))
+
+
+def test_a_committed_build_trims_the_go_build_cache_over_its_budget_oldest_first(tmp_path):
+    """3000 KiB of cache over a budget of 2 MiB: the least recently used files go until half the
+    budget (1024 KiB) is left; the newest stay. need_go points GOCACHE at the builders' own folder."""
+    paths = _go_cache(tmp_path)
+    done = _run(tmp_path, f"need_go; echo \"$GOCACHE\"; mkdir -p {tmp_path}/out.tmp; cache_dir_commit {tmp_path}/out",
+                MLOPS_GO_BUILD_CACHE_MB="2")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(tmp_path / "cache" / "go-build")
+    kept = [p for p in paths if p.exists()]
+    assert kept == paths[-len(kept):], "only the least recently used files are removed"
+    assert 1 <= len(kept) <= 10, len(kept)
+    assert sum(p.stat().st_size for p in kept) <= 1024 * 1024
+    assert "over its budget of 2 MiB (MLOPS_GO_BUILD_CACHE_MB): removed the least recently used" in done.stderr
+
+
+def test_the_go_build_cache_is_not_trimmed_while_another_builder_compiles(tmp_path):
+    paths = _go_cache(tmp_path)
+    lock = tmp_path / "cache" / "go-build.lock"
+    # Another builder's shared lock (need_go's), held for the test's length.
+    holder = subprocess.Popen(["flock", "-s", str(lock), "sleep", "60"], start_new_session=True)
+    try:
+        for _ in range(50):
+            if subprocess.run(["flock", "-n", "-x", str(lock), "true"], check=False).returncode != 0:
+                break
+            time.sleep(0.1)
+        done = _run(tmp_path, f"mkdir -p {tmp_path}/out.tmp; cache_dir_commit {tmp_path}/out", MLOPS_GO_BUILD_CACHE_MB="2")
+    finally:
+        os.killpg(holder.pid, signal.SIGKILL)
+        holder.wait()
+    assert done.returncode == 0, done.stderr
+    assert all(p.exists() for p in paths)
+    assert "another builder compiles: trimmed after it" in done.stderr
+    # Once it is done, the next commit trims.
+    done = _run(tmp_path, f"mkdir -p {tmp_path}/out2.tmp; cache_dir_commit {tmp_path}/out2", MLOPS_GO_BUILD_CACHE_MB="2")
+    assert not paths[0].exists(), done.stderr
+
+
+def test_a_go_build_cache_set_by_the_user_or_within_budget_is_left_alone(tmp_path):
+    paths = _go_cache(tmp_path)
+    for extra in ({"GOCACHE": str(tmp_path / "users")}, {"MLOPS_GO_BUILD_CACHE_MB": "0"}, {"MLOPS_GO_BUILD_CACHE_MB": "4"}):
+        done = _run(tmp_path, f"mkdir -p {tmp_path}/out.tmp; cache_dir_commit {tmp_path}/out", **extra)
+        assert done.returncode == 0, done.stderr
+        assert all(p.exists() for p in paths), extra
+        assert "Go build cache" not in done.stderr
+
+
+def test_a_bad_go_build_cache_budget_is_named(tmp_path):
+    done = _run(tmp_path, "need_go", MLOPS_GO_BUILD_CACHE_MB="5G")
+    assert done.returncode == 1
+    assert "MLOPS_GO_BUILD_CACHE_MB=5G: give the Go build cache's budget in whole MiB" in done.stderr
+
+
+def test_go_builds_again_after_its_cache_was_trimmed_under_it(tmp_path):
+    """For real: a Go build fills the builders' cache, the commit trims it to half a 4 MiB budget, and
+    the next build of the same package works (Go recompiles the missing entries) and gives the same
+    binary (-trimpath)."""
+    module = tmp_path / "hello"
+    module.mkdir()
+    (module / "go.mod").write_text("module example.com/hello\n\ngo 1.22\n")
+    # No imports: the runtime alone is enough to fill the cache (a minute's compile on 2 cores).
+    (module / "main.go").write_text('package main\n\nfunc main() { println("hello") }\n')
+    body = f"""for out in one two; do
+  cache_dir_ready {tmp_path}/$out || {{ go_build_into {tmp_path}/$out.tmp {module} .; cache_dir_commit {tmp_path}/$out; }}
+done"""
+    done = _run(tmp_path, body, MLOPS_GO_BUILD_CACHE_MB="4")
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.count("removed the least recently used") == 2, done.stderr
+    assert subprocess.run([str(tmp_path / "two" / "hello")], capture_output=True, text=True, check=True).stderr == "hello\n"
+    assert (tmp_path / "one" / "hello").read_bytes() == (tmp_path / "two" / "hello").read_bytes()
 
 
 # --- the KFP frontend's unserved npm placeholder -------------------------------------------------
