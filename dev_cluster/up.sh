@@ -2,7 +2,8 @@
 # The parts of `make up` and `make down` that talk to the cluster (dev_cluster/up.py runs the build
 # stages and calls this for the last ones):
 #   load IMAGE...     load the platform images into every kind node (one archive: the layers the
-#                     images share are copied once; kind skips images a node already has),
+#                     images share are copied once; kind skips images a node already has), refused
+#                     first when the disk cannot hold it (load_space.py; MLOPS_LOAD_RESERVE_GB),
 #   load-gpu IMAGE    load the PyTorch pipeline image onto the nodes that advertise nvidia.com/gpu,
 #   deploy            `pulumi up --stack local`, state in $MLOPS_STATE_DIR/pulumi-state, secrets
 #                     encrypted with a passphrase generated once into $MLOPS_STATE_DIR/local.passphrase
@@ -38,6 +39,8 @@ case ${1:-} in
 load)
   shift
   [[ $# -gt 0 ]] || die "usage: up.sh load IMAGE..."
+  # Refused before anything is written when the disk cannot hold it (dev_cluster/load_space.py).
+  "$root/.venv/bin/python" "$here/load_space.py" "$name" - "$@" || die "image load refused (above); nothing was loaded"
   log "loading $# images into the nodes of $name: $*"
   kind load docker-image "$@" --name "$name" >/dev/null || die "kind load docker-image failed"
   ;;
@@ -46,6 +49,7 @@ load-gpu)
   [[ $# -eq 1 ]] || die "usage: up.sh load-gpu IMAGE"
   gpu_nodes=$(kubectl get nodes -o go-template='{{range .items}}{{if index .status.allocatable "nvidia.com/gpu"}}{{.metadata.name}},{{end}}{{end}}')
   [[ -n $gpu_nodes ]] || die "no node advertises nvidia.com/gpu"
+  "$root/.venv/bin/python" "$here/load_space.py" "$name" "${gpu_nodes%,}" "$1" || die "image load refused (above); nothing was loaded"
   log "loading $1 onto the GPU node(s) ${gpu_nodes%,}"
   kind load docker-image "$1" --name "$name" --nodes "${gpu_nodes%,}" >/dev/null || die "kind load docker-image failed"
   ;;

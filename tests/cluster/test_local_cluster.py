@@ -4,7 +4,9 @@ the fake-GPU extended resource. Runs against the real cluster in $KUBECONFIG."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
 import uuid
 from pathlib import Path
 
@@ -220,3 +222,47 @@ def test_many_pods_started_at_once_all_start(namespace):
     reasons = sorted({reason.split(":")[0] for reason in failed.values()})
     assert not failed, (f"{len(failed)} container(s) of {STORM_PODS} pods started at once did not run "
                         f"(reasons: {', '.join(reasons)}): {failed}")
+
+
+def _load(*images: str, reserve_gb: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["bash", str(ROOT / "dev_cluster" / "up.sh"), "load", *images], capture_output=True, text=True,
+                          timeout=600, check=False, env={**os.environ, "MLOPS_LOAD_RESERVE_GB": reserve_gb})
+
+
+def test_an_image_load_the_disk_cannot_hold_is_refused_before_anything_is_loaded():
+    """dev_cluster/up.sh load checks the space first (dev_cluster/load_space.py): with a reserve no disk
+    has, a load of an image the nodes lack is refused, saying how much it needs and what could be freed,
+    and no node got the image; an image every node already has needs no space and goes through."""
+    cluster = os.environ.get("MLOPS_CLUSTER_NAME", "mlops")
+    node_names = [node["metadata"]["name"] for node in nodes()]
+
+    def held() -> tuple[set[str], set[str]]:
+        """The image IDs all nodes hold and those any node holds (kind loads by ID)."""
+        ids = []
+        for node in node_names:
+            listed = subprocess.run(["docker", "exec", node, "crictl", "images", "-o", "json"], capture_output=True,
+                                    text=True, check=True).stdout
+            ids.append({image["id"] for image in json.loads(listed)["images"]})
+        return set.intersection(*ids), set.union(*ids)
+
+    listed = subprocess.run(["docker", "images", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}", "--no-trunc"],
+                            capture_output=True, text=True, check=True).stdout
+    local = dict(line.split() for line in listed.splitlines() if "<none>" not in line)
+    on_all, on_any = held()
+    everywhere = [image for image, image_id in local.items() if image_id in on_all]
+    # The node image itself (make cluster built it) is an image no node holds; the refused load writes nothing.
+    absent = sorted((image for image, image_id in local.items() if image_id not in on_any),
+                    key=lambda image: "/kind-node:" not in image)
+    assert everywhere, f"no image of the engine is on every node of {cluster}: {local}"
+    assert absent, f"no image of the engine that the nodes lack (the node image at least should be): {local}"
+
+    refused = _load(absent[0], reserve_gb="100000")
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert f"not loading 1 images into the nodes of {cluster}: the disk cannot hold it" in refused.stderr, refused.stderr
+    assert "100000 GB kept free" in refused.stderr, refused.stderr
+    assert "Free space, then run make up again" in refused.stderr, refused.stderr
+    assert local[absent[0]] not in held()[1], "a refused load loaded nothing"
+
+    passed = _load(everywhere[0], reserve_gb="2")
+    assert passed.returncode == 0, passed.stdout + passed.stderr
+    assert "room enough: about 0.0 GB for 0 image copies on 0 node(s)" in passed.stderr, passed.stderr
