@@ -207,8 +207,13 @@ def test_the_backup_namespace_reaches_the_databases_and_not_mlflows_api():
                "the KFP database": (f"kubeflow-pipelines-db.{kfp_ns}.svc.cluster.local.", 3306),
                "MLflow's server": MLFLOW_TARGET}
     image = mlflow_image()
+    # The pod starts its probe once both databases accept it: the NetworkPolicy engine admits a new pod
+    # some moments after it starts (it rejects until then, as a policy does), and after make restore's
+    # restarts that took long enough for one database to refuse the probe (CI, 2026-12-08). A policy that
+    # does not admit the namespace fails the wait.
     result = run_script_pod(CFG.backup.namespace, "backup-reach", image, CONNECT_SCRIPT,
-                            [{"name": "TARGETS", "value": json.dumps(targets)}], needs=(targets["MLflow's PostgreSQL"],))
+                            [{"name": "TARGETS", "value": json.dumps(targets)}],
+                            needs=(targets["MLflow's PostgreSQL"], targets["the KFP database"]))
     assert result["MLflow's PostgreSQL"] == "open", result
     assert result["the KFP database"] == "open", result
     assert result["MLflow's server"] != "open", f"the backup namespace reaches MLflow's API: {result}"
