@@ -24,7 +24,7 @@ PROJECT = "mlops-platform"
 PROJECT_FILE = Path(__file__).resolve().parent.parent / "Pulumi.yaml"
 
 # Keys whose value is a free-form map (names chosen by the user), not a fixed set of fields.
-_FREE_MAPS = {"images.overrides", "requests", "limits", "login.ldap", "monitoring.alertmanager.webhooks"}
+_FREE_MAPS = {"images.overrides", "requests", "limits", "login.ldap", "monitoring.alertmanager.webhooks", "webhooks"}
 _SECRET_KEYS = {"mlflowExternalDsn", "kubeflowPipelinesDatabasePassword", "loginLdapBindPassword",
                 "monitoringSmtpPassword", "monitoringAlertWebhookUrl"}
 
@@ -63,7 +63,9 @@ TENANT_BUCKET_SUFFIX = "-artifacts"
 # copy older than the last version it wrote), so below Argo's documented 1 s is safe; below 0.1 s
 # the controller would look at a workflow on nearly every pod event and batch nothing.
 MIN_WORKFLOW_REQUEUE_SECONDS = 0.1
-_TENANT_FIELDS = ("name", "members", "groups", "quota", "borrowingLimit")
+_TENANT_FIELDS = ("name", "members", "groups", "quota", "borrowingLimit", "alerts")
+# A tenant's alert receivers (tenants[].alerts): what is merged over, field by field.
+_TENANT_ALERTS = {"email": [], "webhooks": {}, "severities": ["critical", "warning"]}
 _MEMORY_FACTORS = {"": 1, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
 
 
@@ -249,6 +251,20 @@ class BorrowingLimit:
 
 
 @dataclass(frozen=True)
+class TenantAlerts:
+    """Where the alerts about a research group's namespace go (its model servers, pipeline runs, pods,
+    volumes, GPUs), besides the platform's receivers: e-mail through the platform's SMTP account
+    (monitoring.alertmanager.email) and webhooks (name -> plain URL), for the alerts of `severities`."""
+    email: tuple[str, ...] = ()
+    webhooks: tuple[tuple[str, str], ...] = ()
+    severities: tuple[str, ...] = ("critical", "warning")
+
+    @property
+    def any(self) -> bool:
+        return bool(self.email or self.webhooks)
+
+
+@dataclass(frozen=True)
 class TenantConfig:
     name: str
     namespace: str
@@ -258,6 +274,7 @@ class TenantConfig:
     groups: tuple[str, ...]
     quota: TenantQuota
     borrowing_limit: BorrowingLimit = BorrowingLimit(None, None, None)
+    alerts: TenantAlerts = TenantAlerts()
 
 
 @dataclass(frozen=True)
@@ -285,6 +302,8 @@ class BackupConfig:
 # The alerts' severities a receiver may take (the `severity` label of infra/monitoring/alert-rules.yml;
 # the Watchdog's, `none`, goes to monitoring.alertmanager.heartbeatUrl only).
 ALERT_SEVERITIES = ("critical", "warning", "info")
+# Alertmanager's receiver of research group NAME (tenants[].alerts) is TENANT_RECEIVER_PREFIX + NAME.
+TENANT_RECEIVER_PREFIX = "tenant-"
 
 
 @dataclass(frozen=True)
@@ -530,6 +549,7 @@ class _Checker:
                 "groups": self.merge(f"{key}.groups", [], item.get("groups", [])),
                 "quota": self.merge(f"{key}.quota", defaults, item.get("quota", {})),
                 "borrowingLimit": self.merge(f"{key}.borrowingLimit", borrowing, item.get("borrowingLimit", {})),
+                "alerts": self.merge(f"{key}.alerts", _TENANT_ALERTS, item.get("alerts", {})),
             })
         return merged
 
@@ -876,6 +896,9 @@ def _check_alertmanager(check: _Checker, alerting: dict[str, Any], smtp_password
         elif name in ("webhook", "heartbeat", "keep", "email"):
             check.fail(f"{key}.webhooks.{name}", url, f"`{name}` is a receiver of the platform's own (email, webhook: "
                        "monitoringAlertWebhookUrl, heartbeat: heartbeatUrl, keep: no receiver): choose another name")
+        elif name.startswith(TENANT_RECEIVER_PREFIX):
+            check.fail(f"{key}.webhooks.{name}", url, f"names beginning with {TENANT_RECEIVER_PREFIX!r} are the research "
+                       "groups' receivers (tenants[].alerts): choose another name")
         if not _URL.match(url):
             check.fail(f"{key}.webhooks.{name}", url, "expected an http(s) URL without query or credentials, such as "
                        f"https://alerts.example.edu/hook; a URL that is a credential goes into {PROJECT}:monitoringAlertWebhookUrl "
@@ -1055,8 +1078,34 @@ def _check_tenancy(check: _Checker, tenancy: dict[str, Any], items: list[dict[st
         tenants.append(TenantConfig(
             name=name, namespace=namespace, bucket=bucket, experiment_prefix=f"/{name}/",
             members=tuple(item["members"]), groups=tuple(item["groups"]), quota=quota,
-            borrowing_limit=check.borrowing_limit(f"{key}.borrowingLimit", item["borrowingLimit"])))
+            borrowing_limit=check.borrowing_limit(f"{key}.borrowingLimit", item["borrowingLimit"]),
+            alerts=_check_tenant_alerts(check, f"{key}.alerts", item["alerts"], monitoring)))
     return TenancyConfig(namespace_prefix=prefix, container_defaults=container_defaults, tenants=tuple(tenants))
+
+
+def _check_tenant_alerts(check: _Checker, key: str, alerts: dict[str, Any], monitoring: MonitoringConfig) -> TenantAlerts:
+    """A research group's receivers: e-mail addresses (sent through the platform's SMTP account) and
+    plain webhook URLs; they need Alertmanager (monitoring.enabled)."""
+    for i, address in enumerate(alerts["email"]):
+        if not _EMAIL.match(address):
+            check.fail(f"{key}.email[{i}]", address, "expected an e-mail address such as vision-lab@example.edu")
+    if alerts["email"] and not monitoring.alertmanager.email.to:
+        check.fail(f"{key}.email", alerts["email"], "needs the platform's SMTP account: set monitoring.alertmanager.email "
+                   "(to, from, smarthost and, with a login, username and the secret monitoringSmtpPassword)")
+    for name, url in alerts["webhooks"].items():
+        if not _DNS_LABEL.match(name) or len(name) > 40:
+            check.fail(f"{key}.webhooks.{name}", url, "the webhook's name must be a DNS label of at most 40 characters")
+        if not _URL.match(url):
+            check.fail(f"{key}.webhooks.{name}", url, "expected an http(s) URL without query or credentials, such as "
+                       "https://chat.example.edu/hooks/vision (a research group's webhook is no secret of the platform)")
+    unknown = [s for s in alerts["severities"] if s not in ALERT_SEVERITIES]
+    if unknown or not alerts["severities"]:
+        check.fail(f"{key}.severities", alerts["severities"], f"expected a list of one or more of {', '.join(ALERT_SEVERITIES)}")
+    result = TenantAlerts(email=tuple(alerts["email"]), webhooks=tuple(sorted(alerts["webhooks"].items())),
+                          severities=tuple(alerts["severities"]))
+    if result.any and not monitoring.enabled:
+        check.fail(key, "email/webhooks", "needs monitoring.enabled: the platform's Alertmanager sends a group's alerts")
+    return result
 
 
 def _report(errors: list[str]) -> str:

@@ -266,6 +266,7 @@ def deploy(cfg: PlatformConfig) -> Platform:
             dashboard_image=image("mlflow"),
             image_pull_policy=cfg.images.pull_policy,
             targets=tuple(targets),
+            tenants=cfg.tenancy.tenants,
             # The targets' NetworkPolicies go into those components' namespaces.
             depends_on=[*scraped, *([tenant_component] if tenant_component else [])],
         ))

@@ -27,7 +27,7 @@ import pulumi_kubernetes as k8s
 import yaml
 
 from infra.components.common import CONTAINER_SECURITY, PART_OF, content_digest, grant, ingress_policy, labels, pod_security
-from infra.config import AlertmanagerConfig, MonitoringConfig
+from infra.config import TENANT_RECEIVER_PREFIX, AlertmanagerConfig, MonitoringConfig, TenantConfig
 
 RULES_FILE = Path(__file__).resolve().parents[1] / "monitoring" / "alert-rules.yml"
 DASHBOARD_PROGRAM = Path(__file__).resolve().parents[2] / "platform_dashboard" / "server.py"
@@ -110,6 +110,8 @@ class MonitoringArgs:
     dashboard_image: str
     image_pull_policy: str
     targets: tuple[ScrapeTarget, ...] = ()
+    # The research groups: those with receivers of their own (alerts) get their namespace's alerts.
+    tenants: tuple[TenantConfig, ...] = ()
     # The components whose namespaces the targets' NetworkPolicies go into.
     depends_on: list[pulumi.Resource] = field(default_factory=list)
 
@@ -207,14 +209,16 @@ def _severity_matcher(severities: tuple[str, ...]) -> str:
     return f'severity=~"{"|".join(severities)}"'
 
 
-def alertmanager_config(cfg: AlertmanagerConfig) -> dict:
+def alertmanager_config(cfg: AlertmanagerConfig, tenants: tuple[TenantConfig, ...] = ()) -> dict:
     """Alertmanager's configuration file: the Watchdog to the heartbeat URL alone, every heartbeat
     interval; the other alerts grouped by alert and namespace, each group sent 30 s after its first
     alert, its changes at most every 5 minutes and again every repeat interval while it fires, to
     every receiver whose severities match (e-mail, each webhook, the secret webhook); alerts no
     receiver takes stay in Alertmanager's API (the `keep` receiver). A critical alert mutes the
-    warning of the same name in the same namespace. It holds no secret: the SMTP password and the
-    secret webhook URL are files from a Secret (`*_file`)."""
+    warning of the same name in the same namespace. A research group with receivers of its own
+    (tenants[].alerts) also gets the alerts of its namespace, of its severities, and no other group's:
+    its route matches the namespace label, and the platform's receivers still get them. It holds no
+    secret: the SMTP password and the secret webhook URL are files from a Secret (`*_file`)."""
     receivers: list[dict] = [{"name": KEEP_RECEIVER}]
     # The Watchdog stops here (no `continue`): with no heartbeat URL it is kept, never sent.
     routes: list[dict] = [{"receiver": HEARTBEAT_RECEIVER if cfg.heartbeat_url else KEEP_RECEIVER,
@@ -223,6 +227,17 @@ def alertmanager_config(cfg: AlertmanagerConfig) -> dict:
     if cfg.heartbeat_url:
         receivers.append({"name": HEARTBEAT_RECEIVER, "webhook_configs": [{"url": cfg.heartbeat_url, "send_resolved": False}]})
     config: dict = {"global": {"resolve_timeout": "5m"}}
+    for tenant in tenants:
+        if not tenant.alerts.any:
+            continue
+        receiver: dict = {"name": TENANT_RECEIVER_PREFIX + tenant.name}
+        if tenant.alerts.email:
+            receiver["email_configs"] = [{"to": ", ".join(tenant.alerts.email), "send_resolved": True}]
+        if tenant.alerts.webhooks:
+            receiver["webhook_configs"] = [{"url": url, "send_resolved": True} for _, url in tenant.alerts.webhooks]
+        receivers.append(receiver)
+        routes.append({"receiver": receiver["name"], "continue": True,
+                       "matchers": [f'namespace="{tenant.namespace}"', _severity_matcher(tenant.alerts.severities)]})
     email = cfg.email
     if email.to:
         config["global"].update({"smtp_from": email.sender, "smtp_smarthost": email.smarthost,
@@ -510,7 +525,7 @@ class Monitoring(pulumi.ComponentResource):
         people use kubectl port-forward (amtool)."""
         cfg = args.config.alertmanager
         app_labels = labels(ALERTMANAGER_SERVICE, "monitoring")
-        config = alertmanager_config(cfg)
+        config = alertmanager_config(cfg, args.tenants)
         config_text = yaml.safe_dump(config, sort_keys=False)
         config_map = k8s.core.v1.ConfigMap(
             f"{name}-alertmanager-config",

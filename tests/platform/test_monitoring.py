@@ -50,6 +50,7 @@ from infra.components.object_store import S3_PORTS, SEAWEEDFS_METRICS_PORT
 from infra.components.queueing import MANAGER_POD_LABELS as KUEUE_MANAGER_POD_LABELS
 from infra.components.queueing import METRICS_PORT as KUEUE_METRICS_PORT
 from infra.components.queueing import METRICS_SERVICE as KUEUE_METRICS_SERVICE
+from infra.config import TENANT_RECEIVER_PREFIX
 from infra.deploy import MODEL_SERVERS_JOB
 from tests.support.cluster import kubectl, nodes, wait_for
 from tests.support.deployed import deployed
@@ -230,16 +231,44 @@ def test_the_metrics_ports_admit_prometheus_alone(prometheus):
     wait_for("the mlflow target up again with its NetworkPolicy", mlflow_target("up"), timeout=120, interval=5)
 
 
-def test_the_watchdog_goes_from_prometheus_through_alertmanager_to_the_heartbeat_webhook(prometheus):
+# The stand-in receiver's address: the local stack's heartbeatUrl (its research groups' webhooks
+# name the same Service, each with its group's path).
+HEARTBEAT = urlsplit(CFG.monitoring.alertmanager.heartbeat_url)
+
+
+@pytest.fixture(scope="module")
+def alert_sink():
+    """The namespace and Service that the local stack's heartbeatUrl names (tests run the receiver pod
+    behind it, labelled with the Service's name); deleted after the module's tests."""
+    assert HEARTBEAT.hostname, f"the local stack's heartbeatUrl names no host: {HEARTBEAT.geturl()}"
+    assert HEARTBEAT.port, f"the local stack's heartbeatUrl names no port: {HEARTBEAT.geturl()}"
+    service, sink_namespace = HEARTBEAT.hostname.split(".")[:2]
+    kubectl("create", "namespace", sink_namespace)
+    try:
+        kubectl("apply", "-n", sink_namespace, "-f", "-", stdin=json.dumps({
+            "apiVersion": "v1", "kind": "Service", "metadata": {"name": service},
+            "spec": {"selector": {"app": service}, "ports": [{"port": HEARTBEAT.port, "targetPort": 8080}]}}))
+        yield sink_namespace, service
+    finally:
+        kubectl("delete", "namespace", sink_namespace, "--wait=false", check=False)
+
+
+def _receive(sink: tuple[str, str], wanted: str, paths: tuple[str, ...] = (), linger: int = 0) -> list[dict]:
+    """Runs the receiver (tests/pod_scripts/webhook_sink.py) behind the sink's Service until the alert
+    WANTED has come on each of PATHS, and returns what it received."""
+    namespace, service = sink
+    return run_script_pod(namespace, service, pipeline_image(), pod_script("webhook_sink"), [
+        {"name": "WANTED", "value": wanted}, {"name": "PORT", "value": "8080"},
+        {"name": "WANTED_PATHS", "value": ",".join(paths)}, {"name": "LINGER", "value": str(linger)}],
+        timeout=360, needs=(), labels={"app": service})
+
+
+def test_the_watchdog_goes_from_prometheus_through_alertmanager_to_the_heartbeat_webhook(prometheus, alert_sink):
     """Prometheus has discovered Alertmanager and sent it the Watchdog (Alertmanager's API holds it; only
     Prometheus may reach Alertmanager), and Alertmanager POSTs it to the local stack's heartbeatUrl: a webhook
     receiver this test runs behind that address (its namespace and Service, then the pod) receives it as
     Alertmanager's webhook JSON from the receiver `heartbeat`. Alertmanager retries a receiver that did not
     answer every minute (the heartbeat route's interval), so the receiver hears from it within about two."""
-    heartbeat = urlsplit(CFG.monitoring.alertmanager.heartbeat_url)
-    assert heartbeat.hostname, f"the local stack's heartbeatUrl names no host: {heartbeat.geturl()}"
-    assert heartbeat.port, f"the local stack's heartbeatUrl names no port: {heartbeat.geturl()}"
-    service, sink_namespace = heartbeat.hostname.split(".")[:2]
     address = f"{ALERTMANAGER_SERVICE}.{NAMESPACE}.svc:{ALERTMANAGER_PORT}"
 
     def discovered():
@@ -265,23 +294,47 @@ def test_the_watchdog_goes_from_prometheus_through_alertmanager_to_the_heartbeat
     assert listed.returncode == 0, listed.stdout + listed.stderr
     assert WATCHDOG_ALERT in listed.stdout, listed.stdout + listed.stderr
 
-    kubectl("create", "namespace", sink_namespace)
-    try:
-        kubectl("apply", "-n", sink_namespace, "-f", "-", stdin=json.dumps({
-            "apiVersion": "v1", "kind": "Service", "metadata": {"name": service},
-            "spec": {"selector": {"app": service}, "ports": [{"port": heartbeat.port, "targetPort": 8080}]}}))
-        received = run_script_pod(sink_namespace, service, pipeline_image(), pod_script("webhook_sink"), [
-            {"name": "WANTED", "value": WATCHDOG_ALERT}, {"name": "PORT", "value": "8080"}],
-            timeout=300, needs=(), labels={"app": service})
-    finally:
-        kubectl("delete", "namespace", sink_namespace, "--wait=false", check=False)
+    received = _receive(alert_sink, WATCHDOG_ALERT)
     last = received[-1]
-    assert last["path"] == heartbeat.path, received
+    assert last["path"] == HEARTBEAT.path, received
     notification = last["notification"]
     assert notification["receiver"] == HEARTBEAT_RECEIVER, notification
     assert notification["status"] == "firing", notification
     assert [a["labels"]["alertname"] for a in notification["alerts"]] == [WATCHDOG_ALERT], notification
     assert notification["alerts"][0]["labels"]["severity"] == "none", notification
+
+
+def test_a_research_groups_alerts_reach_its_own_webhook_and_no_other_groups(alert_sink):
+    """The local stack gives each research group a webhook of its own (tenants[].alerts; the stand-in
+    receiver, the group's name as the path). An alert about each group's namespace, given to Alertmanager's
+    API as Prometheus gives it (the path from Prometheus is the Watchdog test's), reaches that group's
+    webhook, and nothing about one group reaches the other's (the receiver listens 20 s longer for a
+    stray one). Without the namespace matcher of each group's route, both would get both."""
+    groups = {tenant.name: tenant.namespace for tenant in CFG.tenancy.tenants if tenant.alerts.webhooks}
+    assert len(groups) >= 2, f"the local stack gives fewer than two groups a webhook: {groups}"
+    paths = {}
+    for name, _ in groups.items():
+        ((_, url),) = next(t for t in CFG.tenancy.tenants if t.name == name).alerts.webhooks
+        target = urlsplit(url)
+        assert (target.hostname, target.port) == (HEARTBEAT.hostname, HEARTBEAT.port), f"{name}'s webhook is not the stand-in: {url}"
+        paths[name] = target.path
+    check = f"TenantRouteCheck{uuid.uuid4().hex[:6]}"
+    alerts = [{"labels": {"alertname": check, "namespace": namespace, "severity": "warning"},
+               "annotations": {"summary": f"a test alert about {namespace}"}} for namespace in groups.values()]
+    with port_forward(NAMESPACE, ALERTMANAGER_SERVICE, ALERTMANAGER_PORT) as port:
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/api/v2/alerts", data=json.dumps(alerts).encode(),
+                                         headers={"Content-Type": "application/json"}, method="POST")
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - the port-forward
+            assert response.status == 200
+    received = _receive(alert_sink, check, tuple(paths.values()), linger=20)
+    got: dict[str, set[str]] = {}
+    for item in received:
+        for alert in item["notification"].get("alerts", []):
+            if alert["labels"].get("alertname") == check:
+                got.setdefault(item["path"], set()).add(alert["labels"]["namespace"])
+    assert got == {paths[name]: {namespace} for name, namespace in groups.items()}, got
+    receivers = {item["path"]: item["notification"]["receiver"] for item in received if item["path"] in paths.values()}
+    assert receivers == {paths[name]: f"{TENANT_RECEIVER_PREFIX}{name}" for name in groups}, receivers
 
 
 KUEUE_PODS = ",".join(f"{key}={value}" for key, value in sorted(KUEUE_MANAGER_POD_LABELS.items()))

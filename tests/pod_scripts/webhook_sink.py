@@ -1,8 +1,11 @@
 """A webhook receiver for Alertmanager: serves on PORT, answers every POST with 200, and once a
-notification carries the alert WANTED (firing), prints what it received on its RESULT line and exits.
-Every POST is printed as it arrives (the pod's log shows what Alertmanager sent, and when).
+notification carries the alert WANTED (firing), on each of the paths WANTED_PATHS (comma-separated;
+unset: any path), goes on receiving for LINGER seconds (default 0: what else arrives then is kept too),
+prints what it received on its RESULT line and exits. Every POST is printed as it arrives (the pod's
+log shows what Alertmanager sent, and when).
 
-Run by tests/platform/test_monitoring.py behind the Service the local stack's heartbeatUrl names."""
+Run by tests/platform/test_monitoring.py behind the Service the local stack's heartbeatUrl and its
+research groups' webhooks name."""
 
 import json
 import os
@@ -10,6 +13,8 @@ import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 WANTED = os.environ["WANTED"]
+PATHS = [path for path in os.environ.get("WANTED_PATHS", "").split(",") if path]
+LINGER = float(os.environ.get("LINGER", "0"))
 received = []
 
 
@@ -29,9 +34,18 @@ class Sink(BaseHTTPRequestHandler):
         pass
 
 
+def wanted_on(path):
+    return any(alert.get("labels", {}).get("alertname") == WANTED and alert.get("status") == "firing"
+               for item in received if path is None or item["path"] == path
+               for alert in item["notification"].get("alerts", []))
+
+
 server = HTTPServer(("", int(os.environ["PORT"])), Sink)
 print(f"listening on {server.server_port}", flush=True)
-while not any(alert.get("labels", {}).get("alertname") == WANTED and alert.get("status") == "firing"
-              for item in received for alert in item["notification"].get("alerts", [])):
+while not all(wanted_on(path) for path in PATHS or [None]):
+    server.handle_request()
+server.timeout = 1
+until = time.monotonic() + LINGER
+while time.monotonic() < until:
     server.handle_request()
 print("RESULT " + json.dumps(received))

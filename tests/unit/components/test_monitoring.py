@@ -477,6 +477,69 @@ def test_amtool_accepts_the_configuration_and_routes_each_severity_to_its_receiv
     assert "pager" in refused.stdout + refused.stderr
 
 
+# Three research groups: vision with e-mail and a webhook, nlp with a webhook for critical alerts only,
+# quiet with no receivers of its own.
+TENANT_RECEIVERS = {**RECEIVERS, "tenants": [
+    {"name": "vision", "members": ["alice"], "alerts": {
+        "email": ["vision-lab@example.edu"], "webhooks": {"chat": "https://chat.example.edu/hooks/vision"}}},
+    {"name": "nlp", "members": ["bob"], "alerts": {
+        "webhooks": {"chat": "https://chat.example.edu/hooks/nlp"}, "severities": ["critical"]}},
+    {"name": "quiet", "members": ["carol"]}]}
+
+
+def test_amtool_routes_a_research_groups_alerts_to_its_receivers_and_no_other_groups(amtool, tmp_path):
+    """Alertmanager's router on a stack whose groups have receivers of their own: an alert about a
+    group's namespace goes to that group's receiver (of its severities) besides the platform's, never
+    to another group's; a group without receivers, and the platform's own alerts, reach no group."""
+    cfg = parse(TENANT_RECEIVERS, SECRETS)
+    path = tmp_path / "alertmanager.yml"
+    path.write_text(yaml.safe_dump(alertmanager_config(cfg.monitoring.alertmanager, cfg.tenancy.tenants)))
+    checked = subprocess.run([amtool, "check-config", str(path)], capture_output=True, text=True, check=False)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    routes = {
+        "namespace=research-vision severity=warning": "tenant-vision,email",
+        "namespace=research-vision severity=critical": "tenant-vision,email,ops,webhook",
+        "namespace=research-vision severity=info": "ops,webhook",
+        "namespace=research-nlp severity=warning": "email",
+        "namespace=research-nlp severity=critical": "tenant-nlp,email,ops,webhook",
+        "namespace=research-quiet severity=critical": "email,ops,webhook",
+        "namespace=mlops-mlflow severity=critical": "email,ops,webhook",
+        "namespace=research-vision-old severity=critical": "email,ops,webhook",
+    }
+    for labels, receivers in routes.items():
+        assert _routes(amtool, path, f"alertname=ModelServerDown {labels}") == receivers, labels
+    assert _routes(amtool, path, "alertname=Watchdog severity=none namespace=research-vision") == "heartbeat"
+    config = yaml.safe_load(path.read_text())
+    vision = next(r for r in config["receivers"] if r["name"] == "tenant-vision")
+    assert vision["email_configs"] == [{"to": "vision-lab@example.edu", "send_resolved": True}]
+    assert vision["webhook_configs"] == [{"url": "https://chat.example.edu/hooks/vision", "send_resolved": True}]
+    assert "tenant-quiet" not in [r["name"] for r in config["receivers"]]
+
+
+def test_the_deployed_configuration_holds_the_groups_receivers(mocks):
+    from tests.support import pulumi_mocks
+
+    pulumi_mocks.run(TENANT_RECEIVERS)
+    config = _alertmanager_config(mocks)
+    assert [r["receiver"] for r in config["route"]["routes"]][:3] == ["heartbeat", "tenant-vision", "tenant-nlp"]
+
+
+@pytest.mark.parametrize(("tenant_alerts", "extra", "message"), [
+    ({"email": ["vision-lab@example.edu"]}, {}, r"tenants\[vision\].alerts.email.*needs the platform's SMTP account"),
+    ({"email": ["not an address"]}, RECEIVERS, r"tenants\[vision\].alerts.email\[0\]"),
+    ({"webhooks": {"chat": "https://chat.example.edu/hook?token=x"}}, {}, r"tenants\[vision\].alerts.webhooks.chat"),
+    ({"webhooks": {"Chat Room": "https://chat.example.edu/hook"}}, {}, "DNS label"),
+    ({"webhooks": {"chat": "https://chat.example.edu/hook"}, "severities": ["none"]}, {}, r"alerts.severities"),
+    ({"webhooks": {"chat": "https://chat.example.edu/hook"}}, {"monitoring": {"enabled": False}},
+     r"tenants\[vision\].alerts.*needs monitoring.enabled"),
+    ({"pager": "x"}, {}, r"tenants\[vision\].alerts.pager.*unknown key"),
+])
+def test_bad_research_group_receivers_are_refused_with_the_key(tenant_alerts, extra, message):
+    with pytest.raises(ConfigError, match=message):
+        parse({**extra, "tenants": [{"name": "vision", "members": ["alice"], "alerts": tenant_alerts}]},
+              SECRETS if "monitoringSmtpPassword" in extra else frozenset())
+
+
 @pytest.mark.parametrize(("values", "message"), [
     ({"repeatInterval": "1m"}, "repeatInterval.*at least 5m"),
     ({"heartbeatInterval": "10s"}, "heartbeatInterval.*at least 1m"),
@@ -491,6 +554,7 @@ def test_amtool_accepts_the_configuration_and_routes_each_severity_to_its_receiv
     ({"webhooks": {"ops": "https://ops.example.edu/hook?token=x"}}, "monitoringAlertWebhookUrl"),
     ({"webhooks": {"heartbeat": "https://ops.example.edu/hook"}}, "receiver of the platform's own"),
     ({"webhooks": {"Ops Room": "https://ops.example.edu/hook"}}, "DNS label"),
+    ({"webhooks": {"tenant-ops": "https://ops.example.edu/hook"}}, "research groups' receivers"),
 ])
 def test_bad_alertmanager_settings_are_refused_with_the_key(values, message):
     with pytest.raises(ConfigError, match=message):
