@@ -24,7 +24,8 @@ PROJECT = "mlops-platform"
 PROJECT_FILE = Path(__file__).resolve().parent.parent / "Pulumi.yaml"
 
 # Keys whose value is a free-form map (names chosen by the user), not a fixed set of fields.
-_FREE_MAPS = {"images.overrides", "requests", "limits", "login.ldap", "monitoring.alertmanager.webhooks", "webhooks"}
+# "webhooks": monitoring.alertmanager.webhooks and tenants[].alerts.webhooks.
+_FREE_MAPS = {"images.overrides", "requests", "limits", "login.ldap", "webhooks"}
 _SECRET_KEYS = {"mlflowExternalDsn", "kubeflowPipelinesDatabasePassword", "loginLdapBindPassword",
                 "monitoringSmtpPassword", "monitoringAlertWebhookUrl"}
 
@@ -866,12 +867,8 @@ def _check_alertmanager(check: _Checker, alerting: dict[str, Any], smtp_password
                    "such as https://heartbeat.example.edu/ping/platform")
     check.storage_size(f"{key}.volumeSize", alerting["volumeSize"])
     email = alerting["email"]
-    for name, value in (("severities", email["severities"]), ("webhookSeverities", alerting["webhookSeverities"])):
-        where = f"{key}.email.severities" if name == "severities" else f"{key}.{name}"
-        unknown = [s for s in value if s not in ALERT_SEVERITIES]
-        if unknown or not value:
-            check.fail(where, value, f"expected a list of one or more of {', '.join(ALERT_SEVERITIES)} "
-                       "(the Watchdog alert, which always fires, goes to heartbeatUrl alone)")
+    _check_severities(check, f"{key}.email.severities", email["severities"])
+    _check_severities(check, f"{key}.webhookSeverities", alerting["webhookSeverities"])
     if email["to"]:
         for i, address in enumerate(email["to"]):
             if not _EMAIL.match(address):
@@ -1083,6 +1080,13 @@ def _check_tenancy(check: _Checker, tenancy: dict[str, Any], items: list[dict[st
     return TenancyConfig(namespace_prefix=prefix, container_defaults=container_defaults, tenants=tuple(tenants))
 
 
+def _check_severities(check: _Checker, key: str, severities: list[str]) -> None:
+    """A receiver's severities: one or more of ALERT_SEVERITIES."""
+    if not severities or any(s not in ALERT_SEVERITIES for s in severities):
+        check.fail(key, severities, f"expected a list of one or more of {', '.join(ALERT_SEVERITIES)} "
+                   "(the Watchdog alert, which always fires, goes to monitoring.alertmanager.heartbeatUrl alone)")
+
+
 def _check_tenant_alerts(check: _Checker, key: str, alerts: dict[str, Any], monitoring: MonitoringConfig) -> TenantAlerts:
     """A research group's receivers: e-mail addresses (sent through the platform's SMTP account) and
     plain webhook URLs; they need Alertmanager (monitoring.enabled)."""
@@ -1098,9 +1102,7 @@ def _check_tenant_alerts(check: _Checker, key: str, alerts: dict[str, Any], moni
         if not _URL.match(url):
             check.fail(f"{key}.webhooks.{name}", url, "expected an http(s) URL without query or credentials, such as "
                        "https://chat.example.edu/hooks/vision (a research group's webhook is no secret of the platform)")
-    unknown = [s for s in alerts["severities"] if s not in ALERT_SEVERITIES]
-    if unknown or not alerts["severities"]:
-        check.fail(f"{key}.severities", alerts["severities"], f"expected a list of one or more of {', '.join(ALERT_SEVERITIES)}")
+    _check_severities(check, f"{key}.severities", alerts["severities"])
     result = TenantAlerts(email=tuple(alerts["email"]), webhooks=tuple(sorted(alerts["webhooks"].items())),
                           severities=tuple(alerts["severities"]))
     if result.any and not monitoring.enabled:
